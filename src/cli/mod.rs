@@ -1,0 +1,89 @@
+//! The command-line edge: clap arguments, settings, and the one place where errors become
+//! exit codes. Each subcommand lives in its own file and returns `anyhow::Result<ExitCode>`.
+//!
+//! Errors print as one line (`kyso: <what failed>: <why>`) and exit 1 unless a subcommand has
+//! its own contract (`verify` documents exit codes 0–4).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kyso::config::Settings;
+
+
+/// kyso: issue, sign, verify and archive commune certifications.
+#[derive(Debug, Parser)]
+#[command(name = "kyso", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, embedded defaults apply; KYSO_* variables override.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Development mode: accept the committed keys-dev PKI. Never use in production.
+    #[arg(long, global = true)]
+    dev: bool,
+    /// Data directory (registry database, local archive). Overrides the configuration.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+}
+
+/// Settings after the configuration file, the environment and the global flags.
+pub struct Context {
+    pub settings: Settings,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("kyso: {}", one_line(&err));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if cli.dev {
+        settings.development = true;
+    }
+    if let Some(dir) = cli.data_dir {
+        settings.data_dir = dir;
+    }
+    let ctx = Context { settings };
+    match cli.command {
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause already in the message.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
+/// Logs go to stderr, quiet unless `KYSO_LOG` (an env-filter directive) asks for more.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KYSO_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

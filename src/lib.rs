@@ -1,0 +1,22 @@
+//! kyso ("ký số": digital signing) issues, signs, verifies and archives the certifications that
+//! commune Public Administration Service Centres in Vietnam produce.
+//!
+//! The crate is split the way the work is split (after pyHanko's signing / validation / PDF
+//! utilities):
+//!
+//! * [`pdf`]: reading untrusted PDF bytes within [`pdf::Limits`] and writing incremental updates;
+//! * [`signing`]: PAdES signatures (CMS SignedData) made by a [`signing::Signer`], wherever its
+//!   key lives;
+//! * [`pki`]: certificates and keys on disk, the development PKI and the development-mode guard;
+//! * [`config`]: settings from one TOML file plus environment overrides, defaults needing no file;
+//! * [`registry`]: the registry database (SQLite) with its migrations.
+//!
+//! Library errors are typed (one `thiserror` enum per module); only the binary uses `anyhow`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod pdf;
+pub mod pki;
+pub mod registry;
+pub mod signing;

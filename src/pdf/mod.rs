@@ -1,0 +1,1 @@
+//! PDF utilities: reading untrusted bytes within limits, and writing incremental updates.

@@ -1,0 +1,1 @@
+//! PAdES signing: CMS SignedData over a PDF byte range, produced by a [`Signer`] wherever its key lives.
