@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kyso::config::Settings;
 
+mod dev_pki;
+
 
 /// kyso: issue, sign, verify and archive commune certifications.
 #[derive(Debug, Parser)]
@@ -30,6 +32,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create the development PKI (root, intermediate, commune officials, agency seal, CRL).
+    DevPki(dev_pki::Args),
 }
 
 /// Settings after the configuration file, the environment and the global flags.
@@ -59,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let ctx = Context { settings };
     match cli.command {
+        Command::DevPki(args) => dev_pki::run(&ctx, args),
     }
 }
 
