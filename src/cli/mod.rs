@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use kyso::config::Settings;
 
 mod dev_pki;
+mod sign;
 
 
 /// kyso: issue, sign, verify and archive commune certifications.
@@ -34,6 +35,8 @@ pub struct Cli {
 enum Command {
     /// Create the development PKI (root, intermediate, commune officials, agency seal, CRL).
     DevPki(dev_pki::Args),
+    /// Sign a PDF (PAdES baseline B-B) as an incremental update.
+    Sign(sign::Args),
 }
 
 /// Settings after the configuration file, the environment and the global flags.
@@ -64,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context { settings };
     match cli.command {
         Command::DevPki(args) => dev_pki::run(&ctx, args),
+        Command::Sign(args) => sign::run(&ctx, args),
     }
 }
 

@@ -143,6 +143,11 @@ impl Certificate {
         self.parsed().public_key().raw.to_vec()
     }
 
+    /// The subjectPublicKey bits: an RSAPublicKey DER for RSA, the uncompressed point for EC.
+    pub fn public_key_bits(&self) -> Vec<u8> {
+        self.parsed().public_key().subject_public_key.data.to_vec()
+    }
+
     /// The validity window (notBefore, notAfter).
     pub fn validity(&self) -> (OffsetDateTime, OffsetDateTime) {
         let c = self.parsed();

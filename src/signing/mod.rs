@@ -1,1 +1,238 @@
-//! PAdES signing: CMS SignedData over a PDF byte range, produced by a [`Signer`] wherever its key lives.
+//! PAdES signing: CMS SignedData over a PDF byte range, produced by a [`Signer`] wherever its
+//! key lives.
+//!
+//! Signing runs in stages, after pyHanko's signing session, so that a key that is not on the
+//! server (a USB token, a remote signing service) can sign between them:
+//!
+//! 1. [`prepare`] appends an incremental update holding the signature field, its widget and a
+//!    signature dictionary whose `/Contents` is a zero-filled placeholder sized from the actual
+//!    chain, giving a [`PreparedPdf`];
+//! 2. [`PreparedPdf::document_digest`] hashes the two byte ranges around the placeholder, and
+//!    [`cms::signed_attributes`] wraps that digest into the signed attributes whose DER
+//!    ([`cms::to_be_signed`]) is what the key signs;
+//! 3. [`cms::assemble`] builds the CMS from the signature value, and [`PreparedPdf::embed`]
+//!    writes it into the placeholder. Nothing else in the file changes after stage 1.
+//!
+//! [`sign_pdf`] runs the three stages with an in-process [`Signer`] such as [`KeySigner`].
+//! Every produced signature is verified against the signer certificate's public key before
+//! the PDF is released, so a key that does not match its certificate can never yield a file.
+
+pub mod cms;
+mod key;
+mod pades;
+
+pub use key::KeySigner;
+pub use pades::{AppearanceBuilder, AppearanceContext, PreparedPdf, prepare};
+
+use time::OffsetDateTime;
+
+use crate::pdf::{Limits, PdfError};
+use crate::pki::Certificate;
+
+/// Why a document could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningError {
+    /// The input is not a PDF kyso can sign.
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
+    /// The private key cannot be used.
+    #[error("the private key cannot be used: {0}")]
+    Key(String),
+    /// The private key does not belong to the certificate.
+    #[error("the private key does not match the certificate's public key")]
+    KeyMismatch,
+    /// The certificate does not allow signing documents.
+    #[error("certificate {subject} does not allow document signing (key usage digitalSignature or nonRepudiation is required)")]
+    KeyUsage {
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// The certificate is not valid at the signing time.
+    #[error("certificate {subject} is not valid at the signing time {at} (valid from {not_before} to {not_after})")]
+    CertificateNotValid {
+        /// The certificate's subject.
+        subject: String,
+        /// The signing time.
+        at: OffsetDateTime,
+        /// Start of validity.
+        not_before: OffsetDateTime,
+        /// End of validity.
+        not_after: OffsetDateTime,
+    },
+    /// Development PKI material outside development mode.
+    #[error("certificate {subject} belongs to the development PKI (keys-dev); it is accepted only in development mode (--dev)")]
+    DevelopmentPki {
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// The named field exists but is not a signature field.
+    #[error("field {0:?} is not a signature field")]
+    NotSignatureField(String),
+    /// The named signature field already holds a signature.
+    #[error("signature field {0:?} is already signed")]
+    FieldAlreadySigned(String),
+    /// The signature value does not verify with the certificate's public key.
+    #[error("the signature value does not verify with the signer certificate's public key (wrong key?)")]
+    SignatureMismatch,
+    /// The signer (token, remote service) failed.
+    #[error("the signer failed: {0}")]
+    Signer(String),
+    /// Building the CMS structure failed.
+    #[error("cannot build the CMS signature: {0}")]
+    Cms(String),
+    /// The CMS does not fit the reserved `/Contents` space.
+    #[error("the signature ({needed} bytes) does not fit the reserved space ({capacity} bytes)")]
+    ContentsOverflow {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes reserved.
+        capacity: usize,
+    },
+}
+
+/// Signature algorithms kyso produces (Circular 15/2025/TT-BKHCN: RSA ≥ 2048 with PKCS#1 v1.5 or
+/// PSS, ECDSA ≥ 256; SHA-256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureAlgorithm {
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    RsaPkcs1Sha256,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt.
+    RsaPssSha256,
+    /// ECDSA P-256 with SHA-256 (DER signature).
+    EcdsaP256Sha256,
+}
+
+impl SignatureAlgorithm {
+    fn verification(self) -> &'static dyn ring::signature::VerificationAlgorithm {
+        match self {
+            SignatureAlgorithm::RsaPkcs1Sha256 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            SignatureAlgorithm::RsaPssSha256 => &ring::signature::RSA_PSS_2048_8192_SHA256,
+            SignatureAlgorithm::EcdsaP256Sha256 => &ring::signature::ECDSA_P256_SHA256_ASN1,
+        }
+    }
+}
+
+/// Whatever holds a signing key: a key file ([`KeySigner`]), later a PKCS#11 token or a remote
+/// signing service. It signs once per document and never reveals the key.
+///
+/// The trait is synchronous: a token or HTTP signer blocks inside `sign`, which callers run off
+/// the async executor; a signer that cannot answer at once (an official's USB token in a
+/// browser) uses the staged API instead ([`prepare`] → digest → [`PreparedPdf::embed`]).
+pub trait Signer {
+    /// The signer's certificate.
+    fn certificate(&self) -> &Certificate;
+    /// The rest of the chain (intermediates, optionally the root), embedded in the CMS.
+    fn chain(&self) -> &[Certificate];
+    /// The algorithm `sign` uses.
+    fn algorithm(&self) -> SignatureAlgorithm;
+    /// Upper bound of a signature value's length, for sizing the placeholder.
+    fn max_signature_len(&self) -> usize;
+    /// Signs `to_be_signed` (the DER signed attributes; the signer hashes it).
+    fn sign(&self, to_be_signed: &[u8]) -> Result<Vec<u8>, SigningError>;
+}
+
+/// What to sign and how.
+#[derive(Debug, Clone)]
+pub struct SignOptions {
+    /// Sign into this field: an existing empty signature field (fully qualified name), or a new
+    /// invisible field of this name. `None` creates `Signature1`, `Signature2`, ….
+    pub field: Option<String>,
+    /// Reason (`/Reason`), e.g. "Chứng thực".
+    pub reason: Option<String>,
+    /// Location (`/Location`), e.g. "UBND xã Tân Lạc".
+    pub location: Option<String>,
+    /// Claimed signing time, written to `/M` in Vietnam time.
+    pub signing_time: OffsetDateTime,
+    /// Development mode: accept the development PKI.
+    pub development_mode: bool,
+    /// Limits for parsing the input.
+    pub limits: Limits,
+    /// Skip the check that the signer certificate is valid at `signing_time`. Only for
+    /// building test material (an expired signer); kyso's CLI never sets it.
+    pub dangerous_skip_validity_check: bool,
+}
+
+impl SignOptions {
+    /// Options signing now, into a new or default field, outside development mode.
+    pub fn new() -> Self {
+        SignOptions {
+            field: None,
+            reason: None,
+            location: None,
+            signing_time: OffsetDateTime::now_utc(),
+            development_mode: false,
+            limits: Limits::default(),
+            dangerous_skip_validity_check: false,
+        }
+    }
+}
+
+impl Default for SignOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Checks that `cert` (with `chain`) may sign at `opts.signing_time`: key usage, validity and
+/// the development-mode guard. Run before anything is signed.
+pub fn check_certificate(cert: &Certificate, chain: &[Certificate], opts: &SignOptions) -> Result<(), SigningError> {
+    if !opts.development_mode {
+        if let Some(dev) = std::iter::once(cert)
+            .chain(chain)
+            .find(|c| crate::pki::is_development_certificate(c.der()))
+        {
+            return Err(SigningError::DevelopmentPki { subject: dev.subject() });
+        }
+    }
+    if !cert.allows_document_signing() {
+        return Err(SigningError::KeyUsage { subject: cert.subject() });
+    }
+    let (not_before, not_after) = cert.validity();
+    if !opts.dangerous_skip_validity_check && (opts.signing_time < not_before || opts.signing_time > not_after) {
+        return Err(SigningError::CertificateNotValid {
+            subject: cert.subject(),
+            at: opts.signing_time,
+            not_before,
+            not_after,
+        });
+    }
+    Ok(())
+}
+
+/// Verifies `signature` over `to_be_signed` with `cert`'s public key.
+pub fn verify_signature_value(
+    cert: &Certificate,
+    algorithm: SignatureAlgorithm,
+    to_be_signed: &[u8],
+    signature: &[u8],
+) -> Result<(), SigningError> {
+    ring::signature::UnparsedPublicKey::new(algorithm.verification(), cert.public_key_bits())
+        .verify(to_be_signed, signature)
+        .map_err(|_| SigningError::SignatureMismatch)
+}
+
+/// Signs `input` with `signer`: the returned bytes start with `input` byte for byte and end
+/// with one incremental update holding the signature.
+pub fn sign_pdf(input: &[u8], signer: &dyn Signer, opts: &SignOptions) -> Result<Vec<u8>, SigningError> {
+    sign_pdf_with_appearance(input, signer, opts, None)
+}
+
+/// [`sign_pdf`], drawing the widget's appearance with `appearance` when the field is visible.
+pub fn sign_pdf_with_appearance(
+    input: &[u8],
+    signer: &dyn Signer,
+    opts: &SignOptions,
+    appearance: Option<&dyn AppearanceBuilder>,
+) -> Result<Vec<u8>, SigningError> {
+    let cert = signer.certificate();
+    check_certificate(cert, signer.chain(), opts)?;
+    let prepared = prepare(input, cert, signer.chain(), signer.algorithm(), signer.max_signature_len(), opts, appearance)?;
+    let attrs = cms::signed_attributes(&prepared.document_digest(), cert)?;
+    let tbs = cms::to_be_signed(&attrs)?;
+    let signature = signer.sign(&tbs)?;
+    verify_signature_value(cert, signer.algorithm(), &tbs, &signature)?;
+    let cms = cms::assemble(attrs, &signature, signer.algorithm(), cert, signer.chain())?;
+    prepared.embed(&cms)
+}

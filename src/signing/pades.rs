@@ -1,0 +1,486 @@
+//! The PDF side of a PAdES signature: the signature field and widget, the signature dictionary
+//! with its `/ByteRange` and `/Contents` placeholder, and embedding the CMS afterwards.
+//!
+//! Only objects that must change are rewritten, in one incremental update: the signature
+//! dictionary (new), the field (new, or the existing empty field gaining `/V`), its widget's
+//! appearance, the page's `/Annots` and the AcroForm's `/Fields` and `/SigFlags` when a field is
+//! added. Page content is never touched, so earlier signatures stay valid and validators (pyHanko's
+//! difference analysis, kyso's own) classify the update as an allowed signature addition.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+
+use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
+use time::{OffsetDateTime, UtcOffset};
+
+use super::{SignOptions, SignatureAlgorithm, SigningError, cms};
+use crate::pdf::incremental::IncrementalUpdate;
+use crate::pdf::{self, Limits, PdfError};
+use crate::pki::Certificate;
+
+/// Width reserved for the three patched `/ByteRange` numbers (right-padded with spaces).
+const BYTE_RANGE_WIDTH: usize = 40;
+/// Deepest field hierarchy walked when looking up names.
+const MAX_FIELD_DEPTH: usize = 32;
+/// Most fields walked, so a hostile form cannot make the walk unbounded.
+const MAX_FIELDS: usize = 10_000;
+
+/// What an appearance builder is told about the signature it draws.
+pub struct AppearanceContext<'a> {
+    /// The signer's certificate (name, title).
+    pub signer: &'a Certificate,
+    /// Claimed signing time.
+    pub signing_time: OffsetDateTime,
+    /// The field's fully qualified name.
+    pub field: &'a str,
+    /// Widget width in points.
+    pub width: f32,
+    /// Widget height in points.
+    pub height: f32,
+}
+
+/// Draws a visible signature: writes a form XObject (and whatever it uses) into the update and
+/// returns its id, which becomes the widget's normal appearance (`/AP /N`).
+pub trait AppearanceBuilder {
+    /// Writes the appearance; see the trait documentation.
+    fn build(&self, update: &mut IncrementalUpdate<'_>, ctx: &AppearanceContext<'_>) -> Result<ObjectId, SigningError>;
+}
+
+/// A PDF with a signature placeholder, waiting for its CMS.
+#[derive(Clone)]
+pub struct PreparedPdf {
+    bytes: Vec<u8>,
+    /// Offset of the `<` opening the `/Contents` hex string.
+    contents_start: usize,
+    /// Offset just after the closing `>`.
+    contents_end: usize,
+    field: String,
+}
+
+impl std::fmt::Debug for PreparedPdf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedPdf")
+            .field("len", &self.bytes.len())
+            .field("byte_range", &self.byte_range())
+            .field("field", &self.field)
+            .finish()
+    }
+}
+
+impl PreparedPdf {
+    /// Rebuilds a prepared PDF from stored parts (deferred signing keeps them in the registry),
+    /// checking that the range really is an all-zero `/Contents` placeholder.
+    pub fn from_parts(bytes: Vec<u8>, contents_start: usize, contents_end: usize, field: String) -> Result<PreparedPdf, SigningError> {
+        let ok = contents_start + 2 <= contents_end
+            && contents_end <= bytes.len()
+            && bytes[contents_start] == b'<'
+            && bytes[contents_end - 1] == b'>'
+            && bytes[contents_start + 1..contents_end - 1].iter().all(|b| *b == b'0');
+        if !ok {
+            return Err(SigningError::Pdf(PdfError::Structure("not a prepared signature placeholder".into())));
+        }
+        Ok(PreparedPdf { bytes, contents_start, contents_end, field })
+    }
+
+    /// The whole prepared file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// `(start of "<", end after ">")` of the placeholder.
+    pub fn contents_range(&self) -> (usize, usize) {
+        (self.contents_start, self.contents_end)
+    }
+
+    /// The field the signature goes into.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The `/ByteRange` written into the signature dictionary.
+    pub fn byte_range(&self) -> [usize; 4] {
+        [0, self.contents_start, self.contents_end, self.bytes.len() - self.contents_end]
+    }
+
+    /// How many bytes of DER the placeholder holds.
+    pub fn capacity(&self) -> usize {
+        (self.contents_end - self.contents_start - 2) / 2
+    }
+
+    /// SHA-256 over the covered bytes (everything but the placeholder).
+    pub fn document_digest(&self) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&self.bytes[..self.contents_start]);
+        ctx.update(&self.bytes[self.contents_end..]);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
+    /// Writes `cms` (DER) into the placeholder and returns the finished PDF.
+    pub fn embed(mut self, cms: &[u8]) -> Result<Vec<u8>, SigningError> {
+        if cms.len() > self.capacity() {
+            return Err(SigningError::ContentsOverflow { needed: cms.len(), capacity: self.capacity() });
+        }
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut at = self.contents_start + 1;
+        for b in cms {
+            self.bytes[at] = HEX[(b >> 4) as usize];
+            self.bytes[at + 1] = HEX[(b & 15) as usize];
+            at += 2;
+        }
+        Ok(self.bytes)
+    }
+}
+
+/// A terminal field found by name.
+struct FoundField {
+    id: ObjectId,
+    dict: Dictionary,
+}
+
+/// Walks the AcroForm's field tree, calling `visit(full_name, id, dict, inherited FT)`.
+fn walk_fields(
+    doc: &Document,
+    fields: &Object,
+    limits: &Limits,
+    visit: &mut dyn FnMut(&str, ObjectId, &Dictionary, Option<&[u8]>),
+) -> Result<(), SigningError> {
+    let mut seen = HashSet::new();
+    let array = match pdf::resolve(doc, fields, limits)? {
+        Object::Array(a) => a.clone(),
+        _ => return Err(PdfError::Structure("/AcroForm /Fields is not an array".into()).into()),
+    };
+    let mut stack: Vec<(Object, String, Option<Vec<u8>>, usize)> =
+        array.into_iter().rev().map(|o| (o, String::new(), None, 0)).collect();
+    while let Some((obj, parent, inherited_ft, depth)) = stack.pop() {
+        let Object::Reference(id) = obj else { continue };
+        if depth > MAX_FIELD_DEPTH || seen.len() > MAX_FIELDS || !seen.insert(id) {
+            return Err(PdfError::Structure("the form's field tree is too deep, too large or cyclic".into()).into());
+        }
+        let reference = Object::Reference(id);
+        let Ok(dict) = pdf::resolve_dict(doc, &reference, limits, "a form field") else { continue };
+        let partial = match dict.get(b"T") {
+            Ok(Object::String(bytes, _)) => Some(lopdf::decode_text_string(&Object::String(bytes.clone(), lopdf::StringFormat::Literal)).unwrap_or_default()),
+            _ => None,
+        };
+        let name = match (&partial, parent.is_empty()) {
+            (Some(p), true) => p.clone(),
+            (Some(p), false) => format!("{parent}.{p}"),
+            (None, _) => parent.clone(),
+        };
+        let ft = match dict.get(b"FT") {
+            Ok(Object::Name(n)) => Some(n.clone()),
+            _ => inherited_ft.clone(),
+        };
+        let kids = match dict.get(b"Kids") {
+            Ok(k) => match pdf::resolve(doc, k, limits)? {
+                Object::Array(a) => a.clone(),
+                _ => Vec::new(),
+            },
+            Err(_) => Vec::new(),
+        };
+        // Kids with /T are fields; kids without are widgets of this field.
+        let field_kids: Vec<Object> = kids
+            .into_iter()
+            .filter(|k| {
+                pdf::resolve_dict(doc, k, limits, "a kid").map(|d| d.has(b"T")).unwrap_or(false)
+            })
+            .collect();
+        if field_kids.is_empty() {
+            if partial.is_some() {
+                visit(&name, id, dict, ft.as_deref());
+            }
+        } else {
+            for k in field_kids.into_iter().rev() {
+                stack.push((k, name.clone(), ft.clone(), depth + 1));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `D:YYYYMMDDHHmmSS+07'00'`: the PDF date of `t` in Vietnam time.
+pub fn pdf_date_vietnam(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::from_hms(7, 0, 0).expect("valid offset"));
+    format!(
+        "D:{:04}{:02}{:02}{:02}{:02}{:02}+07'00'",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn rect_size(dict: &Dictionary, doc: &Document, limits: &Limits) -> (f32, f32) {
+    let Ok(rect) = dict.get(b"Rect") else { return (0.0, 0.0) };
+    let Ok(Object::Array(r)) = pdf::resolve(doc, rect, limits) else { return (0.0, 0.0) };
+    let n: Vec<f32> = r.iter().filter_map(|o| o.as_float().ok()).collect();
+    if n.len() != 4 {
+        return (0.0, 0.0);
+    }
+    ((n[2] - n[0]).abs(), (n[3] - n[1]).abs())
+}
+
+/// Appends the signature field (or fills the named empty one) and a placeholder signature
+/// dictionary to `input`, sized for `signer`'s chain and a signature of `max_signature_len`.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    input: &[u8],
+    signer: &Certificate,
+    chain: &[Certificate],
+    algorithm: SignatureAlgorithm,
+    max_signature_len: usize,
+    opts: &SignOptions,
+    appearance: Option<&dyn AppearanceBuilder>,
+) -> Result<PreparedPdf, SigningError> {
+    let limits = &opts.limits;
+    let doc = pdf::load(input, limits)?;
+    let mut update = IncrementalUpdate::new(input, &doc)?;
+    let catalog_id = pdf::catalog_id(&doc)?;
+    let mut catalog = pdf::resolve_dict(&doc, &Object::Reference(catalog_id), limits, "the catalog")?.clone();
+
+    // Where the AcroForm lives decides which object we rewrite.
+    enum AcroLoc {
+        Indirect(ObjectId),
+        InCatalog,
+        Absent,
+    }
+    let (acro_loc, mut acroform) = match catalog.get(b"AcroForm") {
+        Ok(Object::Reference(id)) => (AcroLoc::Indirect(*id), pdf::resolve_dict(&doc, &Object::Reference(*id), limits, "the AcroForm")?.clone()),
+        Ok(Object::Dictionary(d)) => (AcroLoc::InCatalog, d.clone()),
+        _ => (AcroLoc::Absent, Dictionary::new()),
+    };
+
+    let mut names = Vec::new();
+    let mut found: Option<(FoundField, bool)> = None;
+    if let Ok(fields) = acroform.get(b"Fields") {
+        let wanted = opts.field.clone();
+        walk_fields(&doc, fields, limits, &mut |name, id, dict, ft| {
+            names.push(name.to_owned());
+            if wanted.as_deref() == Some(name) && found.is_none() {
+                found = Some((FoundField { id, dict: dict.clone() }, ft == Some(b"Sig".as_slice())));
+            }
+        })?;
+    }
+
+    let sig_id = update.allocate();
+    let field_name;
+    let mut acro_changed = false;
+    match found {
+        Some((field, is_sig)) => {
+            field_name = opts.field.clone().unwrap_or_default();
+            if !is_sig {
+                return Err(SigningError::NotSignatureField(field_name));
+            }
+            if field.dict.get(b"V").map(|v| !matches!(v, Object::Null)).unwrap_or(false) {
+                return Err(SigningError::FieldAlreadySigned(field_name));
+            }
+            let mut field_dict = field.dict;
+            field_dict.set("V", Object::Reference(sig_id));
+            // The widget is the field itself (merged) or its first kid.
+            let widget = if field_dict.get(b"Subtype").map(|s| s == &Object::Name(b"Widget".to_vec())).unwrap_or(false) {
+                None
+            } else {
+                match field_dict.get(b"Kids") {
+                    Ok(k) => match pdf::resolve(&doc, k, limits)? {
+                        Object::Array(a) => match a.first() {
+                            Some(Object::Reference(wid)) => Some((*wid, pdf::resolve_dict(&doc, &Object::Reference(*wid), limits, "the widget")?.clone())),
+                            _ => None,
+                        },
+                        _ => None,
+                    },
+                    Err(_) => None,
+                }
+            };
+            let (w, h) = match &widget {
+                Some((_, wd)) => rect_size(wd, &doc, limits),
+                None => rect_size(&field_dict, &doc, limits),
+            };
+            let ap = match appearance {
+                Some(builder) if w > 0.0 && h > 0.0 => {
+                    let ctx = AppearanceContext { signer, signing_time: opts.signing_time, field: &field_name, width: w, height: h };
+                    Some(builder.build(&mut update, &ctx)?)
+                }
+                _ => None,
+            };
+            let ap_dict = |id: ObjectId| Object::Dictionary(Dictionary::from_iter(vec![("N", Object::Reference(id))]));
+            match widget {
+                Some((wid, mut wd)) => {
+                    if let Some(ap) = ap {
+                        wd.set("AP", ap_dict(ap));
+                        update.put(wid, Object::Dictionary(wd));
+                    }
+                }
+                None => {
+                    if let Some(ap) = ap {
+                        field_dict.set("AP", ap_dict(ap));
+                    }
+                }
+            }
+            update.put(field.id, Object::Dictionary(field_dict));
+        }
+        None => {
+            field_name = match &opts.field {
+                Some(n) => n.clone(),
+                None => (1..).map(|i| format!("Signature{i}")).find(|n| !names.contains(n)).expect("unbounded"),
+            };
+            let pages = doc.get_pages();
+            let page_id = *pages
+                .get(&1)
+                .ok_or_else(|| PdfError::Structure("the document has no pages".into()))?;
+            let mut page = pdf::resolve_dict(&doc, &Object::Reference(page_id), limits, "the first page")?.clone();
+            let field_id = update.allocate();
+            let blank_id = update.allocate();
+            let blank = Stream::new(
+                Dictionary::from_iter(vec![
+                    ("Type", Object::Name(b"XObject".to_vec())),
+                    ("Subtype", Object::Name(b"Form".to_vec())),
+                    ("BBox", Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()])),
+                    ("Resources", Object::Dictionary(Dictionary::new())),
+                ]),
+                Vec::new(),
+            );
+            update.put(blank_id, Object::Stream(blank));
+            let field = Dictionary::from_iter(vec![
+                ("Type", Object::Name(b"Annot".to_vec())),
+                ("Subtype", Object::Name(b"Widget".to_vec())),
+                ("FT", Object::Name(b"Sig".to_vec())),
+                ("T", lopdf::text_string(&field_name)),
+                ("V", Object::Reference(sig_id)),
+                ("F", Object::Integer(132)),
+                ("Rect", Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()])),
+                ("P", Object::Reference(page_id)),
+                ("AP", Object::Dictionary(Dictionary::from_iter(vec![("N", Object::Reference(blank_id))]))),
+            ]);
+            update.put(field_id, Object::Dictionary(field));
+            // The page's /Annots: an indirect array is rewritten on its own, so the page
+            // object itself stays as it was.
+            match page.get(b"Annots") {
+                Ok(Object::Reference(arr_id)) => {
+                    let arr_id = *arr_id;
+                    let mut arr = match pdf::resolve(&doc, &Object::Reference(arr_id), limits)? {
+                        Object::Array(a) => a.clone(),
+                        _ => return Err(PdfError::Structure("the page's /Annots is not an array".into()).into()),
+                    };
+                    arr.push(Object::Reference(field_id));
+                    update.put(arr_id, Object::Array(arr));
+                }
+                Ok(Object::Array(a)) => {
+                    let mut a = a.clone();
+                    a.push(Object::Reference(field_id));
+                    page.set("Annots", Object::Array(a));
+                    update.put(page_id, Object::Dictionary(page));
+                }
+                _ => {
+                    page.set("Annots", Object::Array(vec![Object::Reference(field_id)]));
+                    update.put(page_id, Object::Dictionary(page));
+                }
+            }
+            match acroform.get(b"Fields") {
+                Ok(Object::Reference(fid)) => {
+                    let fid = *fid;
+                    let mut arr = match pdf::resolve(&doc, &Object::Reference(fid), limits)? {
+                        Object::Array(a) => a.clone(),
+                        _ => return Err(PdfError::Structure("/AcroForm /Fields is not an array".into()).into()),
+                    };
+                    arr.push(Object::Reference(field_id));
+                    update.put(fid, Object::Array(arr));
+                }
+                Ok(Object::Array(a)) => {
+                    let mut a = a.clone();
+                    a.push(Object::Reference(field_id));
+                    acroform.set("Fields", Object::Array(a));
+                    acro_changed = true;
+                }
+                _ => {
+                    acroform.set("Fields", Object::Array(vec![Object::Reference(field_id)]));
+                    acro_changed = true;
+                }
+            }
+        }
+    }
+    if acroform.get(b"SigFlags").ok() != Some(&Object::Integer(3)) {
+        acroform.set("SigFlags", Object::Integer(3));
+        acro_changed = true;
+    }
+    if acro_changed {
+        match acro_loc {
+            AcroLoc::Indirect(id) => update.put(id, Object::Dictionary(acroform)),
+            AcroLoc::InCatalog => {
+                catalog.set("AcroForm", Object::Dictionary(acroform));
+                update.put(catalog_id, Object::Dictionary(catalog));
+            }
+            AcroLoc::Absent => {
+                let acro_id = update.allocate();
+                update.put(acro_id, Object::Dictionary(acroform));
+                catalog.set("AcroForm", Object::Reference(acro_id));
+                update.put(catalog_id, Object::Dictionary(catalog));
+            }
+        }
+    }
+
+    // The signature dictionary, serialised by hand so the placeholders' positions are known.
+    let capacity = contents_capacity(signer, chain, algorithm, max_signature_len)?;
+    let mut body = Vec::with_capacity(capacity * 2 + 512);
+    body.extend_from_slice(b"<<\n/Type /Sig\n/Filter /Adobe.PPKLite\n/SubFilter /ETSI.CAdES.detached\n");
+    write!(body, "/M ({})\n", pdf_date_vietnam(opts.signing_time)).expect("Vec write");
+    for (key, value) in [("Reason", &opts.reason), ("Location", &opts.location)] {
+        if let Some(v) = value {
+            write!(body, "/{key} ").expect("Vec write");
+            lopdf::Writer::write_object(&mut body, &lopdf::text_string(v))
+                .map_err(|e| PdfError::Structure(e.to_string()))?;
+            body.push(b'\n');
+        }
+    }
+    if let Some(name) = signer.common_name() {
+        body.extend_from_slice(b"/Name ");
+        lopdf::Writer::write_object(&mut body, &lopdf::text_string(&name)).map_err(|e| PdfError::Structure(e.to_string()))?;
+        body.push(b'\n');
+    }
+    write!(body, "/Prop_Build << /App << /Name /kyso /REx ({}) >> >>\n", env!("CARGO_PKG_VERSION")).expect("Vec write");
+    body.extend_from_slice(b"/ByteRange [");
+    let byte_range_rel = body.len();
+    body.extend(std::iter::repeat_n(b' ', BYTE_RANGE_WIDTH));
+    body.extend_from_slice(b"]\n/Contents ");
+    let contents_rel = body.len();
+    body.push(b'<');
+    body.extend(std::iter::repeat_n(b'0', capacity * 2));
+    body.extend_from_slice(b">\n>>");
+    update.put_raw(sig_id, body);
+
+    let written = update.write()?;
+    let sig_body = written.body_offsets[&sig_id];
+    let mut bytes = written.bytes;
+    let contents_start = sig_body + contents_rel;
+    let contents_end = contents_start + capacity * 2 + 2;
+    let range = format!("0 {} {} {}", contents_start, contents_end, bytes.len() - contents_end);
+    if range.len() > BYTE_RANGE_WIDTH {
+        return Err(PdfError::Structure("file too large for the /ByteRange field".into()).into());
+    }
+    let at = sig_body + byte_range_rel;
+    bytes[at..at + range.len()].copy_from_slice(range.as_bytes());
+    Ok(PreparedPdf { bytes, contents_start, contents_end, field: field_name })
+}
+
+/// Exact size of the CMS this signer will produce (with the longest possible signature value),
+/// plus a little slack: the placeholder is sized from the actual chain and never overflows.
+fn contents_capacity(signer: &Certificate, chain: &[Certificate], algorithm: SignatureAlgorithm, max_signature_len: usize) -> Result<usize, SigningError> {
+    let attrs = cms::signed_attributes(&[0u8; 32], signer)?;
+    let dummy = vec![0xffu8; max_signature_len];
+    let len = cms::assemble(attrs, &dummy, algorithm, signer, chain)?.len();
+    Ok(len + 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vietnam_time() {
+        let t = time::macros::datetime!(2026-11-25 20:30:05 UTC);
+        assert_eq!(pdf_date_vietnam(t), "D:20261126033005+07'00'");
+    }
+}
