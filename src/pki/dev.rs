@@ -148,7 +148,7 @@ fn ca_params(cn: &str, path_len: Option<u8>, years: (i32, i32)) -> CertificatePa
         Some(n) => BasicConstraints::Constrained(n),
         None => BasicConstraints::Unconstrained,
     });
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.not_before = rcgen::date_time_ymd(years.0, 1, 1);
     p.not_after = rcgen::date_time_ymd(years.1, 12, 31);
     p.serial_number = Some(random_serial());

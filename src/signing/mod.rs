@@ -183,7 +183,7 @@ pub fn check_certificate(cert: &Certificate, chain: &[Certificate], opts: &SignO
             .chain(chain)
             .find(|c| crate::pki::is_development_certificate(c.der()))
         {
-            return Err(SigningError::DevelopmentPki { subject: dev.subject() });
+            return Err(SigningError::DevelopmentPki { subject: dev.common_name().unwrap_or_else(|| dev.subject()) });
         }
     }
     if !cert.allows_document_signing() {
