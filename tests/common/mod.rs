@@ -1,0 +1,115 @@
+//! Shared helpers for the black-box tests: where things are, running the `kyso` binary, and the
+//! external verifiers (pyHanko, pdfsig, qpdf) that judge what kyso produces.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The committed development PKI.
+pub fn keys_dev() -> PathBuf {
+    repo().join("keys-dev")
+}
+
+/// The shared folder (fixtures, verifier scripts): `KYSO_SHARED`, else `../shared`, else
+/// `/work/shared`.
+pub fn shared() -> PathBuf {
+    if let Some(p) = std::env::var_os("KYSO_SHARED") {
+        return PathBuf::from(p);
+    }
+    let beside = repo().join("../shared");
+    if beside.join("tools").is_dir() {
+        return beside;
+    }
+    PathBuf::from("/work/shared")
+}
+
+/// A fixture under `shared/fixtures/external/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    shared().join("fixtures/external").join(rel)
+}
+
+/// The `kyso` binary built for these tests.
+pub fn kyso() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kyso"));
+    c.env_remove("KYSO_CONFIG").env_remove("KYSO_DEVELOPMENT").env_remove("KYSO_TRUST");
+    c
+}
+
+/// Runs `kyso` with `args` and returns its output.
+pub fn run_kyso(args: &[&str]) -> Output {
+    kyso().args(args).output().expect("kyso runs")
+}
+
+/// Arguments `--key --cert --chain` for a keys-dev identity such as `chairman-rsa`.
+pub fn signer_args(stem: &str) -> Vec<String> {
+    let k = keys_dev();
+    vec![
+        "--key".into(),
+        k.join(format!("{stem}.key.pem")).display().to_string(),
+        "--cert".into(),
+        k.join(format!("{stem}.pem")).display().to_string(),
+        "--chain".into(),
+        k.join("intermediate-ca.pem").display().to_string(),
+    ]
+}
+
+/// `kyso --dev sign` as `stem`, into `field` if given; panics with kyso's stderr on failure.
+pub fn dev_sign(stem: &str, input: &Path, output: &Path, extra: &[&str]) {
+    let mut args: Vec<String> = vec!["--dev".into(), "sign".into()];
+    args.extend(signer_args(stem));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(input.display().to_string());
+    args.push("-o".into());
+    args.push(output.display().to_string());
+    let out = kyso().args(&args).output().expect("kyso runs");
+    assert!(
+        out.status.success(),
+        "kyso sign failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The verifiers' tool directory (pyHanko venv).
+pub fn tools() -> PathBuf {
+    std::env::var_os("KYSO_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/kyso-tools"))
+}
+
+/// Runs `shared/tools/external-verify.sh FILE ROOTS...`; returns (accepted, report).
+pub fn external_verify(file: &Path, roots: &[&Path]) -> (bool, String) {
+    let mut c = Command::new("bash");
+    c.arg(shared().join("tools/external-verify.sh")).arg(file);
+    for r in roots {
+        c.arg(r);
+    }
+    let out = c.env("KYSO_TOOLS", tools()).output().expect("external-verify.sh runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Asserts both external verifiers accept `file` under the keys-dev root (plus `extra_roots`).
+pub fn assert_externally_valid(file: &Path, extra_roots: &[&Path]) {
+    let root = keys_dev().join("root-ca.pem");
+    let mut roots = vec![root.as_path()];
+    roots.extend_from_slice(extra_roots);
+    let (ok, report) = external_verify(file, &roots);
+    assert!(ok, "external verifiers rejected {}:\n{report}", file.display());
+}
+
+/// Asserts `qpdf --check` finds no errors.
+pub fn assert_qpdf_clean(file: &Path) {
+    let out = Command::new("qpdf").arg("--check").arg(file).output().expect("qpdf runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("No syntax or stream encoding errors"),
+        "qpdf --check failed on {}:\n{text}{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,346 @@
+//! Officials sign certifications with `kyso sign`, and the software a recipient uses (pyHanko,
+//! pdfsig, qpdf) accepts what kyso produces; bad input is refused with one clear line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn unsigned() -> PathBuf {
+    fixture("pyhanko/unsigned.pdf")
+}
+
+#[test]
+fn an_official_signs_with_rsa_and_both_verifiers_accept_it() {
+    let dir = tmp();
+    let out = dir.path().join("signed.pdf");
+    dev_sign("chairman-rsa", &unsigned(), &out, &["--reason", "Chứng thực bản sao đúng với bản chính", "--location", "UBND xã Tân Lạc"]);
+    assert_externally_valid(&out, &[]);
+    assert_qpdf_clean(&out);
+}
+
+#[test]
+fn an_official_signs_with_ecdsa_and_both_verifiers_accept_it() {
+    let dir = tmp();
+    let out = dir.path().join("signed.pdf");
+    dev_sign("vice-chairman-ec", &unsigned(), &out, &[]);
+    assert_externally_valid(&out, &[]);
+    assert_qpdf_clean(&out);
+}
+
+#[test]
+fn an_official_signs_with_rsassa_pss_and_both_verifiers_accept_it() {
+    let dir = tmp();
+    let out = dir.path().join("signed.pdf");
+    dev_sign("vice-chairman-rsa", &unsigned(), &out, &["--pss"]);
+    assert_externally_valid(&out, &[]);
+    assert_qpdf_clean(&out);
+}
+
+#[test]
+fn the_agency_seal_signs_after_the_official_and_both_signatures_stay_valid() {
+    for (official, seal) in [("chairman-rsa", "seal-ec"), ("vice-chairman-ec", "seal-rsa")] {
+        let dir = tmp();
+        let first = dir.path().join("official.pdf");
+        let second = dir.path().join("sealed.pdf");
+        dev_sign(official, &unsigned(), &first, &["--field", "ChuKyLanhDao"]);
+        dev_sign(seal, &first, &second, &["--field", "DauCoQuan"]);
+        assert_externally_valid(&second, &[]);
+        assert_qpdf_clean(&second);
+        let report = pdfsig(&second);
+        assert!(report.contains("ChuKyLanhDao") && report.contains("DauCoQuan"), "{report}");
+    }
+}
+
+#[test]
+fn a_pdf_with_object_streams_and_an_xref_stream_is_signed_twice() {
+    let dir = tmp();
+    let objstm = dir.path().join("objstm.pdf");
+    let st = Command::new("qpdf")
+        .arg("--object-streams=generate")
+        .arg(unsigned())
+        .arg(&objstm)
+        .status()
+        .expect("qpdf runs");
+    assert!(st.success());
+    let first = dir.path().join("one.pdf");
+    let second = dir.path().join("two.pdf");
+    dev_sign("chairman-ec", &objstm, &first, &[]);
+    dev_sign("seal-rsa", &first, &second, &[]);
+    // The update used an xref stream, like the revision before it.
+    let tail = std::fs::read(&second).unwrap();
+    let text = String::from_utf8_lossy(&tail[std::fs::read(&first).unwrap().len()..]).into_owned();
+    assert!(text.contains("/Type /XRef") || text.contains("/Type/XRef"), "expected an xref stream in the update");
+    assert_externally_valid(&second, &[]);
+    assert_qpdf_clean(&second);
+}
+
+#[test]
+fn a_pdf_already_signed_by_pyhanko_gets_a_second_signature_and_the_first_stays_valid() {
+    let pyhanko_root = fixture("pyhanko/trust-root.pem");
+    for input in ["pyhanko/valid-bb.pdf", "pyhanko/valid-visible.pdf", "pyhanko/valid-two-signatures.pdf"] {
+        let dir = tmp();
+        let out = dir.path().join("countersigned.pdf");
+        dev_sign("seal-ec", &fixture(input), &out, &[]);
+        assert_externally_valid(&out, &[&pyhanko_root]);
+        assert_qpdf_clean(&out);
+    }
+}
+
+#[test]
+fn the_output_starts_with_the_input_byte_for_byte() {
+    let dir = tmp();
+    let out = dir.path().join("signed.pdf");
+    dev_sign("clerk-rsa", &unsigned(), &out, &[]);
+    let input = std::fs::read(unsigned()).unwrap();
+    let output = std::fs::read(&out).unwrap();
+    assert!(output.len() > input.len());
+    assert_eq!(&output[..input.len()], &input[..]);
+}
+
+#[test]
+fn signing_into_an_existing_empty_field_keeps_its_name_and_never_touches_page_content() {
+    let dir = tmp();
+    let with_field = dir.path().join("fields.pdf");
+    let st = Command::new(tools().join("venv/bin/pyhanko"))
+        .args(["sign", "addfields", "--field", "1/300,100,500,180/ChuKyLanhDao"])
+        .arg(unsigned())
+        .arg(&with_field)
+        .status()
+        .expect("pyhanko runs");
+    assert!(st.success());
+    let out = dir.path().join("signed.pdf");
+    dev_sign("chairman-rsa", &with_field, &out, &["--field", "ChuKyLanhDao"]);
+    assert_externally_valid(&out, &[]);
+    let report = pdfsig(&out);
+    assert!(report.contains("Signature Field Name: ChuKyLanhDao"), "{report}");
+    assert_eq!(report.matches("Signature #").count(), 1, "no second field was created: {report}");
+
+    // The update rewrites only the field (and adds the signature dictionary): no page, no
+    // content stream.
+    let base = std::fs::read(&with_field).unwrap();
+    let all = std::fs::read(&out).unwrap();
+    let update = String::from_utf8_lossy(&all[base.len()..]).into_owned();
+    assert!(!update.contains("/Type /Page"), "page rewritten:\n{update}");
+    assert!(!update.contains("/Contents ") || update.matches("/Contents ").count() == 1);
+
+    // Signing the same field again is refused.
+    let again = dir.path().join("again.pdf");
+    let o = run_kyso(&sign_args("seal-ec", &out, &again, &["--field", "ChuKyLanhDao"]));
+    assert_one_line_error(&o, "already signed");
+    assert!(!again.exists());
+}
+
+#[test]
+fn the_cms_has_the_pades_baseline_b_attributes_and_the_chain() {
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::SignedData;
+    use der::{Decode, Encode};
+
+    let dir = tmp();
+    let out = dir.path().join("signed.pdf");
+    dev_sign("chairman-rsa", &unsigned(), &out, &[]);
+    let doc = lopdf::Document::load(&out).unwrap();
+    let sig = doc
+        .objects
+        .values()
+        .filter_map(|o| o.as_dict().ok())
+        .find(|d| d.get(b"Type").ok() == Some(&lopdf::Object::Name(b"Sig".to_vec())))
+        .expect("a signature dictionary");
+    assert_eq!(sig.get(b"SubFilter").unwrap(), &lopdf::Object::Name(b"ETSI.CAdES.detached".to_vec()));
+    assert!(sig.get(b"M").is_ok(), "/M carries the claimed signing time");
+    let contents = sig.get(b"Contents").unwrap().as_str().unwrap();
+    let ci = ContentInfo::from_der(&contents[..der_len(contents)]).expect("CMS ContentInfo");
+    let sd: SignedData = ci.content.decode_as().unwrap();
+    let si = sd.signer_infos.0.iter().next().unwrap();
+    let oids: Vec<String> = si.signed_attrs.as_ref().unwrap().iter().map(|a| a.oid.to_string()).collect();
+    assert!(oids.contains(&"1.2.840.113549.1.9.3".to_string()), "content-type");
+    assert!(oids.contains(&"1.2.840.113549.1.9.4".to_string()), "message-digest");
+    assert!(oids.contains(&"1.2.840.113549.1.9.16.2.47".to_string()), "signing-certificate-v2");
+    assert!(!oids.contains(&"1.2.840.113549.1.9.5".to_string()), "no signing-time in PAdES");
+    assert!(sd.encap_content_info.econtent.is_none(), "detached");
+    let certs = sd.certificates.unwrap();
+    assert_eq!(certs.0.len(), 2, "signer and intermediate");
+    assert!(certs.0.to_der().is_ok());
+}
+
+/// Length of the DER TLV at the start of `b` (the hex placeholder is zero-padded after it).
+fn der_len(b: &[u8]) -> usize {
+    let (len, hdr) = match b[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (b[2] as usize, 3),
+        0x82 => (((b[2] as usize) << 8) | b[3] as usize, 4),
+        0x83 => (((b[2] as usize) << 16) | ((b[3] as usize) << 8) | b[4] as usize, 5),
+        _ => panic!("unexpected length form"),
+    };
+    hdr + len
+}
+
+fn pdfsig(file: &Path) -> String {
+    let out = Command::new("pdfsig").arg(file).output().expect("pdfsig runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sign_args(stem: &str, input: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec!["--dev".into(), "sign".into()];
+    args.extend(signer_args(stem));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(input.display().to_string());
+    args.push("-o".into());
+    args.push(output.display().to_string());
+    args
+}
+
+fn run_kyso(args: &[String]) -> std::process::Output {
+    kyso().args(args).output().expect("kyso runs")
+}
+
+/// Exit status 1, exactly one line on stderr containing `needle`, nothing on stdout.
+fn assert_one_line_error(o: &std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn bad_inputs_are_refused_with_one_line_and_no_output_file() {
+    let dir = tmp();
+    let d = dir.path();
+    let not_pdf = d.join("letter.pdf");
+    std::fs::write(&not_pdf, "Kính gửi UBND xã\n").unwrap();
+    let encrypted = d.join("encrypted.pdf");
+    assert!(Command::new("qpdf")
+        .args(["--encrypt", "user", "owner", "256", "--"])
+        .arg(unsigned())
+        .arg(&encrypted)
+        .status()
+        .unwrap()
+        .success());
+    let truncated = d.join("truncated.pdf");
+    let full = std::fs::read(unsigned()).unwrap();
+    std::fs::write(&truncated, &full[..full.len() * 2 / 3]).unwrap();
+    let empty = d.join("empty.pdf");
+    std::fs::write(&empty, b"").unwrap();
+
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (sign_args("chairman-rsa", &not_pdf, &d.join("o1.pdf"), &[]), "not a PDF"),
+        (sign_args("chairman-rsa", &empty, &d.join("o2.pdf"), &[]), "not a PDF"),
+        (sign_args("chairman-rsa", &encrypted, &d.join("o3.pdf"), &[]), "encrypted"),
+        (sign_args("chairman-rsa", &truncated, &d.join("o4.pdf"), &[]), "truncated"),
+    ];
+    for (args, needle) in cases {
+        let out_path = PathBuf::from(args.last().unwrap());
+        let o = run_kyso(&args);
+        assert_one_line_error(&o, needle);
+        assert!(!out_path.exists(), "{} must not be written", out_path.display());
+    }
+
+    // A key that does not belong to the certificate.
+    let k = keys_dev();
+    let o4 = d.join("o5.pdf");
+    let args: Vec<String> = vec![
+        "--dev".into(),
+        "sign".into(),
+        "--key".into(),
+        k.join("clerk-rsa.key.pem").display().to_string(),
+        "--cert".into(),
+        k.join("chairman-rsa.pem").display().to_string(),
+        unsigned().display().to_string(),
+        "-o".into(),
+        o4.display().to_string(),
+    ];
+    assert_one_line_error(&run_kyso(&args), "does not match");
+    assert!(!o4.exists());
+
+    // A CA certificate has no digitalSignature / nonRepudiation key usage.
+    let o5 = d.join("o6.pdf");
+    let args: Vec<String> = vec![
+        "--dev".into(),
+        "sign".into(),
+        "--key".into(),
+        k.join("intermediate-ca.key.pem").display().to_string(),
+        "--cert".into(),
+        k.join("intermediate-ca.pem").display().to_string(),
+        unsigned().display().to_string(),
+        "-o".into(),
+        o5.display().to_string(),
+    ];
+    assert_one_line_error(&run_kyso(&args), "does not allow document signing");
+    assert!(!o5.exists());
+
+    // A missing input file.
+    let o6 = d.join("o7.pdf");
+    assert_one_line_error(&run_kyso(&sign_args("chairman-rsa", &d.join("missing.pdf"), &o6, &[])), "cannot read");
+    assert!(!o6.exists());
+}
+
+#[test]
+fn development_keys_are_refused_outside_development_mode() {
+    let dir = tmp();
+    let out = dir.path().join("signed.pdf");
+    let mut args: Vec<String> = vec!["sign".into()];
+    args.extend(signer_args("chairman-rsa"));
+    args.push(unsigned().display().to_string());
+    args.push("-o".into());
+    args.push(out.display().to_string());
+    assert_one_line_error(&run_kyso(&args), "development PKI");
+    assert!(!out.exists());
+
+    // Development mode can also come from the environment or a configuration file.
+    let o = kyso().env("KYSO_DEVELOPMENT", "1").args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_file(&out).unwrap();
+    let cfg = dir.path().join("kyso.toml");
+    std::fs::write(&cfg, "development = true\n").unwrap();
+    let mut with_cfg = vec!["--config".to_string(), cfg.display().to_string()];
+    with_cfg.extend(args.iter().cloned());
+    let o = run_kyso(&with_cfg);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn dev_pki_makes_a_complete_pki_that_signs_acceptably() {
+    let dir = tmp();
+    let pki = dir.path().join("pki");
+    let o = run_kyso(&["dev-pki".into(), "--out".into(), pki.display().to_string()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["root-ca.pem", "intermediate-ca.pem", "intermediate-ca.crl.pem", "README.md", "chairman-rsa.pem", "chairman-ec.key.pem", "vice-chairman-rsa.pem", "clerk-ec.pem", "seal-rsa.pem", "revoked-rsa.pem"] {
+        assert!(pki.join(f).exists(), "{f} missing");
+    }
+    // Names are UTF-8 Vietnamese and the leaf can sign, verified under the new root.
+    let cert = std::fs::read_to_string(pki.join("vice-chairman-ec.pem")).unwrap();
+    let der = pem::parse(cert).unwrap();
+    let c = kyso::pki::Certificate::from_der(der.contents().to_vec()).unwrap();
+    assert_eq!(c.common_name().as_deref(), Some("Trần Thị Bình"));
+    assert_eq!(c.title().as_deref(), Some("Phó Chủ tịch"));
+    assert!(c.allows_document_signing());
+    assert!(kyso::pki::is_development_certificate(c.der()), "a fresh dev PKI is development material too");
+
+    let out = dir.path().join("signed.pdf");
+    let args: Vec<String> = vec![
+        "--dev".into(),
+        "sign".into(),
+        "--key".into(),
+        pki.join("vice-chairman-ec.key.pem").display().to_string(),
+        "--cert".into(),
+        pki.join("vice-chairman-ec.pem").display().to_string(),
+        "--chain".into(),
+        pki.join("intermediate-ca.pem").display().to_string(),
+        unsigned().display().to_string(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    let o = run_kyso(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (ok, report) = external_verify(&out, &[&pki.join("root-ca.pem")]);
+    assert!(ok, "{report}");
+}
