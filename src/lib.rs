@@ -9,6 +9,7 @@
 //!   key lives;
 //! * [`pki`]: certificates and keys on disk, the development PKI and the development-mode guard;
 //! * [`config`]: settings from one TOML file plus environment overrides, defaults needing no file;
+//! * [`validation`]: ETSI indications for signed PDFs, resisting the known PDF signature attacks;
 //! * [`registry`]: the registry database (SQLite) with its migrations.
 //!
 //! Library errors are typed (one `thiserror` enum per module); only the binary uses `anyhow`.
@@ -20,3 +21,4 @@ pub mod pdf;
 pub mod pki;
 pub mod registry;
 pub mod signing;
+pub mod validation;

@@ -5,6 +5,7 @@
 //! [`incremental::IncrementalUpdate`], which only ever appends.
 
 pub mod incremental;
+pub mod revisions;
 
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
 

@@ -1,0 +1,361 @@
+//! Revisions of an incrementally updated PDF, and loading one revision within [`ReadLimits`].
+//!
+//! A PDF that was signed and then updated is a chain of revisions: each incremental update appends
+//! objects, a cross-reference section and a trailer ending in `startxref N` and `%%EOF`. Validation
+//! must look at every revision on its own (what the signer saw, and what every later update made
+//! of it), so this module finds where each revision ends and loads the prefix of the file up to
+//! that point as a document of its own.
+//!
+//! Untrusted bytes are read defensively:
+//! * the file size, object count, revision count and decompressed size of object streams are capped
+//!   (the decompression budget is shared between all object streams of a revision, so a file full
+//!   of small compression bombs cannot multiply the per-stream cap);
+//! * stream bodies are replaced by their SHA-256 digest while loading, so a loaded revision costs
+//!   little beyond its object dictionaries however large the file is, and two revisions compare
+//!   stream contents exactly by digest;
+//! * the parser runs under `catch_unwind`: a panic inside it becomes [`RevisionError::Parser`]
+//!   instead of ending the process (defence in depth, on top of the limits).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use lopdf::{Document, LoadOptions, Object, ObjectId};
+
+/// Caps on the work spent reading one untrusted PDF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest file accepted, in bytes.
+    pub max_file_size: usize,
+    /// Most indirect objects one revision may define.
+    pub max_objects: usize,
+    /// Most revisions (incremental updates plus the original) a file may have.
+    pub max_revisions: usize,
+    /// Total bytes all object and cross-reference streams of one revision may decompress to.
+    pub max_decompressed_total: usize,
+    /// Most object streams one revision may hold.
+    pub max_object_streams: usize,
+    /// Deepest chain of references followed when walking the object graph.
+    pub max_depth: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            // Certifications are a few pages; scanned attachments can be tens of megabytes.
+            max_file_size: 512 * 1024 * 1024,
+            max_objects: 2_000_000,
+            max_revisions: 256,
+            max_decompressed_total: 256 * 1024 * 1024,
+            max_object_streams: 100_000,
+            max_depth: 64,
+        }
+    }
+}
+
+/// Why a revision could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevisionError {
+    /// The file is larger than [`ReadLimits::max_file_size`].
+    #[error("file is {size} bytes, more than the limit of {limit}")]
+    TooLarge {
+        /// The file size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// No `%PDF-` header, or no revision ending in `startxref` / `%%EOF`.
+    #[error("not a PDF file: {0}")]
+    NotPdf(&'static str),
+    /// More revisions than [`ReadLimits::max_revisions`].
+    #[error("file has more than {0} revisions")]
+    TooManyRevisions(usize),
+    /// More objects or object streams than the limits allow.
+    #[error("revision defines too many objects ({found}, limit {limit})")]
+    TooManyObjects {
+        /// What was found.
+        found: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The PDF parser rejected the revision.
+    #[error("cannot parse PDF revision ending at byte {end}: {message}")]
+    Malformed {
+        /// Where the revision ends.
+        end: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// The cross-reference data of the revision is damaged and had to be rebuilt by scanning.
+    /// Objects found by scanning are not what a conforming reader resolves, so they are refused.
+    #[error("cross-reference data of the revision ending at byte {0} is damaged")]
+    DamagedXref(usize),
+    /// The revision is encrypted; signed certifications are never encrypted.
+    #[error("revision ending at byte {0} is encrypted")]
+    Encrypted(usize),
+    /// The parser panicked on this input.
+    #[error("the PDF parser failed on the revision ending at byte {0}")]
+    Parser(usize),
+}
+
+/// One revision of the file: the bytes `[0, end)` form a complete PDF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revision {
+    /// Offset just after this revision's `%%EOF` marker and its end-of-line.
+    pub end: usize,
+    /// Offset just after `%%EOF`, before any end-of-line (a signature may stop at either).
+    pub eof_end: usize,
+    /// The `startxref` value of this revision.
+    pub startxref: usize,
+}
+
+impl Revision {
+    /// Whether a byte range ending at `offset` ends exactly at this revision.
+    pub fn ends_at(&self, offset: usize) -> bool {
+        offset == self.end || offset == self.eof_end
+    }
+}
+
+/// The revisions of a file, oldest first, plus what follows the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revisions {
+    /// Every revision, in file order.
+    pub revisions: Vec<Revision>,
+    /// Whether bytes other than whitespace follow the last revision.
+    pub trailing_garbage: bool,
+}
+
+/// Finds the revisions of `bytes`.
+///
+/// A revision ends at an `%%EOF` marker preceded by `startxref N`, where `N` points back into the
+/// file at a cross-reference table (`xref`) or a cross-reference stream (`n g obj`). Markers that
+/// do not meet this (an `%%EOF` inside an embedded file, the first-page section of a linearized
+/// file) are not revision ends.
+pub fn find_revisions(bytes: &[u8], limits: &ReadLimits) -> Result<Revisions, RevisionError> {
+    if bytes.len() > limits.max_file_size {
+        return Err(RevisionError::TooLarge { size: bytes.len(), limit: limits.max_file_size });
+    }
+    if find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_none() {
+        return Err(RevisionError::NotPdf("no %PDF- header in the first 1024 bytes"));
+    }
+    let mut revisions = Vec::new();
+    let mut from = 0;
+    while let Some(rel) = find(&bytes[from..], b"%%EOF") {
+        let at = from + rel;
+        from = at + 5;
+        let Some(startxref) = startxref_before(&bytes[..at]) else { continue };
+        if startxref >= at || !points_at_xref(&bytes[startxref..at]) {
+            continue;
+        }
+        let eof_end = at + 5;
+        let end = eof_end + eol_len(&bytes[eof_end..]);
+        revisions.push(Revision { end, eof_end, startxref });
+        if revisions.len() > limits.max_revisions {
+            return Err(RevisionError::TooManyRevisions(limits.max_revisions));
+        }
+    }
+    let Some(last) = revisions.last() else {
+        return Err(RevisionError::NotPdf("no startxref / %%EOF trailer"));
+    };
+    let trailing_garbage = bytes[last.end..].iter().any(|b| !is_pdf_whitespace(*b));
+    Ok(Revisions { revisions, trailing_garbage })
+}
+
+/// A revision loaded on its own. Stream bodies hold `SHA-256(raw body)` instead of the body.
+#[derive(Debug)]
+pub struct LoadedRevision {
+    /// The document as of this revision.
+    pub doc: Document,
+    /// Where the revision ends in the file.
+    pub end: usize,
+}
+
+impl LoadedRevision {
+    /// Resolves a reference (following chains of references up to the depth limit).
+    pub fn resolve<'a>(&'a self, object: &'a Object, limits: &ReadLimits) -> Option<&'a Object> {
+        let mut current = object;
+        for _ in 0..limits.max_depth {
+            match current {
+                Object::Reference(id) => current = self.doc.objects.get(id)?,
+                other => return Some(other),
+            }
+        }
+        None
+    }
+
+    /// The object with this id, if defined.
+    pub fn get(&self, id: ObjectId) -> Option<&Object> {
+        self.doc.objects.get(&id)
+    }
+}
+
+thread_local! {
+    /// Ids of streams whose body the load filter already replaced by its digest. The filter is a
+    /// plain function pointer, so this is how it tells the after-load pass what is left to do.
+    static HASHED: RefCell<HashSet<ObjectId>> = RefCell::new(HashSet::new());
+}
+
+/// Loads the revision that ends at `end` (the prefix `bytes[..end]`) within `limits`.
+pub fn load_revision(bytes: &[u8], end: usize, limits: &ReadLimits) -> Result<LoadedRevision, RevisionError> {
+    let prefix = bytes.get(..end).ok_or(RevisionError::NotPdf("revision end beyond the file"))?;
+    // Every object stream may decompress to at most its share of the revision's budget.
+    let object_streams = count(prefix, b"/ObjStm");
+    if object_streams > limits.max_object_streams {
+        return Err(RevisionError::TooManyObjects { found: object_streams, limit: limits.max_object_streams });
+    }
+    let per_stream = limits.max_decompressed_total / (object_streams + 1).max(1);
+    let options = LoadOptions {
+        strict: false,
+        max_decompressed_size: Some(per_stream.max(64 * 1024)),
+        filter: Some(hash_stream_filter),
+        ..LoadOptions::default()
+    };
+    HASHED.with(|h| h.borrow_mut().clear());
+    let loaded = catch_unwind(AssertUnwindSafe(|| Document::load_mem_with_options(prefix, options)));
+    let hashed = HASHED.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    let mut doc = match loaded {
+        Err(_) => return Err(RevisionError::Parser(end)),
+        Ok(Err(e)) => return Err(RevisionError::Malformed { end, message: e.to_string() }),
+        Ok(Ok(doc)) => doc,
+    };
+    if doc.xref_recovery.is_some() {
+        return Err(RevisionError::DamagedXref(end));
+    }
+    if doc.trailer.has(b"Encrypt") {
+        return Err(RevisionError::Encrypted(end));
+    }
+    if doc.objects.len() > limits.max_objects {
+        return Err(RevisionError::TooManyObjects { found: doc.objects.len(), limit: limits.max_objects });
+    }
+    // Streams whose /Length was an indirect reference were read after the filter ran.
+    for (id, object) in doc.objects.iter_mut() {
+        if let Object::Stream(stream) = object
+            && !hashed.contains(id)
+        {
+            stream.content = digest_marker(&stream.content);
+            stream.start_position = None;
+        }
+    }
+    Ok(LoadedRevision { doc, end })
+}
+
+/// Load filter: keeps object and cross-reference streams (the loader decodes them next) and
+/// replaces every other stream body by its digest.
+fn hash_stream_filter(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
+    if let Object::Stream(stream) = object {
+        let kind = stream.dict.get(b"Type").ok().and_then(|t| t.as_name().ok());
+        let structural = matches!(kind, Some(b"ObjStm") | Some(b"XRef"));
+        // An empty body may be one whose indirect /Length is resolved later by the loader.
+        if !structural && !stream.content.is_empty() {
+            stream.content = digest_marker(&stream.content);
+            stream.start_position = None;
+            HASHED.with(|h| h.borrow_mut().insert(id));
+        }
+    }
+    Some((id, std::mem::replace(object, Object::Null)))
+}
+
+fn digest_marker(content: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, content).as_ref().to_vec()
+}
+
+/// Finds `needle` in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    let mut n = 0;
+    let mut from = 0;
+    while let Some(at) = find(&hay[from..], needle) {
+        n += 1;
+        from += at + needle.len();
+    }
+    n
+}
+
+/// PDF whitespace (ISO 32000-1, 7.2.2).
+pub fn is_pdf_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'\0')
+}
+
+fn eol_len(rest: &[u8]) -> usize {
+    match rest {
+        [b'\r', b'\n', ..] => 2,
+        [b'\n', ..] | [b'\r', ..] => 1,
+        _ => 0,
+    }
+}
+
+/// Reads `startxref <digits>` that closes `before` (only whitespace may separate them).
+fn startxref_before(before: &[u8]) -> Option<usize> {
+    let mut i = before.len();
+    while i > 0 && is_pdf_whitespace(before[i - 1]) {
+        i -= 1;
+    }
+    let digits_end = i;
+    while i > 0 && before[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    if i == digits_end || digits_end - i > 15 {
+        return None;
+    }
+    let value: usize = std::str::from_utf8(&before[i..digits_end]).ok()?.parse().ok()?;
+    while i > 0 && is_pdf_whitespace(before[i - 1]) {
+        i -= 1;
+    }
+    (i >= 9 && &before[i - 9..i] == b"startxref").then_some(value)
+}
+
+/// Whether `at` starts with a cross-reference table or an indirect object (an xref stream).
+fn points_at_xref(at: &[u8]) -> bool {
+    let mut i = 0;
+    while i < at.len() && is_pdf_whitespace(at[i]) {
+        i += 1;
+    }
+    let at = &at[i..];
+    if at.starts_with(b"xref") {
+        return true;
+    }
+    // `n g obj`
+    let mut parts = at.splitn(4, |b| is_pdf_whitespace(*b));
+    let num = parts.next().is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    let gen_ok = parts.next().is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    let obj = parts.next().is_some_and(|p| p.starts_with(b"obj"));
+    num && gen_ok && obj
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_revision_ends_and_ignores_false_markers() {
+        let mut pdf = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\nxref\n0 1\n0000000000 65535 f \ntrailer\n<<>>\nstartxref\n29\n%%EOF\n".to_vec();
+        let first = pdf.len();
+        // An %%EOF inside a stream, not preceded by startxref, is not a revision end.
+        pdf.extend_from_slice(b"2 0 obj\n<</Length 5>>stream\n%%EOF\nendstream\nendobj\n");
+        let xref_at = pdf.len();
+        pdf.extend_from_slice(format!("xref\n0 1\n0000000000 65535 f \ntrailer\n<<>>\nstartxref\n{xref_at}\n%%EOF").as_bytes());
+        let revs = find_revisions(&pdf, &ReadLimits::default()).unwrap();
+        assert_eq!(revs.revisions.len(), 2);
+        assert_eq!(revs.revisions[0].end, first);
+        assert!(revs.revisions[0].ends_at(first - 1));
+        assert_eq!(revs.revisions[1].end, pdf.len());
+        assert!(!revs.trailing_garbage);
+        pdf.extend_from_slice(b"\ngarbage");
+        assert!(find_revisions(&pdf, &ReadLimits::default()).unwrap().trailing_garbage);
+    }
+
+    #[test]
+    fn refuses_non_pdf_and_oversized_input() {
+        assert!(matches!(find_revisions(b"hello", &ReadLimits::default()), Err(RevisionError::NotPdf(_))));
+        let limits = ReadLimits { max_file_size: 4, ..ReadLimits::default() };
+        assert!(matches!(find_revisions(b"%PDF-1.7", &limits), Err(RevisionError::TooLarge { .. })));
+        assert!(matches!(find_revisions(b"%PDF-1.7\nno trailer", &ReadLimits::default()), Err(RevisionError::NotPdf(_))));
+    }
+}

@@ -1,0 +1,324 @@
+//! Certificate path: from the signer's certificate, through the certificates the signature carries,
+//! to one of the configured trust anchors; then each link's signature, CA flag, key usage, path
+//! length, critical extensions, validity at the claimed signing time and at validation time, and
+//! revocation from the CRLs available (given on the command line or carried in the signature).
+
+use const_oid::ObjectIdentifier as Oid;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::ParsedExtension;
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
+
+use super::crypto;
+use super::report::{Finding, Signer, SubIndication};
+
+/// Longest chain followed; real chains have two or three links.
+const MAX_CHAIN: usize = 8;
+
+/// Trust anchors: certificates accepted as roots. They only ever come from configuration.
+#[derive(Debug, Clone, Default)]
+pub struct TrustAnchors {
+    certs: Vec<Vec<u8>>,
+}
+
+/// Why trust anchors or CRLs could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnchorError {
+    /// The PEM text holds no certificate.
+    #[error("no certificate in PEM input")]
+    Empty,
+    /// PEM or DER could not be read.
+    #[error("unreadable certificate or CRL: {0}")]
+    Unreadable(String),
+}
+
+impl TrustAnchors {
+    /// No anchors: nothing is trusted.
+    pub fn new() -> Self {
+        TrustAnchors::default()
+    }
+
+    /// Adds every certificate in PEM `text` (or one DER certificate).
+    pub fn add_pem_or_der(&mut self, data: &[u8]) -> Result<(), AnchorError> {
+        for der in certs_from_pem_or_der(data, "CERTIFICATE")? {
+            X509Certificate::from_der(&der).map_err(|e| AnchorError::Unreadable(e.to_string()))?;
+            self.certs.push(der);
+        }
+        Ok(())
+    }
+
+    /// Adds one DER certificate.
+    pub fn add_der(&mut self, der: Vec<u8>) -> Result<(), AnchorError> {
+        X509Certificate::from_der(&der).map_err(|e| AnchorError::Unreadable(e.to_string()))?;
+        self.certs.push(der);
+        Ok(())
+    }
+
+    /// Whether there is no anchor.
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+
+    /// The anchors (DER).
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.certs.iter().map(Vec::as_slice)
+    }
+
+    /// Removes anchors for which `keep` is false (used to drop the development root outside
+    /// development mode).
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
+        self.certs.retain(|c| keep(c));
+    }
+}
+
+/// Reads PEM blocks labelled `label` from `data`, or takes `data` as one DER value.
+pub fn certs_from_pem_or_der(data: &[u8], label: &str) -> Result<Vec<Vec<u8>>, AnchorError> {
+    if data.first() == Some(&0x30) {
+        return Ok(vec![data.to_vec()]);
+    }
+    let blocks = pem::parse_many(data).map_err(|e| AnchorError::Unreadable(e.to_string()))?;
+    let out: Vec<Vec<u8>> = blocks
+        .into_iter()
+        .filter(|b| b.tag() == label)
+        .map(|b| b.into_contents())
+        .collect();
+    if out.is_empty() { Err(AnchorError::Empty) } else { Ok(out) }
+}
+
+/// What the path check found.
+#[derive(Debug, Clone, Default)]
+pub struct ChainOutcome {
+    /// Subjects from the anchor down to the signer (empty if no path to an anchor).
+    pub chain: Vec<String>,
+    /// Whether the path ends at a trust anchor.
+    pub trusted: bool,
+    /// Failed checks, in the order found.
+    pub findings: Vec<Finding>,
+    /// Remarks that do not change the indication.
+    pub notes: Vec<String>,
+}
+
+/// The signer's identity as shown in reports.
+pub fn describe_signer(der: &[u8]) -> Option<Signer> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Some(Signer {
+        subject: cert.subject().to_string(),
+        common_name,
+        serial: hex(cert.raw_serial()),
+        issuer: cert.issuer().to_string(),
+    })
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks the path of `signer` (DER) to an anchor.
+///
+/// `signing_time` is the claimed signing time, `validation_time` the time of validation (now, or
+/// `--at`); both Unix seconds.
+pub fn check_path<'a>(
+    signer: &'a [u8],
+    pool: &'a [Vec<u8>],
+    anchors: &'a TrustAnchors,
+    crls: &[Vec<u8>],
+    signing_time: i64,
+    validation_time: i64,
+) -> ChainOutcome {
+    let mut out = ChainOutcome::default();
+    let Ok((_, signer_cert)) = X509Certificate::from_der(signer) else {
+        out.findings.push(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "signer certificate is unreadable"));
+        return out;
+    };
+
+    // Build: signer first, each next certificate the verified issuer of the previous.
+    let mut path: Vec<(X509Certificate<'a>, &'a [u8])> = vec![(signer_cert, signer)];
+    let mut trusted = false;
+    loop {
+        let (last, last_der) = path.last().map(|(c, d)| (c, *d)).expect("path is never empty");
+        if anchors.iter().any(|a| a == last_der) {
+            trusted = true;
+            break;
+        }
+        if path.len() >= MAX_CHAIN {
+            break;
+        }
+        fn parse(cand: &[u8]) -> Option<X509Certificate<'_>> {
+            X509Certificate::from_der(cand).ok().map(|(_, c)| c)
+        }
+        let issued_by = |cand: &'a [u8]| -> Option<X509Certificate<'a>> {
+            let c = parse(cand)?;
+            (c.subject().as_raw() == last.issuer().as_raw() && signed_by(last, &c)).then_some(c)
+        };
+        if let Some((c, d)) = anchors.iter().find_map(|a| issued_by(a).map(|c| (c, a))) {
+            path.push((c, d));
+            trusted = true;
+            break;
+        }
+        let next = pool
+            .iter()
+            .filter(|d| !path.iter().any(|(_, p)| p == &d.as_slice()))
+            .find_map(|d| issued_by(d).map(|c| (c, d.as_slice())));
+        match next {
+            Some(n) => path.push(n),
+            None => break,
+        }
+    }
+    out.trusted = trusted;
+    if !trusted {
+        out.findings.push(Finding::indeterminate(
+            SubIndication::NoCertificateChainFound,
+            format!("no chain from the signer to a configured trust anchor (issuer {})", path.last().map(|(c, _)| c.issuer().to_string()).unwrap_or_default()),
+        ));
+        return out;
+    }
+    out.chain = path.iter().rev().map(|(c, _)| c.subject().to_string()).collect();
+
+    // Constraints, validity and revocation, signer first.
+    for (i, (cert, _)) in path.iter().enumerate() {
+        let name = cert.subject().to_string();
+        let is_signer = i == 0;
+        let is_anchor = i == path.len() - 1;
+        for ext in cert.extensions() {
+            if ext.critical && matches!(ext.parsed_extension(), ParsedExtension::UnsupportedExtension { .. } | ParsedExtension::ParseError { .. }) {
+                out.findings.push(Finding::indeterminate(
+                    SubIndication::ChainConstraintsFailure,
+                    format!("{name}: unknown critical extension {}", ext.oid),
+                ));
+            }
+        }
+        let ku = cert.key_usage().ok().flatten().map(|k| *k.value);
+        if is_signer {
+            if let Some(ku) = ku
+                && !ku.digital_signature()
+                && !ku.non_repudiation()
+            {
+                out.findings.push(Finding::indeterminate(
+                    SubIndication::SigConstraintsFailure,
+                    format!("{name}: key usage allows neither digitalSignature nor nonRepudiation"),
+                ));
+            }
+        } else {
+            let bc = cert.basic_constraints().ok().flatten().map(|b| (b.value.ca, b.value.path_len_constraint));
+            if !bc.is_some_and(|b| b.0) {
+                out.findings.push(Finding::indeterminate(SubIndication::ChainConstraintsFailure, format!("{name}: not a CA certificate")));
+            }
+            if let Some(ku) = ku
+                && !ku.key_cert_sign()
+            {
+                out.findings.push(Finding::indeterminate(SubIndication::ChainConstraintsFailure, format!("{name}: key usage lacks keyCertSign")));
+            }
+            // CA certificates below this one, excluding the signer.
+            let below = i - 1;
+            if let Some(limit) = bc.and_then(|b| b.1)
+                && below as u32 > limit
+            {
+                out.findings.push(Finding::indeterminate(SubIndication::ChainConstraintsFailure, format!("{name}: path length constraint {limit} exceeded")));
+            }
+        }
+        let v = cert.validity();
+        let (nb, na) = (v.not_before.timestamp(), v.not_after.timestamp());
+        if signing_time < nb {
+            let finding = if is_signer {
+                Finding::failed(SubIndication::NotYetValid, format!("{name}: not yet valid at the claimed signing time"))
+            } else {
+                Finding::indeterminate(SubIndication::OutOfBoundsNoPoe, format!("{name}: not yet valid at the claimed signing time"))
+            };
+            out.findings.push(finding);
+        } else if signing_time > na {
+            out.findings.push(Finding::indeterminate(SubIndication::OutOfBoundsNoPoe, format!("{name}: expired before the claimed signing time")));
+        } else if validation_time > na {
+            out.findings.push(Finding::indeterminate(
+                SubIndication::OutOfBoundsNoPoe,
+                format!("{name}: expired at validation time and no timestamp proves the signature existed before"),
+            ));
+        }
+        if is_anchor {
+            continue;
+        }
+        let issuer = &path[i + 1].0;
+        match revocation(cert, issuer, crls, validation_time) {
+            Revocation::Unknown => out.notes.push(format!("{name}: revocation not checked (no CRL from its issuer)")),
+            Revocation::Good { stale } => {
+                if stale {
+                    out.notes.push(format!("{name}: not revoked, but the CRL is past its next update"));
+                }
+            }
+            Revocation::Revoked(at) => {
+                let when = super::fmt_time(at);
+                let finding = if !is_signer {
+                    Finding::indeterminate(SubIndication::RevokedCaNoPoe, format!("{name}: CA certificate revoked on {when}"))
+                } else if at <= signing_time {
+                    Finding::failed(SubIndication::Revoked, format!("{name}: revoked on {when}, before the claimed signing time"))
+                } else {
+                    Finding::indeterminate(SubIndication::RevokedNoPoe, format!("{name}: revoked on {when}; nothing proves the signature is older"))
+                };
+                out.findings.push(finding);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `child`'s signature verifies with `issuer`'s key.
+fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    let Ok(alg) = Oid::from_bytes(child.signature_algorithm.algorithm.as_bytes()) else { return false };
+    let params_der = raw_params(child.signature_algorithm.parameters.as_ref());
+    crypto::verify(
+        &alg,
+        params_der.as_deref(),
+        None,
+        issuer.public_key().raw,
+        child.tbs_certificate.as_ref(),
+        &child.signature_value.data,
+    )
+    .is_ok()
+}
+
+/// Re-encodes AlgorithmIdentifier parameters as DER (only RSASSA-PSS needs them).
+fn raw_params(any: Option<&x509_parser::der_parser::asn1_rs::Any<'_>>) -> Option<Vec<u8>> {
+    use x509_parser::der_parser::asn1_rs::ToDer;
+    any.and_then(|a| a.to_der_vec().ok())
+}
+
+enum Revocation {
+    Unknown,
+    Good { stale: bool },
+    Revoked(i64),
+}
+
+fn revocation(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>, crls: &[Vec<u8>], validation_time: i64) -> Revocation {
+    let mut result = Revocation::Unknown;
+    for der in crls {
+        let Ok((_, crl)) = CertificateRevocationList::from_der(der) else { continue };
+        if crl.issuer().as_raw() != issuer.subject().as_raw() || !crl_signed_by(&crl, issuer) {
+            continue;
+        }
+        if crl.last_update().timestamp() > validation_time {
+            continue;
+        }
+        if let Some(entry) = crl.iter_revoked_certificates().find(|r| r.raw_serial() == cert.raw_serial()) {
+            return Revocation::Revoked(entry.revocation_date.timestamp());
+        }
+        let stale = crl.next_update().is_some_and(|n| n.timestamp() < validation_time);
+        result = match result {
+            Revocation::Good { stale: s } => Revocation::Good { stale: s && stale },
+            _ => Revocation::Good { stale },
+        };
+    }
+    result
+}
+
+fn crl_signed_by(crl: &CertificateRevocationList<'_>, issuer: &X509Certificate<'_>) -> bool {
+    let Ok(alg) = Oid::from_bytes(crl.signature_algorithm.algorithm.as_bytes()) else { return false };
+    let params = raw_params(crl.signature_algorithm.parameters.as_ref());
+    crypto::verify(&alg, params.as_deref(), None, issuer.public_key().raw, crl.tbs_cert_list.as_ref(), &crl.signature_value.data).is_ok()
+}

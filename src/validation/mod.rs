@@ -1,0 +1,422 @@
+//! Validation of signed PDFs: ETSI EN 319 102-1 indications for every signature, resisting the
+//! known PDF signature attacks (Universal Signature Forgery, Incremental Saving, Signature Wrapping,
+//! Shadow hide / replace / hide-and-replace).
+//!
+//! Each signature is checked in order, failing closed:
+//! 1. [`structure`]: `/Type /Sig`, an accepted `/SubFilter`, a `/ByteRange` of four ascending
+//!    integers from 0 that ends exactly at a revision boundary and whose one gap holds exactly this
+//!    dictionary's `/Contents`;
+//! 2. [`cms`]: digest of the covered bytes against message-digest, the signature value, the
+//!    signing-certificate-v2 binding;
+//! 3. [`chain`]: a path to a configured trust anchor, constraints, validity, revocation;
+//! 4. [`modifications`]: every later revision, resolved on its own, diffed against the signed one.
+//!
+//! Only [`validate`] produces a [`ValidationReport`]; the CLI and any service render it.
+
+pub mod chain;
+pub mod cms;
+pub mod crypto;
+pub mod modifications;
+pub mod report;
+pub mod structure;
+
+use lopdf::{Dictionary, Object, ObjectId};
+
+use crate::pdf::revisions::{self, LoadedRevision, ReadLimits, RevisionError, Revisions};
+pub use chain::TrustAnchors;
+pub use report::{Coverage, Indication, Integrity, Modifications, Signer, SignatureReport, SubIndication, ValidationReport, Verdict};
+use report::Finding;
+use structure::ByteRange;
+
+/// Why a file could not be validated at all (as opposed to a signature failing).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// The input cannot be read as a PDF.
+    #[error("not a readable PDF: {0}")]
+    NotPdf(#[from] RevisionError),
+}
+
+/// What a validation relies on besides the file.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Trust anchors (from configuration or the command line only).
+    pub anchors: TrustAnchors,
+    /// CRLs (DER) supplied by the caller; CRLs carried in signatures are used too.
+    pub crls: Vec<Vec<u8>>,
+    /// Validation time (Unix seconds); `None` means now.
+    pub validation_time: Option<i64>,
+    /// Limits on the work spent on the file.
+    pub limits: ReadLimits,
+}
+
+const SUBFILTERS: [&[u8]; 2] = [b"ETSI.CAdES.detached", b"adbe.pkcs7.detached"];
+
+/// A signature found in the document: its field and dictionary.
+struct Found {
+    field: String,
+    field_id: Option<ObjectId>,
+    sig_id: Option<ObjectId>,
+    sig: Dictionary,
+}
+
+/// Validates every signature of `bytes`.
+pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, ValidationError> {
+    let limits = &policy.limits;
+    let sha256 = chain::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    let revs = revisions::find_revisions(bytes, limits)?;
+    let last = revs.revisions.last().copied().expect("find_revisions returns at least one");
+    let final_rev = revisions::load_revision(bytes, last.end, limits)?;
+    let now = policy
+        .validation_time
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+
+    let mut found = find_signatures(&final_rev, limits);
+    // Revision order: by where each signature's byte range ends.
+    let end_of = |f: &Found| match f.sig.get(b"ByteRange") {
+        Ok(Object::Array(a)) if a.len() == 4 => a[2].as_i64().unwrap_or(0).saturating_add(a[3].as_i64().unwrap_or(0)),
+        _ => i64::MAX,
+    };
+    found.sort_by_key(end_of);
+    let mut reports = Vec::with_capacity(found.len());
+    for f in &found {
+        reports.push(check_signature(bytes, &revs, &final_rev, f, policy, now));
+    }
+    Ok(ValidationReport::new(sha256, reports))
+}
+
+/// Signature fields with a value, walking `/AcroForm /Fields` and `/Kids`.
+fn find_signatures(rev: &LoadedRevision, limits: &ReadLimits) -> Vec<Found> {
+    let mut out = Vec::new();
+    let catalog = rev
+        .doc
+        .trailer
+        .get(b"Root")
+        .ok()
+        .and_then(|r| rev.resolve(r, limits))
+        .and_then(|c| c.as_dict().ok());
+    let Some(fields) = catalog
+        .and_then(|c| c.get(b"AcroForm").ok())
+        .and_then(|a| rev.resolve(a, limits))
+        .and_then(|a| a.as_dict().ok())
+        .and_then(|a| a.get(b"Fields").ok())
+        .and_then(|f| rev.resolve(f, limits))
+        .and_then(|f| f.as_array().ok())
+    else {
+        return out;
+    };
+    let mut stack: Vec<(&Object, usize)> = fields.iter().map(|f| (f, 0)).collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some((item, depth)) = stack.pop() {
+        if depth > limits.max_depth || seen.len() > limits.max_objects {
+            continue;
+        }
+        let field_id = item.as_reference().ok();
+        if let Some(id) = field_id
+            && !seen.insert(id)
+        {
+            continue;
+        }
+        let Some(field) = rev.resolve(item, limits).and_then(|f| f.as_dict().ok()) else { continue };
+        if let Ok(Object::Array(kids)) = field.get(b"Kids") {
+            stack.extend(kids.iter().map(|k| (k, depth + 1)));
+        }
+        let is_sig = field.get(b"FT").ok().and_then(|f| f.as_name().ok()) == Some(b"Sig")
+            || inherited_ft(rev, field, limits);
+        let Ok(value) = field.get(b"V") else { continue };
+        if !is_sig {
+            continue;
+        }
+        let sig_id = value.as_reference().ok();
+        let Some(sig) = rev.resolve(value, limits).and_then(|v| v.as_dict().ok()) else { continue };
+        out.push(Found {
+            field: modifications::full_name(rev, field, limits),
+            field_id,
+            sig_id,
+            sig: sig.clone(),
+        });
+    }
+    out
+}
+
+fn inherited_ft(rev: &LoadedRevision, field: &Dictionary, limits: &ReadLimits) -> bool {
+    let mut d = field;
+    for _ in 0..limits.max_depth {
+        let Some(parent) = d.get(b"Parent").ok().and_then(|p| rev.resolve(p, limits)).and_then(|p| p.as_dict().ok()) else {
+            return false;
+        };
+        if let Ok(ft) = parent.get(b"FT") {
+            return ft.as_name().ok() == Some(b"Sig");
+        }
+        d = parent;
+    }
+    false
+}
+
+/// A signature report being filled in.
+struct Draft {
+    report: SignatureReport,
+    findings: Vec<Finding>,
+}
+
+impl Draft {
+    fn fail(mut self, finding: Finding) -> SignatureReport {
+        self.findings.push(finding);
+        self.finish()
+    }
+
+    fn finish(mut self) -> SignatureReport {
+        let worst = self
+            .findings
+            .iter()
+            .find(|f| f.indication == Indication::TotalFailed)
+            .or_else(|| self.findings.first());
+        match worst {
+            Some(f) => {
+                self.report.indication = f.indication;
+                self.report.sub_indication = Some(f.sub);
+            }
+            None => {
+                self.report.indication = Indication::TotalPassed;
+                self.report.sub_indication = None;
+            }
+        }
+        let mut messages: Vec<String> = self.findings.iter().map(|f| f.message.clone()).collect();
+        messages.append(&mut self.report.messages);
+        self.report.messages = messages;
+        self.report
+    }
+}
+
+fn check_signature(bytes: &[u8], revs: &Revisions, final_rev: &LoadedRevision, f: &Found, policy: &Policy, now: i64) -> SignatureReport {
+    let limits = &policy.limits;
+    let mut d = Draft {
+        report: SignatureReport {
+            field: f.field.clone(),
+            signer: None,
+            claimed_signing_time: None,
+            integrity: Integrity::Unreadable,
+            coverage: None,
+            modifications_after: Modifications::None,
+            changed_objects: Vec::new(),
+            chain: Vec::new(),
+            trusted: false,
+            indication: Indication::TotalFailed,
+            sub_indication: None,
+            messages: Vec::new(),
+            subfilter: String::new(),
+        },
+        findings: Vec::new(),
+    };
+    let format = |m: String| Finding::failed(SubIndication::FormatFailure, m);
+    let sig = &f.sig;
+
+    // 1. Structure.
+    let type_ok = sig.get(b"Type").map_or(true, |t| t.as_name().ok() == Some(b"Sig"));
+    if !type_ok {
+        return d.fail(format("signature dictionary /Type is not /Sig".into()));
+    }
+    let subfilter = sig.get(b"SubFilter").ok().and_then(|s| s.as_name().ok()).unwrap_or_default();
+    d.report.subfilter = String::from_utf8_lossy(subfilter).into_owned();
+    if !SUBFILTERS.contains(&subfilter) {
+        let msg = format!("/SubFilter /{} is not accepted", d.report.subfilter);
+        return d.fail(format(msg));
+    }
+    let range = match ByteRange::parse(sig.get(b"ByteRange").ok(), bytes.len()) {
+        Ok(r) => r,
+        Err(e) => return d.fail(format(e.to_string())),
+    };
+    let Some(signed_rev) = revs.revisions.iter().find(|r| r.ends_at(range.end)).copied() else {
+        return d.fail(format("/ByteRange does not end at the end of a revision".into()));
+    };
+    let covered_to_end = bytes[range.end..].iter().all(|b| revisions::is_pdf_whitespace(*b));
+    d.report.coverage = Some(if covered_to_end { Coverage::WholeFile } else { Coverage::Revision });
+    let Ok(Object::String(contents, _)) = sig.get(b"Contents") else {
+        return d.fail(format("/Contents is missing or not a string".into()));
+    };
+    let signed = match revisions::load_revision(bytes, signed_rev.end, limits) {
+        Ok(r) => r,
+        Err(e) => return d.fail(format(format!("signed revision: {e}"))),
+    };
+    // The dictionary must be the one the signed revision defines, unchanged and uncompressed.
+    let Some(sig_id) = f.sig_id else {
+        return d.fail(format("signature value is not an indirect object".into()));
+    };
+    if signed.get(sig_id).and_then(|o| o.as_dict().ok()) != Some(sig) {
+        return d.fail(format("signature dictionary differs from the one in the signed revision".into()));
+    }
+    let dict_offset = match signed.doc.reference_table.get(sig_id.0) {
+        Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
+        _ => None,
+    };
+    if let Err(e) = range.check_gap(bytes, contents, dict_offset) {
+        return d.fail(format(e.to_string()));
+    }
+
+    // 2. Integrity.
+    let der = match structure::strip_padding(contents) {
+        Ok(der) => der,
+        Err(e) => return d.fail(format(format!("/Contents: {e}"))),
+    };
+    let cms = match cms::SignedCms::parse(der) {
+        Ok(c) => c,
+        Err(cms::CmsError::NoSignerCertificate) => {
+            return d.fail(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "the signer's certificate is not in the signature"));
+        }
+        Err(e) => return d.fail(format(e.to_string())),
+    };
+    d.report.signer = chain::describe_signer(cms.signer_certificate());
+    let claimed = sig
+        .get(b"M")
+        .ok()
+        .and_then(|m| m.as_str().ok())
+        .and_then(parse_pdf_date)
+        .or(cms.signing_time);
+    d.report.claimed_signing_time = claimed.map(fmt_time);
+    if cms.digest.digest(&range.signed_parts(bytes)) != cms.message_digest {
+        d.report.integrity = Integrity::Broken;
+        return d.fail(Finding::failed(SubIndication::HashFailure, "the signed bytes were changed: their digest differs from the signed message digest"));
+    }
+    match cms.verify_signature() {
+        Ok(()) => {}
+        Err(crypto::CryptoError::Invalid) => {
+            d.report.integrity = Integrity::Broken;
+            return d.fail(Finding::failed(SubIndication::SigCryptoFailure, "the signature value does not verify with the signer's key"));
+        }
+        Err(e) => return d.fail(Finding::indeterminate(SubIndication::CryptoConstraintsFailure, e.to_string())),
+    }
+    d.report.integrity = Integrity::Intact;
+    match cms.check_ess_binding(subfilter == b"ETSI.CAdES.detached") {
+        Ok(()) => {}
+        Err(cms::CmsError::SigningCertificateMismatch) => {
+            d.findings.push(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "signing-certificate-v2 does not match the signer's certificate"));
+        }
+        Err(e) => d.findings.push(format(e.to_string())),
+    }
+
+    // 3. Chain.
+    let mut crls = policy.crls.clone();
+    crls.extend(cms.crls.iter().cloned());
+    let outcome = chain::check_path(cms.signer_certificate(), &cms.certificates, &policy.anchors, &crls, claimed.unwrap_or(now), now);
+    d.report.chain = outcome.chain;
+    d.report.trusted = outcome.trusted;
+    d.findings.extend(outcome.findings);
+    d.report.messages.extend(outcome.notes);
+    if claimed.is_none() {
+        d.report.messages.push("no claimed signing time (/M); validity checked at validation time".into());
+    }
+
+    // 4. Modifications after the signed revision.
+    let field_dict = f.field_id.and_then(|id| signed.get(id)).and_then(|o| o.as_dict().ok());
+    let perms = modifications::permissions(&signed, field_dict, sig, limits);
+    let mut level = Modifications::None;
+    for later in revs.revisions.iter().filter(|r| r.end > signed_rev.end) {
+        level = level.max(Modifications::Allowed);
+        let loaded;
+        let later_rev = if later.end == final_rev.end {
+            final_rev
+        } else {
+            match revisions::load_revision(bytes, later.end, limits) {
+                Ok(r) => {
+                    loaded = r;
+                    &loaded
+                }
+                Err(e) => {
+                    level = Modifications::Disallowed;
+                    d.report.changed_objects.push(format!("revision ending at byte {}", later.end));
+                    d.report.messages.push(format!("a later revision cannot be read: {e}"));
+                    continue;
+                }
+            }
+        };
+        let diff = modifications::diff(&signed, later_rev, &perms, limits);
+        for (id, why) in diff.disallowed {
+            level = Modifications::Disallowed;
+            if !d.report.changed_objects.contains(&id) {
+                d.report.changed_objects.push(id.clone());
+            }
+            d.report.messages.push(format!("revision ending at byte {}: object {id}: {why}", later.end));
+        }
+    }
+    if revs.trailing_garbage && !covered_to_end {
+        level = Modifications::Disallowed;
+        d.report.changed_objects.push(format!("bytes after offset {}", revs.revisions.last().map_or(0, |r| r.end)));
+        d.report.messages.push("bytes that form no revision follow the last revision".into());
+    }
+    d.report.modifications_after = level;
+    if level == Modifications::Disallowed {
+        d.findings.insert(0, Finding::failed(SubIndication::FormatFailure, "the document was modified after signing in a way a signature does not allow"));
+    } else if level == Modifications::Allowed {
+        d.report.messages.push("later revisions only add signatures, validation data or permitted form filling".into());
+    }
+    d.finish()
+}
+
+/// Formats Unix seconds as RFC 3339 UTC.
+pub fn fmt_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// Parses a PDF date `D:YYYYMMDDHHmmSSOHH'mm'` (all but the year optional) into Unix seconds.
+pub fn parse_pdf_date(s: &[u8]) -> Option<i64> {
+    let s = s.strip_prefix(b"D:").unwrap_or(s);
+    let mut cur = structure::Cursor::new(s);
+    let mut num = |n: usize, default: i64| -> Option<i64> {
+        match cur.peek() {
+            Some(b) if b.is_ascii_digit() => {
+                let digits = cur.take(n)?;
+                if !digits.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                std::str::from_utf8(digits).ok()?.parse().ok()
+            }
+            _ => Some(default),
+        }
+    };
+    let year = num(4, -1)?;
+    let month = num(2, 1)?;
+    let day = num(2, 1)?;
+    let hour = num(2, 0)?;
+    let minute = num(2, 0)?;
+    let second = num(2, 0)?;
+    if year < 0 {
+        return None;
+    }
+    let mut offset = 0i64;
+    match cur.byte() {
+        Some(sign @ (b'+' | b'-')) => {
+            let digits = |c: &mut structure::Cursor<'_>| -> Option<i64> {
+                let d = c.take(2)?;
+                std::str::from_utf8(d).ok()?.parse().ok()
+            };
+            let h = digits(&mut cur)?;
+            let _ = cur.byte().filter(|b| *b == b'\'');
+            let m = digits(&mut cur).unwrap_or(0);
+            offset = (h * 3600 + m * 60) * if sign == b'+' { 1 } else { -1 };
+        }
+        Some(b'Z') | None => {}
+        Some(_) => return None,
+    }
+    let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
+    let t = time::Time::from_hms(u8::try_from(hour).ok()?, u8::try_from(minute).ok()?, u8::try_from(second).ok()?).ok()?;
+    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp() - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pdf_dates() {
+        assert_eq!(parse_pdf_date(b"D:20261125103000+07'00'"), Some(1_795_577_400));
+        assert_eq!(parse_pdf_date(b"D:20261125033000Z"), Some(1_795_577_400));
+        assert_eq!(parse_pdf_date(b"D:2026"), Some(1_767_225_600));
+        assert_eq!(parse_pdf_date(b"D:20261325"), None);
+        assert_eq!(parse_pdf_date(b"garbage"), None);
+        assert_eq!(fmt_time(1_795_577_400), "2026-11-25T03:30:00Z");
+    }
+}

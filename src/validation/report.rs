@@ -1,0 +1,245 @@
+//! The validation report: ETSI EN 319 102-1 indications per signature and a verdict for the
+//! document, with the facts behind them kept apart (intact, trusted, coverage, modifications).
+//!
+//! The JSON form of these types is the `kyso verify --json` contract documented in README.md;
+//! field names and string values are part of it.
+
+use serde::Serialize;
+
+/// The main status indication (ETSI EN 319 102-1, 5.1.3), ordered from best to worst verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[non_exhaustive]
+pub enum Indication {
+    /// Every check passed.
+    #[serde(rename = "TOTAL-PASSED")]
+    TotalPassed,
+    /// The checks could not conclude (e.g. no trusted chain, expired without proof of existence).
+    #[serde(rename = "INDETERMINATE")]
+    Indeterminate,
+    /// The signature is definitely invalid (broken, forged, revoked before signing).
+    #[serde(rename = "TOTAL-FAILED")]
+    TotalFailed,
+}
+
+impl Indication {
+    /// The ETSI spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indication::TotalPassed => "TOTAL-PASSED",
+            Indication::Indeterminate => "INDETERMINATE",
+            Indication::TotalFailed => "TOTAL-FAILED",
+        }
+    }
+}
+
+/// Sub-indications (ETSI EN 319 102-1, 5.1.3, tables 5 and 6) that kyso reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum SubIndication {
+    /// The signature or the file is not in a form that can be processed (includes disallowed
+    /// structures: bad /ByteRange, foreign bytes in the gap, unreadable CMS).
+    FormatFailure,
+    /// The digest of the signed bytes differs from the signed message-digest.
+    HashFailure,
+    /// The signature value does not verify with the signer's public key.
+    SigCryptoFailure,
+    /// The signer's certificate was revoked before the claimed signing time.
+    Revoked,
+    /// The signing time lies before the signer's certificate was issued.
+    NotYetValid,
+    /// The signer's certificate cannot be identified (signing-certificate attribute mismatch).
+    NoSigningCertificateFound,
+    /// No chain to a configured trust anchor.
+    NoCertificateChainFound,
+    /// A certificate in the chain breaks a constraint (CA flag, key usage, path length, critical
+    /// extension).
+    ChainConstraintsFailure,
+    /// The signer's certificate may not be used for signatures (key usage).
+    SigConstraintsFailure,
+    /// The algorithm or key size is not accepted.
+    CryptoConstraintsFailure,
+    /// A certificate is outside its validity period and nothing proves the signature existed
+    /// while it was valid.
+    OutOfBoundsNoPoe,
+    /// The signer was revoked after the claimed signing time, and nothing proves the signature
+    /// existed before.
+    RevokedNoPoe,
+    /// A CA certificate in the chain is revoked.
+    RevokedCaNoPoe,
+}
+
+impl SubIndication {
+    /// The ETSI spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubIndication::FormatFailure => "FORMAT_FAILURE",
+            SubIndication::HashFailure => "HASH_FAILURE",
+            SubIndication::SigCryptoFailure => "SIG_CRYPTO_FAILURE",
+            SubIndication::Revoked => "REVOKED",
+            SubIndication::NotYetValid => "NOT_YET_VALID",
+            SubIndication::NoSigningCertificateFound => "NO_SIGNING_CERTIFICATE_FOUND",
+            SubIndication::NoCertificateChainFound => "NO_CERTIFICATE_CHAIN_FOUND",
+            SubIndication::ChainConstraintsFailure => "CHAIN_CONSTRAINTS_FAILURE",
+            SubIndication::SigConstraintsFailure => "SIG_CONSTRAINTS_FAILURE",
+            SubIndication::CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
+            SubIndication::OutOfBoundsNoPoe => "OUT_OF_BOUNDS_NO_POE",
+            SubIndication::RevokedNoPoe => "REVOKED_NO_POE",
+            SubIndication::RevokedCaNoPoe => "REVOKED_CA_NO_POE",
+        }
+    }
+}
+
+/// A failed check: the indication it leads to and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// TOTAL-FAILED or INDETERMINATE.
+    pub indication: Indication,
+    /// Which.
+    pub sub: SubIndication,
+    /// For the reader.
+    pub message: String,
+}
+
+impl Finding {
+    /// A TOTAL-FAILED finding.
+    pub fn failed(sub: SubIndication, message: impl Into<String>) -> Self {
+        Finding { indication: Indication::TotalFailed, sub, message: message.into() }
+    }
+    /// An INDETERMINATE finding.
+    pub fn indeterminate(sub: SubIndication, message: impl Into<String>) -> Self {
+        Finding { indication: Indication::Indeterminate, sub, message: message.into() }
+    }
+}
+
+/// Whether the signed bytes still match the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Integrity {
+    /// Digest and signature value check out.
+    Intact,
+    /// The signed bytes or the signature value do not match.
+    Broken,
+    /// The signature could not be read far enough to tell.
+    Unreadable,
+}
+
+/// How much of the file the signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum Coverage {
+    /// The whole file (except the signature value itself).
+    #[serde(rename = "whole-file")]
+    WholeFile,
+    /// One revision; later revisions follow.
+    #[serde(rename = "revision")]
+    Revision,
+}
+
+/// What changed after the signed revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Modifications {
+    /// Nothing: the signature covers the whole file.
+    None,
+    /// Only changes allowed after a signature (signatures, DSS, timestamps, permitted form filling).
+    Allowed,
+    /// Something else changed.
+    Disallowed,
+}
+
+/// Who signed, from the signer's certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Signer {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Subject common name.
+    pub common_name: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+}
+
+/// The judgment of one signature.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureReport {
+    /// Fully qualified field name.
+    pub field: String,
+    /// The signer, when the certificate could be read.
+    pub signer: Option<Signer>,
+    /// `/M` (or the signing-time attribute), RFC 3339, UTC.
+    pub claimed_signing_time: Option<String>,
+    /// Intact, broken or unreadable.
+    pub integrity: Integrity,
+    /// Whole file or one revision; absent when the byte range could not be read.
+    pub coverage: Option<Coverage>,
+    /// What changed after the signed revision.
+    pub modifications_after: Modifications,
+    /// Object numbers changed in a disallowed way after signing (`"12 0"`), or a description when
+    /// the change is not one object.
+    pub changed_objects: Vec<String>,
+    /// Certificate subjects from the trust anchor down to the signer (empty if no chain).
+    pub chain: Vec<String>,
+    /// Whether the chain ends at a configured trust anchor.
+    pub trusted: bool,
+    /// ETSI indication.
+    pub indication: Indication,
+    /// ETSI sub-indication, absent when TOTAL-PASSED.
+    pub sub_indication: Option<SubIndication>,
+    /// What was found, in the order checked.
+    pub messages: Vec<String>,
+    /// Subfilter, for the human report.
+    #[serde(skip)]
+    pub subfilter: String,
+}
+
+/// The verdict on a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Every signature TOTAL-PASSED and no disallowed change follows any.
+    #[serde(rename = "TOTAL-PASSED")]
+    Passed,
+    /// A signature TOTAL-FAILED or a disallowed modification exists.
+    #[serde(rename = "TOTAL-FAILED")]
+    Failed,
+    /// Otherwise not all signatures could be confirmed.
+    #[serde(rename = "INDETERMINATE")]
+    Indeterminate,
+    /// The file has no signature.
+    #[serde(rename = "NO-SIGNATURE")]
+    NoSignature,
+}
+
+/// The report on a document.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationReport {
+    /// The document verdict.
+    pub indication: Verdict,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Signatures in revision order.
+    pub signatures: Vec<SignatureReport>,
+}
+
+impl ValidationReport {
+    /// Builds the report and its verdict from the signatures.
+    pub fn new(sha256: String, signatures: Vec<SignatureReport>) -> Self {
+        let indication = if signatures.is_empty() {
+            Verdict::NoSignature
+        } else if signatures
+            .iter()
+            .any(|s| s.indication == Indication::TotalFailed || s.modifications_after == Modifications::Disallowed)
+        {
+            Verdict::Failed
+        } else if signatures.iter().all(|s| s.indication == Indication::TotalPassed) {
+            Verdict::Passed
+        } else {
+            Verdict::Indeterminate
+        };
+        ValidationReport { indication, sha256, signatures }
+    }
+}
