@@ -12,6 +12,7 @@ use kyso::config::Settings;
 
 mod dev_pki;
 mod sign;
+mod verify;
 
 
 /// kyso: issue, sign, verify and archive commune certifications.
@@ -37,6 +38,8 @@ enum Command {
     DevPki(dev_pki::Args),
     /// Sign a PDF (PAdES baseline B-B) as an incremental update.
     Sign(sign::Args),
+    /// Verify every signature of a PDF (ETSI EN 319 102-1 indications; exit codes 0–4).
+    Verify(verify::Args),
 }
 
 /// Settings after the configuration file, the environment and the global flags.
@@ -68,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::DevPki(args) => dev_pki::run(&ctx, args),
         Command::Sign(args) => sign::run(&ctx, args),
+        Command::Verify(args) => verify::run(&ctx, args),
     }
 }
 

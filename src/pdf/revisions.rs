@@ -253,7 +253,9 @@ fn hash_stream_filter(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Ob
             HASHED.with(|h| h.borrow_mut().insert(id));
         }
     }
-    Some((id, std::mem::replace(object, Object::Null)))
+    // lopdf keeps the object it passed in for top-level objects and takes the returned one for
+    // members of object streams, so both must hold the result.
+    Some((id, object.clone()))
 }
 
 fn digest_marker(content: &[u8]) -> Vec<u8> {

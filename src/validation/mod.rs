@@ -254,11 +254,11 @@ fn check_signature(bytes: &[u8], revs: &Revisions, final_rev: &LoadedRevision, f
     }
 
     // 2. Integrity.
-    let der = match structure::strip_padding(contents) {
+    let der = match structure::cms_der(contents) {
         Ok(der) => der,
         Err(e) => return d.fail(format(format!("/Contents: {e}"))),
     };
-    let cms = match cms::SignedCms::parse(der) {
+    let cms = match cms::SignedCms::parse(&der) {
         Ok(c) => c,
         Err(cms::CmsError::NoSignerCertificate) => {
             return d.fail(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "the signer's certificate is not in the signature"));

@@ -205,16 +205,102 @@ fn hex_val(b: u8) -> u8 {
 }
 
 /// The DER of a CMS object inside `/Contents`, without the zero padding signers leave.
-pub fn strip_padding(contents: &[u8]) -> Result<&[u8], ParseError> {
+///
+/// Some signers (Adobe among them) write the outer CMS in BER with indefinite lengths; that is
+/// converted to DER here. The signed attributes are DER in any valid signature, so converting
+/// leaves the bytes the signature covers as they were.
+pub fn cms_der(contents: &[u8]) -> Result<Vec<u8>, ParseError> {
     if contents.is_empty() {
         return Err(ParseError::ContentsMissing);
     }
     let mut cur = Cursor::new(contents);
-    let (_, whole, _) = cur.der()?;
+    let mut out = Vec::with_capacity(contents.len());
+    ber_to_der(&mut cur, &mut out, 0)?;
     if cur.rest().iter().any(|b| *b != 0) {
-        return Err(ParseError::Der(whole.len()));
+        return Err(ParseError::Der(contents.len() - cur.rest().len()));
     }
-    Ok(whole)
+    Ok(out)
+}
+
+/// Nesting allowed in BER input; CMS needs about a dozen levels.
+const MAX_BER_DEPTH: usize = 48;
+
+/// Re-encodes one BER value as DER (definite, minimal lengths; constructed OCTET STRINGs joined).
+fn ber_to_der(cur: &mut Cursor<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), ParseError> {
+    let start = cur.offset;
+    let err = ParseError::Der(start);
+    if depth > MAX_BER_DEPTH {
+        return Err(err);
+    }
+    let tag = cur.byte().ok_or(err.clone())?;
+    if tag & 0x1f == 0x1f {
+        return Err(err);
+    }
+    let constructed = tag & 0x20 != 0;
+    let first = cur.byte().ok_or(err.clone())?;
+    let mut content = Vec::new();
+    if first == 0x80 {
+        if !constructed {
+            return Err(err);
+        }
+        loop {
+            if cur.rest().starts_with(&[0, 0]) {
+                cur.take(2);
+                break;
+            }
+            if cur.is_empty() {
+                return Err(err);
+            }
+            ber_to_der(cur, &mut content, depth + 1)?;
+        }
+    } else {
+        let len = if first < 0x80 {
+            first as usize
+        } else {
+            let n = (first & 0x7f) as usize;
+            if n > 4 {
+                return Err(err);
+            }
+            cur.take(n).ok_or(err.clone())?.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize)
+        };
+        let value = cur.take(len).ok_or(err.clone())?;
+        if constructed {
+            let mut inner = Cursor::new(value);
+            while !inner.is_empty() {
+                ber_to_der(&mut inner, &mut content, depth + 1)?;
+            }
+        } else {
+            content.extend_from_slice(value);
+        }
+    }
+    let tag = if tag == 0x24 {
+        // Constructed OCTET STRING: DER has only the primitive form.
+        let mut joined = Vec::new();
+        let mut parts = Cursor::new(&content);
+        while !parts.is_empty() {
+            let (_, value) = parts.expect(0x04)?;
+            joined.extend_from_slice(value);
+        }
+        content = joined;
+        0x04
+    } else {
+        tag
+    };
+    out.push(tag);
+    push_len(out, content.len());
+    out.extend_from_slice(&content);
+    Ok(())
+}
+
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
 }
 
 #[cfg(test)]
@@ -242,7 +328,7 @@ mod tests {
     #[test]
     fn gap_must_be_exactly_the_contents() {
         let file = b"1 0 obj <</Contents <0a0b0000>/X 1>> endobj";
-        let start = 18;
+        let start = 20;
         let range = ByteRange { gap_start: start, gap_end: start + 10, end: file.len() };
         assert_eq!(range.check_gap(file, &[0x0a, 0x0b, 0, 0], Some(0)), Ok(()));
         assert_eq!(range.check_gap(file, &[0x0a, 0x0c, 0, 0], Some(0)), Err(ParseError::GapNotContents));
@@ -258,7 +344,17 @@ mod tests {
         assert!(Cursor::new(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).der().is_err());
         let (tag, whole, value) = Cursor::new(&[0x04, 0x01, 0x07, 0x00]).der().unwrap();
         assert_eq!((tag, whole, value), (0x04, &[0x04, 0x01, 0x07][..], &[0x07][..]));
-        assert_eq!(strip_padding(&[0x04, 0x01, 0x07, 0, 0]).unwrap(), &[0x04, 0x01, 0x07]);
-        assert!(strip_padding(&[0x04, 0x01, 0x07, 1]).is_err());
+        assert_eq!(cms_der(&[0x04, 0x01, 0x07, 0, 0]).unwrap(), vec![0x04, 0x01, 0x07]);
+        assert!(cms_der(&[0x04, 0x01, 0x07, 1]).is_err());
+    }
+
+    #[test]
+    fn ber_indefinite_lengths_become_der() {
+        // SEQUENCE (indefinite) { constructed OCTET STRING (indefinite) { "ab", "c" } }
+        let ber = [0x30, 0x80, 0x24, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0, 0, 0, 0, 0, 0];
+        assert_eq!(cms_der(&ber).unwrap(), vec![0x30, 0x05, 0x04, 0x03, b'a', b'b', b'c']);
+        assert!(cms_der(&[0x30, 0x80, 0x04, 0x01, b'a']).is_err());
+        let deep: Vec<u8> = std::iter::repeat_n([0x30u8, 0x80], 100).flatten().collect();
+        assert!(cms_der(&deep).is_err());
     }
 }
