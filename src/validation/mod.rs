@@ -71,7 +71,21 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
         .validation_time
         .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
 
-    let mut found = find_signatures(&final_rev, limits);
+    // Signatures of every revision: an update may hide a signature field from the final
+    // document (re-pointing the catalog), and such a signature must still be judged.
+    let mut cache = RevisionCache { bytes, limits, loaded: vec![None; revs.revisions.len()] };
+    let last_index = revs.revisions.len() - 1;
+    cache.loaded[last_index] = Some(std::rc::Rc::new(final_rev));
+    let mut found: Vec<Found> = Vec::new();
+    for index in (0..revs.revisions.len()).rev() {
+        let Ok(rev) = cache.get(&revs, index) else { continue };
+        for f in find_signatures(&rev, limits) {
+            let duplicate = found.iter().any(|g| g.sig_id == f.sig_id && g.sig.get(b"ByteRange").ok() == f.sig.get(b"ByteRange").ok());
+            if !duplicate {
+                found.push(f);
+            }
+        }
+    }
     // Revision order: by where each signature's byte range ends.
     let end_of = |f: &Found| match f.sig.get(b"ByteRange") {
         Ok(Object::Array(a)) if a.len() == 4 => a[2].as_i64().unwrap_or(0).saturating_add(a[3].as_i64().unwrap_or(0)),
@@ -80,9 +94,33 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
     found.sort_by_key(end_of);
     let mut reports = Vec::with_capacity(found.len());
     for f in &found {
-        reports.push(check_signature(bytes, &revs, &final_rev, f, policy, now));
+        reports.push(check_signature(bytes, &revs, &mut cache, f, policy, now));
+    }
+    // A signature dictionary in bytes that form no complete revision (a truncated or damaged
+    // update) cannot be judged, but it must not vanish from the report either.
+    let tail_start = revs.revisions.last().map_or(0, |r| r.end);
+    if revs.trailing_garbage && revisions::find(&bytes[tail_start..], b"/ByteRange").is_some() {
+        reports.push(unreadable_tail(tail_start));
     }
     Ok(ValidationReport::new(sha256, reports))
+}
+
+/// Revisions loaded on demand and kept for the other signatures of the same file.
+struct RevisionCache<'a> {
+    bytes: &'a [u8],
+    limits: &'a ReadLimits,
+    loaded: Vec<Option<std::rc::Rc<LoadedRevision>>>,
+}
+
+impl RevisionCache<'_> {
+    fn get(&mut self, revs: &Revisions, index: usize) -> Result<std::rc::Rc<LoadedRevision>, RevisionError> {
+        if let Some(rev) = &self.loaded[index] {
+            return Ok(rev.clone());
+        }
+        let rev = std::rc::Rc::new(revisions::load_revision(self.bytes, revs.revisions[index].end, self.limits)?);
+        self.loaded[index] = Some(rev.clone());
+        Ok(rev)
+    }
 }
 
 /// Signature fields with a value, walking `/AcroForm /Fields` and `/Kids`.
@@ -153,6 +191,31 @@ fn inherited_ft(rev: &LoadedRevision, field: &Dictionary, limits: &ReadLimits) -
     false
 }
 
+fn unreadable_tail(tail_start: usize) -> SignatureReport {
+    Draft { report: blank_report("(unreadable)".into()), findings: Vec::new() }.fail(Finding::failed(
+        SubIndication::FormatFailure,
+        format!("a signature lies after byte {tail_start}, in bytes that form no complete revision (truncated or damaged file)"),
+    ))
+}
+
+fn blank_report(field: String) -> SignatureReport {
+    SignatureReport {
+        field,
+        signer: None,
+        claimed_signing_time: None,
+        integrity: Integrity::Unreadable,
+        coverage: None,
+        modifications_after: Modifications::None,
+        changed_objects: Vec::new(),
+        chain: Vec::new(),
+        trusted: false,
+        indication: Indication::TotalFailed,
+        sub_indication: None,
+        messages: Vec::new(),
+        subfilter: String::new(),
+    }
+}
+
 /// A signature report being filled in.
 struct Draft {
     report: SignatureReport,
@@ -188,26 +251,9 @@ impl Draft {
     }
 }
 
-fn check_signature(bytes: &[u8], revs: &Revisions, final_rev: &LoadedRevision, f: &Found, policy: &Policy, now: i64) -> SignatureReport {
+fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>, f: &Found, policy: &Policy, now: i64) -> SignatureReport {
     let limits = &policy.limits;
-    let mut d = Draft {
-        report: SignatureReport {
-            field: f.field.clone(),
-            signer: None,
-            claimed_signing_time: None,
-            integrity: Integrity::Unreadable,
-            coverage: None,
-            modifications_after: Modifications::None,
-            changed_objects: Vec::new(),
-            chain: Vec::new(),
-            trusted: false,
-            indication: Indication::TotalFailed,
-            sub_indication: None,
-            messages: Vec::new(),
-            subfilter: String::new(),
-        },
-        findings: Vec::new(),
-    };
+    let mut d = Draft { report: blank_report(f.field.clone()), findings: Vec::new() };
     let format = |m: String| Finding::failed(SubIndication::FormatFailure, m);
     let sig = &f.sig;
 
@@ -226,7 +272,7 @@ fn check_signature(bytes: &[u8], revs: &Revisions, final_rev: &LoadedRevision, f
         Ok(r) => r,
         Err(e) => return d.fail(format(e.to_string())),
     };
-    let Some(signed_rev) = revs.revisions.iter().find(|r| r.ends_at(range.end)).copied() else {
+    let Some(signed_index) = revs.revisions.iter().position(|r| r.ends_at(range.end)) else {
         return d.fail(format("/ByteRange does not end at the end of a revision".into()));
     };
     let covered_to_end = bytes[range.end..].iter().all(|b| revisions::is_pdf_whitespace(*b));
@@ -234,7 +280,7 @@ fn check_signature(bytes: &[u8], revs: &Revisions, final_rev: &LoadedRevision, f
     let Ok(Object::String(contents, _)) = sig.get(b"Contents") else {
         return d.fail(format("/Contents is missing or not a string".into()));
     };
-    let signed = match revisions::load_revision(bytes, signed_rev.end, limits) {
+    let signed = match cache.get(revs, signed_index) {
         Ok(r) => r,
         Err(e) => return d.fail(format(format!("signed revision: {e}"))),
     };
@@ -310,26 +356,18 @@ fn check_signature(bytes: &[u8], revs: &Revisions, final_rev: &LoadedRevision, f
     let field_dict = f.field_id.and_then(|id| signed.get(id)).and_then(|o| o.as_dict().ok());
     let perms = modifications::permissions(&signed, field_dict, sig, limits);
     let mut level = Modifications::None;
-    for later in revs.revisions.iter().filter(|r| r.end > signed_rev.end) {
+    for (index, later) in revs.revisions.iter().enumerate().skip(signed_index + 1) {
         level = level.max(Modifications::Allowed);
-        let loaded;
-        let later_rev = if later.end == final_rev.end {
-            final_rev
-        } else {
-            match revisions::load_revision(bytes, later.end, limits) {
-                Ok(r) => {
-                    loaded = r;
-                    &loaded
-                }
-                Err(e) => {
-                    level = Modifications::Disallowed;
-                    d.report.changed_objects.push(format!("revision ending at byte {}", later.end));
-                    d.report.messages.push(format!("a later revision cannot be read: {e}"));
-                    continue;
-                }
+        let later_rev = match cache.get(revs, index) {
+            Ok(r) => r,
+            Err(e) => {
+                level = Modifications::Disallowed;
+                d.report.changed_objects.push(format!("revision ending at byte {}", later.end));
+                d.report.messages.push(format!("a later revision cannot be read: {e}"));
+                continue;
             }
         };
-        let diff = modifications::diff(&signed, later_rev, &perms, limits);
+        let diff = modifications::diff(&signed, &later_rev, &perms, limits);
         for (id, why) in diff.disallowed {
             level = Modifications::Disallowed;
             if !d.report.changed_objects.contains(&id) {
