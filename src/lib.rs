@@ -10,12 +10,17 @@
 //! * [`pki`]: certificates and keys on disk, the development PKI and the development-mode guard;
 //! * [`config`]: settings from one TOML file plus environment overrides, defaults needing no file;
 //! * [`validation`]: ETSI indications for signed PDFs, resisting the known PDF signature attacks;
-//! * [`registry`]: the registry database (SQLite) with its migrations.
+//! * [`registry`]: the registry database (SQLite) with its migrations;
+//! * [`authority`]: who may sign what, in their own right or under a delegation, and the
+//!   delegation grants carried in signatures;
+//! * [`audit`]: the hash-chained audit log.
 //!
 //! Library errors are typed (one `thiserror` enum per module); only the binary uses `anyhow`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
+pub mod authority;
 pub mod config;
 pub mod pdf;
 pub mod pki;

@@ -42,10 +42,16 @@ struct Migration {
 }
 
 /// The migrations, in the order they apply. Add new files at the end.
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        name: "0004_authority",
+        sql: include_str!("../../migrations/0004_authority.sql"),
+    },
+];
 
 /// An open registry database.
 pub struct Registry {

@@ -75,8 +75,9 @@ fn x509(cert: &Certificate) -> Result<x509_cert::Certificate, SigningError> {
     x509_cert::Certificate::from_der(cert.der()).map_err(der_err("certificate"))
 }
 
-/// The signed attributes for a document digest (SHA-256 of the byte range) and signer.
-pub fn signed_attributes(document_digest: &[u8; 32], signer: &Certificate) -> Result<SignedAttributes, SigningError> {
+/// The signed attributes for a document digest (SHA-256 of the byte range) and signer, plus
+/// `extra` attributes (e.g. CAdES signer-attributes-v2 carrying a delegation).
+pub fn signed_attributes(document_digest: &[u8; 32], signer: &Certificate, extra: &[Attribute]) -> Result<SignedAttributes, SigningError> {
     let cert = x509(signer)?;
     let cert_hash = ring::digest::digest(&ring::digest::SHA256, signer.der());
     let ess = SigningCertificateV2 {
@@ -99,6 +100,9 @@ pub fn signed_attributes(document_digest: &[u8; 32], signer: &Certificate) -> Re
     attrs
         .insert(attribute(ID_AA_SIGNING_CERTIFICATE_V2, Any::encode_from(&ess).map_err(der_err("signing-certificate-v2"))?)?)
         .map_err(der_err("signing-certificate-v2"))?;
+    for a in extra {
+        attrs.insert(a.clone()).map_err(der_err("extra signed attribute"))?;
+    }
     Ok(attrs)
 }
 

@@ -152,6 +152,12 @@ pub struct SignOptions {
     /// Skip the check that the signer certificate is valid at `signing_time`. Only for
     /// building test material (an expired signer); kyso's CLI never sets it.
     pub dangerous_skip_validity_check: bool,
+    /// More signed attributes, such as CAdES signer-attributes-v2 with the claimed role and a
+    /// delegation grant ([`crate::authority::grant::signer_attributes`]).
+    pub extra_signed_attributes: Vec<x509_cert::attr::Attribute>,
+    /// More certificates for the CMS `certificates` set, such as the delegator's, so a verifier
+    /// can check a grant offline.
+    pub extra_certificates: Vec<Certificate>,
 }
 
 impl SignOptions {
@@ -165,6 +171,8 @@ impl SignOptions {
             development_mode: false,
             limits: Limits::default(),
             dangerous_skip_validity_check: false,
+            extra_signed_attributes: Vec::new(),
+            extra_certificates: Vec::new(),
         }
     }
 }
@@ -229,10 +237,21 @@ pub fn sign_pdf_with_appearance(
     let cert = signer.certificate();
     check_certificate(cert, signer.chain(), opts)?;
     let prepared = prepare(input, cert, signer.chain(), signer.algorithm(), signer.max_signature_len(), opts, appearance)?;
-    let attrs = cms::signed_attributes(&prepared.document_digest(), cert)?;
+    let attrs = cms::signed_attributes(&prepared.document_digest(), cert, &opts.extra_signed_attributes)?;
     let tbs = cms::to_be_signed(&attrs)?;
     let signature = signer.sign(&tbs)?;
     verify_signature_value(cert, signer.algorithm(), &tbs, &signature)?;
-    let cms = cms::assemble(attrs, &signature, signer.algorithm(), cert, signer.chain())?;
+    let cms = cms::assemble(attrs, &signature, signer.algorithm(), cert, &cms_chain(signer.chain(), opts))?;
     prepared.embed(&cms)
+}
+
+/// The certificates the CMS carries besides the signer's: its chain, then the extra ones.
+pub fn cms_chain(chain: &[Certificate], opts: &SignOptions) -> Vec<Certificate> {
+    let mut all = chain.to_vec();
+    for c in &opts.extra_certificates {
+        if !all.contains(c) {
+            all.push(c.clone());
+        }
+    }
+    all
 }

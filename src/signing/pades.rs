@@ -423,7 +423,7 @@ pub fn prepare(
     }
 
     // The signature dictionary, serialised by hand so the placeholders' positions are known.
-    let capacity = contents_capacity(signer, chain, algorithm, max_signature_len)?;
+    let capacity = contents_capacity(signer, &super::cms_chain(chain, opts), algorithm, max_signature_len, &opts.extra_signed_attributes)?;
     let mut body = Vec::with_capacity(capacity * 2 + 512);
     body.extend_from_slice(b"<<\n/Type /Sig\n/Filter /Adobe.PPKLite\n/SubFilter /ETSI.CAdES.detached\n");
     write!(body, "/M ({})\n", pdf_date_vietnam(opts.signing_time)).expect("Vec write");
@@ -467,8 +467,14 @@ pub fn prepare(
 
 /// Exact size of the CMS this signer will produce (with the longest possible signature value),
 /// plus a little slack: the placeholder is sized from the actual chain and never overflows.
-fn contents_capacity(signer: &Certificate, chain: &[Certificate], algorithm: SignatureAlgorithm, max_signature_len: usize) -> Result<usize, SigningError> {
-    let attrs = cms::signed_attributes(&[0u8; 32], signer)?;
+fn contents_capacity(
+    signer: &Certificate,
+    chain: &[Certificate],
+    algorithm: SignatureAlgorithm,
+    max_signature_len: usize,
+    extra: &[x509_cert::attr::Attribute],
+) -> Result<usize, SigningError> {
+    let attrs = cms::signed_attributes(&[0u8; 32], signer, extra)?;
     let dummy = vec![0xffu8; max_signature_len];
     let len = cms::assemble(attrs, &dummy, algorithm, signer, chain)?.len();
     Ok(len + 32)

@@ -1,0 +1,339 @@
+//! A delegation carried inside the signature, verifiable offline: an RFC 5755 attribute
+//! certificate issued and signed by the delegator's key, holding the mark, both titles, the
+//! scope and the written basis, placed in the CAdES `signer-attributes-v2` signed attribute
+//! (ETSI EN 319 122-1 §5.2.6.1) as a certified attribute, beside the claimed role.
+//!
+//! Attribute certificates are the standard carrier for "X grants Y this power, for this period"
+//! — a certified attribute a verifier checks with only the PDF and the trust roots. The grant's
+//! details are UTF-8 `key=value` values of an RFC 5755 `id-aca-group` attribute (IetfAttrSyntax)
+//! so no private OID is needed; the holder is named by the delegate certificate's subject, so a
+//! renewed certificate of the same person keeps the grant usable.
+
+use const_oid::ObjectIdentifier;
+use der::asn1::{BitString, GeneralizedTime, SetOfVec};
+use der::{Any, Choice, Decode, Encode, Sequence};
+use spki::AlgorithmIdentifierOwned;
+use time::OffsetDateTime;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+
+use super::{Delegation, Mark};
+use crate::pki::Certificate;
+use crate::signing::{SignatureAlgorithm, Signer, SigningError, cms};
+
+/// id-aa-ets-signerAttrV2 (ETSI EN 319 122-1).
+pub const ID_AA_ETS_SIGNER_ATTR_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.19122.1.1");
+/// id-aca-group (RFC 5755 §4.4.4).
+pub const ID_ACA_GROUP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.10.4");
+/// id-at-title (X.520): the claimed role, e.g. "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH".
+pub const ID_AT_TITLE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.12");
+
+/// Largest grant accepted when parsing (a few hundred bytes in practice).
+const MAX_GRANT_LEN: usize = 16 * 1024;
+
+/// Why a grant could not be made, read or verified.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrantError {
+    /// Not a well-formed attribute certificate of kyso's shape.
+    #[error("malformed delegation grant: {0}")]
+    Malformed(String),
+    /// The grant's signature does not verify with the delegator's certificate.
+    #[error("the delegation grant's signature does not verify with the delegator's certificate")]
+    BadSignature,
+    /// The delegator's certificate named by the grant is not available.
+    #[error("the delegator's certificate ({0}) is not in the signature")]
+    DelegatorCertificateMissing(String),
+    /// The signer could not sign the grant.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+}
+
+#[derive(Clone, Debug, Sequence)]
+struct V2Form {
+    issuer_name: Vec<GeneralName>,
+}
+
+#[derive(Clone, Debug, Sequence)]
+struct Holder {
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    entity_name: Option<Vec<GeneralName>>,
+}
+
+#[derive(Clone, Debug, Sequence)]
+struct ValidityPeriod {
+    not_before: GeneralizedTime,
+    not_after: GeneralizedTime,
+}
+
+/// AttributeCertificateInfo (RFC 5755 §4.1), v2, with a v2Form issuer.
+#[derive(Clone, Debug, Sequence)]
+struct AttributeCertificateInfo {
+    version: u8,
+    holder: Holder,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT")]
+    issuer: V2Form,
+    signature: AlgorithmIdentifierOwned,
+    serial_number: SerialNumber,
+    validity: ValidityPeriod,
+    attributes: Vec<Attribute>,
+}
+
+/// AttributeCertificate (RFC 5755 §4.1).
+#[derive(Clone, Debug, Sequence)]
+struct AttributeCertificate {
+    acinfo: AttributeCertificateInfo,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signature_value: BitString,
+}
+
+/// IetfAttrSyntax (RFC 5755 §4.4), string values only.
+#[derive(Clone, Debug, Sequence)]
+struct IetfAttrSyntax {
+    values: Vec<String>,
+}
+
+/// One element of SignerAttributeV2 (ETSI EN 319 122-1, IMPLICIT tags).
+#[derive(Clone, Debug, Choice)]
+enum SignerAttributeV2Item {
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", constructed = "true")]
+    Claimed(Vec<Attribute>),
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", constructed = "true")]
+    Certified(Vec<AttributeCertificate>),
+}
+
+fn malformed(e: impl std::fmt::Display) -> GrantError {
+    GrantError::Malformed(e.to_string())
+}
+
+fn gtime(t: OffsetDateTime) -> Result<GeneralizedTime, GrantError> {
+    let secs = u64::try_from(t.unix_timestamp()).map_err(malformed)?;
+    GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(malformed)
+}
+
+fn from_gtime(t: &GeneralizedTime) -> Result<OffsetDateTime, GrantError> {
+    OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64).map_err(malformed)
+}
+
+fn name_of(der: &[u8]) -> Result<Name, GrantError> {
+    Name::from_der(der).map_err(malformed)
+}
+
+/// What a grant says, once read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GrantInfo {
+    /// The mark, `KT`, `TUQ`, ….
+    pub mark: String,
+    /// The delegator's name and title.
+    pub delegator_name: String,
+    /// The delegator's title.
+    pub delegator_title: String,
+    /// The delegate's name.
+    pub delegate_name: String,
+    /// The delegate's title.
+    pub delegate_title: String,
+    /// The agency.
+    pub agency: String,
+    /// Document kinds covered.
+    pub scope: Vec<String>,
+    /// The decision number.
+    pub basis_number: String,
+    /// The decision date.
+    pub basis_date: String,
+    /// Start of validity (RFC 3339).
+    pub valid_from: String,
+    /// End of validity (RFC 3339).
+    pub valid_until: String,
+    /// The delegator certificate's subject (RFC 4514 text), who signed the grant.
+    #[serde(skip)]
+    pub issuer_der: Vec<u8>,
+    /// The holder's subject name DER.
+    #[serde(skip)]
+    pub holder_der: Vec<u8>,
+    /// Validity as times.
+    #[serde(skip)]
+    pub window: (OffsetDateTime, OffsetDateTime),
+}
+
+/// Issues the grant for `d` (whose `grant_der` is ignored), signed by the delegator's `signer`,
+/// naming `delegate_cert`'s subject as holder.
+pub fn issue(d: &Delegation, delegate_cert: &Certificate, signer: &dyn Signer) -> Result<Vec<u8>, GrantError> {
+    let delegator_cert = signer.certificate();
+    let mut values = vec![
+        format!("mark={}", d.mark.code()),
+        format!("delegator={}", d.delegator.full_name),
+        format!("delegator-title={}", d.delegator.title),
+        format!("delegate={}", d.delegate.full_name),
+        format!("delegate-title={}", d.delegate.title),
+        format!("agency={}", d.delegator.agency),
+        format!("basis={}", d.basis_number),
+        format!("basis-date={}", d.basis_date),
+    ];
+    values.extend(d.scope.iter().map(|k| format!("kind={k}")));
+    let group = IetfAttrSyntax { values };
+    let mut attr_values = SetOfVec::new();
+    attr_values.insert(Any::encode_from(&group).map_err(malformed)?).map_err(malformed)?;
+    let mut serial = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial).map_err(|_| malformed("no randomness"))?;
+    serial[0] = (serial[0] & 0x7f) | 0x01;
+    let algorithm = cms::signature_algorithm_identifier(signer.algorithm())?;
+    let info = AttributeCertificateInfo {
+        version: 1,
+        holder: Holder { entity_name: Some(vec![GeneralName::DirectoryName(name_of(&delegate_cert.subject_der())?)]) },
+        issuer: V2Form { issuer_name: vec![GeneralName::DirectoryName(name_of(&delegator_cert.subject_der())?)] },
+        signature: algorithm.clone(),
+        serial_number: SerialNumber::new(&serial).map_err(malformed)?,
+        validity: ValidityPeriod { not_before: gtime(d.valid_from)?, not_after: gtime(d.valid_until)? },
+        attributes: vec![Attribute { oid: ID_ACA_GROUP, values: attr_values }],
+    };
+    let tbs = info.to_der().map_err(malformed)?;
+    let sig = signer.sign(&tbs)?;
+    crate::signing::verify_signature_value(delegator_cert, signer.algorithm(), &tbs, &sig)?;
+    let ac = AttributeCertificate {
+        acinfo: info,
+        signature_algorithm: algorithm,
+        signature_value: BitString::from_bytes(&sig).map_err(malformed)?,
+    };
+    ac.to_der().map_err(malformed)
+}
+
+fn parse(der: &[u8]) -> Result<AttributeCertificate, GrantError> {
+    if der.len() > MAX_GRANT_LEN {
+        return Err(malformed("grant too large"));
+    }
+    AttributeCertificate::from_der(der).map_err(malformed)
+}
+
+fn info_of(ac: &AttributeCertificate) -> Result<GrantInfo, GrantError> {
+    let mut kv: Vec<(String, String)> = Vec::new();
+    for attr in &ac.acinfo.attributes {
+        if attr.oid != ID_ACA_GROUP {
+            continue;
+        }
+        for v in attr.values.iter() {
+            let group: IetfAttrSyntax = v.decode_as().map_err(malformed)?;
+            for s in group.values {
+                if let Some((k, v)) = s.split_once('=') {
+                    kv.push((k.to_owned(), v.to_owned()));
+                }
+            }
+        }
+    }
+    let one = |key: &str| -> Result<String, GrantError> {
+        let mut it = kv.iter().filter(|(k, _)| k == key);
+        match (it.next(), it.next()) {
+            (Some((_, v)), None) => Ok(v.clone()),
+            _ => Err(malformed(format!("grant must state {key} exactly once"))),
+        }
+    };
+    let mark = one("mark")?;
+    if Mark::parse(&mark).is_none() {
+        return Err(malformed(format!("unknown mark {mark:?}")));
+    }
+    let dn = |names: &[GeneralName]| -> Result<Vec<u8>, GrantError> {
+        match names {
+            [GeneralName::DirectoryName(n)] => n.to_der().map_err(malformed),
+            _ => Err(malformed("expected exactly one directory name")),
+        }
+    };
+    let holder = ac.acinfo.holder.entity_name.as_deref().ok_or_else(|| malformed("grant names no holder"))?;
+    let from = from_gtime(&ac.acinfo.validity.not_before)?;
+    let until = from_gtime(&ac.acinfo.validity.not_after)?;
+    let fmt = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    Ok(GrantInfo {
+        mark,
+        delegator_name: one("delegator")?,
+        delegator_title: one("delegator-title")?,
+        delegate_name: one("delegate")?,
+        delegate_title: one("delegate-title")?,
+        agency: one("agency")?,
+        scope: kv.iter().filter(|(k, _)| k == "kind").map(|(_, v)| v.clone()).collect(),
+        basis_number: one("basis")?,
+        basis_date: one("basis-date")?,
+        valid_from: fmt(from),
+        valid_until: fmt(until),
+        issuer_der: dn(&ac.acinfo.issuer.issuer_name)?,
+        holder_der: dn(holder)?,
+        window: (from, until),
+    })
+}
+
+/// Reads a grant without checking its signature.
+pub fn read(der: &[u8]) -> Result<GrantInfo, GrantError> {
+    info_of(&parse(der)?)
+}
+
+/// Verifies the grant's signature with the certificate among `candidates` whose subject is the
+/// grant's issuer, returning what the grant says and that certificate.
+pub fn verify<'a>(der: &[u8], candidates: &'a [Certificate]) -> Result<(GrantInfo, &'a Certificate), GrantError> {
+    let ac = parse(der)?;
+    let info = info_of(&ac)?;
+    if ac.acinfo.signature != ac.signature_algorithm {
+        return Err(malformed("inner and outer signature algorithms differ"));
+    }
+    let alg = match ac.signature_algorithm.oid {
+        cms::SHA256_WITH_RSA => SignatureAlgorithm::RsaPkcs1Sha256,
+        cms::RSASSA_PSS => SignatureAlgorithm::RsaPssSha256,
+        cms::ECDSA_WITH_SHA256 => SignatureAlgorithm::EcdsaP256Sha256,
+        other => return Err(malformed(format!("unsupported grant signature algorithm {other}"))),
+    };
+    let tbs = ac.acinfo.to_der().map_err(malformed)?;
+    let sig = ac.signature_value.as_bytes().ok_or_else(|| malformed("signature bit string has unused bits"))?;
+    let delegator = candidates
+        .iter()
+        .find(|c| c.subject_der() == info.issuer_der)
+        .ok_or_else(|| GrantError::DelegatorCertificateMissing(name_of(&info.issuer_der).map(|n| n.to_string()).unwrap_or_default()))?;
+    crate::signing::verify_signature_value(delegator, alg, &tbs, sig).map_err(|_| GrantError::BadSignature)?;
+    Ok((info, delegator))
+}
+
+/// The `signer-attributes-v2` signed attribute: the claimed role, and the grant (if any) as a
+/// certified attribute.
+pub fn signer_attributes(claimed_role: &str, grant: Option<&[u8]>) -> Result<Attribute, GrantError> {
+    let mut title_values = SetOfVec::new();
+    let role = der::asn1::Utf8StringRef::new(claimed_role).map_err(malformed)?;
+    title_values.insert(Any::encode_from(&role).map_err(malformed)?).map_err(malformed)?;
+    let mut items = vec![SignerAttributeV2Item::Claimed(vec![Attribute { oid: ID_AT_TITLE, values: title_values }])];
+    if let Some(g) = grant {
+        items.push(SignerAttributeV2Item::Certified(vec![parse(g)?]));
+    }
+    let mut values = SetOfVec::new();
+    values.insert(Any::encode_from(&items).map_err(malformed)?).map_err(malformed)?;
+    Ok(Attribute { oid: ID_AA_ETS_SIGNER_ATTR_V2, values })
+}
+
+/// What a signature's `signer-attributes-v2` holds: the claimed role(s) and the grants (DER).
+#[derive(Debug, Default, Clone)]
+pub struct SignerAttributes {
+    /// Claimed titles/roles.
+    pub claimed_roles: Vec<String>,
+    /// Certified attributes: attribute certificates (DER).
+    pub grants: Vec<Vec<u8>>,
+}
+
+/// Reads a `signer-attributes-v2` attribute value (the DER of the SEQUENCE).
+pub fn read_signer_attributes(value_der: &[u8]) -> Result<SignerAttributes, GrantError> {
+    let items: Vec<SignerAttributeV2Item> = Vec::from_der(value_der).map_err(malformed)?;
+    let mut out = SignerAttributes::default();
+    for item in items {
+        match item {
+            SignerAttributeV2Item::Claimed(attrs) => {
+                for a in attrs.iter().filter(|a| a.oid == ID_AT_TITLE) {
+                    for v in a.values.iter() {
+                        if let Ok(s) = v.decode_as::<der::asn1::Utf8StringRef<'_>>() {
+                            out.claimed_roles.push(s.as_str().to_owned());
+                        }
+                    }
+                }
+            }
+            SignerAttributeV2Item::Certified(acs) => {
+                for ac in acs {
+                    out.grants.push(ac.to_der().map_err(malformed)?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,219 @@
+//! Officials, their certificates, title powers and delegations in the registry database.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Delegation, Mark, Official};
+use crate::pki::{Certificate, hex_upper};
+
+/// Why the authority registry could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("registry error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// No such official.
+    #[error("no official with id {0:?} is registered")]
+    UnknownOfficial(String),
+    /// No such delegation.
+    #[error("no delegation with id {0}")]
+    UnknownDelegation(i64),
+    /// An official with this id exists already.
+    #[error("an official with id {0:?} is already registered")]
+    DuplicateOfficial(String),
+    /// Stored data is inconsistent.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+fn now() -> String {
+    OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+}
+
+/// RFC 3339 text of `t`.
+pub fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| StoreError::Corrupt(format!("time {s:?}: {e}")))
+}
+
+/// Registers an official.
+pub fn add_official(conn: &Connection, o: &Official) -> Result<(), StoreError> {
+    let r = conn.execute(
+        "INSERT INTO officials(id, full_name, title, agency, citizen_id, is_seal, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        params![o.id, o.full_name, o.title, o.agency, o.citizen_id, o.is_seal, now()],
+    );
+    match r {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(StoreError::DuplicateOfficial(o.id.clone()))
+        }
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+fn official_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Official> {
+    Ok(Official {
+        id: r.get(0)?,
+        full_name: r.get(1)?,
+        title: r.get(2)?,
+        agency: r.get(3)?,
+        citizen_id: r.get(4)?,
+        is_seal: r.get(5)?,
+    })
+}
+
+/// An official by id.
+pub fn official(conn: &Connection, id: &str) -> Result<Official, StoreError> {
+    conn.query_row(
+        "SELECT id, full_name, title, agency, citizen_id, is_seal FROM officials WHERE id = ?1",
+        [id],
+        official_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::UnknownOfficial(id.to_owned()))
+}
+
+/// All officials, by id.
+pub fn officials(conn: &Connection) -> Result<Vec<Official>, StoreError> {
+    let mut st = conn.prepare("SELECT id, full_name, title, agency, citizen_id, is_seal FROM officials ORDER BY id")?;
+    let v = st.query_map([], official_from_row)?.collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+/// Registers `cert` for `official_id`, with where its key lives (`file:PATH`, `pkcs11:URI`,
+/// `external`).
+pub fn add_certificate(conn: &Connection, official_id: &str, cert: &Certificate, key_location: &str) -> Result<(), StoreError> {
+    official(conn, official_id)?;
+    let (nb, na) = cert.validity();
+    conn.execute(
+        "INSERT INTO official_certificates(fingerprint, official_id, der, key_location, not_before, not_after, added_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7)
+         ON CONFLICT(fingerprint) DO UPDATE SET official_id = excluded.official_id, key_location = excluded.key_location",
+        params![hex_upper(&cert.fingerprint_sha256()), official_id, cert.der(), key_location, fmt_time(nb), fmt_time(na), now()],
+    )?;
+    Ok(())
+}
+
+/// The certificates registered to `official_id`.
+pub fn certificates_of(conn: &Connection, official_id: &str) -> Result<Vec<Certificate>, StoreError> {
+    let mut st = conn.prepare("SELECT der FROM official_certificates WHERE official_id = ?1 ORDER BY added_at")?;
+    let ders: Vec<Vec<u8>> = st.query_map([official_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    ders.into_iter()
+        .map(|d| Certificate::from_der(d).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
+}
+
+/// Lets `title` sign `kind` in its own right.
+pub fn allow_title(conn: &Connection, title: &str, kind: &str) -> Result<(), StoreError> {
+    conn.execute("INSERT OR IGNORE INTO title_powers(title, kind) VALUES (?1, ?2)", params![title, kind])?;
+    Ok(())
+}
+
+/// Whether `official` signs `kind` in their own right: their title has the power, or they are
+/// the agency seal (which seals every kind its agency issues).
+pub fn signs_in_own_right(conn: &Connection, official: &Official, kind: &str) -> Result<bool, StoreError> {
+    if official.is_seal {
+        return Ok(true);
+    }
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM title_powers WHERE title = ?1 AND kind = ?2",
+        params![official.title, kind],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// Stores a delegation (its grant already issued); returns its id.
+pub fn insert_delegation(conn: &Connection, d: &Delegation) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO delegations(mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, granted_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        params![
+            d.mark.code(),
+            d.delegator.id,
+            d.delegate.id,
+            serde_json::to_string(&d.scope).unwrap_or_else(|_| "[]".into()),
+            fmt_time(d.valid_from),
+            fmt_time(d.valid_until),
+            d.basis_number,
+            d.basis_date,
+            d.grant_der,
+            now()
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+const DELEGATION_COLUMNS: &str =
+    "id, mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, revoked_at, revoked_reason";
+
+fn delegation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Delegation, StoreError> {
+    let mark: String = r.get(1)?;
+    let scope: String = r.get(4)?;
+    let revoked_at: Option<String> = r.get(10)?;
+    let revoked_reason: Option<String> = r.get(11)?;
+    Ok(Delegation {
+        id: r.get(0)?,
+        mark: Mark::parse(&mark).ok_or_else(|| StoreError::Corrupt(format!("mark {mark:?}")))?,
+        delegator: official(conn, &r.get::<_, String>(2)?)?,
+        delegate: official(conn, &r.get::<_, String>(3)?)?,
+        scope: serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        valid_from: parse_time(&r.get::<_, String>(5)?)?,
+        valid_until: parse_time(&r.get::<_, String>(6)?)?,
+        basis_number: r.get(7)?,
+        basis_date: r.get(8)?,
+        grant_der: r.get(9)?,
+        revoked: match revoked_at {
+            Some(t) => Some((parse_time(&t)?, revoked_reason.unwrap_or_default())),
+            None => None,
+        },
+    })
+}
+
+fn query_delegations(conn: &Connection, sql_where: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<Delegation>, StoreError> {
+    let sql = format!("SELECT {DELEGATION_COLUMNS} FROM delegations {sql_where} ORDER BY id");
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query(p)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(delegation_from_row(conn, r)?);
+    }
+    Ok(out)
+}
+
+/// A delegation by id.
+pub fn delegation(conn: &Connection, id: i64) -> Result<Delegation, StoreError> {
+    query_delegations(conn, "WHERE id = ?1", &[&id])?
+        .pop()
+        .ok_or(StoreError::UnknownDelegation(id))
+}
+
+/// Delegations granted to `official_id`.
+pub fn delegations_to(conn: &Connection, official_id: &str) -> Result<Vec<Delegation>, StoreError> {
+    query_delegations(conn, "WHERE delegate_id = ?1", &[&official_id])
+}
+
+/// All delegations (for one official, as delegator or delegate, when given).
+pub fn delegations(conn: &Connection, official_id: Option<&str>) -> Result<Vec<Delegation>, StoreError> {
+    match official_id {
+        Some(id) => query_delegations(conn, "WHERE delegate_id = ?1 OR delegator_id = ?1", &[&id]),
+        None => query_delegations(conn, "", &[]),
+    }
+}
+
+/// Revokes delegation `id` from `at` for `reason`. Signatures made before `at` stay valid.
+pub fn revoke(conn: &Connection, id: i64, at: OffsetDateTime, reason: &str) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE delegations SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, fmt_time(at), reason],
+    )?;
+    if n == 0 {
+        delegation(conn, id)?; // unknown → UnknownDelegation
+        return Err(StoreError::Corrupt(format!("delegation {id} is already revoked")));
+    }
+    Ok(())
+}
