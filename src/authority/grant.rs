@@ -95,13 +95,21 @@ struct IetfAttrSyntax {
     values: Vec<String>,
 }
 
-/// One element of SignerAttributeV2 (ETSI EN 319 122-1, IMPLICIT tags).
+/// SignerAttributeV2 (ETSI EN 319 122-1 §5.2.6.1; the CAdES ASN.1 module uses EXPLICIT tags,
+/// as pyHanko and other readers expect).
+#[derive(Clone, Debug, Sequence)]
+struct SignerAttributeV2 {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    claimed: Option<Vec<Attribute>>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    certified: Option<Vec<CertifiedAttribute>>,
+}
+
+/// One of CertifiedAttributesV2: an attribute certificate, `[0] EXPLICIT`.
 #[derive(Clone, Debug, Choice)]
-enum SignerAttributeV2Item {
-    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", constructed = "true")]
-    Claimed(Vec<Attribute>),
-    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", constructed = "true")]
-    Certified(Vec<AttributeCertificate>),
+enum CertifiedAttribute {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", constructed = "true")]
+    AttributeCertificate(AttributeCertificate),
 }
 
 fn malformed(e: impl std::fmt::Display) -> GrantError {
@@ -295,12 +303,15 @@ pub fn signer_attributes(claimed_role: &str, grant: Option<&[u8]>) -> Result<Att
     let mut title_values = SetOfVec::new();
     let role = der::asn1::Utf8StringRef::new(claimed_role).map_err(malformed)?;
     title_values.insert(Any::encode_from(&role).map_err(malformed)?).map_err(malformed)?;
-    let mut items = vec![SignerAttributeV2Item::Claimed(vec![Attribute { oid: ID_AT_TITLE, values: title_values }])];
-    if let Some(g) = grant {
-        items.push(SignerAttributeV2Item::Certified(vec![parse(g)?]));
-    }
+    let value = SignerAttributeV2 {
+        claimed: Some(vec![Attribute { oid: ID_AT_TITLE, values: title_values }]),
+        certified: match grant {
+            Some(g) => Some(vec![CertifiedAttribute::AttributeCertificate(parse(g)?)]),
+            None => None,
+        },
+    };
     let mut values = SetOfVec::new();
-    values.insert(Any::encode_from(&items).map_err(malformed)?).map_err(malformed)?;
+    values.insert(Any::encode_from(&value).map_err(malformed)?).map_err(malformed)?;
     Ok(Attribute { oid: ID_AA_ETS_SIGNER_ATTR_V2, values })
 }
 
@@ -315,25 +326,17 @@ pub struct SignerAttributes {
 
 /// Reads a `signer-attributes-v2` attribute value (the DER of the SEQUENCE).
 pub fn read_signer_attributes(value_der: &[u8]) -> Result<SignerAttributes, GrantError> {
-    let items: Vec<SignerAttributeV2Item> = Vec::from_der(value_der).map_err(malformed)?;
+    let value = SignerAttributeV2::from_der(value_der).map_err(malformed)?;
     let mut out = SignerAttributes::default();
-    for item in items {
-        match item {
-            SignerAttributeV2Item::Claimed(attrs) => {
-                for a in attrs.iter().filter(|a| a.oid == ID_AT_TITLE) {
-                    for v in a.values.iter() {
-                        if let Ok(s) = v.decode_as::<der::asn1::Utf8StringRef<'_>>() {
-                            out.claimed_roles.push(s.as_str().to_owned());
-                        }
-                    }
-                }
-            }
-            SignerAttributeV2Item::Certified(acs) => {
-                for ac in acs {
-                    out.grants.push(ac.to_der().map_err(malformed)?);
-                }
+    for a in value.claimed.iter().flatten().filter(|a| a.oid == ID_AT_TITLE) {
+        for v in a.values.iter() {
+            if let Ok(s) = v.decode_as::<der::asn1::Utf8StringRef<'_>>() {
+                out.claimed_roles.push(s.as_str().to_owned());
             }
         }
+    }
+    for CertifiedAttribute::AttributeCertificate(ac) in value.certified.iter().flatten() {
+        out.grants.push(ac.to_der().map_err(malformed)?);
     }
     Ok(out)
 }

@@ -382,6 +382,84 @@ pub fn normalise_id(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// Why signing under authority could not proceed: a refusal, or the registry failing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorityError {
+    /// The official may not sign.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The registry failed or names something unknown.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A stored grant does not verify with any registered certificate of its delegator.
+    #[error("delegation {id}: {source}")]
+    Grant {
+        /// Delegation id.
+        id: i64,
+        /// The cause.
+        source: grant::GrantError,
+    },
+}
+
+/// What a signature made under an [`Authorisation`] carries: the signer-attributes-v2 signed
+/// attribute, and the delegator's certificate so the grant can be checked offline.
+pub struct SignatureClaims {
+    /// The signed attribute.
+    pub attribute: x509_cert::attr::Attribute,
+    /// Certificates to add to the CMS.
+    pub certificates: Vec<Certificate>,
+}
+
+/// Loads what [`decide`] needs from the registry and decides.
+pub fn authorise(
+    conn: &rusqlite::Connection,
+    official_id: &str,
+    certificate: &Certificate,
+    kind: &str,
+    at: OffsetDateTime,
+    requester_id: Option<&str>,
+    chosen: Option<i64>,
+) -> Result<Authorisation, AuthorityError> {
+    let official = store::official(conn, official_id)?;
+    let registered = store::certificates_of(conn, official_id)?;
+    let own_right = store::signs_in_own_right(conn, &official, kind)?;
+    let delegations = match chosen {
+        Some(id) => vec![store::delegation(conn, id)?],
+        None => store::delegations_to(conn, official_id)?,
+    };
+    Ok(decide(&Request {
+        official: &official,
+        certificate,
+        registered: &registered,
+        kind,
+        at,
+        requester_id,
+        own_right,
+        delegations: &delegations,
+        chosen,
+    })?)
+}
+
+/// The claims a signature under `auth` carries: the claimed role, and for a delegation the
+/// grant plus the delegator certificate that verifies it.
+pub fn signature_claims(conn: &rusqlite::Connection, auth: &Authorisation) -> Result<SignatureClaims, AuthorityError> {
+    match auth.capacity() {
+        Capacity::OwnRight => Ok(SignatureClaims {
+            attribute: grant::signer_attributes(&auth.claimed_role(), None).map_err(|source| AuthorityError::Grant { id: 0, source })?,
+            certificates: Vec::new(),
+        }),
+        Capacity::Delegated(d) => {
+            let delegator_certs = store::certificates_of(conn, &d.delegator.id)?;
+            let (_, delegator_cert) = grant::verify(&d.grant_der, &delegator_certs).map_err(|source| AuthorityError::Grant { id: d.id, source })?;
+            Ok(SignatureClaims {
+                attribute: grant::signer_attributes(&auth.claimed_role(), Some(&d.grant_der)).map_err(|source| AuthorityError::Grant { id: d.id, source })?,
+                certificates: vec![delegator_cert.clone()],
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kyso::config::Settings;
 
+mod authority;
 mod dev_pki;
 mod sign;
 mod verify;
@@ -36,8 +37,17 @@ pub struct Cli {
 enum Command {
     /// Create the development PKI (root, intermediate, commune officials, agency seal, CRL).
     DevPki(dev_pki::Args),
-    /// Sign a PDF (PAdES baseline B-B) as an incremental update.
+    /// Sign a PDF (PAdES baseline B-B) as an incremental update, now or in two steps.
     Sign(sign::Args),
+    /// Register officials, their certificates and what their titles sign.
+    #[command(subcommand)]
+    Officials(authority::OfficialsCmd),
+    /// Grant, revoke and list delegations (TM., KT., TL., TUQ., Q.).
+    #[command(subcommand)]
+    Delegations(authority::DelegationsCmd),
+    /// Check the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(authority::AuditCmd),
     /// Verify every signature of a PDF (ETSI EN 319 102-1 indications; exit codes 0–4).
     Verify(verify::Args),
 }
@@ -71,6 +81,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::DevPki(args) => dev_pki::run(&ctx, args),
         Command::Sign(args) => sign::run(&ctx, args),
+        Command::Officials(cmd) => authority::officials(&ctx, cmd),
+        Command::Delegations(cmd) => authority::delegations(&ctx, cmd),
+        Command::Audit(cmd) => authority::audit_cmd(&ctx, cmd),
         Command::Verify(args) => verify::run(&ctx, args),
     }
 }

@@ -18,6 +18,7 @@
 //! the PDF is released, so a key that does not match its certificate can never yield a file.
 
 pub mod cms;
+pub mod deferred;
 mod key;
 mod pades;
 
