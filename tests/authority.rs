@@ -356,3 +356,165 @@ fn editing_one_audit_entry_makes_audit_verify_fail_and_name_it() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains(&format!("entry {seq}: was edited")), "{stdout}");
 }
+
+fn verify_json(pdf: &Path) -> (i32, serde_json::Value) {
+    let root = keys_dev().join("root-ca.pem");
+    let o = kyso()
+        .args(["--dev", "verify", "--json", "--trust", root.to_str().unwrap(), pdf.to_str().unwrap()])
+        .output()
+        .expect("kyso verify runs");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON: {e}: {}", String::from_utf8_lossy(&o.stderr)));
+    (o.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn kyso_verify_reports_the_capacity_and_the_verified_delegation() {
+    let c = Commune::new();
+    assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31").status.success());
+    let signed = c.path("kt.pdf");
+    assert!(c.sign_as("vice-chairman-ec", "pho-chu-tich", "chung-thuc-chu-ky", &unsigned(), &signed, &[]).status.success());
+    let (code, v) = verify_json(&signed);
+    assert_eq!(code, 0, "{v:#}");
+    let sig = &v["signatures"][0];
+    assert_eq!(sig["indication"], "TOTAL-PASSED");
+    let cap = &sig["capacity"];
+    assert_eq!(cap["basis"], "delegation");
+    assert_eq!(cap["claimed_role"], "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH");
+    assert_eq!(cap["document_kind"], "chung-thuc-chu-ky");
+    let d = &cap["delegation"];
+    assert_eq!(d["mark"], "KT.");
+    assert_eq!(d["on_behalf_of"], "Nguyễn Văn An, Chủ tịch");
+    assert!(d["basis"].as_str().unwrap().contains("15/QĐ-UBND"));
+    assert_eq!(d["scope"][0], "chung-thuc-chu-ky");
+    for key in ["grant_signature_valid", "grant_trusted", "holder_is_signer", "signing_time_in_window", "kind_in_scope", "verified"] {
+        assert_eq!(d[key], true, "{key}: {d:#}");
+    }
+
+    // In one's own right: no delegation to verify.
+    let own = c.path("own.pdf");
+    assert!(c.sign_as("chairman-rsa", "chu-tich", "chung-thuc-chu-ky", &unsigned(), &own, &[]).status.success());
+    let (code, v) = verify_json(&own);
+    assert_eq!(code, 0);
+    assert_eq!(v["signatures"][0]["capacity"]["basis"], "own-right");
+    assert_eq!(v["signatures"][0]["capacity"]["claimed_role"], "CHỦ TỊCH");
+}
+
+/// Signs `unsigned.pdf` as the vice-chairman with a hand-made capacity claim.
+fn sign_with_claim(out: &Path, grant: &[u8], extra_certs: Vec<kyso::pki::Certificate>) {
+    let k = keys_dev();
+    let key = kyso::pki::load_private_key(&k.join("vice-chairman-ec.key.pem")).unwrap();
+    let cert = kyso::pki::load_certificates(&k.join("vice-chairman-ec.pem")).unwrap().remove(0);
+    let chain = kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap();
+    let signer = kyso::signing::KeySigner::new(&key, cert, chain, false).unwrap();
+    let opts = kyso::signing::SignOptions {
+        development_mode: true,
+        extra_signed_attributes: vec![kyso::authority::grant::signer_attributes("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH", Some("chung-thuc-chu-ky"), Some(grant)).unwrap()],
+        extra_certificates: extra_certs,
+        ..Default::default()
+    };
+    let pdf = kyso::signing::sign_pdf(&std::fs::read(unsigned()).unwrap(), &signer, &opts).unwrap();
+    std::fs::write(out, pdf).unwrap();
+}
+
+fn kt_delegation() -> kyso::authority::Delegation {
+    let official = |id: &str, name: &str, title: &str| kyso::authority::Official {
+        id: id.into(),
+        full_name: name.into(),
+        title: title.into(),
+        agency: "UBND xã Tân Lạc".into(),
+        citizen_id: None,
+        is_seal: false,
+    };
+    kyso::authority::Delegation {
+        id: 1,
+        mark: kyso::authority::Mark::Kt,
+        delegator: official("chu-tich", "Nguyễn Văn An", "Chủ tịch"),
+        delegate: official("pho-chu-tich", "Trần Thị Bình", "Phó Chủ tịch"),
+        scope: vec!["chung-thuc-chu-ky".into()],
+        valid_from: time::macros::datetime!(2026-01-01 00:00 UTC),
+        valid_until: time::macros::datetime!(2030-12-31 00:00 UTC),
+        basis_number: "15/QĐ-UBND".into(),
+        basis_date: "2025-12-30".into(),
+        grant_der: Vec::new(),
+        revoked: None,
+    }
+}
+
+#[test]
+fn a_forged_delegation_is_reported_unverified_and_never_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys_dev();
+    let vice = kyso::pki::load_certificates(&k.join("vice-chairman-ec.pem")).unwrap().remove(0);
+    let chairman = kyso::pki::load_certificates(&k.join("chairman-rsa.pem")).unwrap().remove(0);
+
+    // 1. Signed by an untrusted key under the chairman's name (a self-made certificate copying
+    //    his subject).
+    let params = kyso::pki::dev::leaf_params(
+        "Nguyễn Văn An",
+        "Chủ tịch",
+        false,
+        time::macros::datetime!(2025-07-01 00:00 UTC),
+        time::macros::datetime!(2035-12-31 00:00 UTC),
+    );
+    let forger_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let forged_cert = params.self_signed(&forger_key).unwrap();
+    let forged = kyso::pki::Certificate::from_der(forged_cert.der().to_vec()).unwrap();
+    assert_eq!(forged.subject_der(), chairman.subject_der());
+    let forger = kyso::signing::KeySigner::new(
+        &kyso::pki::PrivateKeyDer::Pkcs8(forger_key.serialize_der()),
+        forged.clone(),
+        Vec::new(),
+        false,
+    )
+    .unwrap();
+    let grant = kyso::authority::grant::issue(&kt_delegation(), &vice, &forger).unwrap();
+    let untrusted = dir.path().join("untrusted-grant.pdf");
+    sign_with_claim(&untrusted, &grant, vec![forged]);
+    assert_externally_valid(&untrusted, &[]); // the PDF signature itself is fine…
+    let (code, v) = verify_json(&untrusted);
+    let sig = &v["signatures"][0];
+    assert_ne!(sig["indication"], "TOTAL-PASSED", "{v:#}"); // …but kyso does not pass the claim
+    assert_eq!(sig["sub_indication"], "SIG_CONSTRAINTS_FAILURE");
+    assert_eq!(code, 2);
+    let d = &sig["capacity"]["delegation"];
+    assert_eq!(d["grant_signature_valid"], true);
+    assert_eq!(d["grant_trusted"], false);
+    assert_eq!(d["verified"], false);
+
+    // 2. Not signed by the delegator at all: the real chairman's certificate is attached, the
+    //    grant's signature bytes are someone else's.
+    let chair_key = kyso::pki::load_private_key(&k.join("chairman-rsa.key.pem")).unwrap();
+    let real = kyso::signing::KeySigner::new(&chair_key, chairman.clone(), Vec::new(), false).unwrap();
+    let mut tampered = kyso::authority::grant::issue(&kt_delegation(), &vice, &real).unwrap();
+    let n = tampered.len();
+    tampered[n - 10] ^= 0x55; // inside the signature value
+    let not_signed = dir.path().join("bad-grant.pdf");
+    sign_with_claim(&not_signed, &tampered, vec![chairman.clone()]);
+    let (code, v) = verify_json(&not_signed);
+    let sig = &v["signatures"][0];
+    assert_ne!(sig["indication"], "TOTAL-PASSED", "{v:#}");
+    assert_eq!(code, 2);
+    assert_eq!(sig["capacity"]["delegation"]["grant_signature_valid"], false);
+    assert_eq!(sig["capacity"]["delegation"]["verified"], false);
+
+    // 3. A genuine grant used for a kind outside its scope.
+    let genuine = kyso::authority::grant::issue(&kt_delegation(), &vice, &real).unwrap();
+    let k2 = keys_dev();
+    let key = kyso::pki::load_private_key(&k2.join("vice-chairman-ec.key.pem")).unwrap();
+    let signer = kyso::signing::KeySigner::new(&key, vice.clone(), kyso::pki::load_certificates(&k2.join("intermediate-ca.pem")).unwrap(), false).unwrap();
+    let opts = kyso::signing::SignOptions {
+        development_mode: true,
+        extra_signed_attributes: vec![kyso::authority::grant::signer_attributes("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH", Some("hop-dong"), Some(&genuine)).unwrap()],
+        extra_certificates: vec![chairman],
+        ..Default::default()
+    };
+    let out = dir.path().join("out-of-scope.pdf");
+    std::fs::write(&out, kyso::signing::sign_pdf(&std::fs::read(unsigned()).unwrap(), &signer, &opts).unwrap()).unwrap();
+    let (code, v) = verify_json(&out);
+    assert_eq!(code, 2, "{v:#}");
+    let d = &v["signatures"][0]["capacity"]["delegation"];
+    assert_eq!(d["grant_signature_valid"], true);
+    assert_eq!(d["grant_trusted"], true);
+    assert_eq!(d["kind_in_scope"], false);
+    assert_eq!(d["verified"], false);
+}

@@ -289,22 +289,33 @@ pub fn verify<'a>(der: &[u8], candidates: &'a [Certificate]) -> Result<(GrantInf
     };
     let tbs = ac.acinfo.to_der().map_err(malformed)?;
     let sig = ac.signature_value.as_bytes().ok_or_else(|| malformed("signature bit string has unused bits"))?;
-    let delegator = candidates
-        .iter()
-        .find(|c| c.subject_der() == info.issuer_der)
-        .ok_or_else(|| GrantError::DelegatorCertificateMissing(name_of(&info.issuer_der).map(|n| n.to_string()).unwrap_or_default()))?;
-    crate::signing::verify_signature_value(delegator, alg, &tbs, sig).map_err(|_| GrantError::BadSignature)?;
+    // Every certificate bearing the issuer's name is tried: a file may carry decoys, and the
+    // caller decides whether the one that verifies is trusted.
+    let mut named = candidates.iter().filter(|c| c.subject_der() == info.issuer_der).peekable();
+    if named.peek().is_none() {
+        return Err(GrantError::DelegatorCertificateMissing(name_of(&info.issuer_der).map(|n| n.to_string()).unwrap_or_default()));
+    }
+    let delegator = named
+        .find(|c| crate::signing::verify_signature_value(c, alg, &tbs, sig).is_ok())
+        .ok_or(GrantError::BadSignature)?;
     Ok((info, delegator))
 }
 
-/// The `signer-attributes-v2` signed attribute: the claimed role, and the grant (if any) as a
-/// certified attribute.
-pub fn signer_attributes(claimed_role: &str, grant: Option<&[u8]>) -> Result<Attribute, GrantError> {
+/// The `signer-attributes-v2` signed attribute: the claimed role, the claimed document kind
+/// (an `id-aca-group` value `kind=…`, the same convention as in grants), and the grant (if any)
+/// as a certified attribute.
+pub fn signer_attributes(claimed_role: &str, kind: Option<&str>, grant: Option<&[u8]>) -> Result<Attribute, GrantError> {
     let mut title_values = SetOfVec::new();
     let role = der::asn1::Utf8StringRef::new(claimed_role).map_err(malformed)?;
     title_values.insert(Any::encode_from(&role).map_err(malformed)?).map_err(malformed)?;
+    let mut claimed = vec![Attribute { oid: ID_AT_TITLE, values: title_values }];
+    if let Some(k) = kind {
+        let mut v = SetOfVec::new();
+        v.insert(Any::encode_from(&IetfAttrSyntax { values: vec![format!("kind={k}")] }).map_err(malformed)?).map_err(malformed)?;
+        claimed.push(Attribute { oid: ID_ACA_GROUP, values: v });
+    }
     let value = SignerAttributeV2 {
-        claimed: Some(vec![Attribute { oid: ID_AT_TITLE, values: title_values }]),
+        claimed: Some(claimed),
         certified: match grant {
             Some(g) => Some(vec![CertifiedAttribute::AttributeCertificate(parse(g)?)]),
             None => None,
@@ -320,6 +331,8 @@ pub fn signer_attributes(claimed_role: &str, grant: Option<&[u8]>) -> Result<Att
 pub struct SignerAttributes {
     /// Claimed titles/roles.
     pub claimed_roles: Vec<String>,
+    /// Claimed document kinds (`kind=…`).
+    pub claimed_kinds: Vec<String>,
     /// Certified attributes: attribute certificates (DER).
     pub grants: Vec<Vec<u8>>,
 }
@@ -332,6 +345,13 @@ pub fn read_signer_attributes(value_der: &[u8]) -> Result<SignerAttributes, Gran
         for v in a.values.iter() {
             if let Ok(s) = v.decode_as::<der::asn1::Utf8StringRef<'_>>() {
                 out.claimed_roles.push(s.as_str().to_owned());
+            }
+        }
+    }
+    for a in value.claimed.iter().flatten().filter(|a| a.oid == ID_ACA_GROUP) {
+        for v in a.values.iter() {
+            if let Ok(group) = v.decode_as::<IetfAttrSyntax>() {
+                out.claimed_kinds.extend(group.values.iter().filter_map(|s| s.strip_prefix("kind=")).map(str::to_owned));
             }
         }
     }

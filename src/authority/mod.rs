@@ -128,6 +128,7 @@ impl Delegation {
 pub struct Authorisation {
     capacity: Capacity,
     official: Official,
+    kind: String,
 }
 
 /// The capacity in which an official signs.
@@ -148,6 +149,11 @@ impl Authorisation {
     /// Who signs.
     pub fn official(&self) -> &Official {
         &self.official
+    }
+
+    /// The document kind decided on.
+    pub fn kind(&self) -> &str {
+        &self.kind
     }
 
     /// The claimed role written into the signature, e.g. "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH" or
@@ -329,15 +335,15 @@ pub fn decide(req: &Request<'_>) -> Result<Authorisation, Refusal> {
             .find(|d| d.id == chosen)
             .ok_or_else(|| Refusal::NoAuthority { official: official.id.clone(), kind: req.kind.to_owned() })?;
         check_delegation(d, official, req.kind, req.at)?;
-        return Ok(Authorisation { capacity: Capacity::Delegated(Box::new(d.clone())), official: official.clone() });
+        return Ok(Authorisation { capacity: Capacity::Delegated(Box::new(d.clone())), official: official.clone(), kind: req.kind.to_owned() });
     }
     if req.own_right {
-        return Ok(Authorisation { capacity: Capacity::OwnRight, official: official.clone() });
+        return Ok(Authorisation { capacity: Capacity::OwnRight, official: official.clone(), kind: req.kind.to_owned() });
     }
     let mine: Vec<&Delegation> = req.delegations.iter().filter(|d| d.delegate.id == official.id).collect();
     let usable: Vec<&Delegation> = mine.iter().copied().filter(|d| check_delegation(d, official, req.kind, req.at).is_ok()).collect();
     match usable.as_slice() {
-        [one] => Ok(Authorisation { capacity: Capacity::Delegated(Box::new((*one).clone())), official: official.clone() }),
+        [one] => Ok(Authorisation { capacity: Capacity::Delegated(Box::new((*one).clone())), official: official.clone(), kind: req.kind.to_owned() }),
         [] => {
             // Report why the closest candidate fails: one that covers the kind first.
             let covering = mine.iter().find(|d| d.scope.iter().any(|k| k == req.kind)).or(mine.first());
@@ -446,14 +452,14 @@ pub fn authorise(
 pub fn signature_claims(conn: &rusqlite::Connection, auth: &Authorisation) -> Result<SignatureClaims, AuthorityError> {
     match auth.capacity() {
         Capacity::OwnRight => Ok(SignatureClaims {
-            attribute: grant::signer_attributes(&auth.claimed_role(), None).map_err(|source| AuthorityError::Grant { id: 0, source })?,
+            attribute: grant::signer_attributes(&auth.claimed_role(), Some(auth.kind()), None).map_err(|source| AuthorityError::Grant { id: 0, source })?,
             certificates: Vec::new(),
         }),
         Capacity::Delegated(d) => {
             let delegator_certs = store::certificates_of(conn, &d.delegator.id)?;
             let (_, delegator_cert) = grant::verify(&d.grant_der, &delegator_certs).map_err(|source| AuthorityError::Grant { id: d.id, source })?;
             Ok(SignatureClaims {
-                attribute: grant::signer_attributes(&auth.claimed_role(), Some(&d.grant_der)).map_err(|source| AuthorityError::Grant { id: d.id, source })?,
+                attribute: grant::signer_attributes(&auth.claimed_role(), Some(auth.kind()), Some(&d.grant_der)).map_err(|source| AuthorityError::Grant { id: d.id, source })?,
                 certificates: vec![delegator_cert.clone()],
             })
         }

@@ -187,6 +187,17 @@ fn signature_text(n: usize, sig: &SignatureReport) -> String {
         _ => format!("TRÁI PHÉP / DISALLOWED: {}", sig.changed_objects.join(", ")),
     };
     s.push_str(&format!("  Thay đổi sau khi ký / Changes after signing: {m}\n"));
+    if let Some(c) = &sig.capacity {
+        let role = c.claimed_role.as_deref().unwrap_or("-");
+        match &c.delegation {
+            None => s.push_str(&format!("  Tư cách ký / Capacity: {role} (tự mình / in own right)\n")),
+            Some(d) => {
+                let ok = if d.verified { "đã xác minh / verified" } else { "KHÔNG XÁC MINH ĐƯỢC / NOT VERIFIED" };
+                s.push_str(&format!("  Tư cách ký / Capacity: {role} — {} thay cho / on behalf of {} ({ok})\n", d.mark, d.on_behalf_of));
+                s.push_str(&format!("  Căn cứ / Basis: {}; hiệu lực / valid {} – {}; phạm vi / scope: {}\n", d.basis, d.valid_from, d.valid_until, d.scope.join(", ")));
+            }
+        }
+    }
     let trusted = if sig.trusted { "tin cậy / trusted" } else { "không tin cậy / not trusted" };
     if sig.chain.is_empty() {
         s.push_str(&format!("  Chuỗi chứng thư / Chain: {trusted}\n"));

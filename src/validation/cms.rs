@@ -20,6 +20,7 @@ const ATTR_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
 const ATTR_SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
 const ATTR_SIGNING_CERT: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.12");
 const ATTR_SIGNING_CERT_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.47");
+const ATTR_SIGNER_ATTRIBUTES_V2: Oid = Oid::new_unwrap("0.4.0.19122.1.1");
 const EXT_SUBJECT_KEY_ID: Oid = Oid::new_unwrap("2.5.29.14");
 
 /// Why a CMS object is not an acceptable PAdES signature container.
@@ -69,6 +70,9 @@ pub struct SignedCms {
     pub signing_time: Option<i64>,
     /// The signing-certificate(-v2) attribute, if any.
     pub ess_cert: Option<EssCertId>,
+    /// The CAdES signer-attributes-v2 attribute value (DER), if any: the claimed role and a
+    /// delegation grant ([`super::capacity`]).
+    pub signer_attributes_v2: Option<Vec<u8>>,
     signed_attrs: Vec<u8>,
     sig_alg: Oid,
     sig_params: Option<Vec<u8>>,
@@ -98,6 +102,7 @@ impl SignedCms {
         let mut message_digest = None;
         let mut signing_time = None;
         let mut ess_cert = None;
+        let mut signer_attributes_v2 = None;
         let mut seen = Vec::new();
         for attr in attrs.iter() {
             if seen.contains(&attr.oid) {
@@ -128,6 +133,9 @@ impl SignedCms {
                         parse_ess(&raw, attr.oid == ATTR_SIGNING_CERT_V2)
                             .ok_or_else(|| format("malformed signing-certificate attribute"))?,
                     );
+                }
+                ATTR_SIGNER_ATTRIBUTES_V2 => {
+                    signer_attributes_v2 = Some(one()?.to_der().map_err(|_| format("bad signer-attributes-v2"))?);
                 }
                 _ => {}
             }
@@ -167,6 +175,7 @@ impl SignedCms {
             message_digest,
             signing_time,
             ess_cert,
+            signer_attributes_v2,
             signed_attrs: raw_signed_attrs(der)?,
             sig_alg: info.signature_algorithm.oid,
             sig_params: info.signature_algorithm.parameters.as_ref().and_then(|p| p.to_der().ok()),

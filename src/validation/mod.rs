@@ -13,6 +13,7 @@
 //!
 //! Only [`validate`] produces a [`ValidationReport`]; the CLI and any service render it.
 
+pub mod capacity;
 pub mod chain;
 pub mod cms;
 pub mod crypto;
@@ -212,6 +213,7 @@ fn blank_report(field: String) -> SignatureReport {
         indication: Indication::TotalFailed,
         sub_indication: None,
         messages: Vec::new(),
+        capacity: None,
         subfilter: String::new(),
     }
 }
@@ -350,6 +352,13 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
     d.report.messages.extend(outcome.notes);
     if claimed.is_none() {
         d.report.messages.push("no claimed signing time (/M); validity checked at validation time".into());
+    }
+
+    // 3b. The claimed capacity (own right, or a delegation whose grant must verify).
+    if let Some(sa) = &cms.signer_attributes_v2 {
+        let (capacity, findings) = capacity::check(sa, cms.signer_certificate(), &cms.certificates, &policy.anchors, &crls, claimed, now);
+        d.report.capacity = Some(capacity);
+        d.findings.extend(findings);
     }
 
     // 4. Modifications after the signed revision.

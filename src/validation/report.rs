@@ -191,6 +191,9 @@ pub struct SignatureReport {
     pub sub_indication: Option<SubIndication>,
     /// What was found, in the order checked.
     pub messages: Vec<String>,
+    /// The capacity claimed (own right or a delegation) and what of it verified; absent when the
+    /// signature claims none.
+    pub capacity: Option<super::capacity::CapacityReport>,
     /// Subfilter, for the human report.
     #[serde(skip)]
     pub subfilter: String,
