@@ -134,15 +134,6 @@ fn signer_attributes_of(pdf: &Path) -> (kyso::authority::grant::SignerAttributes
     (kyso::authority::grant::read_signer_attributes(&value).unwrap(), certs)
 }
 
-fn der_len(b: &[u8]) -> usize {
-    match b[1] {
-        n if n < 0x80 => 2 + n as usize,
-        0x81 => 3 + b[2] as usize,
-        0x82 => 4 + (((b[2] as usize) << 8) | b[3] as usize),
-        _ => 5 + (((b[2] as usize) << 16) | ((b[3] as usize) << 8) | b[4] as usize),
-    }
-}
-
 #[test]
 fn the_vice_chairman_signs_under_a_kt_delegation_and_the_grant_travels_in_the_signature() {
     let c = Commune::new();

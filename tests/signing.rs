@@ -170,31 +170,9 @@ fn the_cms_has_the_pades_baseline_b_attributes_and_the_chain() {
     assert!(certs.0.to_der().is_ok());
 }
 
-/// Length of the DER TLV at the start of `b` (the hex placeholder is zero-padded after it).
-fn der_len(b: &[u8]) -> usize {
-    let (len, hdr) = match b[1] {
-        n if n < 0x80 => (n as usize, 2),
-        0x81 => (b[2] as usize, 3),
-        0x82 => (((b[2] as usize) << 8) | b[3] as usize, 4),
-        0x83 => (((b[2] as usize) << 16) | ((b[3] as usize) << 8) | b[4] as usize, 5),
-        _ => panic!("unexpected length form"),
-    };
-    hdr + len
-}
-
 fn pdfsig(file: &Path) -> String {
     let out = Command::new("pdfsig").arg(file).output().expect("pdfsig runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn sign_args(stem: &str, input: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec!["--dev".into(), "sign".into()];
-    args.extend(signer_args(stem));
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push(input.display().to_string());
-    args.push("-o".into());
-    args.push(output.display().to_string());
-    args
 }
 
 fn run_kyso(args: &[String]) -> std::process::Output {

@@ -200,6 +200,43 @@ fn walk_fields(
     Ok(())
 }
 
+/// Appends `new` to the array `container[key]`: an indirect array is rewritten in `update` as its
+/// own object; a direct or missing one is changed in `container`, and `true` says the container
+/// must be rewritten.
+fn append_reference(
+    doc: &Document,
+    update: &mut IncrementalUpdate<'_>,
+    container: &mut Dictionary,
+    key: &[u8],
+    new: ObjectId,
+    limits: &Limits,
+) -> Result<bool, SigningError> {
+    let not_array = || PdfError::Structure(format!("/{} is not an array", String::from_utf8_lossy(key)));
+    match container.get(key) {
+        Ok(Object::Reference(id)) => {
+            let id = *id;
+            let mut arr = match pdf::resolve(doc, &Object::Reference(id), limits)? {
+                Object::Array(a) => a.clone(),
+                _ => return Err(not_array().into()),
+            };
+            arr.push(Object::Reference(new));
+            update.put(id, Object::Array(arr));
+            Ok(false)
+        }
+        Ok(Object::Array(a)) => {
+            let mut a = a.clone();
+            a.push(Object::Reference(new));
+            container.set(key.to_vec(), Object::Array(a));
+            Ok(true)
+        }
+        Ok(Object::Null) | Err(_) => {
+            container.set(key.to_vec(), Object::Array(vec![Object::Reference(new)]));
+            Ok(true)
+        }
+        Ok(_) => Err(not_array().into()),
+    }
+}
+
 /// `D:YYYYMMDDHHmmSS+07'00'`: the PDF date of `t` in Vietnam time.
 pub fn pdf_date_vietnam(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::from_hms(7, 0, 0).expect("valid offset"));
@@ -356,50 +393,12 @@ pub fn prepare(
                 ("AP", Object::Dictionary(Dictionary::from_iter(vec![("N", Object::Reference(blank_id))]))),
             ]);
             update.put(field_id, Object::Dictionary(field));
-            // The page's /Annots: an indirect array is rewritten on its own, so the page
-            // object itself stays as it was.
-            match page.get(b"Annots") {
-                Ok(Object::Reference(arr_id)) => {
-                    let arr_id = *arr_id;
-                    let mut arr = match pdf::resolve(&doc, &Object::Reference(arr_id), limits)? {
-                        Object::Array(a) => a.clone(),
-                        _ => return Err(PdfError::Structure("the page's /Annots is not an array".into()).into()),
-                    };
-                    arr.push(Object::Reference(field_id));
-                    update.put(arr_id, Object::Array(arr));
-                }
-                Ok(Object::Array(a)) => {
-                    let mut a = a.clone();
-                    a.push(Object::Reference(field_id));
-                    page.set("Annots", Object::Array(a));
-                    update.put(page_id, Object::Dictionary(page));
-                }
-                _ => {
-                    page.set("Annots", Object::Array(vec![Object::Reference(field_id)]));
-                    update.put(page_id, Object::Dictionary(page));
-                }
+            // An indirect /Annots or /Fields array is rewritten on its own, so the page (or the
+            // AcroForm) object itself stays as it was.
+            if append_reference(&doc, &mut update, &mut page, b"Annots", field_id, limits)? {
+                update.put(page_id, Object::Dictionary(page));
             }
-            match acroform.get(b"Fields") {
-                Ok(Object::Reference(fid)) => {
-                    let fid = *fid;
-                    let mut arr = match pdf::resolve(&doc, &Object::Reference(fid), limits)? {
-                        Object::Array(a) => a.clone(),
-                        _ => return Err(PdfError::Structure("/AcroForm /Fields is not an array".into()).into()),
-                    };
-                    arr.push(Object::Reference(field_id));
-                    update.put(fid, Object::Array(arr));
-                }
-                Ok(Object::Array(a)) => {
-                    let mut a = a.clone();
-                    a.push(Object::Reference(field_id));
-                    acroform.set("Fields", Object::Array(a));
-                    acro_changed = true;
-                }
-                _ => {
-                    acroform.set("Fields", Object::Array(vec![Object::Reference(field_id)]));
-                    acro_changed = true;
-                }
-            }
+            acro_changed |= append_reference(&doc, &mut update, &mut acroform, b"Fields", field_id, limits)?;
         }
     }
     if acroform.get(b"SigFlags").ok() != Some(&Object::Integer(3)) {

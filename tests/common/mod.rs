@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -40,11 +40,6 @@ pub fn kyso() -> Command {
     c
 }
 
-/// Runs `kyso` with `args` and returns its output.
-pub fn run_kyso(args: &[&str]) -> Output {
-    kyso().args(args).output().expect("kyso runs")
-}
-
 /// Arguments `--key --cert --chain` for a keys-dev identity such as `chairman-rsa`.
 pub fn signer_args(stem: &str) -> Vec<String> {
     let k = keys_dev();
@@ -58,15 +53,20 @@ pub fn signer_args(stem: &str) -> Vec<String> {
     ]
 }
 
-/// `kyso --dev sign` as `stem`, into `field` if given; panics with kyso's stderr on failure.
-pub fn dev_sign(stem: &str, input: &Path, output: &Path, extra: &[&str]) {
+/// Arguments of `kyso --dev sign` as keys-dev identity `stem`.
+pub fn sign_args(stem: &str, input: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = vec!["--dev".into(), "sign".into()];
     args.extend(signer_args(stem));
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(input.display().to_string());
     args.push("-o".into());
     args.push(output.display().to_string());
-    let out = kyso().args(&args).output().expect("kyso runs");
+    args
+}
+
+/// `kyso --dev sign` as `stem`; panics with kyso's stderr on failure.
+pub fn dev_sign(stem: &str, input: &Path, output: &Path, extra: &[&str]) {
+    let out = kyso().args(sign_args(stem, input, output, extra)).output().expect("kyso runs");
     assert!(
         out.status.success(),
         "kyso sign failed: {}",
@@ -112,4 +112,14 @@ pub fn assert_qpdf_clean(file: &Path) {
         file.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Length of the DER TLV at the start of `b` (a `/Contents` value is zero-padded after it).
+pub fn der_len(b: &[u8]) -> usize {
+    match b.get(1).copied().unwrap_or(0) {
+        n if n < 0x80 => 2 + n as usize,
+        0x81 => 3 + b[2] as usize,
+        0x82 => 4 + (((b[2] as usize) << 8) | b[3] as usize),
+        _ => 5 + (((b[2] as usize) << 16) | ((b[3] as usize) << 8) | b[4] as usize),
+    }
 }
