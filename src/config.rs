@@ -50,6 +50,40 @@ pub struct Settings {
     pub base_url: String,
     /// Trust anchors (PEM files) for validation. Never hard-coded: empty unless configured.
     pub trust: Vec<PathBuf>,
+    /// The issuing authority: its register code and how documents name it (`[authority]`).
+    pub authority: Authority,
+}
+
+/// The commune People's Committee this deployment issues for. The defaults are the development
+/// commune of `keys-dev/`; a real deployment sets every field.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Authority {
+    /// Stable code of the commune (e.g. its administrative unit code); registers are per code.
+    pub code: String,
+    /// Superior body printed above the name (may be empty).
+    pub parent: String,
+    /// Name in the document header, printed in capitals.
+    pub name: String,
+    /// Name in running text.
+    pub full_name: String,
+    /// Place name for the date line.
+    pub place: String,
+    /// Where certification is done, for the statements' "tại …".
+    pub office: String,
+}
+
+impl Default for Authority {
+    fn default() -> Self {
+        Authority {
+            code: "dev-tan-lac".to_owned(),
+            parent: String::new(),
+            name: "Ủy ban nhân dân xã Tân Lạc".to_owned(),
+            full_name: "Ủy ban nhân dân xã Tân Lạc".to_owned(),
+            place: "Tân Lạc".to_owned(),
+            office: "Bộ phận Một cửa, Ủy ban nhân dân xã Tân Lạc, tỉnh Phú Thọ".to_owned(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -59,6 +93,7 @@ impl Default for Settings {
             development: false,
             base_url: "http://localhost:8080".to_owned(),
             trust: Vec::new(),
+            authority: Authority::default(),
         }
     }
 }

@@ -13,7 +13,10 @@
 //! * [`registry`]: the registry database (SQLite) with its migrations;
 //! * [`authority`]: who may sign what, in their own right or under a delegation, and the
 //!   delegation grants carried in signatures;
-//! * [`audit`]: the hash-chained audit log.
+//! * [`audit`]: the hash-chained audit log;
+//! * [`templates`]: certification templates (typst) with declared schemas, rendered to PDF with
+//!   empty signature fields where Decree 30/2020 puts the signatures;
+//! * [`issuing`]: numbering in the certification registers, issuing and cancelling documents.
 //!
 //! Library errors are typed (one `thiserror` enum per module); only the binary uses `anyhow`.
 #![forbid(unsafe_code)]
@@ -22,8 +25,10 @@
 pub mod audit;
 pub mod authority;
 pub mod config;
+pub mod issuing;
 pub mod pdf;
 pub mod pki;
 pub mod registry;
 pub mod signing;
+pub mod templates;
 pub mod validation;

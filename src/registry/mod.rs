@@ -48,6 +48,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0001_init.sql"),
     },
     Migration {
+        name: "0002_issuing",
+        sql: include_str!("../../migrations/0002_issuing.sql"),
+    },
+    Migration {
         name: "0004_authority",
         sql: include_str!("../../migrations/0004_authority.sql"),
     },

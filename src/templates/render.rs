@@ -1,0 +1,285 @@
+//! Rendering a template to PDF with typst used as a library.
+//!
+//! The [`Renderer`] owns everything that does not change between documents: the embedded fonts,
+//! the parsed template sources and the font book. Each render builds a small [`World`] around it
+//! whose standard library carries the document's data in `sys.inputs` (values, never source
+//! text, so nothing a citizen types can be read as markup). Rendering is CPU-bound and
+//! synchronous: async callers run it on a blocking thread.
+//!
+//! After layout, the document is asked where the templates put their signature boxes (metadata
+//! elements labelled `<kyso-sig>`), so field rectangles come from the real layout rather than from
+//! coordinates repeated per template.
+
+use std::collections::HashMap;
+
+use typst::diag::{FileError, FileResult, SourceDiagnostic};
+use typst::foundations::{Bytes, Datetime, Dict, Duration, Label, Selector, Smart, Value};
+use typst::introspection::MetadataElem;
+use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::text::{Font, FontBook};
+use typst::utils::{LazyHash, PicoStr};
+use typst::{Library, LibraryExt, World};
+use typst_layout::PagedDocument;
+
+/// The fonts every certification uses: Liberation Serif 2.1 (SIL OFL 1.1, metric-compatible with
+/// Times New Roman, full Vietnamese coverage), compiled into the binary so that rendering never
+/// depends on what is installed on the server.
+const FONTS: [&[u8]; 4] = [
+    include_bytes!("../../fonts/LiberationSerif-Regular.ttf"),
+    include_bytes!("../../fonts/LiberationSerif-Bold.ttf"),
+    include_bytes!("../../fonts/LiberationSerif-Italic.ttf"),
+    include_bytes!("../../fonts/LiberationSerif-BoldItalic.ttf"),
+];
+
+/// The label templates give to signature-field markers (see `templates/common/layout.typ`).
+const SIG_LABEL: &str = "kyso-sig";
+
+/// Why a document could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// The template failed to compile or lay out (a template defect, or data it cannot handle).
+    #[error("template {kind} failed: {message}")]
+    Typst {
+        /// The kind.
+        kind: String,
+        /// typst's diagnostics, joined.
+        message: String,
+    },
+    /// PDF export failed.
+    #[error("PDF export of {kind} failed: {message}")]
+    Export {
+        /// The kind.
+        kind: String,
+        /// typst's diagnostics, joined.
+        message: String,
+    },
+    /// A signature-field marker is malformed or missing.
+    #[error("template {kind}: signature field markers: {message}")]
+    Fields {
+        /// The kind.
+        kind: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The kind has no template.
+    #[error("no template for kind {0:?}")]
+    UnknownKind(String),
+    /// Adding the signature fields to the PDF failed.
+    #[error("adding signature fields: {0}")]
+    Pdf(String),
+}
+
+/// Where a template placed an empty signature field, in PDF user space (points, origin at the
+/// bottom-left of the page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldPlacement {
+    /// The field name (`official`, `seal`), the name `kyso sign --field` takes.
+    pub name: String,
+    /// Whose signature goes there: `official` or `seal`.
+    pub role: String,
+    /// The page, starting at 1.
+    pub page: usize,
+    /// `[x0, y0, x1, y1]`.
+    pub rect: [f64; 4],
+}
+
+/// A rendered certification before fields are added.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The PDF as typst wrote it.
+    pub pdf: Vec<u8>,
+    /// Page sizes in points (width, height).
+    pub page_sizes: Vec<(f64, f64)>,
+    /// The signature fields the layout placed.
+    pub fields: Vec<FieldPlacement>,
+}
+
+/// Renders templates; build once, share across threads (it is `Send + Sync`).
+pub struct Renderer {
+    book: LazyHash<FontBook>,
+    fonts: Vec<Font>,
+    sources: HashMap<FileId, Source>,
+    mains: HashMap<String, FileId>,
+}
+
+/// One template source to load: its virtual path (`/certified-copy/template.typ`) and text.
+pub struct SourceFile<'a> {
+    /// Path inside the template tree, starting with `/`.
+    pub path: &'a str,
+    /// The typst source.
+    pub text: &'a str,
+}
+
+fn file_id(path: &str) -> Option<FileId> {
+    let vpath = VirtualPath::new(path).ok()?;
+    Some(RootedPath::new(VirtualRoot::Project, vpath).intern())
+}
+
+impl Renderer {
+    /// Loads the embedded fonts and the given sources; `mains` maps each kind to its main file.
+    pub fn new<'a>(
+        files: impl IntoIterator<Item = SourceFile<'a>>,
+        mains: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Renderer, RenderError> {
+        let fonts: Vec<Font> = FONTS
+            .iter()
+            .flat_map(|data| Font::iter(Bytes::new(*data)))
+            .collect();
+        let book = LazyHash::new(FontBook::from_fonts(&fonts));
+        let mut sources = HashMap::new();
+        for f in files {
+            let id = file_id(f.path).ok_or_else(|| RenderError::UnknownKind(f.path.to_owned()))?;
+            sources.insert(id, Source::new(id, f.text.to_owned()));
+        }
+        let mut main_ids = HashMap::new();
+        for (kind, path) in mains {
+            let id = file_id(path)
+                .filter(|id| sources.contains_key(id))
+                .ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
+            main_ids.insert(kind.to_owned(), id);
+        }
+        Ok(Renderer { book, fonts, sources, mains: main_ids })
+    }
+
+    /// Renders `kind` with `inputs` as `sys.inputs` (keys `data` and `meta`); `today` is what
+    /// `datetime.today()` returns (the issue date in Vietnam). `ident` seeds the PDF's /ID.
+    pub fn render(
+        &self,
+        kind: &str,
+        inputs: Dict,
+        today: Datetime,
+        ident: &str,
+    ) -> Result<Rendered, RenderError> {
+        let main = *self.mains.get(kind).ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
+        let world = DocWorld {
+            renderer: self,
+            library: LazyHash::new(Library::builder().with_inputs(inputs).build()),
+            main,
+            today,
+        };
+        let warned = typst::compile::<PagedDocument>(&world);
+        let doc = warned.output.map_err(|d| RenderError::Typst {
+            kind: kind.to_owned(),
+            message: join(&d),
+        })?;
+        let fields = signature_fields(&doc).map_err(|message| RenderError::Fields {
+            kind: kind.to_owned(),
+            message,
+        })?;
+        let page_sizes = doc
+            .pages()
+            .iter()
+            .map(|p| (p.frame.width().to_pt(), p.frame.height().to_pt()))
+            .collect();
+        let options = typst_pdf::PdfOptions {
+            ident: Smart::Custom(ident.to_owned()),
+            creator: Smart::Custom(Some(format!("kyso {}", env!("CARGO_PKG_VERSION")))),
+            timestamp: Some(typst_pdf::Timestamp::new_utc(today)),
+            ..Default::default()
+        };
+        let pdf = typst_pdf::pdf(&doc, &options).map_err(|d| RenderError::Export {
+            kind: kind.to_owned(),
+            message: join(&d),
+        })?;
+        // typst memoises layout results across compilations; every certification has different
+        // data, so old entries are dead weight. Evicting keeps a long-running server's memory flat.
+        typst::comemo::evict(4);
+        Ok(Rendered { pdf, page_sizes, fields })
+    }
+}
+
+fn join(diags: &[SourceDiagnostic]) -> String {
+    let mut out = String::new();
+    for d in diags.iter().take(5) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&d.message);
+    }
+    out
+}
+
+/// Reads the `<kyso-sig>` markers: each is `metadata((name, role, width, height))` at the top-left
+/// corner of its box. Typst positions are from the page's top-left, y downwards; PDF's origin is
+/// the bottom-left, y upwards.
+fn signature_fields(doc: &PagedDocument) -> Result<Vec<FieldPlacement>, String> {
+    let label = Label::new(PicoStr::intern(SIG_LABEL)).ok_or("bad label")?;
+    let intro = doc.introspector();
+    let mut out: Vec<FieldPlacement> = Vec::new();
+    for content in intro.elements().query(&Selector::Label(label)) {
+        let meta = content.to_packed::<MetadataElem>().ok_or("a <kyso-sig> label is not on metadata")?;
+        let Value::Dict(d) = &meta.value else {
+            return Err("a <kyso-sig> metadata value is not a dictionary".into());
+        };
+        let text = |k: &str| match d.get(k) {
+            Ok(Value::Str(s)) => Ok(s.to_string()),
+            _ => Err(format!("marker without string {k:?}")),
+        };
+        let length = |k: &str| match d.get(k) {
+            Ok(Value::Length(l)) if l.em == typst::layout::Em::zero() => Ok(l.abs.to_pt()),
+            _ => Err(format!("marker without absolute length {k:?}")),
+        };
+        let (name, role, w, h) = (text("name")?, text("role")?, length("width")?, length("height")?);
+        let loc = content.location().ok_or("marker without location")?;
+        let pos = intro.position(loc).ok_or("marker not laid out")?;
+        let page = pos.page.get();
+        let page_h = doc
+            .pages()
+            .get(page - 1)
+            .map(|p| p.frame.height().to_pt())
+            .ok_or("marker on a page that does not exist")?;
+        let (x, y) = (pos.point.x.to_pt(), pos.point.y.to_pt());
+        if out.iter().any(|f| f.name == name) {
+            return Err(format!("field {name:?} placed twice"));
+        }
+        out.push(FieldPlacement { name, role, page, rect: [x, page_h - y - h, x + w, page_h - y] });
+    }
+    if out.is_empty() {
+        return Err("the template places no signature field".into());
+    }
+    Ok(out)
+}
+
+/// The world of one compilation.
+struct DocWorld<'a> {
+    renderer: &'a Renderer,
+    library: LazyHash<Library>,
+    main: FileId,
+    today: Datetime,
+}
+
+impl World for DocWorld<'_> {
+    fn library(&self) -> &LazyHash<Library> {
+        &self.library
+    }
+
+    fn book(&self) -> &LazyHash<FontBook> {
+        &self.renderer.book
+    }
+
+    fn main(&self) -> FileId {
+        self.main
+    }
+
+    fn source(&self, id: FileId) -> FileResult<Source> {
+        self.renderer
+            .sources
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| FileError::NotFound(id.vpath().get_without_slash().into()))
+    }
+
+    fn file(&self, id: FileId) -> FileResult<Bytes> {
+        // Templates read nothing but their sources: no images or data files from disk.
+        self.source(id).map(|s| Bytes::from_string(s.text().to_owned()))
+    }
+
+    fn font(&self, index: usize) -> Option<Font> {
+        self.renderer.fonts.get(index).cloned()
+    }
+
+    fn today(&self, _offset: Option<Duration>) -> Option<Datetime> {
+        Some(self.today)
+    }
+}
