@@ -63,7 +63,7 @@ pub struct Authority {
     pub code: String,
     /// Superior body printed above the name (may be empty).
     pub parent: String,
-    /// Name in the document header, printed in capitals.
+    /// Name in the document header, printed in capitals; `\n` breaks the line.
     pub name: String,
     /// Name in running text.
     pub full_name: String,
@@ -78,7 +78,7 @@ impl Default for Authority {
         Authority {
             code: "dev-tan-lac".to_owned(),
             parent: String::new(),
-            name: "Ủy ban nhân dân xã Tân Lạc".to_owned(),
+            name: "Ủy ban nhân dân\nxã Tân Lạc".to_owned(),
             full_name: "Ủy ban nhân dân xã Tân Lạc".to_owned(),
             place: "Tân Lạc".to_owned(),
             office: "Bộ phận Một cửa, Ủy ban nhân dân xã Tân Lạc, tỉnh Phú Thọ".to_owned(),

@@ -11,7 +11,10 @@ use clap::{Parser, Subcommand};
 use kyso::config::Settings;
 
 mod authority;
+mod cancel;
 mod dev_pki;
+mod issue;
+mod kinds;
 mod sign;
 mod verify;
 
@@ -50,6 +53,12 @@ enum Command {
     Audit(authority::AuditCmd),
     /// Verify every signature of a PDF (ETSI EN 319 102-1 indications; exit codes 0–4).
     Verify(verify::Args),
+    /// Issue a certification: validate the data, number it in its register, render the PDF.
+    Issue(issue::Args),
+    /// List the certification kinds with their template versions and fields.
+    Kinds,
+    /// Record the cancellation of an issued certification (it stays in the register).
+    Cancel(cancel::Args),
 }
 
 /// Settings after the configuration file, the environment and the global flags.
@@ -85,6 +94,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delegations(cmd) => authority::delegations(&ctx, cmd),
         Command::Audit(cmd) => authority::audit_cmd(&ctx, cmd),
         Command::Verify(args) => verify::run(&ctx, args),
+        Command::Issue(args) => issue::run(&ctx, args),
+        Command::Kinds => kinds::run(&ctx),
+        Command::Cancel(args) => cancel::run(&ctx, args),
     }
 }
 

@@ -74,7 +74,8 @@ pub enum RenderError {
 /// bottom-left of the page).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldPlacement {
-    /// The field name (`official`, `seal`), the name `kyso sign --field` takes.
+    /// The field name (`ChuKyLanhDao` for the official, `DauCoQuan` for the agency seal), the
+    /// name `kyso sign --field` takes.
     pub name: String,
     /// Whose signature goes there: `official` or `seal`.
     pub role: String,

@@ -1,0 +1,35 @@
+//! `kyso cancel`: record the cancellation of an issued certification. The document stays in its
+//! register, marked cancelled with the decision, and verification reports it.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kyso::issuing::Issuer;
+use kyso::registry::Registry;
+use kyso::templates::Catalog;
+use time::OffsetDateTime;
+
+use super::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The document id (printed by `kyso issue`, at the end of its verification URL).
+    #[arg(value_name = "ID")]
+    id: String,
+    /// The cancellation decision, e.g. "Quyết định số 12/QĐ-UBND ngày 20/11/2026".
+    #[arg(long, value_name = "TEXT")]
+    decision: String,
+    /// Why it is cancelled.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    reason: String,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let catalog = Arc::new(Catalog::load().context("templates")?);
+    let registry = Registry::open(&ctx.settings.registry_path())?;
+    let mut issuer = Issuer::new(catalog, registry, ctx.settings.authority.clone(), &ctx.settings.base_url);
+    issuer.cancel(&args.id, &args.decision, &args.reason, OffsetDateTime::now_utc())?;
+    println!("cancelled {}: {}", args.id, args.decision.trim());
+    Ok(ExitCode::SUCCESS)
+}
