@@ -1,0 +1,115 @@
+//! Issues certifications of one kind in a loop, in process, on one thread, and prints documents
+//! per second and CPU time per document for three stages (used by `bench/issue.sh`):
+//!
+//! * `render`: the template rendered to a PDF with its signature fields (typst + fields);
+//! * `issue`: validation, numbering in a SQLite register (a file, synchronous=FULL), rendering;
+//! * `issue+sign`: issuing, then the official's signature and the agency seal (two PAdES
+//!   incremental revisions) with keys-dev keys.
+//!
+//! Usage: bench_issue KIND ITERATIONS KEYS_DIR
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kyso::config::Authority;
+use kyso::issuing::Issuer;
+use kyso::pki;
+use kyso::registry::Registry;
+use kyso::signing::{KeySigner, SignOptions, sign_pdf};
+use kyso::templates::{AuthorityLines, Catalog, DocumentMeta};
+
+/// CPU time (user + system) of this process so far, in seconds, from /proc (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat(5); after ')' they are at 11 and 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn measure(label: &str, n: usize, mut one: impl FnMut(usize)) {
+    one(0); // warm-up
+    let (t, c) = (Instant::now(), cpu_seconds());
+    for i in 0..n {
+        one(i + 1);
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - c;
+    println!(
+        "{label:<11} {n:>6} docs  {:>8.1} docs/s  {:>7.3} ms wall/doc  {:>7.3} ms CPU/doc",
+        n as f64 / wall,
+        wall / n as f64 * 1e3,
+        cpu / n as f64 * 1e3
+    );
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        return Err("usage: bench_issue KIND ITERATIONS KEYS_DIR".into());
+    }
+    let kind = args[1].as_str();
+    let n: usize = args[2].parse()?;
+    let keys = std::path::Path::new(&args[3]);
+    let catalog = Arc::new(Catalog::load()?);
+    let template = catalog.get(kind).ok_or("unknown kind")?;
+    let data: serde_json::Value = serde_json::from_str(template.sample)?;
+    let a = Authority::default();
+
+    // Stage 1: render only.
+    let today = typst::foundations::Datetime::from_ymd(2026, 11, 25).ok_or("date")?;
+    let valid = template.schema.validate(&data, today).map_err(|e| format!("{e:?}"))?;
+    let meta = DocumentMeta {
+        id: "0123456789abcdef0123456789abcdef".into(),
+        number: 1,
+        volume: 1,
+        year: 2026,
+        type_code: template.schema.type_code.clone(),
+        issued_on: (2026, 11, 25),
+        authority: AuthorityLines {
+            parent: a.parent.clone(),
+            name: a.name.clone(),
+            full_name: a.full_name.clone(),
+            place: a.place.clone(),
+            office: a.office.clone(),
+        },
+        verify_url: "https://kyso.example.gov.vn/v/0123456789abcdef0123456789abcdef".into(),
+    };
+    measure("render", n, |_| {
+        catalog.render(kind, &valid, &meta).expect("renders");
+    });
+
+    // Stage 2: issue (validate, number, render, record).
+    let dir = std::env::temp_dir().join(format!("kyso-bench-issue-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut issuer = Issuer::new(catalog.clone(), Registry::open(&dir.join("r.sqlite3"))?, a.clone(), "https://kyso.example.gov.vn");
+    let now = time::OffsetDateTime::now_utc();
+    measure("issue", n, |_| {
+        issuer.issue(kind, &data, now).expect("issues");
+    });
+
+    // Stage 3: issue, then the official signs and the agency seals.
+    let signer = |stem: &str| -> Result<KeySigner, Box<dyn std::error::Error>> {
+        let key = pki::load_private_key(&keys.join(format!("{stem}.key.pem")))?;
+        let cert = pki::load_certificates(&keys.join(format!("{stem}.pem")))?.remove(0);
+        let chain = pki::load_certificates(&keys.join("intermediate-ca.pem"))?;
+        Ok(KeySigner::new(&key, cert, chain, false)?)
+    };
+    for (official, seal) in [("chairman-ec", "seal-ec"), ("chairman-rsa", "seal-rsa")] {
+        let (o, s) = (signer(official)?, signer(seal)?);
+        let field = |name: &str| SignOptions { field: Some(name.into()), development_mode: true, ..SignOptions::new() };
+        let (fo, fs) = (field("ChuKyLanhDao"), field("DauCoQuan"));
+        let label = if official.ends_with("ec") { "issue+sign (ECDSA P-256)" } else { "issue+sign (RSA-2048)" };
+        println!("{label}:");
+        measure("issue+sign", n, |_| {
+            let doc = issuer.issue(kind, &data, now).expect("issues");
+            let one = sign_pdf(&doc.pdf, &o, &fo).expect("official signs");
+            let two = sign_pdf(&one, &s, &fs).expect("seal signs");
+            assert!(two.len() > one.len());
+        });
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
