@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{assert_externally_valid, dev_sign, run_kyso};
+use common::{assert_externally_valid, dev_sign};
 use kyso::config::Authority;
 use kyso::issuing::{IssueError, Issuer, RegisterKey, Status};
 use kyso::registry::Registry;
@@ -28,6 +28,11 @@ const KINDS: [&str; 8] = [
     "birth-extract",
     "marital-status",
 ];
+
+/// Runs `kyso` with `args`.
+fn run_kyso(args: &[&str]) -> std::process::Output {
+    common::kyso().args(args).output().expect("kyso runs")
+}
 
 fn catalog() -> Arc<Catalog> {
     Arc::new(Catalog::load().expect("the embedded templates load"))
