@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::archive::settings::ArchiveSettings;
+
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -52,6 +54,8 @@ pub struct Settings {
     pub trust: Vec<PathBuf>,
     /// The issuing authority: its register code and how documents name it (`[authority]`).
     pub authority: Authority,
+    /// The archive of signed documents (`[archive]`): local disk by default, or S3.
+    pub archive: ArchiveSettings,
 }
 
 /// The commune People's Committee this deployment issues for. The defaults are the development
@@ -94,6 +98,7 @@ impl Default for Settings {
             base_url: "http://localhost:8080".to_owned(),
             trust: Vec::new(),
             authority: Authority::default(),
+            archive: ArchiveSettings::default(),
         }
     }
 }
@@ -143,6 +148,7 @@ impl Settings {
         if let Some(v) = get("KYSO_TRUST") {
             self.trust = std::env::split_paths(&v).collect();
         }
+        self.archive.apply_env(&get)?;
         Ok(())
     }
 
@@ -152,7 +158,7 @@ impl Settings {
     }
 }
 
-fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+pub(crate) fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),

@@ -16,12 +16,14 @@
 //! * [`audit`]: the hash-chained audit log;
 //! * [`templates`]: certification templates (typst) with declared schemas, rendered to PDF with
 //!   empty signature fields where Decree 30/2020 puts the signatures;
-//! * [`issuing`]: numbering in the certification registers, issuing and cancelling documents.
+//! * [`issuing`]: numbering in the certification registers, issuing and cancelling documents;
+//! * [`archive`]: store-and-forward archiving of signed documents (local disk or S3).
 //!
 //! Library errors are typed (one `thiserror` enum per module); only the binary uses `anyhow`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod audit;
 pub mod authority;
 pub mod config;

@@ -17,6 +17,7 @@ mod issue;
 mod kinds;
 mod sign;
 mod verify;
+mod archive;
 
 
 /// kyso: issue, sign, verify and archive commune certifications.
@@ -59,6 +60,8 @@ enum Command {
     Kinds,
     /// Record the cancellation of an issued certification (it stays in the register).
     Cancel(cancel::Args),
+    /// Archive signed documents: outbox, worker, status, integrity audit.
+    Archive(archive::ArchiveArgs),
 }
 
 /// Settings after the configuration file, the environment and the global flags.
@@ -97,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Issue(args) => issue::run(&ctx, args),
         Command::Kinds => kinds::run(&ctx),
         Command::Cancel(args) => cancel::run(&ctx, args),
+        Command::Archive(args) => archive::run(&ctx, args),
     }
 }
 

@@ -52,6 +52,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0002_issuing.sql"),
     },
     Migration {
+        name: "0003_archive",
+        sql: include_str!("../../migrations/0003_archive.sql"),
+    },
+    Migration {
         name: "0004_authority",
         sql: include_str!("../../migrations/0004_authority.sql"),
     },

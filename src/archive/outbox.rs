@@ -1,0 +1,543 @@
+//! The outbox: durable local staging plus the registry's `archive_outbox` table.
+//!
+//! Order of a submission, which is what makes "signed" mean "will be archived":
+//! 1. the bytes are written durably to `<data_dir>/outbox/<aa>/<sha256>.pdf`;
+//! 2. the row is committed (SQLite, `synchronous = FULL`);
+//! 3. only then does the caller learn the document is recorded.
+//!
+//! A crash between 1 and 2 leaves a staged file without a row; the worker adopts such files (as
+//! kind `default`, the longest retention) instead of deleting them, so even a document whose
+//! submission was interrupted is not lost. The staged copy is removed only after the row says
+//! `archived`.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{OptionalExtension, params};
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use super::local::{TEMP_PREFIX, remove_durable, write_durable};
+use super::{ArchiveError, Bytes, ObjectKey, Sha256, Slug};
+use crate::config::Settings;
+use crate::registry::Registry;
+
+/// What to submit.
+#[derive(Debug, Clone, Copy)]
+pub struct SubmitRequest<'a> {
+    /// The signed document.
+    pub bytes: &'a [u8],
+    /// Its kind (chooses the retention): `signature`, `contract`, `register`, `civil-status`, …
+    pub kind: &'a str,
+    /// Commune code for the key; the configured `archive.commune` when `None`.
+    pub commune: Option<&'a str>,
+    /// Date for the key; today in Vietnam (UTC+7) when `None`.
+    pub date: Option<Date>,
+    /// Where it came from (a file name), shown in status.
+    pub source: Option<&'a str>,
+}
+
+/// An archive state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Waiting for (or in) its first upload.
+    Pending,
+    /// The last attempt failed; it will be retried.
+    Failed,
+    /// In the store.
+    Archived,
+}
+
+impl State {
+    fn parse(s: &str) -> State {
+        match s {
+            "archived" => State::Archived,
+            "failed" => State::Failed,
+            _ => State::Pending,
+        }
+    }
+    /// The name stored in the registry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Failed => "failed",
+            State::Archived => "archived",
+        }
+    }
+}
+
+/// A recorded submission.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The outbox row.
+    pub id: i64,
+    /// The object key (carrying the digest).
+    pub key: ObjectKey,
+    /// Its state now.
+    pub state: State,
+    /// False when the same bytes had been submitted before (nothing new was recorded).
+    pub new: bool,
+}
+
+/// One outbox row, as the worker and the audit see it.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Row id.
+    pub id: i64,
+    /// The key.
+    pub key: ObjectKey,
+    /// Size in bytes.
+    pub size: u64,
+    /// Document kind.
+    pub kind: String,
+    /// Date in the key.
+    pub date: Date,
+    /// State.
+    pub state: State,
+    /// Attempts started so far (including one in flight).
+    pub attempts: u32,
+    /// Last failure.
+    pub last_error: Option<String>,
+    /// Retention the store applied (archived rows).
+    pub retention: Option<String>,
+    /// Source name.
+    pub source: Option<String>,
+}
+
+/// Counts and the oldest waiting document, for `kyso archive status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Status {
+    /// Not yet tried, or in flight.
+    pub pending: u64,
+    /// Last attempt failed; will be retried.
+    pub failed: u64,
+    /// In the store.
+    pub archived: u64,
+    /// Bytes waiting in the staging directory (pending + failed).
+    pub waiting_bytes: u64,
+    /// The oldest document not yet archived.
+    pub oldest_waiting: Option<Waiting>,
+    /// Current failure reasons with how many documents each holds back, most common first.
+    pub failures: Vec<(String, u64)>,
+    /// Archived documents whose store did not apply the retention their kind needs.
+    pub archived_without_retention: u64,
+}
+
+/// A waiting document.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Waiting {
+    /// Row id.
+    pub id: i64,
+    /// Key.
+    pub key: String,
+    /// When it entered the outbox (UTC).
+    pub since: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Its source.
+    pub source: Option<String>,
+}
+
+/// The outbox of one deployment.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    staging: PathBuf,
+    prefix: String,
+    commune: String,
+    max_size: u64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Today's date in Vietnam (UTC+7), the calendar the registers follow.
+pub fn today_in_vietnam() -> Date {
+    let offset = UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC);
+    OffsetDateTime::now_utc().to_offset(offset).date()
+}
+
+fn iso_now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+const ITEM_COLUMNS: &str =
+    "id, object_key, size, kind, doc_date, state, attempts, last_error, retention, source";
+
+fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64, String, String, String, i64, Option<String>, Option<String>, Option<String>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+}
+
+type RawItem = (i64, String, i64, String, String, String, i64, Option<String>, Option<String>, Option<String>);
+
+fn to_item(raw: RawItem) -> Result<Item, ArchiveError> {
+    let (id, key, size, kind, date, state, attempts, last_error, retention, source) = raw;
+    let date = Date::parse(&date, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|e| ArchiveError::InvalidKey(format!("outbox row {id}: bad date {date:?}: {e}")))?;
+    Ok(Item {
+        id,
+        key: ObjectKey::parse(&key)?,
+        size: u64::try_from(size).unwrap_or(0),
+        kind,
+        date,
+        state: State::parse(&state),
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        last_error,
+        retention,
+        source,
+    })
+}
+
+impl Outbox {
+    /// The outbox of the deployment `settings` describe.
+    pub fn new(settings: &Settings) -> Outbox {
+        Outbox {
+            staging: settings.data_dir.join("outbox"),
+            prefix: settings.archive.prefix.clone(),
+            commune: settings.archive.commune.clone(),
+            max_size: settings.archive.max_document_size,
+        }
+    }
+
+    /// The staging directory.
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Where the staged copy of a document lives.
+    pub fn staged_path(&self, sha: &Sha256) -> PathBuf {
+        let hex = sha.hex();
+        self.staging.join(&hex[..2]).join(format!("{hex}.pdf"))
+    }
+
+    /// Records a document: durable staged copy first, then the row. See the module header.
+    pub fn submit(&self, registry: &mut Registry, req: SubmitRequest<'_>) -> Result<Submitted, ArchiveError> {
+        let size = req.bytes.len() as u64;
+        if size > self.max_size {
+            return Err(ArchiveError::TooLarge { size, max: self.max_size });
+        }
+        Slug::parse(req.kind, "document kind")?;
+        let commune = Slug::parse(req.commune.unwrap_or(&self.commune), "commune code")?;
+        let prefix = Slug::parse(&self.prefix, "archive prefix")?;
+        let date = req.date.unwrap_or_else(today_in_vietnam);
+        let sha = Sha256::of(req.bytes);
+        let staged = self.staged_path(&sha);
+
+        if let Some(existing) = self.find(registry, &sha)? {
+            // Same bytes again. Re-stage them if the copy went missing and the row still needs it.
+            if existing.state != State::Archived && !staged.is_file() {
+                write_durable(&staged, req.bytes).map_err(|source| ArchiveError::Io {
+                    action: "cannot stage the document in",
+                    path: staged.clone(),
+                    source,
+                })?;
+            }
+            return Ok(Submitted { id: existing.id, key: existing.key, state: existing.state, new: false });
+        }
+
+        write_durable(&staged, req.bytes).map_err(|source| ArchiveError::Io {
+            action: "cannot stage the document in",
+            path: staged.clone(),
+            source,
+        })?;
+        let key = ObjectKey::new(&prefix, &commune, date, sha);
+        let inserted = registry.connection().execute(
+            "INSERT INTO archive_outbox(sha256, size, kind, commune, doc_date, object_key, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(sha256) DO NOTHING",
+            params![
+                sha.hex(),
+                i64::try_from(size).unwrap_or(i64::MAX),
+                req.kind,
+                commune.as_str(),
+                format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()),
+                key.as_str(),
+                req.source,
+            ],
+        )?;
+        let row = self
+            .find(registry, &sha)?
+            .ok_or_else(|| ArchiveError::Config("outbox row vanished right after insertion".into()))?;
+        Ok(Submitted { id: row.id, key: row.key, state: row.state, new: inserted == 1 })
+    }
+
+    /// The row of the document with digest `sha`.
+    pub fn find(&self, registry: &Registry, sha: &Sha256) -> Result<Option<Item>, ArchiveError> {
+        let raw = registry
+            .connection()
+            .query_row(
+                &format!("SELECT {ITEM_COLUMNS} FROM archive_outbox WHERE sha256 = ?1"),
+                [sha.hex()],
+                item_from_row,
+            )
+            .optional()?;
+        raw.map(to_item).transpose()
+    }
+
+    /// Up to `limit` documents not yet archived with id above `after`, in id order; only those
+    /// due by `due_by_ms` unless it is `None`.
+    pub fn waiting(&self, registry: &Registry, after: i64, due_by_ms: Option<i64>, limit: usize) -> Result<Vec<Item>, ArchiveError> {
+        let mut st = registry.connection().prepare_cached(&format!(
+            "SELECT {ITEM_COLUMNS} FROM archive_outbox
+             WHERE state != 'archived' AND id > ?1 AND next_attempt_ms <= ?2
+             ORDER BY id LIMIT ?3"
+        ))?;
+        let rows = st
+            .query_map(params![after, due_by_ms.unwrap_or(i64::MAX), i64::try_from(limit).unwrap_or(i64::MAX)], item_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(to_item).collect()
+    }
+
+    /// When the next waiting document becomes due (ms since epoch), if any waits.
+    pub fn next_due_ms(&self, registry: &Registry) -> Result<Option<i64>, ArchiveError> {
+        Ok(registry.connection().query_row(
+            "SELECT MIN(next_attempt_ms) FROM archive_outbox WHERE state != 'archived'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records that an attempt starts (so a crash mid-upload is known at the next attempt).
+    pub fn start_attempt(&self, registry: &Registry, id: i64) -> Result<u32, ArchiveError> {
+        let attempts: i64 = registry.connection().query_row(
+            "UPDATE archive_outbox SET attempts = attempts + 1, last_attempt_at = ?2
+             WHERE id = ?1 RETURNING attempts",
+            params![id, iso_now()],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+    }
+
+    /// Records success, then removes the staged copy (which the row no longer needs).
+    pub fn mark_archived(&self, registry: &Registry, item: &Item, store: &str, retention: &str) -> Result<(), ArchiveError> {
+        registry.connection().execute(
+            "UPDATE archive_outbox SET state = 'archived', archived_at = ?2, store = ?3, retention = ?4,
+                 last_error = NULL WHERE id = ?1",
+            params![item.id, iso_now(), store, retention],
+        )?;
+        let staged = self.staged_path(&item.key.sha256());
+        if let Err(e) = remove_durable(&staged) {
+            // Harmless: the next worker start removes staged copies of archived rows.
+            tracing::warn!("archive: cannot remove staged copy {}: {e}", staged.display());
+        }
+        Ok(())
+    }
+
+    /// Records a failure and when to try again.
+    pub fn mark_failed(&self, registry: &Registry, id: i64, reason: &str, retry_at_ms: i64) -> Result<(), ArchiveError> {
+        registry.connection().execute(
+            "UPDATE archive_outbox SET state = 'failed', last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
+            params![id, reason, retry_at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Brings every failed document's next attempt forward to `now_ms` (the store came back).
+    pub fn retry_failed_now(&self, registry: &Registry, now_ms: i64) -> Result<usize, ArchiveError> {
+        Ok(registry.connection().execute(
+            "UPDATE archive_outbox SET next_attempt_ms = ?1 WHERE state = 'failed' AND next_attempt_ms > ?1",
+            [now_ms],
+        )?)
+    }
+
+    /// Archived documents in id order, or a random sample of `sample` of them.
+    pub fn archived(&self, registry: &Registry, sample: Option<usize>) -> Result<Vec<Item>, ArchiveError> {
+        let order = if sample.is_some() { "random()" } else { "id" };
+        let mut st = registry.connection().prepare(&format!(
+            "SELECT {ITEM_COLUMNS} FROM archive_outbox WHERE state = 'archived' ORDER BY {order} LIMIT ?1"
+        ))?;
+        let limit = sample.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let rows = st.query_map([limit], item_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(to_item).collect()
+    }
+
+    /// Every row, in id order (tests and reports).
+    pub fn all(&self, registry: &Registry) -> Result<Vec<Item>, ArchiveError> {
+        let mut st = registry.connection().prepare(&format!("SELECT {ITEM_COLUMNS} FROM archive_outbox ORDER BY id"))?;
+        let rows = st.query_map([], item_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(to_item).collect()
+    }
+
+    /// The counts and details `kyso archive status` shows.
+    pub fn status(&self, registry: &Registry) -> Result<Status, ArchiveError> {
+        let c = registry.connection();
+        let mut s = Status::default();
+        {
+            let mut st = c.prepare("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM archive_outbox GROUP BY state")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let (state, n, bytes): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let n = u64::try_from(n).unwrap_or(0);
+                match State::parse(&state) {
+                    State::Pending => s.pending = n,
+                    State::Failed => s.failed = n,
+                    State::Archived => s.archived = n,
+                }
+                if state != "archived" {
+                    s.waiting_bytes += u64::try_from(bytes).unwrap_or(0);
+                }
+            }
+        }
+        s.oldest_waiting = c
+            .query_row(
+                "SELECT id, object_key, created_at, attempts, source FROM archive_outbox
+                 WHERE state != 'archived' ORDER BY id LIMIT 1",
+                [],
+                |r| {
+                    Ok(Waiting {
+                        id: r.get(0)?,
+                        key: r.get(1)?,
+                        since: r.get(2)?,
+                        attempts: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
+                        source: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?;
+        let mut st = c.prepare(
+            "SELECT last_error, COUNT(*) FROM archive_outbox WHERE state = 'failed'
+             GROUP BY last_error ORDER BY COUNT(*) DESC, last_error LIMIT 10",
+        )?;
+        s.failures = st
+            .query_map([], |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get::<_, i64>(1)?)))?
+            .map(|r| r.map(|(e, n)| (e, u64::try_from(n).unwrap_or(0))))
+            .collect::<Result<_, _>>()?;
+        s.archived_without_retention = c.query_row(
+            "SELECT COUNT(*) FROM archive_outbox WHERE state = 'archived' AND retention LIKE 'not applied%'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        Ok(s)
+    }
+
+    /// Reads and checks a staged copy.
+    pub fn read_staged(&self, item: &Item) -> Result<Bytes, super::StoreError> {
+        let path = self.staged_path(&item.key.sha256());
+        let bytes = std::fs::read(&path).map_err(|e| super::StoreError::Io {
+            action: "read the staged copy",
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        item.key.check(&bytes).map_err(|_| super::StoreError::Integrity {
+            key: item.key.to_string(),
+            detail: format!("the staged copy {} is damaged (its hash no longer matches)", path.display()),
+        })?;
+        Ok(Bytes::from(bytes))
+    }
+
+    /// Tidies the staging directory after crashes: removes staged copies of archived documents
+    /// and temporary files older than `grace`, and adopts staged documents that have no row
+    /// (a submission interrupted before its commit) as kind `default`. Returns how many
+    /// documents it adopted.
+    pub fn recover_staging(&self, registry: &mut Registry, grace: std::time::Duration) -> Result<usize, ArchiveError> {
+        let mut adopted = 0;
+        let Ok(fanout) = std::fs::read_dir(&self.staging) else { return Ok(0) };
+        let now = SystemTime::now();
+        let old = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age >= grace)
+        };
+        for sub in fanout.flatten() {
+            let Ok(files) = std::fs::read_dir(sub.path()) else { continue };
+            for f in files.flatten() {
+                let path = f.path();
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.starts_with(TEMP_PREFIX) {
+                    if old(&path) {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    continue;
+                }
+                let Some(sha) = name.strip_suffix(".pdf").and_then(|h| h.parse::<Sha256>().ok()) else { continue };
+                match self.find(registry, &sha)? {
+                    Some(item) if item.state == State::Archived => {
+                        let _ = remove_durable(&path);
+                    }
+                    Some(_) => {}
+                    None if old(&path) => {
+                        let Ok(bytes) = std::fs::read(&path) else { continue };
+                        if Sha256::of(&bytes) != sha {
+                            tracing::warn!("archive: staged file {} is damaged and has no outbox row; left in place", path.display());
+                            continue;
+                        }
+                        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+                        let date = mtime
+                            .map(OffsetDateTime::from)
+                            .map(|t| t.to_offset(UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC)).date());
+                        self.submit(registry, SubmitRequest {
+                            bytes: &bytes,
+                            kind: "default",
+                            commune: None,
+                            date,
+                            source: Some("recovered from staging"),
+                        })?;
+                        adopted += 1;
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(adopted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Settings, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.data_dir = dir.path().to_path_buf();
+        let reg = Registry::open(&settings.registry_path()).unwrap();
+        (dir, settings, reg)
+    }
+
+    #[test]
+    fn submit_stages_then_records_and_is_idempotent() {
+        let (_d, settings, mut reg) = setup();
+        let ob = Outbox::new(&settings);
+        let req = SubmitRequest { bytes: b"%PDF-1.7 signed", kind: "contract", commune: Some("xa-a"), date: None, source: Some("a.pdf") };
+        let first = ob.submit(&mut reg, req).unwrap();
+        assert!(first.new);
+        assert_eq!(first.state, State::Pending);
+        assert!(ob.staged_path(&first.key.sha256()).is_file());
+        let again = ob.submit(&mut reg, req).unwrap();
+        assert!(!again.new);
+        assert_eq!(again.id, first.id);
+        let st = ob.status(&reg).unwrap();
+        assert_eq!((st.pending, st.failed, st.archived), (1, 0, 0));
+        assert_eq!(st.oldest_waiting.unwrap().source.as_deref(), Some("a.pdf"));
+    }
+
+    #[test]
+    fn bad_metadata_is_refused_before_anything_is_written() {
+        let (_d, settings, mut reg) = setup();
+        let ob = Outbox::new(&settings);
+        let err = ob
+            .submit(&mut reg, SubmitRequest { bytes: b"x", kind: "contract", commune: Some("Xã Tả Phìn"), date: None, source: None })
+            .unwrap_err();
+        assert!(err.to_string().contains("commune code"), "{err}");
+        assert!(!ob.staging_dir().exists());
+    }
+
+    #[test]
+    fn orphaned_staged_files_are_adopted_not_deleted() {
+        let (_d, settings, mut reg) = setup();
+        let ob = Outbox::new(&settings);
+        let sha = Sha256::of(b"interrupted");
+        write_durable(&ob.staged_path(&sha), b"interrupted").unwrap();
+        assert_eq!(ob.recover_staging(&mut reg, std::time::Duration::ZERO).unwrap(), 1);
+        let item = ob.find(&reg, &sha).unwrap().unwrap();
+        assert_eq!(item.kind, "default");
+        assert_eq!(item.state, State::Pending);
+    }
+}

@@ -1,0 +1,324 @@
+//! The `[archive]` section of the settings and its `KYSO_ARCHIVE_*` environment overrides.
+//!
+//! The defaults archive to local disk under the data directory, so kyso runs with no file at
+//! all. Credentials are wrapped in [`Secret`], whose `Debug` never prints them, because settings
+//! end up in logs and error reports.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::retention::{LockMode, Retention};
+use crate::config::ConfigError;
+
+/// Where archived documents go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Backend {
+    /// A directory on local disk (the embedded default).
+    Local,
+    /// An S3-compatible object store (Garage, MinIO, AWS S3, …).
+    S3,
+}
+
+/// What to do about S3 Object Lock retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ObjectLockPolicy {
+    /// Apply retention when the bucket supports Object Lock; otherwise archive without it and
+    /// record (and report) that retention was not applied.
+    Auto,
+    /// Refuse to archive without retention: uploads fail, with the reason, until the bucket
+    /// supports Object Lock. The documents stay safe in the outbox meanwhile.
+    Required,
+    /// Never ask for retention.
+    Off,
+}
+
+/// A secret string (S3 secret key). `Debug` and `Display` print a placeholder.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+    }
+}
+
+/// The `[archive]` settings.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveSettings {
+    /// `local` (default) or `s3`.
+    pub backend: Backend,
+    /// Root of the local store; default `<data_dir>/archive`.
+    pub dir: Option<PathBuf>,
+    /// S3 endpoint URL (`https://s3.example.gov.vn`); none means AWS's regional endpoint.
+    pub endpoint: Option<String>,
+    /// S3 region (Garage: the `s3_region` of its configuration).
+    pub region: String,
+    /// S3 bucket.
+    pub bucket: String,
+    /// Path-style addressing (`endpoint/bucket/key`), which Garage and MinIO need by default.
+    pub path_style: bool,
+    /// S3 access key id.
+    pub access_key_id: String,
+    /// S3 secret access key (never logged).
+    pub secret_access_key: Secret,
+    /// First component of every object key, so one bucket can hold other things too.
+    pub prefix: String,
+    /// Commune code used in object keys when a document does not name its own.
+    pub commune: String,
+    /// Objects larger than this many bytes are uploaded in parts.
+    pub multipart_threshold: u64,
+    /// Size of each part of a multipart upload (S3 needs at least 5 MiB but for the last part).
+    pub part_size: u64,
+    /// Largest document accepted into the outbox, in bytes (bounded memory).
+    pub max_document_size: u64,
+    /// What to do about S3 Object Lock.
+    pub object_lock: ObjectLockPolicy,
+    /// Object Lock mode for timed retention.
+    pub lock_mode: LockMode,
+    /// Retention per document kind (`"2y"`, `"20y"`, `"30d"`, `"permanent"`, `"none"`); the key
+    /// `default` applies to kinds not listed. Kinds a file does not name keep their defaults.
+    #[serde(deserialize_with = "merge_retention")]
+    pub retention: BTreeMap<String, Retention>,
+    /// First retry delay after a failed upload, in milliseconds; it doubles per attempt.
+    pub retry_base_ms: u64,
+    /// Longest delay between two attempts for one document, in milliseconds.
+    pub retry_max_ms: u64,
+    /// Uploads in flight at once.
+    pub concurrency: usize,
+    /// Time limit of one S3 operation, in milliseconds.
+    pub timeout_ms: u64,
+    /// How often an idle worker looks for new documents, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for ArchiveSettings {
+    fn default() -> Self {
+        ArchiveSettings {
+            backend: Backend::Local,
+            dir: None,
+            endpoint: None,
+            region: "us-east-1".to_owned(),
+            bucket: String::new(),
+            path_style: true,
+            access_key_id: String::new(),
+            secret_access_key: Secret::default(),
+            prefix: "kyso".to_owned(),
+            commune: "commune".to_owned(),
+            multipart_threshold: 16 * 1024 * 1024,
+            part_size: 8 * 1024 * 1024,
+            max_document_size: 512 * 1024 * 1024,
+            object_lock: ObjectLockPolicy::Auto,
+            lock_mode: LockMode::Compliance,
+            retention: Retention::domain_defaults(),
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+            concurrency: 4,
+            timeout_ms: 60_000,
+            poll_ms: 1_000,
+        }
+    }
+}
+
+impl fmt::Debug for ArchiveSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written out so that a new credential field cannot leak by being added to a derive.
+        f.debug_struct("ArchiveSettings")
+            .field("backend", &self.backend)
+            .field("dir", &self.dir)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key)
+            .field("prefix", &self.prefix)
+            .field("commune", &self.commune)
+            .field("multipart_threshold", &self.multipart_threshold)
+            .field("part_size", &self.part_size)
+            .field("max_document_size", &self.max_document_size)
+            .field("object_lock", &self.object_lock)
+            .field("lock_mode", &self.lock_mode)
+            .field("retention", &self.retention)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .field("retry_max_ms", &self.retry_max_ms)
+            .field("concurrency", &self.concurrency)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("poll_ms", &self.poll_ms)
+            .finish()
+    }
+}
+
+impl ArchiveSettings {
+    /// The local store's root for a given data directory.
+    pub fn local_dir(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| data_dir.join("archive"))
+    }
+
+    /// The time limit of one S3 operation.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.max(1))
+    }
+
+    /// Applies `KYSO_ARCHIVE_*` overrides read through `get`.
+    pub fn apply_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("KYSO_ARCHIVE_BACKEND") {
+            self.backend = match v.trim().to_ascii_lowercase().as_str() {
+                "local" => Backend::Local,
+                "s3" => Backend::S3,
+                other => return Err(env_err("KYSO_ARCHIVE_BACKEND", format!("expected local or s3, got {other:?}"))),
+            };
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_DIR") {
+            self.dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_ENDPOINT") {
+            self.endpoint = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_REGION") {
+            self.region = v;
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_BUCKET") {
+            self.bucket = v;
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_PATH_STYLE") {
+            self.path_style = crate::config::parse_bool("KYSO_ARCHIVE_PATH_STYLE", &v)?;
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_ACCESS_KEY_ID") {
+            self.access_key_id = v;
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_SECRET_ACCESS_KEY") {
+            self.secret_access_key = Secret(v);
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_PREFIX") {
+            self.prefix = v;
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_COMMUNE") {
+            self.commune = v;
+        }
+        number(get, "KYSO_ARCHIVE_MULTIPART_THRESHOLD", &mut self.multipart_threshold)?;
+        number(get, "KYSO_ARCHIVE_PART_SIZE", &mut self.part_size)?;
+        number(get, "KYSO_ARCHIVE_MAX_DOCUMENT_SIZE", &mut self.max_document_size)?;
+        if let Some(v) = get("KYSO_ARCHIVE_OBJECT_LOCK") {
+            self.object_lock = match v.trim().to_ascii_lowercase().as_str() {
+                "auto" => ObjectLockPolicy::Auto,
+                "required" => ObjectLockPolicy::Required,
+                "off" => ObjectLockPolicy::Off,
+                other => {
+                    return Err(env_err("KYSO_ARCHIVE_OBJECT_LOCK", format!("expected auto, required or off, got {other:?}")));
+                }
+            };
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_LOCK_MODE") {
+            self.lock_mode = v.parse().map_err(|m| env_err("KYSO_ARCHIVE_LOCK_MODE", m))?;
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_RETENTION") {
+            // `kind=period,kind=period`: entries override the file's, one by one.
+            for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let (kind, period) = entry.split_once('=').ok_or_else(|| {
+                    env_err("KYSO_ARCHIVE_RETENTION", format!("expected kind=period, got {entry:?}"))
+                })?;
+                let period = period.parse().map_err(|m| env_err("KYSO_ARCHIVE_RETENTION", m))?;
+                self.retention.insert(kind.trim().to_owned(), period);
+            }
+        }
+        number(get, "KYSO_ARCHIVE_RETRY_BASE_MS", &mut self.retry_base_ms)?;
+        number(get, "KYSO_ARCHIVE_RETRY_MAX_MS", &mut self.retry_max_ms)?;
+        number(get, "KYSO_ARCHIVE_CONCURRENCY", &mut self.concurrency)?;
+        number(get, "KYSO_ARCHIVE_TIMEOUT_MS", &mut self.timeout_ms)?;
+        number(get, "KYSO_ARCHIVE_POLL_MS", &mut self.poll_ms)?;
+        Ok(())
+    }
+}
+
+fn merge_retention<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Retention>, D::Error> {
+    let mut merged = Retention::domain_defaults();
+    merged.extend(BTreeMap::<String, Retention>::deserialize(d)?);
+    Ok(merged)
+}
+
+fn env_err(name: &'static str, message: String) -> ConfigError {
+    ConfigError::Env { name, message }
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    slot: &mut T,
+) -> Result<(), ConfigError> {
+    if let Some(v) = get(name) {
+        *slot = v
+            .trim()
+            .parse()
+            .map_err(|_| env_err(name, format!("expected a non-negative whole number, got {v:?}")))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let mut s = Settings::default();
+        s.archive.secret_access_key = Secret::new("wJalrXUtnFEMI/K7MDENG");
+        s.archive.access_key_id = "GK123".into();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("wJalrXUtnFEMI"), "{printed}");
+        assert!(printed.contains("GK123"));
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn file_and_env() {
+        let mut s = Settings::from_toml(
+            "[archive]\nbackend = \"s3\"\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:3900\"\n\
+             secret_access_key = \"x\"\n[archive.retention]\ncontract = \"25y\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.archive.backend, Backend::S3);
+        assert_eq!(s.archive.retention["contract"], Retention::Years(25));
+        // Defaults for kinds the file did not name survive.
+        assert_eq!(s.archive.retention["register"], Retention::Permanent);
+        s.apply_env(|k| match k {
+            "KYSO_ARCHIVE_BACKEND" => Some("local".into()),
+            "KYSO_ARCHIVE_RETENTION" => Some("contract=20y, signature=30d".into()),
+            "KYSO_ARCHIVE_RETRY_MAX_MS" => Some("500".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.archive.backend, Backend::Local);
+        assert_eq!(s.archive.retention["contract"], Retention::Years(20));
+        assert_eq!(s.archive.retention["signature"], Retention::Days(30));
+        assert_eq!(s.archive.retry_max_ms, 500);
+        assert!(s.apply_env(|k| (k == "KYSO_ARCHIVE_CONCURRENCY").then(|| "-1".into())).is_err());
+        assert!(s.apply_env(|k| (k == "KYSO_ARCHIVE_BACKEND").then(|| "ftp".into())).is_err());
+    }
+
+    #[test]
+    fn unknown_archive_keys_are_refused() {
+        assert!(Settings::from_toml("[archive]\nbukcet = \"b\"").is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! The worker that forwards staged documents to the store.
+//!
+//! One worker per data directory (an exclusive lock on `<data_dir>/archive-worker.lock`), so
+//! no lease bookkeeping is needed: whatever was in flight when a previous worker died is simply
+//! attempted again. Each attempt is counted before it starts; a document that has been attempted
+//! before is first looked for in the store (read back and checked), so a crash between the
+//! upload and the registry update costs one read instead of a second upload.
+//!
+//! Failures are recorded with their reason and retried after an exponentially growing delay
+//! (with jitter, capped). When a document that had failed goes through, the store is evidently
+//! back, and every other failed document is made due at once: the backlog drains without
+//! waiting for each one's backoff to expire.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::outbox::{Item, Outbox, now_ms};
+use super::retention::{Retention, lock_for};
+use super::{
+    ArchiveError, ArchiveSettings, ArchiveStore, LockOutcome, LockSupport, ObjectLockPolicy, StoreError,
+};
+use crate::config::Settings;
+use crate::registry::Registry;
+
+/// What one pass over the outbox did.
+#[derive(Debug, Clone, Default)]
+pub struct PassReport {
+    /// Documents archived in this pass.
+    pub archived: usize,
+    /// Of which were already in the store (a retry after a crash).
+    pub already_present: usize,
+    /// Attempts that failed.
+    pub failed: usize,
+    /// Failure reasons with counts.
+    pub reasons: Vec<(String, usize)>,
+}
+
+/// The outcome of one attempt.
+struct Done {
+    already_present: bool,
+    retention: String,
+}
+
+/// Forwards the outbox to a store.
+pub struct Worker<S: ArchiveStore + 'static> {
+    store: Arc<S>,
+    outbox: Outbox,
+    registry: Registry,
+    settings: ArchiveSettings,
+    _lock: File,
+}
+
+impl<S: ArchiveStore + 'static> Worker<S> {
+    /// A worker for the deployment `settings` describe. Fails with
+    /// [`ArchiveError::WorkerBusy`] when another worker holds the data directory.
+    pub fn new(settings: &Settings, store: S) -> Result<Worker<S>, ArchiveError> {
+        let lock_path = settings.data_dir.join("archive-worker.lock");
+        super::local::create_dir_durable(&settings.data_dir).map_err(|source| ArchiveError::Io {
+            action: "cannot create the data directory",
+            path: settings.data_dir.clone(),
+            source,
+        })?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| ArchiveError::Io { action: "cannot open", path: lock_path.clone(), source })?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => ArchiveError::WorkerBusy(lock_path.clone()),
+            std::fs::TryLockError::Error(source) => ArchiveError::Io { action: "cannot lock", path: lock_path.clone(), source },
+        })?;
+        let mut registry = Registry::open(&settings.registry_path())?;
+        let outbox = Outbox::new(settings);
+        let adopted = outbox.recover_staging(&mut registry, Duration::from_secs(600))?;
+        if adopted > 0 {
+            tracing::warn!("archive: adopted {adopted} staged document(s) whose submission had been interrupted");
+        }
+        Ok(Worker { store: Arc::new(store), outbox, registry, settings: settings.archive.clone(), _lock: lock })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The registry this worker records into.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// One pass over the outbox in id order: every waiting document that is due (or every one,
+    /// when `ignore_schedule`) gets one attempt, `concurrency` at a time.
+    pub async fn pass(&mut self, ignore_schedule: bool) -> Result<PassReport, ArchiveError> {
+        let mut report = PassReport::default();
+        let mut reasons: HashMap<String, usize> = HashMap::new();
+        let concurrency = self.settings.concurrency.max(1);
+        let mut after = 0i64;
+        let mut queue: std::collections::VecDeque<Item> = Default::default();
+        let mut exhausted = false;
+        let mut running: JoinSet<(Item, Result<Done, StoreError>)> = JoinSet::new();
+        loop {
+            while running.len() < concurrency {
+                if queue.is_empty() && !exhausted {
+                    let due = (!ignore_schedule).then(now_ms);
+                    let batch = self.outbox.waiting(&self.registry, after, due, 256)?;
+                    exhausted = batch.len() < 256;
+                    if let Some(last) = batch.last() {
+                        after = last.id;
+                    }
+                    queue.extend(batch);
+                }
+                let Some(mut item) = queue.pop_front() else { break };
+                item.attempts = self.outbox.start_attempt(&self.registry, item.id)?;
+                let staged = self.outbox.read_staged(&item);
+                let (store, settings) = (Arc::clone(&self.store), self.settings.clone());
+                running.spawn(async move {
+                    let result = attempt(&*store, &settings, &item, staged).await;
+                    (item, result)
+                });
+            }
+            let Some(joined) = running.join_next().await else { break };
+            let (item, result) = joined.map_err(|e| ArchiveError::Config(format!("upload task failed: {e}")))?;
+            match result {
+                Ok(done) => {
+                    self.outbox.mark_archived(&self.registry, &item, &self.store.describe(), &done.retention)?;
+                    report.archived += 1;
+                    report.already_present += usize::from(done.already_present);
+                    if item.attempts > 1 {
+                        // It had failed or been interrupted before and now went through: the
+                        // store is back, so nobody else should sit out a long backoff.
+                        self.outbox.retry_failed_now(&self.registry, now_ms())?;
+                    }
+                }
+                Err(err) => {
+                    let reason = err.to_string();
+                    let delay = backoff(&self.settings, item.attempts);
+                    self.outbox.mark_failed(&self.registry, item.id, &reason, now_ms().saturating_add(delay))?;
+                    report.failed += 1;
+                    *reasons.entry(reason).or_default() += 1;
+                }
+            }
+        }
+        let mut reasons: Vec<_> = reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        report.reasons = reasons;
+        if report.failed > 0 {
+            let (first, n) = &report.reasons[0];
+            tracing::warn!(
+                "archive: {} upload(s) failed ({} archived); most common reason ({n}x): {first}; will retry",
+                report.failed,
+                report.archived
+            );
+        }
+        Ok(report)
+    }
+
+    /// Passes until nothing is waiting or `max_passes` passes ran, ignoring backoff schedules
+    /// (a one-shot drain). Returns the last pass's report and how many documents still wait.
+    pub async fn drain(&mut self, max_passes: usize) -> Result<(PassReport, u64), ArchiveError> {
+        let mut total = PassReport::default();
+        for _ in 0..max_passes.max(1) {
+            let r = self.pass(true).await?;
+            total.archived += r.archived;
+            total.already_present += r.already_present;
+            total.failed += r.failed;
+            total.reasons = r.reasons;
+            let s = self.outbox.status(&self.registry)?;
+            if s.pending + s.failed == 0 || r.archived == 0 {
+                return Ok((total, s.pending + s.failed));
+            }
+        }
+        let s = self.outbox.status(&self.registry)?;
+        Ok((total, s.pending + s.failed))
+    }
+
+    /// Runs until `shutdown` completes: a pass whenever something is due, otherwise sleeping
+    /// until the next retry is due or `poll_ms` passes (new documents from other processes).
+    pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ArchiveError> {
+        tokio::pin!(shutdown);
+        loop {
+            let report = tokio::select! {
+                r = self.pass(false) => r?,
+                () = &mut shutdown => return Ok(()),
+            };
+            if report.archived > 0 {
+                tracing::info!("archive: {} document(s) archived", report.archived);
+            }
+            let now = now_ms();
+            let poll = i64::try_from(self.settings.poll_ms.max(10)).unwrap_or(1000);
+            let wait = match self.outbox.next_due_ms(&self.registry)? {
+                Some(due) if due <= now => 0,
+                Some(due) => (due - now).min(poll),
+                None => poll,
+            };
+            if wait > 0 {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))) => {}
+                    () = &mut shutdown => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// The delay before attempt `attempts + 1`: base × 2^(attempts−1), capped, with jitter in
+/// [½, 1] so that many documents that failed together do not retry together.
+pub fn backoff(settings: &ArchiveSettings, attempts: u32) -> i64 {
+    let exp = attempts.saturating_sub(1).min(40);
+    let raw = settings.retry_base_ms.saturating_mul(1u64 << exp).min(settings.retry_max_ms.max(1));
+    let mut byte = [0u8; 1];
+    let jitter = if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte).is_ok() {
+        f64::from(byte[0]) / 255.0
+    } else {
+        1.0
+    };
+    let delay = (raw as f64) * (0.5 + 0.5 * jitter);
+    delay as i64
+}
+
+/// One attempt at archiving `item`.
+async fn attempt<S: ArchiveStore>(
+    store: &S,
+    settings: &ArchiveSettings,
+    item: &Item,
+    staged: Result<super::Bytes, StoreError>,
+) -> Result<Done, StoreError> {
+    // The retention this document needs, and whether the store can give it.
+    let wanted = match settings.object_lock {
+        ObjectLockPolicy::Off => None,
+        _ => lock_for(Retention::for_kind(&settings.retention, &item.kind), settings.lock_mode, item.date),
+    };
+    let (lock, retention) = match wanted {
+        None => (None, "none requested".to_owned()),
+        Some(lock) => match store.lock_support().await? {
+            LockSupport::Supported => (Some(lock), lock.to_string()),
+            LockSupport::Unavailable(why) => match settings.object_lock {
+                ObjectLockPolicy::Required => return Err(StoreError::LockUnavailable(why)),
+                _ => (None, format!("not applied ({lock} wanted): {why}")),
+            },
+        },
+    };
+
+    // Attempted before: it may already be there (the previous worker died after uploading).
+    if item.attempts > 1 {
+        if let Some(size) = store.head(&item.key).await? {
+            if size == item.size && store.get(&item.key).await.is_ok() {
+                return Ok(Done { already_present: true, retention });
+            }
+        }
+    }
+
+    let bytes = match staged {
+        Ok(b) => b,
+        Err(why) => {
+            // Without a good staged copy only the store can still hold the document.
+            return match store.get(&item.key).await {
+                Ok(_) => Ok(Done { already_present: true, retention }),
+                Err(_) => Err(why),
+            };
+        }
+    };
+    let receipt = store.put(&item.key, &bytes, lock).await?;
+    let retention = match receipt.lock {
+        LockOutcome::Applied(l) => l.to_string(),
+        LockOutcome::NotRequested => retention,
+    };
+    Ok(Done { already_present: receipt.already_present, retention })
+}

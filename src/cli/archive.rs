@@ -1,0 +1,249 @@
+//! `kyso archive …`: put documents into the outbox, run the worker, show status, audit the store.
+//!
+//! Exit codes: 0 success; 1 the command could not run (one line on stderr); 2 `verify` found
+//! damaged or missing objects, or `drain` left documents waiting (both name what and why).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use kyso::archive::outbox::{Outbox, Status};
+use kyso::archive::worker::Worker;
+use kyso::archive::{AnyStore, ArchiveStore, LockSupport, SubmitRequest};
+use kyso::registry::Registry;
+
+use super::Context;
+
+/// Archive of signed documents.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    #[command(subcommand)]
+    command: ArchiveCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchiveCommand {
+    /// Record files in the archive outbox (durable locally at once; uploaded by the worker).
+    Put {
+        /// Signed documents.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Document kind, which chooses the retention (signature, translator, contract,
+        /// register, civil-status, …).
+        #[arg(long)]
+        kind: String,
+        /// Commune code for the object key (default: archive.commune).
+        #[arg(long)]
+        commune: Option<String>,
+        /// Date for the object key, YYYY-MM-DD (default: today, Vietnam time).
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Upload waiting documents until the outbox is empty or nothing more goes through.
+    Drain {
+        /// Passes over the outbox at most.
+        #[arg(long, default_value_t = 3)]
+        passes: usize,
+    },
+    /// Run the worker until stopped (SIGINT or SIGTERM), retrying failures with backoff.
+    Run,
+    /// Pending, failed and archived counts, the oldest waiting document, failure reasons.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also contact the store: reachability and Object Lock support.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Re-read archived objects and check each against the registry's digest.
+    Verify {
+        /// Check a random sample of this many objects instead of all.
+        #[arg(long)]
+        sample: Option<usize>,
+    },
+}
+
+pub fn run(ctx: &Context, args: ArchiveArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ArchiveCommand::Put { files, kind, commune, date } => put(ctx, &files, &kind, commune.as_deref(), date.as_deref()),
+        ArchiveCommand::Drain { passes } => runtime()?.block_on(drain(ctx, passes)),
+        ArchiveCommand::Run => runtime()?.block_on(run_worker(ctx)),
+        ArchiveCommand::Status { json, probe } => runtime()?.block_on(status(ctx, json, probe)),
+        ArchiveCommand::Verify { sample } => runtime()?.block_on(verify(ctx, sample)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn put(ctx: &Context, files: &[PathBuf], kind: &str, commune: Option<&str>, date: Option<&str>) -> anyhow::Result<ExitCode> {
+    let date = date
+        .map(|d| {
+            time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
+                .with_context(|| format!("invalid --date {d:?} (expected YYYY-MM-DD)"))
+        })
+        .transpose()?;
+    let settings = &ctx.settings;
+    let mut registry = Registry::open(&settings.registry_path()).context("cannot open the registry")?;
+    let outbox = Outbox::new(settings);
+    for file in files {
+        let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+        if size > settings.archive.max_document_size {
+            anyhow::bail!(
+                "{}: {size} bytes exceeds archive.max_document_size ({})",
+                file.display(),
+                settings.archive.max_document_size
+            );
+        }
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let source = file.display().to_string();
+        let done = outbox
+            .submit(&mut registry, SubmitRequest { bytes: &bytes, kind, commune, date, source: Some(&source) })
+            .with_context(|| format!("{}: not recorded", file.display()))?;
+        // One line per document, printed only once it is durable and recorded.
+        println!(
+            "{} {} {} {}",
+            if done.new { "queued" } else { "known" },
+            done.id,
+            done.key,
+            done.state.as_str()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn worker(ctx: &Context) -> anyhow::Result<Worker<AnyStore>> {
+    let store = AnyStore::open(&ctx.settings)?;
+    Ok(Worker::new(&ctx.settings, store)?)
+}
+
+async fn drain(ctx: &Context, passes: usize) -> anyhow::Result<ExitCode> {
+    let mut w = worker(ctx)?;
+    let (report, waiting) = w.drain(passes).await?;
+    println!(
+        "archived {} ({} already in the store), {} attempt(s) failed, {} waiting; store {}",
+        report.archived,
+        report.already_present,
+        report.failed,
+        waiting,
+        w.store().describe()
+    );
+    if waiting == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (reason, n) in &report.reasons {
+        println!("failing ({n}): {reason}");
+    }
+    Ok(ExitCode::from(2))
+}
+
+async fn run_worker(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let mut w = worker(ctx)?;
+    eprintln!("kyso: archive worker started; store {}", w.store().describe());
+    w.run(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCode> {
+    let registry = Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
+    let s: Status = Outbox::new(&ctx.settings).status(&registry)?;
+    let store = AnyStore::open(&ctx.settings)?;
+    let probed = if probe { Some(probe_store(&store).await) } else { None };
+    if json {
+        let mut v = serde_json::to_value(&s)?;
+        v["store"] = store.describe().into();
+        if let Some((reach, lock)) = &probed {
+            v["reachable"] = reach.clone().map_or_else(|e| e.into(), |()| true.into());
+            v["object_lock"] = lock.clone().into();
+        }
+        println!("{v}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("store:    {}", store.describe());
+    println!("pending:  {}", s.pending);
+    println!("failed:   {} (retried automatically)", s.failed);
+    println!("archived: {}", s.archived);
+    if let Some(o) = &s.oldest_waiting {
+        println!(
+            "oldest waiting: #{} since {} ({} attempt(s)) {}{}",
+            o.id,
+            o.since,
+            o.attempts,
+            o.key,
+            o.source.as_deref().map(|s| format!(" from {s}")).unwrap_or_default()
+        );
+        println!("waiting bytes: {}", s.waiting_bytes);
+    }
+    for (reason, n) in &s.failures {
+        println!("failing ({n}): {reason}");
+    }
+    if s.archived_without_retention > 0 {
+        println!(
+            "retention: {} archived document(s) without the retention their kind needs (the store cannot apply it)",
+            s.archived_without_retention
+        );
+    }
+    if let Some((reach, lock)) = probed {
+        match reach {
+            Ok(()) => println!("reachable: yes"),
+            Err(e) => println!("reachable: no: {e}"),
+        }
+        println!("object lock: {lock}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn probe_store(store: &AnyStore) -> (Result<(), String>, String) {
+    // A listing of a prefix that holds nothing: cheap, and it names a missing bucket or
+    // refused credentials precisely (a HEAD answers those with a bare status code).
+    let reach = store.list("kyso-probe/none/").await.map(|_| ()).map_err(|e| e.to_string());
+    let lock = match store.lock_support().await {
+        Ok(LockSupport::Supported) => "supported; retention is applied per document kind".to_owned(),
+        Ok(LockSupport::Unavailable(why)) => format!("unavailable: {why}"),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("unknown: {e}"),
+    };
+    (reach, lock)
+}
+
+async fn verify(ctx: &Context, sample: Option<usize>) -> anyhow::Result<ExitCode> {
+    let registry = Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
+    let items = Outbox::new(&ctx.settings).archived(&registry, sample)?;
+    let store = AnyStore::open(&ctx.settings)?;
+    let mut bad = 0usize;
+    for item in &items {
+        // `get` proves the bytes hash to the digest in the key; the key is the registry's, so
+        // the bytes are checked against the registry too. The size is checked as well.
+        let problem = match store.get(&item.key).await {
+            Ok(bytes) if bytes.len() as u64 != item.size => {
+                Some(format!("size {} differs from the registry's {}", bytes.len(), item.size))
+            }
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(p) = problem {
+            bad += 1;
+            println!("BAD #{} {}: {p}", item.id, item.key);
+        }
+    }
+    println!("verified {} archived object(s) in {}: {} bad", items.len(), store.describe(), bad);
+    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
