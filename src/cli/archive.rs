@@ -87,7 +87,9 @@ fn put(ctx: &Context, files: &[PathBuf], kind: &str, commune: Option<&str>, date
         })
         .transpose()?;
     let settings = &ctx.settings;
-    let mut registry = Registry::open(&settings.registry_path()).context("cannot open the registry")?;
+    let mut registry = Registry::open(&settings.registry_path())
+        .map_err(|e| disk_hint(e.into(), &settings.data_dir))
+        .context("cannot open the registry")?;
     let outbox = Outbox::new(settings);
     for file in files {
         let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
@@ -102,6 +104,7 @@ fn put(ctx: &Context, files: &[PathBuf], kind: &str, commune: Option<&str>, date
         let source = file.display().to_string();
         let done = outbox
             .submit(&mut registry, SubmitRequest { bytes: &bytes, kind, commune, date, source: Some(&source) })
+            .map_err(|e| disk_hint(e.into(), &settings.data_dir))
             .with_context(|| format!("{}: not recorded", file.display()))?;
         // One line per document, printed only once it is durable and recorded.
         println!(
@@ -113,6 +116,17 @@ fn put(ctx: &Context, files: &[PathBuf], kind: &str, commune: Option<&str>, date
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SQLite reports a full disk as a generic I/O error when it fails to grow its shared-memory
+/// file; say what that most likely means.
+fn disk_hint(err: anyhow::Error, data_dir: &std::path::Path) -> anyhow::Error {
+    let text = format!("{err:#}");
+    if text.contains("disk I/O error") || text.contains("disk is full") {
+        err.context(format!("is the disk holding {} full?", data_dir.display()))
+    } else {
+        err
+    }
 }
 
 fn worker(ctx: &Context) -> anyhow::Result<Worker<AnyStore>> {
