@@ -41,6 +41,8 @@ impl Kyso {
         env.insert("KYSO_ARCHIVE_RETRY_MAX_MS".into(), "400".into());
         env.insert("KYSO_ARCHIVE_POLL_MS".into(), "50".into());
         env.insert("KYSO_ARCHIVE_TIMEOUT_MS".into(), "10000".into());
+        // A prefix of its own, so stories sharing one bucket never see each other's objects.
+        env.insert("KYSO_ARCHIVE_PREFIX".into(), format!("t{:016x}", random_u64()));
         Kyso { dir, env }
     }
 
@@ -120,10 +122,24 @@ impl Kyso {
     }
 }
 
-/// A single-node Garage server of this test's own (started and stopped by `.ci/garage.sh`).
+/// A single-node Garage server (started and stopped by `.ci/garage.sh`): the test's own, or
+/// the one `.ci/run` started (named by `KYSO_TEST_GARAGE_ENV`) for stories that do not disturb it.
 pub struct Garage {
     state: tempfile::TempDir,
+    owned: bool,
     pub env: BTreeMap<String, String>,
+}
+
+fn parse_env(text: &str) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
+            if k.starts_with("KYSO_ARCHIVE_") {
+                env.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    env
 }
 
 fn script() -> PathBuf {
@@ -135,7 +151,7 @@ impl Garage {
     /// (`.ci/garage.sh install`, which `.ci/run` does).
     pub fn start() -> Garage {
         let state = tempfile::tempdir().unwrap();
-        let mut g = Garage { state, env: BTreeMap::new() };
+        let mut g = Garage { state, owned: true, env: BTreeMap::new() };
         let out = g.script(&["start"]);
         assert!(
             out.status.success(),
@@ -143,17 +159,18 @@ impl Garage {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let text = std::fs::read_to_string(g.state_dir().join("env")).unwrap();
-        let mut env = BTreeMap::new();
-        for line in text.lines() {
-            if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-                if k.starts_with("KYSO_ARCHIVE_") {
-                    env.insert(k.to_owned(), v.to_owned());
-                }
+        g.env = parse_env(&std::fs::read_to_string(g.state_dir().join("env")).unwrap());
+        g
+    }
+
+    /// The instance `.ci/run` started, when there is one; otherwise a fresh one.
+    pub fn shared() -> Garage {
+        if let Some(file) = std::env::var_os("KYSO_TEST_GARAGE_ENV") {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                return Garage { state: tempfile::tempdir().unwrap(), owned: false, env: parse_env(&text) };
             }
         }
-        g.env = env;
-        g
+        Garage::start()
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -189,7 +206,9 @@ impl Garage {
 
 impl Drop for Garage {
     fn drop(&mut self) {
-        let _ = self.script(&["stop"]);
+        if self.owned {
+            let _ = self.script(&["stop"]);
+        }
     }
 }
 
@@ -219,7 +238,7 @@ pub fn store_keys(k: &Kyso) -> Vec<(String, u64)> {
     let s = settings_of(k);
     let store = kyso::archive::AnyStore::open(&s).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(store.list("kyso/")).unwrap()
+    rt.block_on(store.list(&format!("{}/", s.archive.prefix))).unwrap()
 }
 
 /// A random number (seeded from the OS through std's hasher keys).
