@@ -118,7 +118,7 @@ fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn signing_goes_on_while_garage_is_down_and_the_backlog_drains_when_it_returns() {
     let garage = Garage::start();
     let k = Kyso::on_garage(&garage);
-    let mut worker = k.command(&["archive", "run"]).stderr(Stdio::piped()).spawn().unwrap();
+    let worker = k.command(&["archive", "run"]).stderr(Stdio::piped()).spawn().unwrap();
     garage.pause();
 
     // 100 documents, ten per command, as a counter would sign them through a day.

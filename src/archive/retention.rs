@@ -39,6 +39,13 @@ impl Retention {
             ("signature", Retention::Years(2)),
             ("translator", Retention::Years(2)),
             ("contract", Retention::Years(20)),
+            // The same kinds under the names the authority registry uses.
+            ("so-chung-thuc", Retention::Permanent),
+            ("ho-tich", Retention::Permanent),
+            ("chung-thuc-chu-ky", Retention::Years(2)),
+            ("chung-thuc-ban-dich", Retention::Years(2)),
+            ("hop-dong", Retention::Years(20)),
+            ("chung-thuc-hop-dong", Retention::Years(20)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

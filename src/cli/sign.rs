@@ -185,8 +185,21 @@ fn sign_now(ctx: &Context, key: &Path, cert: &Path, common: &CommonArgs, input: 
         summary["sha256"] = json!(sha256_hex(&signed));
         audit::append(registry.connection(), summary["official"].as_str().unwrap_or_default(), "sign", summary["kind"].as_str().unwrap_or_default(), &summary)?;
     }
-    println!("signed {} -> {}", input.display(), output.display());
+    let archived = record_for_archive(ctx, &signed, common.kind.as_deref(), output)?;
+    println!("signed {} -> {} ({archived})", input.display(), output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records the signed output in the archive outbox (durable locally; the archive worker
+/// uploads it later, so signing never waits for the network). Kinds that are not archive key
+/// slugs are archived as `default`, whose retention is permanent.
+fn record_for_archive(ctx: &Context, signed: &[u8], kind: Option<&str>, output: &Path) -> anyhow::Result<String> {
+    let kind = kind.filter(|k| kyso::archive::Slug::parse(k, "kind").is_ok()).unwrap_or("default");
+    let source = output.display().to_string();
+    let request = kyso::archive::SubmitRequest { bytes: signed, kind, commune: None, date: None, source: Some(&source) };
+    let queued = kyso::archive::submit(&ctx.settings, request)
+        .with_context(|| format!("signed {} but could not record it for archiving", output.display()))?;
+    Ok(format!("archive #{} {}", queued.id, queued.key))
 }
 
 fn algorithm_for(cert: &Certificate, pss: bool) -> SignatureAlgorithm {
@@ -248,7 +261,8 @@ fn complete(ctx: &Context, handle: &str, signature: &Path, output: &Path) -> any
     deferred::mark_completed(&tx, handle)?;
     audit::append(&tx, &official, "sign", handle, &json!({"deferred": true, "certificate": serial, "output": output.display().to_string(), "sha256": sha256_hex(&signed)}))?;
     tx.commit()?;
-    println!("signed -> {}", output.display());
+    let archived = record_for_archive(ctx, &signed, None, output)?;
+    println!("signed -> {} ({archived})", output.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -37,6 +37,8 @@ pub fn fixture(rel: &str) -> PathBuf {
 pub fn kyso() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kyso"));
     c.env_remove("KYSO_CONFIG").env_remove("KYSO_DEVELOPMENT").env_remove("KYSO_TRUST");
+    // Signed output is recorded in the archive outbox; keep that out of the source tree.
+    c.env("KYSO_DATA_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("kyso-data"));
     c
 }
 
