@@ -50,7 +50,6 @@ launch() {
   # The server is started in its own session so that a test's process group kill never reaches it.
   setsid "$GARAGE_BIN" -c "$GARAGE_STATE/garage.toml" server >>"$GARAGE_STATE/server.log" 2>&1 < /dev/null &
   echo $! >"$GARAGE_STATE/pid"
-  local port; port=$(sed -n 's/^KYSO_ARCHIVE_ENDPOINT=http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$GARAGE_STATE/ports" 2>/dev/null || true)
   for _ in $(seq 1 100); do
     if g status >/dev/null 2>&1; then return 0; fi
     running || die "server exited; see $GARAGE_STATE/server.log"

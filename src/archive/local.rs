@@ -107,10 +107,10 @@ impl LocalStore {
         let path = self.path_of(key);
         // Already there with the right bytes: a retry after a crash. Wrong bytes under a
         // content address can only be damage, and writing the right ones repairs it.
-        if let Ok(existing) = fs::read(&path) {
-            if key.check(&existing).is_ok() {
-                return Ok(PutReceipt { already_present: true, lock: LockOutcome::NotRequested });
-            }
+        if let Ok(existing) = fs::read(&path)
+            && key.check(&existing).is_ok()
+        {
+            return Ok(PutReceipt { already_present: true, lock: LockOutcome::NotRequested });
         }
         write_durable(&path, bytes).map_err(|e| io_err("write", &path, &e))?;
         Ok(PutReceipt { already_present: false, lock: LockOutcome::NotRequested })

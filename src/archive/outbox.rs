@@ -104,6 +104,30 @@ pub struct Item {
     pub source: Option<String>,
 }
 
+/// The outcome of one attempt, for [`Outbox::record`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome<'a> {
+    /// In the store.
+    Archived {
+        /// The document.
+        item: &'a Item,
+        /// Store description.
+        store: &'a str,
+        /// Retention applied (or why not).
+        retention: &'a str,
+    },
+    /// Not archived; retried at `retry_at_ms`.
+    Failed {
+        /// The document.
+        item: &'a Item,
+        /// Why.
+        reason: &'a str,
+        /// Next attempt (ms since the epoch).
+        retry_at_ms: i64,
+    },
+}
+
 /// Counts and the oldest waiting document, for `kyso archive status`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Status {
@@ -169,7 +193,7 @@ fn iso_now() -> String {
 const ITEM_COLUMNS: &str =
     "id, object_key, size, kind, doc_date, state, attempts, last_error, retention, source";
 
-fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64, String, String, String, i64, Option<String>, Option<String>, Option<String>)> {
+fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawItem> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
 }
 
@@ -302,38 +326,61 @@ impl Outbox {
         )?)
     }
 
-    /// Records that an attempt starts (so a crash mid-upload is known at the next attempt).
-    pub fn start_attempt(&self, registry: &Registry, id: i64) -> Result<u32, ArchiveError> {
-        let attempts: i64 = registry.connection().query_row(
-            "UPDATE archive_outbox SET attempts = attempts + 1, last_attempt_at = ?2
-             WHERE id = ?1 RETURNING attempts",
-            params![id, iso_now()],
-            |r| r.get(0),
-        )?;
-        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
-    }
-
-    /// Records success, then removes the staged copy (which the row no longer needs).
-    pub fn mark_archived(&self, registry: &Registry, item: &Item, store: &str, retention: &str) -> Result<(), ArchiveError> {
-        registry.connection().execute(
-            "UPDATE archive_outbox SET state = 'archived', archived_at = ?2, store = ?3, retention = ?4,
-                 last_error = NULL WHERE id = ?1",
-            params![item.id, iso_now(), store, retention],
-        )?;
-        let staged = self.staged_path(&item.key.sha256());
-        if let Err(e) = remove_durable(&staged) {
-            // Harmless: the next worker start removes staged copies of archived rows.
-            tracing::warn!("archive: cannot remove staged copy {}: {e}", staged.display());
+    /// Records that attempts start (one transaction), so that a crash mid-upload is known at
+    /// the next attempt; updates each item's attempt count.
+    pub fn start_attempts(&self, registry: &mut Registry, items: &mut [Item]) -> Result<(), ArchiveError> {
+        let tx = registry.connection_mut().transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "UPDATE archive_outbox SET attempts = attempts + 1, last_attempt_at = ?2
+                 WHERE id = ?1 RETURNING attempts",
+            )?;
+            let now = iso_now();
+            for item in items.iter_mut() {
+                let attempts: i64 = st.query_row(params![item.id, now], |r| r.get(0))?;
+                item.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+            }
         }
+        tx.commit()?;
         Ok(())
     }
 
-    /// Records a failure and when to try again.
-    pub fn mark_failed(&self, registry: &Registry, id: i64, reason: &str, retry_at_ms: i64) -> Result<(), ArchiveError> {
-        registry.connection().execute(
-            "UPDATE archive_outbox SET state = 'failed', last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
-            params![id, reason, retry_at_ms],
-        )?;
+    /// Records the outcomes of finished attempts in one transaction, then removes the staged
+    /// copies of the archived documents (which their rows no longer need).
+    pub fn record(&self, registry: &mut Registry, outcomes: &[Outcome<'_>]) -> Result<(), ArchiveError> {
+        let tx = registry.connection_mut().transaction()?;
+        {
+            let now = iso_now();
+            let mut ok = tx.prepare_cached(
+                "UPDATE archive_outbox SET state = 'archived', archived_at = ?2, store = ?3, retention = ?4,
+                     last_error = NULL WHERE id = ?1",
+            )?;
+            let mut failed = tx.prepare_cached(
+                "UPDATE archive_outbox SET state = 'failed', last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
+            )?;
+            for o in outcomes {
+                match o {
+                    Outcome::Archived { item, store, retention } => {
+                        ok.execute(params![item.id, now, store, retention])?;
+                    }
+                    Outcome::Failed { item, reason, retry_at_ms } => {
+                        failed.execute(params![item.id, reason, retry_at_ms])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        for o in outcomes {
+            if let Outcome::Archived { item, .. } = o {
+                // Not fsynced: a removal lost in a crash is redone by the next worker start.
+                let staged = self.staged_path(&item.key.sha256());
+                if let Err(e) = std::fs::remove_file(&staged)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!("archive: cannot remove staged copy {}: {e}", staged.display());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -495,8 +542,7 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Settings, Registry) {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::default();
-        settings.data_dir = dir.path().to_path_buf();
+        let settings = Settings { data_dir: dir.path().to_path_buf(), ..Settings::default() };
         let reg = Registry::open(&settings.registry_path()).unwrap();
         (dir, settings, reg)
     }

@@ -353,13 +353,13 @@ impl ArchiveStore for S3Store {
             })?
             .into_bytes();
         key.check(&bytes)?;
-        if let Some(stored) = stored {
-            if stored != key.sha256().base64() {
-                return Err(StoreError::Integrity {
-                    key: key.to_string(),
-                    detail: format!("the server's stored checksum {stored} differs from the key's digest"),
-                });
-            }
+        if let Some(stored) = stored
+            && stored != key.sha256().base64()
+        {
+            return Err(StoreError::Integrity {
+                key: key.to_string(),
+                detail: format!("the server's stored checksum {stored} differs from the key's digest"),
+            });
         }
         Ok(bytes)
     }

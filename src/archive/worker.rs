@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use super::outbox::{Item, Outbox, now_ms};
+use super::outbox::{Item, Outbox, Outcome, now_ms};
 use super::retention::{Retention, lock_for};
 use super::{
     ArchiveError, ArchiveSettings, ArchiveStore, LockOutcome, LockSupport, ObjectLockPolicy, StoreError,
@@ -104,8 +104,10 @@ impl<S: ArchiveStore + 'static> Worker<S> {
         let mut exhausted = false;
         let mut running: JoinSet<(Item, Result<Done, StoreError>)> = JoinSet::new();
         loop {
-            while running.len() < concurrency {
-                if queue.is_empty() && !exhausted {
+            // Fill the free slots, counting their attempts in one transaction.
+            let free = concurrency.saturating_sub(running.len());
+            if free > 0 && !(queue.is_empty() && exhausted) {
+                if queue.len() < free && !exhausted {
                     let due = (!ignore_schedule).then(now_ms);
                     let batch = self.outbox.waiting(&self.registry, after, due, 256)?;
                     exhausted = batch.len() < 256;
@@ -114,35 +116,65 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                     }
                     queue.extend(batch);
                 }
-                let Some(mut item) = queue.pop_front() else { break };
-                item.attempts = self.outbox.start_attempt(&self.registry, item.id)?;
-                let staged = self.outbox.read_staged(&item);
-                let (store, settings) = (Arc::clone(&self.store), self.settings.clone());
-                running.spawn(async move {
-                    let result = attempt(&*store, &settings, &item, staged).await;
-                    (item, result)
-                });
+                let n = free.min(queue.len());
+                let mut starting: Vec<Item> = queue.drain(..n).collect();
+                self.outbox.start_attempts(&mut self.registry, &mut starting)?;
+                for item in starting {
+                    let staged = self.outbox.read_staged(&item);
+                    let (store, settings) = (Arc::clone(&self.store), self.settings.clone());
+                    running.spawn(async move {
+                        let result = attempt(&*store, &settings, &item, staged).await;
+                        (item, result)
+                    });
+                }
             }
-            let Some(joined) = running.join_next().await else { break };
-            let (item, result) = joined.map_err(|e| ArchiveError::Config(format!("upload task failed: {e}")))?;
-            match result {
-                Ok(done) => {
-                    self.outbox.mark_archived(&self.registry, &item, &self.store.describe(), &done.retention)?;
-                    report.archived += 1;
-                    report.already_present += usize::from(done.already_present);
-                    if item.attempts > 1 {
-                        // It had failed or been interrupted before and now went through: the
-                        // store is back, so nobody else should sit out a long backoff.
-                        self.outbox.retry_failed_now(&self.registry, now_ms())?;
+            // Wait for one attempt, then take every other one already finished, and record
+            // them together: one commit for many documents.
+            let Some(first) = running.join_next().await else { break };
+            let mut finished = vec![first];
+            while let Some(more) = running.try_join_next() {
+                finished.push(more);
+            }
+            let mut results = Vec::with_capacity(finished.len());
+            for joined in finished {
+                results.push(joined.map_err(|e| ArchiveError::Config(format!("upload task failed: {e}")))?);
+            }
+            let store_name = self.store.describe();
+            let now = now_ms();
+            let texts: Vec<(String, i64)> = results
+                .iter()
+                .map(|(item, r)| match r {
+                    Ok(done) => (done.retention.clone(), 0),
+                    Err(err) => (err.to_string(), now.saturating_add(backoff(&self.settings, item.attempts))),
+                })
+                .collect();
+            let outcomes: Vec<Outcome<'_>> = results
+                .iter()
+                .zip(&texts)
+                .map(|((item, r), (text, retry_at_ms))| match r {
+                    Ok(_) => Outcome::Archived { item, store: &store_name, retention: text },
+                    Err(_) => Outcome::Failed { item, reason: text, retry_at_ms: *retry_at_ms },
+                })
+                .collect();
+            self.outbox.record(&mut self.registry, &outcomes)?;
+            let mut came_back = false;
+            for ((item, r), (text, _)) in results.iter().zip(&texts) {
+                match r {
+                    Ok(done) => {
+                        report.archived += 1;
+                        report.already_present += usize::from(done.already_present);
+                        came_back |= item.attempts > 1;
+                    }
+                    Err(_) => {
+                        report.failed += 1;
+                        *reasons.entry(text.clone()).or_default() += 1;
                     }
                 }
-                Err(err) => {
-                    let reason = err.to_string();
-                    let delay = backoff(&self.settings, item.attempts);
-                    self.outbox.mark_failed(&self.registry, item.id, &reason, now_ms().saturating_add(delay))?;
-                    report.failed += 1;
-                    *reasons.entry(reason).or_default() += 1;
-                }
+            }
+            if came_back {
+                // A document that had failed or been interrupted went through: the store is
+                // back, so nobody else should sit out a long backoff.
+                self.outbox.retry_failed_now(&self.registry, now_ms())?;
             }
         }
         let mut reasons: Vec<_> = reasons.into_iter().collect();
@@ -246,12 +278,11 @@ async fn attempt<S: ArchiveStore>(
     };
 
     // Attempted before: it may already be there (the previous worker died after uploading).
-    if item.attempts > 1 {
-        if let Some(size) = store.head(&item.key).await? {
-            if size == item.size && store.get(&item.key).await.is_ok() {
-                return Ok(Done { already_present: true, retention });
-            }
-        }
+    if item.attempts > 1
+        && store.head(&item.key).await? == Some(item.size)
+        && store.get(&item.key).await.is_ok()
+    {
+        return Ok(Done { already_present: true, retention });
     }
 
     let bytes = match staged {

@@ -133,10 +133,10 @@ pub struct Garage {
 fn parse_env(text: &str) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for line in text.lines() {
-        if let Some((k, v)) = line.trim_start_matches("export ").split_once('=') {
-            if k.starts_with("KYSO_ARCHIVE_") {
-                env.insert(k.to_owned(), v.to_owned());
-            }
+        if let Some((k, v)) = line.trim_start_matches("export ").split_once('=')
+            && k.starts_with("KYSO_ARCHIVE_")
+        {
+            env.insert(k.to_owned(), v.to_owned());
         }
     }
     env
@@ -165,10 +165,10 @@ impl Garage {
 
     /// The instance `.ci/run` started, when there is one; otherwise a fresh one.
     pub fn shared() -> Garage {
-        if let Some(file) = std::env::var_os("KYSO_TEST_GARAGE_ENV") {
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                return Garage { state: tempfile::tempdir().unwrap(), owned: false, env: parse_env(&text) };
-            }
+        if let Some(file) = std::env::var_os("KYSO_TEST_GARAGE_ENV")
+            && let Ok(text) = std::fs::read_to_string(&file)
+        {
+            return Garage { state: tempfile::tempdir().unwrap(), owned: false, env: parse_env(&text) };
         }
         Garage::start()
     }
