@@ -212,22 +212,30 @@ impl<S: ArchiveStore + 'static> Worker<S> {
 
     /// Runs until `shutdown` completes: a pass whenever something is due, otherwise sleeping
     /// until the next retry is due or `poll_ms` passes (new documents from other processes).
+    /// A pass that fails on the registry itself (its disk full, say) is logged and retried with
+    /// backoff: the worker outlives the trouble instead of exiting.
     pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ArchiveError> {
         tokio::pin!(shutdown);
+        let mut registry_failures = 0u32;
         loop {
-            let report = tokio::select! {
-                r = self.pass(false) => r?,
+            let result = tokio::select! {
+                r = self.pass(false) => r,
                 () = &mut shutdown => return Ok(()),
             };
-            if report.archived > 0 {
-                tracing::info!("archive: {} document(s) archived", report.archived);
-            }
-            let now = now_ms();
-            let poll = i64::try_from(self.settings.poll_ms.max(10)).unwrap_or(1000);
-            let wait = match self.outbox.next_due_ms(&self.registry)? {
-                Some(due) if due <= now => 0,
-                Some(due) => (due - now).min(poll),
-                None => poll,
+            let wait = match result {
+                Ok(report) => {
+                    registry_failures = 0;
+                    if report.archived > 0 {
+                        tracing::info!("archive: {} document(s) archived", report.archived);
+                    }
+                    self.idle_wait()
+                }
+                Err(err) => {
+                    registry_failures = registry_failures.saturating_add(1);
+                    let delay = backoff(&self.settings, registry_failures);
+                    tracing::error!("archive: the outbox cannot be processed: {err}; retrying in {delay} ms");
+                    delay
+                }
             };
             if wait > 0 {
                 tokio::select! {
@@ -235,6 +243,17 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                     () = &mut shutdown => return Ok(()),
                 }
             }
+        }
+    }
+
+    /// How long to sleep before the next pass, in milliseconds.
+    fn idle_wait(&self) -> i64 {
+        let now = now_ms();
+        let poll = i64::try_from(self.settings.poll_ms.max(10)).unwrap_or(1000);
+        match self.outbox.next_due_ms(&self.registry) {
+            Ok(Some(due)) if due <= now => 0,
+            Ok(Some(due)) => (due - now).min(poll),
+            Ok(None) | Err(_) => poll,
         }
     }
 }
@@ -301,4 +320,24 @@ async fn attempt<S: ArchiveStore>(
         LockOutcome::NotRequested => retention,
     };
     Ok(Done { already_present: receipt.already_present, retention })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let s = ArchiveSettings { retry_base_ms: 1000, retry_max_ms: 60_000, ..ArchiveSettings::default() };
+        for attempts in 1..=4u32 {
+            let full = 1000i64 << (attempts - 1);
+            for _ in 0..20 {
+                let d = backoff(&s, attempts);
+                assert!((full / 2..=full).contains(&d), "attempt {attempts}: {d}");
+            }
+        }
+        for _ in 0..20 {
+            assert!((30_000..=60_000).contains(&backoff(&s, 200)));
+        }
+    }
 }
