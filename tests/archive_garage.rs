@@ -104,7 +104,7 @@ fn a_byte_flipped_in_garages_own_files_is_detected() {
     let out = k.run(&["archive", "verify"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.starts_with("BAD") && l.contains(&keys[0])), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("BAD") && l.contains(&keys[0]) && l.contains("cut short")), "{text}");
 }
 
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

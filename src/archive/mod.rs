@@ -118,6 +118,15 @@ pub enum StoreError {
         /// What the connection attempt said.
         message: String,
     },
+    /// A read stopped before the whole object arrived (Garage does this when it finds one of
+    /// its blocks damaged; a dropped connection looks the same).
+    #[error("the read of {key} was cut short ({message}): a damaged object on the server or a broken connection")]
+    Truncated {
+        /// The key.
+        key: String,
+        /// What the client saw.
+        message: String,
+    },
     /// The credentials were refused.
     #[error("S3 refused the credentials ({code}): {message}; check archive.access_key_id and archive.secret_access_key")]
     Denied {

@@ -348,7 +348,7 @@ impl ArchiveStore for S3Store {
                 if text.to_ascii_lowercase().contains("checksum") {
                     StoreError::Integrity { key: key.to_string(), detail: text }
                 } else {
-                    StoreError::Unreachable { endpoint: self.endpoint.clone(), message: format!("reading the body: {text}") }
+                    StoreError::Truncated { key: key.to_string(), message: text }
                 }
             })?
             .into_bytes();

@@ -306,6 +306,12 @@ pub fn kill_loop(k: &Kyso, rounds: usize) {
     // Restart: the backlog drains, every byte verifies, registry and store agree.
     let out = k.run(&["archive", "drain", "--passes", "5"]);
     assert!(out.status.success(), "drain after kills: {}", String::from_utf8_lossy(&out.stdout));
+    eprintln!(
+        "{rounds} rounds, {kills} kills, {} documents reported recorded, {} rows; final drain: {}",
+        reported.len(),
+        rows.len(),
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
     let (pending, failed, archived) = k.counts();
     assert_eq!((pending, failed), (0, 0));
     assert_eq!(archived as usize, rows.len());
