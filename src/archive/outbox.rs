@@ -223,7 +223,11 @@ impl Outbox {
         Outbox {
             staging: settings.data_dir.join("outbox"),
             prefix: settings.archive.prefix.clone(),
-            commune: settings.archive.commune.clone(),
+            commune: if settings.archive.commune.is_empty() {
+                settings.authority.code.clone()
+            } else {
+                settings.archive.commune.clone()
+            },
             max_size: settings.archive.max_document_size,
         }
     }

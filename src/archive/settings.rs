@@ -84,7 +84,8 @@ pub struct ArchiveSettings {
     pub secret_access_key: Secret,
     /// First component of every object key, so one bucket can hold other things too.
     pub prefix: String,
-    /// Commune code used in object keys when a document does not name its own.
+    /// Commune code used in object keys when a document does not name its own; empty (the
+    /// default) means the issuing authority's code (`authority.code`).
     pub commune: String,
     /// Objects larger than this many bytes are uploaded in parts.
     pub multipart_threshold: u64,
@@ -124,7 +125,7 @@ impl Default for ArchiveSettings {
             access_key_id: String::new(),
             secret_access_key: Secret::default(),
             prefix: "kyso".to_owned(),
-            commune: "commune".to_owned(),
+            commune: String::new(),
             multipart_threshold: 16 * 1024 * 1024,
             part_size: 8 * 1024 * 1024,
             max_document_size: 512 * 1024 * 1024,
