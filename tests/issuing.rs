@@ -186,9 +186,57 @@ fn every_kind_is_signed_by_the_official_then_sealed_and_both_verifiers_accept_it
         let (official, seal) = if i % 2 == 0 { ("vice-chairman-rsa", "seal-ec") } else { ("chairman-ec", "seal-rsa") };
         let signed = dir.path().join(format!("{kind}-signed.pdf"));
         let sealed = dir.path().join(format!("{kind}-sealed.pdf"));
-        dev_sign(official, &unsigned, &signed, &["--field", "ChuKyLanhDao"]);
-        dev_sign(seal, &signed, &sealed, &["--field", "DauCoQuan"]);
+        let images = common::keys_dev().join("images");
+        let signature = images.join(format!("{}.png", if official.starts_with("vice") { "signature-vice-chairman" } else { "signature-chairman" }));
+        let stamp = images.join("seal.png");
+        dev_sign(official, &unsigned, &signed, &["--field", "ChuKyLanhDao", "--image", signature.to_str().unwrap()]);
+        dev_sign(seal, &signed, &sealed, &["--field", "DauCoQuan", "--image", stamp.to_str().unwrap()]);
         assert_externally_valid(&sealed, &[]);
+
+        // The signature and the seal show in the signing block (drawn by the widgets, the page
+        // content being unchanged, as the verifiers just confirmed).
+        let before = render_gray(&unsigned, dir.path());
+        let after = render_gray(&sealed, dir.path());
+        let inked = before.iter().zip(&after).filter(|(b, a)| b.abs_diff(**a) > 64).count();
+        assert!(inked as f64 / before.len() as f64 > 0.004, "{kind}: the images are not visible ({inked} pixels)");
+    }
+}
+
+/// The first page at 50 dpi in grey.
+fn render_gray(pdf: &Path, dir: &Path) -> Vec<u8> {
+    let stem = dir.join("render");
+    tool("pdftoppm", &["-r", "50", "-gray", "-png", "-singlefile", pdf.to_str().unwrap(), stem.to_str().unwrap()]);
+    gray(&stem.with_extension("png")).2
+}
+
+#[test]
+fn an_opaque_or_unreadable_signature_image_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let unsigned = dir.path().join("u.pdf");
+    let catalog = catalog();
+    let mut iss = issuer(&catalog, &dir.path().join("r.sqlite3"));
+    std::fs::write(&unsigned, iss.issue("signature", &sample("signature"), now()).unwrap().pdf).unwrap();
+    // A white box (no alpha) would hide the page under it; a text file is no PNG.
+    let opaque = dir.path().join("opaque.png");
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, 2, 2);
+        enc.set_color(png::ColorType::Rgb);
+        enc.write_header().unwrap().write_image_data(&[255; 12]).unwrap();
+    }
+    std::fs::write(&opaque, bytes).unwrap();
+    let text = dir.path().join("text.png");
+    std::fs::write(&text, "hello").unwrap();
+    for (image, needle) in [(&opaque, "transparency"), (&text, "PNG")] {
+        let out = dir.path().join("o.pdf");
+        let mut args: Vec<String> = vec!["--dev".into(), "sign".into()];
+        args.extend(common::signer_args("chairman-ec"));
+        args.extend(["--field".into(), "ChuKyLanhDao".into(), "--image".into(), image.display().to_string()]);
+        args.extend([unsigned.display().to_string(), "-o".into(), out.display().to_string()]);
+        let o = common::kyso().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.lines().count() == 1 && err.contains(needle), "{err}");
+        assert!(!out.exists());
     }
 }
 

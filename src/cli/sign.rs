@@ -14,6 +14,7 @@ use kyso::audit;
 use kyso::authority::{self, AuthorityError, Capacity};
 use kyso::pki::{self, Certificate};
 use kyso::registry::Registry;
+use kyso::signing::image::{ImageAppearance, SignatureImage};
 use kyso::signing::{self, KeySigner, SignOptions, SignatureAlgorithm, deferred};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -49,6 +50,10 @@ struct CommonArgs {
     /// Signature field: an existing empty field, or the name of a new invisible one.
     #[arg(long, value_name = "NAME")]
     field: Option<String>,
+    /// Draw this transparent PNG centred in the field's widget: the official's signature image
+    /// (blue) or the agency's seal (red), as Decree 30/2020 shows digital signatures.
+    #[arg(long, value_name = "FILE.png", requires = "field")]
+    image: Option<PathBuf>,
     /// Reason for signing (/Reason).
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
@@ -178,7 +183,21 @@ fn sign_now(ctx: &Context, key: &Path, cert: &Path, common: &CommonArgs, input: 
     let input_bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let mut opts = base_options(ctx, common);
     let authority = apply_authority(ctx, common, &cert, &mut opts)?;
-    let signed = signing::sign_pdf(&input_bytes, &signer, &opts).with_context(|| format!("cannot sign {}", input.display()))?;
+    let appearance = match &common.image {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let image = SignatureImage::from_png(&bytes).with_context(|| path.display().to_string())?;
+            Some(ImageAppearance::new(image))
+        }
+        None => None,
+    };
+    let signed = signing::sign_pdf_with_appearance(
+        &input_bytes,
+        &signer,
+        &opts,
+        appearance.as_ref().map(|a| a as &dyn signing::AppearanceBuilder),
+    )
+    .with_context(|| format!("cannot sign {}", input.display()))?;
     write_atomically(output, &signed)?;
     if let Some((registry, mut summary)) = authority {
         summary["output"] = json!(output.display().to_string());
@@ -212,6 +231,9 @@ fn algorithm_for(cert: &Certificate, pss: bool) -> SignatureAlgorithm {
 }
 
 fn prepare(ctx: &Context, cert: &Path, common: &CommonArgs, ttl_minutes: i64, digest_out: Option<&Path>, input: &Path) -> anyhow::Result<ExitCode> {
+    if common.image.is_some() {
+        anyhow::bail!("--image is not supported with deferred signing (sign prepare); sign in one step to draw an image");
+    }
     if !(1..=7 * 24 * 60).contains(&ttl_minutes) {
         bail!("--ttl-minutes must be between 1 and 10080 (a week)");
     }

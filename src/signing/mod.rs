@@ -19,6 +19,7 @@
 
 pub mod cms;
 pub mod deferred;
+pub mod image;
 mod key;
 mod pades;
 
