@@ -520,3 +520,32 @@ fn gray(path: &Path) -> (u32, u32, Vec<u8>) {
     };
     (info.width, info.height, px)
 }
+
+#[test]
+fn a_statement_that_runs_onto_a_second_page_gets_its_fields_on_the_page_with_the_signing_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog();
+    let mut iss = issuer(&catalog, &dir.path().join("r.sqlite3"));
+    let mut data = sample("contract");
+    let party = data["parties"][0].clone();
+    let parties: Vec<serde_json::Value> = (0..10)
+        .map(|i| {
+            let mut p = party.clone();
+            p["role"] = format!("Bên đồng sở hữu thứ {}", i + 1).into();
+            p["residence"] = "Thôn Đồng Mới, xã Tân Lạc, tỉnh Phú Thọ; nơi ở hiện tại: số 12, ngõ 34, đường Hùng Vương, phường Âu Cơ, tỉnh Phú Thọ".into();
+            p
+        })
+        .collect();
+    data["parties"] = parties.into();
+    let doc = iss.issue("contract", &data, now()).unwrap();
+    assert_eq!(doc.fields.len(), 2);
+    let pages = lopdf::Document::load_mem(&doc.pdf).unwrap().get_pages().len();
+    assert!(pages >= 2, "the long statement should need a second page");
+    assert!(doc.fields.iter().all(|f| f.page == pages), "{:?}", doc.fields);
+    let unsigned = dir.path().join("long.pdf");
+    std::fs::write(&unsigned, &doc.pdf).unwrap();
+    let (signed, sealed) = (dir.path().join("long-1.pdf"), dir.path().join("long-2.pdf"));
+    dev_sign("chairman-rsa", &unsigned, &signed, &["--field", "ChuKyLanhDao"]);
+    dev_sign("seal-rsa", &signed, &sealed, &["--field", "DauCoQuan"]);
+    assert_externally_valid(&sealed, &[]);
+}
