@@ -264,20 +264,12 @@ fn digest_marker(content: &[u8]) -> Vec<u8> {
 
 /// Finds `needle` in `hay`.
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    let mut n = 0;
-    let mut from = 0;
-    while let Some(at) = find(&hay[from..], needle) {
-        n += 1;
-        from += at + needle.len();
-    }
-    n
+/// How many times `needle` occurs in `hay` (without overlaps).
+pub fn count(hay: &[u8], needle: &[u8]) -> usize {
+    memchr::memmem::find_iter(hay, needle).count()
 }
 
 /// PDF whitespace (ISO 32000-1, 7.2.2).

@@ -77,8 +77,13 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
     let mut cache = RevisionCache { bytes, limits, loaded: vec![None; revs.revisions.len()] };
     let last_index = revs.revisions.len() - 1;
     cache.loaded[last_index] = Some(std::rc::Rc::new(final_rev));
-    let mut found: Vec<Found> = Vec::new();
-    for index in (0..revs.revisions.len()).rev() {
+    let final_rev = cache.get(&revs, last_index)?;
+    let mut found: Vec<Found> = find_signatures(&final_rev, limits);
+    // Loading every earlier revision is only needed when the final document does not account for
+    // every signature dictionary in the file: each has its own `/ByteRange` key in the raw bytes.
+    let byte_range_keys = revisions::count(bytes, b"/ByteRange");
+    let earlier = if found.len() < byte_range_keys { last_index } else { 0 };
+    for index in (0..earlier).rev() {
         let Ok(rev) = cache.get(&revs, index) else { continue };
         for f in find_signatures(&rev, limits) {
             let duplicate = found.iter().any(|g| g.sig_id == f.sig_id && g.sig.get(b"ByteRange").ok() == f.sig.get(b"ByteRange").ok());
