@@ -264,3 +264,74 @@ fn add_signature_widget(signed: &[u8], f: &Form, draw_hidden: bool) -> Vec<u8> {
         }
     })
 }
+
+/// A time-stamping authority certificate issued by the development intermediate (PEM cert, key).
+fn dev_tsa() -> (String, String) {
+    let ca_pem = std::fs::read_to_string(keys_dev().join("intermediate-ca.pem")).unwrap();
+    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys_dev().join("intermediate-ca.key.pem")).unwrap()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+    // pyHanko's test time-stamper signs with RSA only; ring cannot make RSA keys, so a committed
+    // development RSA key gets a TSA certificate of its own.
+    let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys_dev().join("clerk-rsa.key.pem")).unwrap()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mut params =
+        kyso::pki::dev::leaf_params("kyso Development TSA", "", true, now - time::Duration::days(1), now + time::Duration::days(365));
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::TimeStamping];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn a_document_timestamp_added_by_pyhanko_after_the_signature_is_allowed_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let signed = dir.path().join("signed.pdf");
+    let stamped = dir.path().join("stamped.pdf");
+    std::fs::write(&signed, sign("chairman-rsa", &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap())).unwrap();
+    let (cert, key) = dev_tsa();
+    let (cert_path, key_path) = (dir.path().join("tsa.pem"), dir.path().join("tsa.key.pem"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let script = r#"
+import sys
+from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+inp, out, cert, key, inter = sys.argv[1:6]
+ts = DummyTimeStamper(
+    tsa_cert=load_cert_from_pemder(cert),
+    tsa_key=load_private_key_from_pemder(key, None),
+    certs_to_embed=SimpleCertificateStore.from_certs([load_cert_from_pemder(inter)]),
+)
+with open(inp, 'rb') as f, open(out, 'wb') as o:
+    PdfTimeStamper(ts).timestamp_pdf(IncrementalPdfFileWriter(f), 'sha256', output=o)
+"#;
+    let out = std::process::Command::new(tools().join("venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .args([&signed, &stamped, &cert_path, &key_path, &keys_dev().join("intermediate-ca.pem")])
+        .output()
+        .expect("pyHanko runs");
+    assert!(out.status.success(), "pyHanko timestamping failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    let report = verify(&std::fs::read(&stamped).unwrap());
+    assert_eq!(report.signatures.len(), 2, "{report:#?}");
+    let (sig, ts) = (&report.signatures[0], &report.signatures[1]);
+    assert_eq!(sig.modifications_after, Modifications::Allowed, "{sig:#?}");
+    assert_eq!(sig.indication, validation::Indication::TotalPassed, "{sig:#?}");
+    assert_eq!(ts.indication, validation::Indication::TotalPassed, "{ts:#?}");
+    assert_eq!(ts.signer.as_ref().unwrap().common_name, "kyso Development TSA");
+    assert_eq!(report.indication, Verdict::Passed);
+
+    // One covered byte changed (a line break made a space, which any parser reads the same):
+    // the timestamp's imprint no longer matches, nor does the signature's digest.
+    let mut bytes = std::fs::read(&stamped).unwrap();
+    let at = 20 + bytes[20..].iter().position(|b| *b == b'\n').unwrap();
+    bytes[at] = b' ';
+    let report = verify(&bytes);
+    for s in &report.signatures {
+        assert_eq!(s.sub_indication, Some(validation::SubIndication::HashFailure), "{report:#?}");
+    }
+}

@@ -159,7 +159,11 @@ fn human(file: &str, report: &ValidationReport) -> String {
 }
 
 fn signature_text(n: usize, sig: &SignatureReport) -> String {
-    let mut s = format!("Chữ ký {n} / Signature {n}: trường / field \"{}\"\n", sig.field);
+    let mut s = if sig.subfilter == "ETSI.RFC3161" {
+        format!("Dấu thời gian {n} / Document timestamp {n}: trường / field \"{}\"\n", sig.field)
+    } else {
+        format!("Chữ ký {n} / Signature {n}: trường / field \"{}\"\n", sig.field)
+    };
     if let Some(signer) = &sig.signer {
         let name = if signer.common_name.is_empty() { &signer.subject } else { &signer.common_name };
         s.push_str(&format!("  Người ký / Signer: {name} (số sê-ri / serial {})\n", signer.serial));

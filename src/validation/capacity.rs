@@ -135,7 +135,7 @@ fn check_grant(
     match grant::verify(der, &candidates) {
         Ok((_, delegator)) => {
             r.grant_signature_valid = true;
-            let outcome = chain::check_path(delegator.der(), pool, anchors, crls, signing_time.unwrap_or(now), now);
+            let outcome = chain::check_path(delegator.der(), pool, anchors, crls, signing_time.unwrap_or(now), now, chain::Purpose::Signing);
             r.grant_trusted = outcome.trusted && outcome.findings.is_empty();
             r.grant_chain = outcome.chain;
             if !r.grant_trusted {

@@ -121,6 +121,15 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What the end-entity certificate is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Signing documents: key usage digitalSignature or nonRepudiation.
+    Signing,
+    /// Issuing time-stamp tokens: extended key usage timeStamping as well.
+    TimeStamping,
+}
+
 /// Checks the path of `signer` (DER) to an anchor.
 ///
 /// `signing_time` is the claimed signing time, `validation_time` the time of validation (now, or
@@ -132,6 +141,7 @@ pub fn check_path<'a>(
     crls: &[Vec<u8>],
     signing_time: i64,
     validation_time: i64,
+    purpose: Purpose,
 ) -> ChainOutcome {
     let mut out = ChainOutcome::default();
     let Ok((_, signer_cert)) = X509Certificate::from_der(signer) else {
@@ -204,6 +214,13 @@ pub fn check_path<'a>(
                 out.findings.push(Finding::indeterminate(
                     SubIndication::SigConstraintsFailure,
                     format!("{name}: key usage allows neither digitalSignature nor nonRepudiation"),
+                ));
+            }
+            let time_stamping = cert.extended_key_usage().ok().flatten().is_some_and(|e| e.value.time_stamping);
+            if purpose == Purpose::TimeStamping && !time_stamping {
+                out.findings.push(Finding::indeterminate(
+                    SubIndication::SigConstraintsFailure,
+                    format!("{name}: not a time-stamping authority (no extended key usage timeStamping)"),
                 ));
             }
         } else {

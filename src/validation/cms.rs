@@ -15,6 +15,7 @@ use super::structure::Cursor;
 
 const ID_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
 const ID_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
+const ID_CT_TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
 const ATTR_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
 const ATTR_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
 const ATTR_SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
@@ -53,6 +54,26 @@ pub struct EssCertId {
     pub hash: Vec<u8>,
 }
 
+/// What a SignedData must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// A PDF signature: detached id-data.
+    Detached,
+    /// An RFC 3161 time-stamp token: encapsulated TSTInfo.
+    TimeStampToken,
+}
+
+/// The parts of an RFC 3161 TSTInfo a document timestamp needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TstInfo {
+    /// Digest algorithm of the message imprint.
+    pub imprint_digest: Digest,
+    /// The imprint: digest of the time-stamped bytes.
+    pub imprint: Vec<u8>,
+    /// genTime, Unix seconds.
+    pub gen_time: i64,
+}
+
 /// A parsed SignedData with one signer.
 #[derive(Debug, Clone)]
 pub struct SignedCms {
@@ -73,6 +94,8 @@ pub struct SignedCms {
     /// The CAdES signer-attributes-v2 attribute value (DER), if any: the claimed role and a
     /// delegation grant ([`super::capacity`]).
     pub signer_attributes_v2: Option<Vec<u8>>,
+    /// The encapsulated content (a time-stamp token's TSTInfo), if any.
+    pub econtent: Option<Vec<u8>>,
     signed_attrs: Vec<u8>,
     sig_alg: Oid,
     sig_params: Option<Vec<u8>>,
@@ -80,16 +103,27 @@ pub struct SignedCms {
 }
 
 impl SignedCms {
-    /// Parses `der` (the padding already stripped).
-    pub fn parse(der: &[u8]) -> Result<SignedCms, CmsError> {
+    /// Parses `der` (the padding already stripped), which must carry `content`.
+    pub fn parse(der: &[u8], content: Content) -> Result<SignedCms, CmsError> {
         let ci = ContentInfo::from_der(der).map_err(|e| format(format!("not DER ContentInfo: {e}")))?;
         if ci.content_type != ID_SIGNED_DATA {
             return Err(format("content is not SignedData"));
         }
         let sd: SignedData = ci.content.decode_as().map_err(|e| format(format!("malformed SignedData: {e}")))?;
-        if sd.encap_content_info.econtent_type != ID_DATA || sd.encap_content_info.econtent.is_some() {
-            return Err(format("content must be detached id-data"));
-        }
+        let expected_type = match content {
+            Content::Detached => ID_DATA,
+            Content::TimeStampToken => ID_CT_TST_INFO,
+        };
+        let econtent = match (&sd.encap_content_info.econtent, content) {
+            (None, Content::Detached) if sd.encap_content_info.econtent_type == ID_DATA => None,
+            (Some(any), Content::TimeStampToken) if sd.encap_content_info.econtent_type == ID_CT_TST_INFO => Some(
+                any.decode_as::<der::asn1::OctetString>()
+                    .map_err(|_| format("time-stamp token content is not an OCTET STRING"))?
+                    .into_bytes(),
+            ),
+            (_, Content::Detached) => return Err(format("content must be detached id-data")),
+            (_, Content::TimeStampToken) => return Err(format("a time-stamp token must encapsulate TSTInfo")),
+        };
         let infos: Vec<_> = sd.signer_infos.0.iter().collect();
         let [info] = infos.as_slice() else {
             return Err(format(format!("expected one SignerInfo, found {}", infos.len())));
@@ -140,8 +174,8 @@ impl SignedCms {
                 _ => {}
             }
         }
-        if content_type != Some(ID_DATA) {
-            return Err(format("content-type attribute must be id-data"));
+        if content_type != Some(expected_type) {
+            return Err(format(format!("content-type attribute must be {expected_type}")));
         }
         let message_digest = message_digest.ok_or_else(|| format("message-digest attribute is missing"))?;
 
@@ -176,6 +210,7 @@ impl SignedCms {
             signing_time,
             ess_cert,
             signer_attributes_v2,
+            econtent,
             signed_attrs: raw_signed_attrs(der)?,
             sig_alg: info.signature_algorithm.oid,
             sig_params: info.signature_algorithm.parameters.as_ref().and_then(|p| p.to_der().ok()),
@@ -186,6 +221,21 @@ impl SignedCms {
     /// The signer's certificate (DER).
     pub fn signer_certificate(&self) -> &[u8] {
         &self.certificates[self.signer]
+    }
+
+    /// The digest the signed message-digest attribute must equal: of the signed PDF bytes for a
+    /// signature, of the encapsulated TSTInfo for a time-stamp token.
+    pub fn content_digest(&self, signed_parts: &[&[u8]]) -> Vec<u8> {
+        match &self.econtent {
+            Some(e) => self.digest.digest(&[e]),
+            None => self.digest.digest(signed_parts),
+        }
+    }
+
+    /// The TSTInfo of a time-stamp token.
+    pub fn tst_info(&self) -> Result<TstInfo, CmsError> {
+        let e = self.econtent.as_deref().ok_or_else(|| format("not a time-stamp token"))?;
+        parse_tst_info(e).ok_or_else(|| format("malformed TSTInfo"))
     }
 
     /// Verifies the signature over the signed attributes with the signer certificate's key.
@@ -232,6 +282,43 @@ fn matches_sid(cert: &Certificate, sid: &SignerIdentifier) -> bool {
             .and_then(|e| der::asn1::OctetString::from_der(e.extn_value.as_bytes()).ok())
             .is_some_and(|v| v.as_bytes() == ski.0.as_bytes()),
     }
+}
+
+/// TSTInfo ::= SEQUENCE { version, policy, messageImprint SEQUENCE { hashAlgorithm, hashedMessage },
+/// serialNumber, genTime GeneralizedTime, ... }.
+fn parse_tst_info(der: &[u8]) -> Option<TstInfo> {
+    let (_, seq) = Cursor::new(der).expect(0x30).ok()?;
+    let mut cur = Cursor::new(seq);
+    cur.expect(0x02).ok()?;
+    cur.expect(0x06).ok()?;
+    let (_, imprint) = cur.expect(0x30).ok()?;
+    let mut imp = Cursor::new(imprint);
+    let (alg, _) = imp.expect(0x30).ok()?;
+    let imprint_digest = Digest::from_oid(&crypto::alg_oid(alg)?)?;
+    let (_, hashed) = imp.expect(0x04).ok()?;
+    cur.expect(0x02).ok()?;
+    let (_, gen_time) = cur.expect(0x18).ok()?;
+    Some(TstInfo { imprint_digest, imprint: hashed.to_vec(), gen_time: generalized_time(gen_time)? })
+}
+
+/// `YYYYMMDDHHMMSS[.f*]Z` as RFC 3161 allows it (fractions of a second, which DER's
+/// GeneralizedTime type refuses, are common in time-stamp tokens and dropped here).
+fn generalized_time(text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let text = text.strip_suffix('Z')?;
+    let whole = text.split('.').next()?;
+    if whole.len() != 14 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| whole[r].parse::<u32>().ok();
+    let date = time::Date::from_calendar_date(
+        i32::try_from(n(0..4)?).ok()?,
+        time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?,
+        u8::try_from(n(6..8)?).ok()?,
+    )
+    .ok()?;
+    let t = time::Time::from_hms(u8::try_from(n(8..10)?).ok()?, u8::try_from(n(10..12)?).ok()?, u8::try_from(n(12..14)?).ok()?).ok()?;
+    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp())
 }
 
 /// SigningCertificate(V2) ::= SEQUENCE { certs SEQUENCE OF ESSCertID(v2), policies OPTIONAL }.

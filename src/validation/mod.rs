@@ -265,16 +265,18 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
     let sig = &f.sig;
 
     // 1. Structure.
-    let type_ok = sig.get(b"Type").map_or(true, |t| t.as_name().ok() == Some(b"Sig"));
-    if !type_ok {
-        return d.fail(format("signature dictionary /Type is not /Sig".into()));
-    }
+    let kind = sig.get(b"Type").ok().and_then(|t| t.as_name().ok());
     let subfilter = sig.get(b"SubFilter").ok().and_then(|s| s.as_name().ok()).unwrap_or_default();
     d.report.subfilter = String::from_utf8_lossy(subfilter).into_owned();
-    if !SUBFILTERS.contains(&subfilter) {
-        let msg = format!("/SubFilter /{} is not accepted", d.report.subfilter);
-        return d.fail(format(msg));
-    }
+    let timestamp = match (kind, subfilter) {
+        (Some(b"Sig"), sf) if SUBFILTERS.contains(&sf) => false,
+        (Some(b"DocTimeStamp"), b"ETSI.RFC3161") => true,
+        (Some(b"Sig" | b"DocTimeStamp"), _) => {
+            let msg = format!("/SubFilter /{} is not accepted", d.report.subfilter);
+            return d.fail(format(msg));
+        }
+        _ => return d.fail(format("signature dictionary /Type is missing or not /Sig".into())),
+    };
     let range = match ByteRange::parse(sig.get(b"ByteRange").ok(), bytes.len()) {
         Ok(r) => r,
         Err(e) => return d.fail(format(e.to_string())),
@@ -311,7 +313,8 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
         Ok(der) => der,
         Err(e) => return d.fail(format(format!("/Contents: {e}"))),
     };
-    let cms = match cms::SignedCms::parse(&der) {
+    let content = if timestamp { cms::Content::TimeStampToken } else { cms::Content::Detached };
+    let cms = match cms::SignedCms::parse(&der, content) {
         Ok(c) => c,
         Err(cms::CmsError::NoSignerCertificate) => {
             return d.fail(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "the signer's certificate is not in the signature"));
@@ -319,14 +322,28 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
         Err(e) => return d.fail(format(e.to_string())),
     };
     d.report.signer = chain::describe_signer(cms.signer_certificate());
-    let claimed = sig
-        .get(b"M")
-        .ok()
-        .and_then(|m| m.as_str().ok())
-        .and_then(parse_pdf_date)
-        .or(cms.signing_time);
+    let tst = if timestamp {
+        match cms.tst_info() {
+            Ok(t) => Some(t),
+            Err(e) => return d.fail(format(e.to_string())),
+        }
+    } else {
+        None
+    };
+    // A document timestamp's time is the TSA's genTime; a signature's is only claimed.
+    let claimed = match &tst {
+        Some(t) => Some(t.gen_time),
+        None => sig
+            .get(b"M")
+            .ok()
+            .and_then(|m| m.as_str().ok())
+            .and_then(parse_pdf_date)
+            .or(cms.signing_time),
+    };
     d.report.claimed_signing_time = claimed.map(fmt_time);
-    if cms.digest.digest(&range.signed_parts(bytes)) != cms.message_digest {
+    let parts = range.signed_parts(bytes);
+    let imprint_ok = tst.as_ref().is_none_or(|t| t.imprint_digest.digest(&parts) == t.imprint);
+    if cms.content_digest(&parts) != cms.message_digest || !imprint_ok {
         d.report.integrity = Integrity::Broken;
         return d.fail(Finding::failed(SubIndication::HashFailure, "the signed bytes were changed: their digest differs from the signed message digest"));
     }
@@ -339,7 +356,8 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
         Err(e) => return d.fail(Finding::indeterminate(SubIndication::CryptoConstraintsFailure, e.to_string())),
     }
     d.report.integrity = Integrity::Intact;
-    match cms.check_ess_binding(subfilter == b"ETSI.CAdES.detached") {
+    // RFC 3161 and ETSI.CAdES.detached both require the signing-certificate binding.
+    match cms.check_ess_binding(timestamp || subfilter == b"ETSI.CAdES.detached") {
         Ok(()) => {}
         Err(cms::CmsError::SigningCertificateMismatch) => {
             d.findings.push(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "signing-certificate-v2 does not match the signer's certificate"));
@@ -350,7 +368,8 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
     // 3. Chain.
     let mut crls = policy.crls.clone();
     crls.extend(cms.crls.iter().cloned());
-    let outcome = chain::check_path(cms.signer_certificate(), &cms.certificates, &policy.anchors, &crls, claimed.unwrap_or(now), now);
+    let purpose = if timestamp { chain::Purpose::TimeStamping } else { chain::Purpose::Signing };
+    let outcome = chain::check_path(cms.signer_certificate(), &cms.certificates, &policy.anchors, &crls, claimed.unwrap_or(now), now, purpose);
     d.report.chain = outcome.chain;
     d.report.trusted = outcome.trusted;
     d.findings.extend(outcome.findings);

@@ -10,8 +10,8 @@
 //! * new signature fields and their widgets, appended to `/AcroForm /Fields` and to a page's
 //!   `/Annots`, with their signature value (`/Type /Sig` or `/DocTimeStamp`) and appearance
 //!   streams; an existing empty signature field receiving its value;
-//! * `/AcroForm /SigFlags`, the catalog's `/DSS` (with VRI, certificates, CRLs, OCSP responses)
-//!   and `/Extensions`;
+//! * `/AcroForm /SigFlags`, the catalog's `/DSS` (with VRI, certificates, CRLs, OCSP responses),
+//!   `/Extensions` and `/Version`;
 //! * form filling — `/V`, `/AP`, `/AS` of existing non-signature fields — unless a certification
 //!   signature (DocMDP P=1) or a field lock (FieldMDP) forbids it.
 //!
@@ -30,7 +30,7 @@ use crate::pdf::revisions::{LoadedRevision, ReadLimits};
 pub struct Permissions {
     /// DocMDP P value of a certification signature in the signed revision (1, 2 or 3).
     pub docmdp: Option<i64>,
-    /// Fields locked by FieldMDP: `None` = no lock, `Some(All)` etc.
+    /// FieldMDP locks of the signature (from `/Reference` and the field's `/Lock`).
     pub locks: Vec<FieldLock>,
 }
 
@@ -415,7 +415,9 @@ fn judge(
         let Object::Dictionary(c) = obj_l else { return Some("catalog is not a dictionary".into()) };
         for key in changed_keys(dict_s, c) {
             match key {
-                b"DSS" | b"Extensions" => {}
+                // /Version only declares which PDF version the file conforms to (writers raise it
+                // when they add a timestamp); it changes nothing that is displayed.
+                b"DSS" | b"Extensions" | b"Version" => {}
                 b"AcroForm" => {
                     let af_s = dict_s.and_then(|d| d.get(b"AcroForm").ok());
                     match (af_s, c.get(b"AcroForm").ok()) {
