@@ -12,6 +12,7 @@ use kyso::config::Settings;
 
 mod authority;
 mod cancel;
+mod demo;
 mod dev_pki;
 mod issue;
 mod kinds;
@@ -39,6 +40,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job end to end on embedded defaults with keys-dev: issue, sign (KT.), seal, verify, archive.
+    Demo(demo::Args),
     /// Create the development PKI (root, intermediate, commune officials, agency seal, CRL).
     DevPki(dev_pki::Args),
     /// Sign a PDF (PAdES baseline B-B) as an incremental update, now or in two steps.
@@ -91,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let ctx = Context { settings };
     match cli.command {
+        Command::Demo(args) => demo::run(&ctx, args),
         Command::DevPki(args) => dev_pki::run(&ctx, args),
         Command::Sign(args) => sign::run(&ctx, args),
         Command::Officials(cmd) => authority::officials(&ctx, cmd),
