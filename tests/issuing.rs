@@ -108,6 +108,15 @@ fn every_kind_issues_from_its_sample_into_a_readable_a4_pdf_with_embedded_fonts_
         for s in ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "ỦY BAN NHÂN DÂN"] {
             assert!(text.contains(s), "{kind}: {s:?} missing");
         }
+        // Dates in words, as the statements and the birth extract write them.
+        let words: &[&str] = match kind {
+            "signature" | "contract" => &["ngày hai mươi lăm tháng mười một năm hai nghìn không trăm hai mươi sáu"],
+            "birth-extract" => &["ngày tám tháng ba năm hai nghìn không trăm hai mươi tư"],
+            _ => &[],
+        };
+        for w in words {
+            assert!(text.contains(w), "{kind}: {w:?} missing:\n{text}");
+        }
         let number = doc.number_text(&catalog);
         let printed = number.split(',').next().unwrap();
         assert!(text.contains(printed), "{kind}: number {number} not printed");
