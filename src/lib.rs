@@ -4,7 +4,8 @@
 //! The crate is split the way the work is split (after pyHanko's signing / validation / PDF
 //! utilities):
 //!
-//! * [`pdf`]: reading untrusted PDF bytes within [`pdf::Limits`] and writing incremental updates;
+//! * [`pdf`]: reading untrusted PDF bytes within [`pdf::Limits`] (one loader for signing and
+//!   validation) and writing incremental updates;
 //! * [`signing`]: PAdES signatures (CMS SignedData) made by a [`signing::Signer`], wherever its
 //!   key lives;
 //! * [`pki`]: certificates and keys on disk, the development PKI and the development-mode guard;

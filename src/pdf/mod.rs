@@ -7,34 +7,10 @@
 pub mod incremental;
 pub mod revisions;
 
-use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
+use lopdf::{Dictionary, Document, Object, ObjectId};
 
-/// Resource limits applied before and while parsing untrusted PDF bytes. A file beyond any of
-/// them is refused rather than parsed, so memory stays bounded whatever arrives.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest file accepted, in bytes.
-    pub max_file_size: usize,
-    /// Largest number of indirect objects.
-    pub max_objects: usize,
-    /// Largest size any single stream may decompress to while loading.
-    pub max_decompressed_stream: usize,
-    /// Deepest chain of nested references followed when resolving a value.
-    pub max_reference_depth: usize,
-}
-
-impl Default for Limits {
-    /// Generous for certifications (a few pages, a few hundred KiB) and scanned attachments,
-    /// still far below what would strain a small commune server.
-    fn default() -> Self {
-        Limits {
-            max_file_size: 256 * 1024 * 1024,
-            max_objects: 1_000_000,
-            max_decompressed_stream: 64 * 1024 * 1024,
-            max_reference_depth: 64,
-        }
-    }
-}
+/// Resource limits on reading untrusted PDF bytes: the same for signing and for validation.
+pub use revisions::ReadLimits as Limits;
 
 /// Why PDF bytes could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -77,21 +53,6 @@ pub enum PdfError {
     Structure(String),
 }
 
-/// Cheap checks on the raw bytes before any parsing: header, size, and a `startxref` followed
-/// by `%%EOF` near the end (a truncated download lacks them).
-pub fn precheck(bytes: &[u8], limits: &Limits) -> Result<(), PdfError> {
-    if bytes.len() > limits.max_file_size {
-        return Err(PdfError::TooLarge { size: bytes.len(), limit: limits.max_file_size });
-    }
-    // The header may be preceded by a little junk (the spec allows readers to tolerate 1 KiB).
-    let head = &bytes[..bytes.len().min(1024)];
-    if find(head, b"%PDF-").is_none() {
-        return Err(PdfError::NotPdf);
-    }
-    last_startxref(bytes).ok_or(PdfError::Truncated)?;
-    Ok(())
-}
-
 /// The offset named by the last `startxref` of the file, which must be followed by `%%EOF`
 /// and at most some trailing whitespace.
 pub fn last_startxref(bytes: &[u8]) -> Option<usize> {
@@ -110,36 +71,38 @@ pub fn last_startxref(bytes: &[u8]) -> Option<usize> {
     (offset < bytes.len()).then_some(offset)
 }
 
-/// Parses untrusted bytes into a document within `limits`: refuses encrypted files, and
-/// turns a panic inside the parser into an error (defence in depth; the limits come first).
+/// Parses untrusted bytes into the document of their last revision within `limits`, with the
+/// validator's hardened loader ([`revisions::load_revision`]): refuses encrypted files, damaged
+/// cross-reference data, bytes after the last `%%EOF` (a truncated update) and a panicking parser.
+/// Stream bodies are replaced by their digests: signing reads dictionaries and never rewrites an
+/// existing stream.
 pub fn load(bytes: &[u8], limits: &Limits) -> Result<Document, PdfError> {
-    precheck(bytes, limits)?;
-    let options = LoadOptions {
-        max_decompressed_size: Some(limits.max_decompressed_stream),
-        ..LoadOptions::default()
+    use revisions::RevisionError as E;
+    let map = |e: E| match e {
+        E::TooLarge { size, limit } => PdfError::TooLarge { size, limit },
+        E::NotPdf(why) if why.contains("header") => PdfError::NotPdf,
+        E::NotPdf(_) => PdfError::Truncated,
+        E::TooManyObjects { found, limit } => PdfError::TooManyObjects { count: found, limit },
+        E::DamagedXref(_) => PdfError::Damaged("the cross-reference data had to be rebuilt".into()),
+        E::Encrypted(_) => PdfError::Encrypted,
+        other => PdfError::Parse(other.to_string()),
     };
-    let result = std::panic::catch_unwind(|| Document::load_mem_with_options(bytes, options));
-    let doc = match result {
-        Ok(Ok(doc)) => doc,
-        Ok(Err(lopdf::Error::Decryption(_))) | Ok(Err(lopdf::Error::InvalidPassword)) => {
-            return Err(PdfError::Encrypted);
-        }
-        Ok(Err(e)) => return Err(PdfError::Parse(e.to_string())),
-        Err(_) => return Err(PdfError::Parse("the parser failed on malformed input".into())),
-    };
-    if doc.is_encrypted() || doc.was_encrypted() || doc.trailer.has(b"Encrypt") {
-        return Err(PdfError::Encrypted);
+    let revs = revisions::find_revisions(bytes, limits).map_err(map)?;
+    if revs.trailing_garbage {
+        return Err(PdfError::Truncated);
     }
-    if doc.objects.len() > limits.max_objects {
-        return Err(PdfError::TooManyObjects { count: doc.objects.len(), limit: limits.max_objects });
+    let last = revs.revisions.last().ok_or(PdfError::Truncated)?;
+    let doc = revisions::load_revision(bytes, last.end, limits).map_err(map)?.doc;
+    if doc.is_encrypted() || doc.was_encrypted() {
+        return Err(PdfError::Encrypted);
     }
     Ok(doc)
 }
 
-/// Follows references from `obj` until a direct object, at most `limits.max_reference_depth`
+/// Follows references from `obj` until a direct object, at most `limits.max_depth`
 /// steps (reference cycles end there instead of looping).
 pub fn resolve<'a>(doc: &'a Document, mut obj: &'a Object, limits: &Limits) -> Result<&'a Object, PdfError> {
-    for _ in 0..limits.max_reference_depth {
+    for _ in 0..limits.max_depth {
         match obj {
             Object::Reference(id) => {
                 obj = doc
@@ -191,20 +154,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn precheck_rejects_non_pdf_and_truncation() {
+    fn load_rejects_non_pdf_and_truncation() {
         let l = Limits::default();
-        assert!(matches!(precheck(b"hello", &l), Err(PdfError::NotPdf)));
-        assert!(matches!(precheck(b"%PDF-1.7\n1 0 obj\n", &l), Err(PdfError::Truncated)));
-        assert!(precheck(b"%PDF-1.7\nxref\nstartxref\n9\n%%EOF\n", &l).is_ok());
-        // startxref pointing past the end
-        assert!(matches!(precheck(b"%PDF-1.7\nstartxref\n999\n%%EOF", &l), Err(PdfError::Truncated)));
-        // bytes after %%EOF that are not whitespace: truncated in a later revision
-        assert!(matches!(precheck(b"%PDF-1.7\nstartxref\n1\n%%EOF\n3 0 obj", &l), Err(PdfError::Truncated)));
+        assert!(matches!(load(b"hello", &l), Err(PdfError::NotPdf)));
+        assert!(matches!(load(b"%PDF-1.7\n1 0 obj\n", &l), Err(PdfError::Truncated)));
+        // startxref pointing past the end is no revision end at all.
+        assert!(matches!(load(b"%PDF-1.7\nstartxref\n999\n%%EOF", &l), Err(PdfError::Truncated)));
     }
 
     #[test]
     fn size_limit() {
         let l = Limits { max_file_size: 4, ..Limits::default() };
-        assert!(matches!(precheck(b"%PDF-1.7", &l), Err(PdfError::TooLarge { .. })));
+        assert!(matches!(load(b"%PDF-1.7", &l), Err(PdfError::TooLarge { .. })));
     }
 }
