@@ -322,3 +322,20 @@ fn dev_pki_makes_a_complete_pki_that_signs_acceptably() {
     let (ok, report) = external_verify(&out, &[&pki.join("root-ca.pem")]);
     assert!(ok, "{report}");
 }
+
+#[test]
+fn every_signing_is_recorded_in_the_audit_log() {
+    let dir = tmp();
+    let data = dir.path().join("data");
+    let out = dir.path().join("signed.pdf");
+    let mut args = vec!["--data-dir".to_string(), data.display().to_string()];
+    args.extend(sign_args("clerk-ec", &unsigned(), &out, &[]));
+    let o = kyso().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = kyso().args(["--data-dir", data.to_str().unwrap(), "audit", "list"]).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stdout);
+    assert!(log.contains("Lê Văn Cường\tsign"), "{log}");
+    assert!(log.contains("signed.pdf"), "{log}");
+    let o = kyso().args(["--data-dir", data.to_str().unwrap(), "audit", "verify"]).output().unwrap();
+    assert!(o.status.success());
+}

@@ -199,11 +199,20 @@ fn sign_now(ctx: &Context, key: &Path, cert: &Path, common: &CommonArgs, input: 
     )
     .with_context(|| format!("cannot sign {}", input.display()))?;
     write_atomically(output, &signed)?;
-    if let Some((registry, mut summary)) = authority {
-        summary["output"] = json!(output.display().to_string());
-        summary["sha256"] = json!(sha256_hex(&signed));
-        audit::append(registry.connection(), summary["official"].as_str().unwrap_or_default(), "sign", summary["kind"].as_str().unwrap_or_default(), &summary)?;
-    }
+    // Every signing is audited; without --official the actor is the certificate's holder as
+    // the certificate names them (no registry check was asked for).
+    let (registry, mut summary) = match authority {
+        Some(found) => found,
+        None => (
+            Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?,
+            json!({"official": cert.common_name().unwrap_or_else(|| cert.subject()), "kind": "", "unchecked": true}),
+        ),
+    };
+    summary["certificate"] = json!(cert.serial_hex());
+    summary["output"] = json!(output.display().to_string());
+    summary["sha256"] = json!(sha256_hex(&signed));
+    audit::append(registry.connection(), summary["official"].as_str().unwrap_or_default(), "sign", summary["kind"].as_str().unwrap_or_default(), &summary)?;
+    drop(registry);
     let archived = record_for_archive(ctx, &signed, common.kind.as_deref(), output)?;
     println!("signed {} -> {} ({archived})", input.display(), output.display());
     Ok(ExitCode::SUCCESS)
