@@ -339,3 +339,43 @@ fn every_signing_is_recorded_in_the_audit_log() {
     let o = kyso().args(["--data-dir", data.to_str().unwrap(), "audit", "verify"]).output().unwrap();
     assert!(o.status.success());
 }
+
+#[test]
+fn a_visible_field_signed_without_an_image_shows_name_title_and_time_in_its_widget() {
+    let dir = tmp();
+    let with_field = dir.path().join("fields.pdf");
+    let st = Command::new(tools().join("venv/bin/pyhanko"))
+        .args(["sign", "addfields", "--field", "1/300,100,480,170/ChuKyLanhDao"])
+        .arg(unsigned())
+        .arg(&with_field)
+        .status()
+        .expect("pyhanko runs");
+    assert!(st.success());
+    let out = dir.path().join("signed.pdf");
+    dev_sign("vice-chairman-ec", &with_field, &out, &["--field", "ChuKyLanhDao"]);
+    assert_externally_valid(&out, &[]);
+
+    // The widget's normal appearance is a form XObject with an embedded font and text.
+    let doc = lopdf::Document::load(&out).unwrap();
+    let widget = doc
+        .objects
+        .values()
+        .filter_map(|o| o.as_dict().ok())
+        .find(|d| d.get(b"T").ok().and_then(|t| t.as_str().ok()) == Some(b"ChuKyLanhDao".as_slice()))
+        .expect("the field");
+    let ap = widget.get(b"AP").unwrap().as_dict().unwrap();
+    let n = doc.get_object(ap.get(b"N").unwrap().as_reference().unwrap()).unwrap().as_stream().unwrap();
+    assert_eq!(n.dict.get(b"Subtype").unwrap(), &lopdf::Object::Name(b"Form".to_vec()));
+    let content = n.decompressed_content().unwrap_or_else(|_| n.content.clone());
+    assert!(String::from_utf8_lossy(&content).contains("Tj") || String::from_utf8_lossy(&content).contains("TJ"));
+    let resources = n.dict.get(b"Resources").unwrap();
+    let resources = match resources {
+        lopdf::Object::Reference(id) => doc.get_dictionary(*id).unwrap(),
+        other => other.as_dict().unwrap(),
+    };
+    assert!(resources.has(b"Font"), "the text block brings its font");
+    // And the page itself was not rewritten.
+    let base = std::fs::read(&with_field).unwrap();
+    let all = std::fs::read(&out).unwrap();
+    assert!(!String::from_utf8_lossy(&all[base.len()..]).contains("/Type /Page\n"));
+}

@@ -183,20 +183,17 @@ fn sign_now(ctx: &Context, key: &Path, cert: &Path, common: &CommonArgs, input: 
     let input_bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let mut opts = base_options(ctx, common);
     let authority = apply_authority(ctx, common, &cert, &mut opts)?;
-    let appearance = match &common.image {
+    // A visible field shows the signature image when one is given, else a text block with the
+    // signer's name, title and the signing time in Vietnam time.
+    let appearance: Box<dyn signing::AppearanceBuilder> = match &common.image {
         Some(path) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             let image = SignatureImage::from_png(&bytes).with_context(|| path.display().to_string())?;
-            Some(ImageAppearance::new(image))
+            Box::new(ImageAppearance::new(image))
         }
-        None => None,
+        None => Box::new(kyso::templates::signature_block::TextAppearance),
     };
-    let signed = signing::sign_pdf_with_appearance(
-        &input_bytes,
-        &signer,
-        &opts,
-        appearance.as_ref().map(|a| a as &dyn signing::AppearanceBuilder),
-    )
+    let signed = signing::sign_pdf_with_appearance(&input_bytes, &signer, &opts, Some(appearance.as_ref()))
     .with_context(|| format!("cannot sign {}", input.display()))?;
     write_atomically(output, &signed)?;
     // Every signing is audited; without --official the actor is the certificate's holder as

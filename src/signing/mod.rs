@@ -22,6 +22,7 @@ pub mod deferred;
 pub mod image;
 mod key;
 mod pades;
+pub mod page_appearance;
 
 pub use key::KeySigner;
 pub use pades::{AppearanceBuilder, AppearanceContext, PreparedPdf, prepare};

@@ -15,6 +15,7 @@ mod fields;
 pub mod qr;
 mod render;
 pub mod schema;
+pub mod signature_block;
 
 use std::collections::BTreeMap;
 

@@ -152,6 +152,25 @@ impl Renderer {
         today: Datetime,
         ident: &str,
     ) -> Result<Rendered, RenderError> {
+        let (doc, pdf) = self.compile(kind, inputs, today, ident)?;
+        let fields = signature_fields(&doc).map_err(|message| RenderError::Fields {
+            kind: kind.to_owned(),
+            message,
+        })?;
+        let page_sizes = doc
+            .pages()
+            .iter()
+            .map(|p| (p.frame.width().to_pt(), p.frame.height().to_pt()))
+            .collect();
+        Ok(Rendered { pdf, page_sizes, fields })
+    }
+
+    /// Renders `kind` to PDF without signature fields (appearance snippets).
+    pub fn render_plain(&self, kind: &str, inputs: Dict, today: Datetime, ident: &str) -> Result<Vec<u8>, RenderError> {
+        Ok(self.compile(kind, inputs, today, ident)?.1)
+    }
+
+    fn compile(&self, kind: &str, inputs: Dict, today: Datetime, ident: &str) -> Result<(PagedDocument, Vec<u8>), RenderError> {
         let main = *self.mains.get(kind).ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
         let world = DocWorld {
             renderer: self,
@@ -164,15 +183,6 @@ impl Renderer {
             kind: kind.to_owned(),
             message: join(&d),
         })?;
-        let fields = signature_fields(&doc).map_err(|message| RenderError::Fields {
-            kind: kind.to_owned(),
-            message,
-        })?;
-        let page_sizes = doc
-            .pages()
-            .iter()
-            .map(|p| (p.frame.width().to_pt(), p.frame.height().to_pt()))
-            .collect();
         let options = typst_pdf::PdfOptions {
             ident: Smart::Custom(ident.to_owned()),
             creator: Smart::Custom(Some(format!("kyso {}", env!("CARGO_PKG_VERSION")))),
@@ -186,7 +196,7 @@ impl Renderer {
         // typst memoises layout results across compilations; every certification has different
         // data, so old entries are dead weight. Evicting keeps a long-running server's memory flat.
         typst::comemo::evict(4);
-        Ok(Rendered { pdf, page_sizes, fields })
+        Ok((doc, pdf))
     }
 }
 
