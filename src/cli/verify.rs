@@ -170,7 +170,11 @@ fn signature_text(n: usize, sig: &SignatureReport) -> String {
         s.push_str(&format!("  Cấp bởi / Issued by: {}\n", signer.issuer));
     }
     if let Some(t) = &sig.claimed_signing_time {
-        s.push_str(&format!("  Thời điểm ký (do người ký khai) / Claimed signing time: {t}\n"));
+        if sig.subfilter == "ETSI.RFC3161" {
+            s.push_str(&format!("  Thời điểm đóng dấu (do tổ chức cấp dấu thời gian ký) / Time-stamp time: {t}\n"));
+        } else {
+            s.push_str(&format!("  Thời điểm ký (do người ký khai) / Claimed signing time: {t}\n"));
+        }
     }
     let integrity = match sig.integrity {
         Integrity::Intact => "nguyên vẹn / intact",
