@@ -311,11 +311,12 @@ pub fn diff(signed: &LoadedRevision, later: &LoadedRevision, perms: &Permissions
             let fresh_signature_field = ft == Some(b"Sig".as_slice())
                 && (is_new(id) || obj_s.and_then(|o| o.as_dict().ok()).is_some_and(|s| !s.has(b"V")))
                 && (changed(id) || is_new(id));
+            // A signature field being signed now, or a form field that may be filled: its value
+            // and appearance are the allowed change.
+            let fillable = ft.is_some() && ft != Some(b"Sig".as_slice()) && fields_s.get(&id).is_some_and(|n| perms.may_fill(n));
             if id == root {
                 allowed_keys = &[b"DSS"];
-            } else if fresh_signature_field {
-                allowed_keys = &[b"V", b"AP"];
-            } else if ft.is_some() && ft != Some(b"Sig".as_slice()) && fields_s.get(&id).is_some_and(|n| perms.may_fill(n)) {
+            } else if fresh_signature_field || fillable {
                 allowed_keys = &[b"V", b"AP"];
             }
             if dict.has_type(b"Page")
@@ -370,6 +371,10 @@ pub fn diff(signed: &LoadedRevision, later: &LoadedRevision, perms: &Permissions
     }
     d
 }
+
+/// Judges an array that may only grow by new signature fields: `(before, after)` to the reason
+/// it is disallowed, if it is.
+type ArrayRule<'a> = dyn Fn(&[Object], &[Object]) -> Option<String> + 'a;
 
 /// Why a changed object reached from the catalog is disallowed, or `None` if a rule allows it.
 #[allow(clippy::too_many_arguments)]
@@ -542,7 +547,7 @@ fn judge_acroform(
     later: &LoadedRevision,
     before: Option<&Dictionary>,
     after: &Dictionary,
-    new_sig_element: &dyn Fn(&[Object], &[Object]) -> Option<String>,
+    new_sig_element: &ArrayRule<'_>,
     limits: &ReadLimits,
 ) -> Option<String> {
     for key in changed_keys(before, after) {
