@@ -10,7 +10,8 @@
 #   .ci/garage.sh resume    start the server again on the same ports with the same data
 #
 # The state directory ($GARAGE_STATE, default $HOME/.cache/kyso-garage/run) holds the config, the
-# data, the pid and the env file that tests read (KYSO_TEST_S3_ENV points at it).
+# data, the pid, the log and the env file of KYSO_ARCHIVE_* settings (.ci/run points the tests at
+# it with KYSO_TEST_GARAGE_ENV; `source` it to run kyso against this instance).
 set -euo pipefail
 
 KYSO_TOOLS=${KYSO_TOOLS:-$HOME/.cache/kyso-tools}
@@ -114,8 +115,6 @@ export KYSO_ARCHIVE_BUCKET=$BUCKET
 export KYSO_ARCHIVE_PATH_STYLE=true
 export KYSO_ARCHIVE_ACCESS_KEY_ID=$key_id
 export KYSO_ARCHIVE_SECRET_ACCESS_KEY=$secret
-export KYSO_TEST_GARAGE_SCRIPT=$(cd "$(dirname "$0")" && pwd)/garage.sh
-export KYSO_TEST_GARAGE_STATE=$GARAGE_STATE
 ENV
   echo "garage running (pid $(cat "$GARAGE_STATE/pid")), S3 on 127.0.0.1:$s3, bucket $BUCKET"
   echo "settings: $GARAGE_STATE/env"
