@@ -41,12 +41,17 @@ fn a_clerk_archives_many_documents_and_the_audit_finds_a_flipped_byte() {
     data[1000] ^= 0x01;
     std::fs::write(&path, &data).unwrap();
 
+    // And another archived file disappears.
+    std::fs::remove_file(key_path(&k, &keys[20])).unwrap();
+
     let out = k.run(&["archive", "verify"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     let bad: Vec<&str> = text.lines().filter(|l| l.starts_with("BAD")).collect();
-    assert_eq!(bad.len(), 1, "{text}");
+    assert_eq!(bad.len(), 2, "{text}");
     assert!(bad[0].contains(victim.as_str()) && bad[0].contains("integrity check failed"), "{text}");
+    assert!(bad[1].contains(keys[20].as_str()) && bad[1].contains("not found"), "{text}");
+    assert!(text.contains("verified 41 archived object(s)") && text.contains(": 2 bad"), "{text}");
 
     // A sample audit reads only that many objects.
     let sample = k.run(&["archive", "verify", "--sample", "5"]);
