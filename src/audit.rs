@@ -57,6 +57,23 @@ fn entry_hash(prev: &str, seq: i64, at: &str, actor: &str, action: &str, subject
 /// Appends an entry; call inside the transaction that does the audited change, so both land
 /// or neither does.
 pub fn append(conn: &Connection, actor: &str, action: &str, subject: &str, details: &serde_json::Value) -> Result<AuditEntry, AuditError> {
+    if conn.is_autocommit() {
+        // Several processes may append at once (kyso sign runs beside the worker and other
+        // signings): read the head and write the next entry under one write lock.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = append_locked(conn, actor, action, subject, details);
+        match &result {
+            Ok(_) => conn.execute_batch("COMMIT")?,
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+        return result;
+    }
+    append_locked(conn, actor, action, subject, details)
+}
+
+fn append_locked(conn: &Connection, actor: &str, action: &str, subject: &str, details: &serde_json::Value) -> Result<AuditEntry, AuditError> {
     let last: Option<(i64, String)> = conn
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
