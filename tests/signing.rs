@@ -222,38 +222,28 @@ fn bad_inputs_are_refused_with_one_line_and_no_output_file() {
         assert!(!out_path.exists(), "{} must not be written", out_path.display());
     }
 
-    // A key that does not belong to the certificate.
+    // A key that does not belong to the certificate; a CA certificate without the
+    // digitalSignature / nonRepudiation key usage.
     let k = keys_dev();
-    let o4 = d.join("o5.pdf");
-    let args: Vec<String> = vec![
-        "--dev".into(),
-        "sign".into(),
-        "--key".into(),
-        k.join("clerk-rsa.key.pem").display().to_string(),
-        "--cert".into(),
-        k.join("chairman-rsa.pem").display().to_string(),
-        unsigned().display().to_string(),
-        "-o".into(),
-        o4.display().to_string(),
-    ];
-    assert_one_line_error(&run_kyso(&args), "does not match");
-    assert!(!o4.exists());
-
-    // A CA certificate has no digitalSignature / nonRepudiation key usage.
-    let o5 = d.join("o6.pdf");
-    let args: Vec<String> = vec![
-        "--dev".into(),
-        "sign".into(),
-        "--key".into(),
-        k.join("intermediate-ca.key.pem").display().to_string(),
-        "--cert".into(),
-        k.join("intermediate-ca.pem").display().to_string(),
-        unsigned().display().to_string(),
-        "-o".into(),
-        o5.display().to_string(),
-    ];
-    assert_one_line_error(&run_kyso(&args), "does not allow document signing");
-    assert!(!o5.exists());
+    for (key, cert, needle, out) in [
+        ("clerk-rsa.key.pem", "chairman-rsa.pem", "does not match", "o5.pdf"),
+        ("intermediate-ca.key.pem", "intermediate-ca.pem", "does not allow document signing", "o6.pdf"),
+    ] {
+        let out = d.join(out);
+        let args: Vec<String> = vec![
+            "--dev".into(),
+            "sign".into(),
+            "--key".into(),
+            k.join(key).display().to_string(),
+            "--cert".into(),
+            k.join(cert).display().to_string(),
+            unsigned().display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+        ];
+        assert_one_line_error(&run_kyso(&args), needle);
+        assert!(!out.exists());
+    }
 
     // A missing input file.
     let o6 = d.join("o7.pdf");
