@@ -369,3 +369,12 @@ fn a_visible_field_signed_without_an_image_shows_name_title_and_time_in_its_widg
     let all = std::fs::read(&out).unwrap();
     assert!(!String::from_utf8_lossy(&all[base.len()..]).contains("/Type /Page\n"));
 }
+
+#[test]
+fn usage_errors_exit_64_and_are_never_mistaken_for_a_verdict() {
+    let o = kyso().args(["verify"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(64));
+    let o = kyso().args(["sign", "--nonsense"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(64));
+    assert!(kyso().arg("--help").output().unwrap().status.success());
+}
