@@ -13,23 +13,8 @@ use kyso::signing::{KeySigner, SignOptions};
 use kyso::validation::{self, Indication, Integrity, Modifications, Policy, SubIndication, TrustAnchors, ValidationReport, Verdict};
 use lopdf::{Object, Stream};
 
-fn policy() -> Policy {
-    let mut anchors = TrustAnchors::new();
-    anchors.add_pem_or_der(&std::fs::read(keys_dev().join("root-ca.pem")).unwrap()).unwrap();
-    Policy { anchors, ..Policy::default() }
-}
 
-fn verify(bytes: &[u8]) -> ValidationReport {
-    validation::validate(bytes, &policy()).expect("readable PDF")
-}
 
-fn sign_bytes(stem: &str, input: &[u8]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
-    std::fs::write(&i, input).unwrap();
-    dev_sign(stem, &i, &o, &[]);
-    std::fs::read(o).unwrap()
-}
 
 /// A certification signed once by the chairman (made once, shared by the tests).
 fn signed() -> &'static [u8] {
@@ -160,7 +145,7 @@ fn a_truncated_file_is_refused() {
     assert_eq!(s.sub_indication, Some(SubIndication::FormatFailure));
     assert_eq!(report.indication, Verdict::Failed);
     // Cut inside the header: not a PDF at all.
-    assert!(validation::validate(&signed()[..6], &policy()).is_err());
+    assert!(validation::validate(&signed()[..6], &dev_policy()).is_err());
     // Two revisions, the last one cut short: the first signature is followed by bytes that form
     // no revision, which is a disallowed modification.
     let cut = &sealed()[..sealed().len() - 40];
@@ -320,7 +305,7 @@ fn a_certificate_issued_after_the_claimed_signing_time_is_not_yet_valid() {
 #[test]
 fn a_revoked_signer_fails_and_a_signature_from_before_revocation_is_only_indeterminate() {
     let crl = std::fs::read(keys_dev().join("intermediate-ca.crl.pem")).unwrap();
-    let mut p = policy();
+    let mut p = dev_policy();
     p.crls = validation::chain::certs_from_pem_or_der(&crl, "X509 CRL").unwrap();
     let bytes = sign_bytes("revoked-ec", &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap());
     let s = validation::validate(&bytes, &p).unwrap().signatures[0].clone();
@@ -359,6 +344,6 @@ fn hostile_bytes_never_panic() {
             1 => bytes.truncate(at),
             _ => bytes[at..].iter_mut().take(16).for_each(|b| *b = b'['),
         }
-        let _ = validation::validate(&bytes, &policy());
+        let _ = validation::validate(&bytes, &dev_policy());
     }
 }

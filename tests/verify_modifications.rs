@@ -6,26 +6,11 @@ mod common;
 
 use common::*;
 use kyso::pdf::incremental::IncrementalUpdate;
-use kyso::validation::{self, Modifications, Policy, TrustAnchors, ValidationReport, Verdict};
+use kyso::validation::{self, Modifications, ValidationReport, Verdict};
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream, dictionary};
 
-fn policy() -> Policy {
-    let mut anchors = TrustAnchors::new();
-    anchors.add_pem_or_der(&std::fs::read(keys_dev().join("root-ca.pem")).unwrap()).unwrap();
-    Policy { anchors, ..Policy::default() }
-}
 
-fn verify(bytes: &[u8]) -> ValidationReport {
-    validation::validate(bytes, &policy()).expect("readable PDF")
-}
 
-fn sign(stem: &str, input: &[u8]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
-    std::fs::write(&i, input).unwrap();
-    dev_sign(stem, &i, &o, &[]);
-    std::fs::read(o).unwrap()
-}
 
 fn appearance(text: &str) -> Object {
     let content = format!("BT /Helv 10 Tf 2 4 Td ({text}) Tj ET");
@@ -120,7 +105,7 @@ fn fill(bytes: &[u8], field: ObjectId) -> Vec<u8> {
 #[test]
 fn filling_in_a_form_field_after_an_approval_signature_is_allowed() {
     let f = form(false);
-    let signed = sign("chairman-ec", &f.bytes);
+    let signed = sign_bytes("chairman-ec", &f.bytes);
     let report = verify(&fill(&signed, f.field));
     assert_eq!(report.indication, Verdict::Passed, "{report:#?}");
     assert_eq!(first(&report).modifications_after, Modifications::Allowed);
@@ -129,7 +114,7 @@ fn filling_in_a_form_field_after_an_approval_signature_is_allowed() {
 #[test]
 fn filling_in_a_form_field_of_a_document_certified_against_changes_is_disallowed() {
     let f = form(true);
-    let signed = sign("chairman-ec", &f.bytes);
+    let signed = sign_bytes("chairman-ec", &f.bytes);
     let report = verify(&fill(&signed, f.field));
     let s = first(&report);
     assert_eq!(s.modifications_after, Modifications::Disallowed, "{s:#?}");
@@ -140,7 +125,7 @@ fn filling_in_a_form_field_of_a_document_certified_against_changes_is_disallowed
 #[test]
 fn changing_a_fields_flags_or_position_is_not_form_filling() {
     let f = form(false);
-    let signed = sign("chairman-ec", &f.bytes);
+    let signed = sign_bytes("chairman-ec", &f.bytes);
     for (key, value) in [("Ff", Object::Integer(1)), ("Rect", vec![0.into(), 0.into(), 595.into(), 842.into()].into())] {
         let moved = update(&signed, |doc, up| {
             let mut d = doc.get_dictionary(f.field).unwrap().clone();
@@ -157,7 +142,7 @@ fn changing_a_fields_flags_or_position_is_not_form_filling() {
 #[test]
 fn a_new_annotation_that_is_not_a_signature_is_disallowed() {
     let f = form(false);
-    let signed = sign("chairman-ec", &f.bytes);
+    let signed = sign_bytes("chairman-ec", &f.bytes);
     let annotated = update(&signed, |doc, up| {
         let note = up.allocate();
         up.put(
@@ -182,7 +167,7 @@ fn a_new_annotation_that_is_not_a_signature_is_disallowed() {
 #[test]
 fn long_term_validation_data_added_later_is_allowed() {
     let f = form(false);
-    let signed = sign("chairman-ec", &f.bytes);
+    let signed = sign_bytes("chairman-ec", &f.bytes);
     let with_dss = update(&signed, |doc, up| {
         let root = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
         let cert = up.allocate();
@@ -204,7 +189,7 @@ fn a_new_signature_appearance_may_not_bring_a_hidden_object_into_view() {
     // Shadow "hide" through an allowed change: the attacker planted an unreferenced stream before
     // the official signed, then adds a "signature" whose appearance draws it over the page.
     let f = form(false);
-    let signed = sign("chairman-ec", &f.bytes);
+    let signed = sign_bytes("chairman-ec", &f.bytes);
     let report = verify(&add_signature_widget(&signed, &f, true));
     let s = first(&report);
     assert_eq!(s.modifications_after, Modifications::Disallowed, "{s:#?}");
@@ -287,7 +272,7 @@ fn a_document_timestamp_added_by_pyhanko_after_the_signature_is_allowed_and_veri
     let dir = tempfile::tempdir().unwrap();
     let signed = dir.path().join("signed.pdf");
     let stamped = dir.path().join("stamped.pdf");
-    std::fs::write(&signed, sign("chairman-rsa", &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap())).unwrap();
+    std::fs::write(&signed, sign_bytes("chairman-rsa", &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap())).unwrap();
     let (cert, key) = dev_tsa();
     let (cert_path, key_path) = (dir.path().join("tsa.pem"), dir.path().join("tsa.key.pem"));
     std::fs::write(&cert_path, cert).unwrap();

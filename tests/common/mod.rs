@@ -125,3 +125,24 @@ pub fn der_len(b: &[u8]) -> usize {
         _ => 5 + (((b[2] as usize) << 16) | ((b[3] as usize) << 8) | b[4] as usize),
     }
 }
+
+/// Validation policy trusting the keys-dev root.
+pub fn dev_policy() -> kyso::validation::Policy {
+    let mut anchors = kyso::validation::TrustAnchors::new();
+    anchors.add_pem_or_der(&std::fs::read(keys_dev().join("root-ca.pem")).unwrap()).unwrap();
+    kyso::validation::Policy { anchors, ..Default::default() }
+}
+
+/// Validates `bytes` under [`dev_policy`].
+pub fn verify(bytes: &[u8]) -> kyso::validation::ValidationReport {
+    kyso::validation::validate(bytes, &dev_policy()).expect("readable PDF")
+}
+
+/// `kyso --dev sign` as `stem` over `input` bytes, returning the signed bytes.
+pub fn sign_bytes(stem: &str, input: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
+    std::fs::write(&i, input).unwrap();
+    dev_sign(stem, &i, &o, &[]);
+    std::fs::read(o).unwrap()
+}
