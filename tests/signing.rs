@@ -107,14 +107,7 @@ fn the_output_starts_with_the_input_byte_for_byte() {
 #[test]
 fn signing_into_an_existing_empty_field_keeps_its_name_and_never_touches_page_content() {
     let dir = tmp();
-    let with_field = dir.path().join("fields.pdf");
-    let st = Command::new(tools().join("venv/bin/pyhanko"))
-        .args(["sign", "addfields", "--field", "1/300,100,500,180/ChuKyLanhDao"])
-        .arg(unsigned())
-        .arg(&with_field)
-        .status()
-        .expect("pyhanko runs");
-    assert!(st.success());
+    let with_field = with_empty_field(dir.path(), "1/300,100,500,180/ChuKyLanhDao");
     let out = dir.path().join("signed.pdf");
     dev_sign("chairman-rsa", &with_field, &out, &["--field", "ChuKyLanhDao"]);
     assert_externally_valid(&out, &[]);
@@ -333,14 +326,7 @@ fn every_signing_is_recorded_in_the_audit_log() {
 #[test]
 fn a_visible_field_signed_without_an_image_shows_name_title_and_time_in_its_widget() {
     let dir = tmp();
-    let with_field = dir.path().join("fields.pdf");
-    let st = Command::new(tools().join("venv/bin/pyhanko"))
-        .args(["sign", "addfields", "--field", "1/300,100,480,170/ChuKyLanhDao"])
-        .arg(unsigned())
-        .arg(&with_field)
-        .status()
-        .expect("pyhanko runs");
-    assert!(st.success());
+    let with_field = with_empty_field(dir.path(), "1/300,100,480,170/ChuKyLanhDao");
     let out = dir.path().join("signed.pdf");
     dev_sign("vice-chairman-ec", &with_field, &out, &["--field", "ChuKyLanhDao"]);
     assert_externally_valid(&out, &[]);
@@ -377,4 +363,17 @@ fn usage_errors_exit_64_and_are_never_mistaken_for_a_verdict() {
     let o = kyso().args(["sign", "--nonsense"]).output().unwrap();
     assert_eq!(o.status.code(), Some(64));
     assert!(kyso().arg("--help").output().unwrap().status.success());
+}
+
+/// `unsigned.pdf` with an empty signature field added by pyHanko (`PAGE/x1,y1,x2,y2/NAME`).
+fn with_empty_field(dir: &Path, spec: &str) -> PathBuf {
+    let out = dir.join("fields.pdf");
+    let st = Command::new(tools().join("venv/bin/pyhanko"))
+        .args(["sign", "addfields", "--field", spec])
+        .arg(unsigned())
+        .arg(&out)
+        .status()
+        .expect("pyhanko runs");
+    assert!(st.success());
+    out
 }
