@@ -19,7 +19,7 @@ pub mod signature_block;
 
 use std::collections::BTreeMap;
 
-use typst::foundations::{Datetime, Dict, Str, Value};
+use typst::foundations::{Bytes, Datetime, Dict, Str, Value};
 
 pub use render::{FieldPlacement, RenderError};
 pub use schema::{Field, FieldError, FieldType, Numbering, Schema, SchemaError, Validated};
@@ -203,7 +203,7 @@ impl Catalog {
             kind: kind.to_owned(),
             message: format!("invalid issue date {y}-{m}-{d}"),
         })?;
-        let qr_svg = qr::svg(&meta.verify_url)?;
+        let qr = qr::image(&meta.verify_url)?;
         let a = &meta.authority;
         let authority: Dict = [
             ("parent", a.parent.as_str()),
@@ -225,7 +225,8 @@ impl Catalog {
         m.insert("issued_on".into(), Value::Datetime(today));
         m.insert("authority".into(), Value::Dict(authority));
         m.insert("verify_url".into(), Value::Str(meta.verify_url.as_str().into()));
-        m.insert("qr_svg".into(), Value::Str(qr_svg.into()));
+        m.insert("qr_side".into(), Value::Int(i64::from(qr.side)));
+        m.insert("qr_pixels".into(), Value::Bytes(Bytes::new(qr.pixels)));
         m.insert("template_version".into(), Value::Str(template.schema.version.as_str().into()));
         let mut inputs = Dict::new();
         inputs.insert("data".into(), Value::Dict(data.typst.clone()));
