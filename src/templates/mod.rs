@@ -8,8 +8,8 @@
 //! built with and every document records that version.
 //!
 //! Rendering ([`Catalog::render`]) puts the validated data and the issuing metadata (number,
-//! document id, QR code) into typst's `sys.inputs`, lays the page out, reads where the template
-//! placed its signature boxes, and adds empty named signature fields there.
+//! document id, QR code) into the inputs file the templates read, lays the page out, reads where
+//! the template placed its signature boxes, and adds empty named signature fields there.
 
 mod fields;
 pub mod qr;

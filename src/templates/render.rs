@@ -1,10 +1,18 @@
 //! Rendering a template to PDF with typst used as a library.
 //!
 //! The [`Renderer`] owns everything that does not change between documents: the embedded fonts,
-//! the parsed template sources and the font book. Each render builds a small [`World`] around it
-//! whose standard library carries the document's data in `sys.inputs` (values, never source
-//! text, so nothing a citizen types can be read as markup). Rendering is CPU-bound and
-//! synchronous: async callers run it on a blocking thread.
+//! the parsed template sources, the font book and typst's standard library. Each render builds a
+//! small [`World`] around it that serves the document's data as one more file,
+//! [`INPUTS_PATH`], CBOR that the templates decode with typst's `cbor` (values, never source text,
+//! so nothing a citizen types can be read as markup).
+//!
+//! Why a file and not `sys.inputs`: inputs live inside the standard library, so every document
+//! had a new library, which typst hashes in full (0.4 ms) and which invalidates every memoised
+//! evaluation and layout result of the document before. With one library for all documents,
+//! typst reuses the layout of everything that did not change, the header, the motto, the
+//! capacity line, from one certification to the next.
+//!
+//! Rendering is CPU-bound and synchronous: async callers run it on a blocking thread.
 //!
 //! After layout, the document is asked where the templates put their signature boxes (metadata
 //! elements labelled `<kyso-sig>`), so field rectangles come from the real layout rather than from
@@ -30,6 +38,11 @@ const FONTS: [&[u8]; 4] = [
     include_bytes!("../../fonts/LiberationSerif-Italic.ttf"),
     include_bytes!("../../fonts/LiberationSerif-BoldItalic.ttf"),
 ];
+
+/// The virtual file that holds a document's inputs (keys `data` and `meta`) as CBOR. Dates are
+/// maps `{"kyso-date": [year, month, day]}`, which `templates/common/layout.typ` turns back into
+/// typst datetimes; a template field can never produce such a map, as schemas name their fields.
+pub const INPUTS_PATH: &str = "/kyso/inputs.cbor";
 
 /// The label templates give to signature-field markers (see `templates/common/layout.typ`).
 const SIG_LABEL: &str = "kyso-sig";
@@ -102,6 +115,8 @@ pub struct Renderer {
     fonts: Vec<Font>,
     sources: HashMap<FileId, Source>,
     mains: HashMap<String, FileId>,
+    library: LazyHash<Library>,
+    inputs: FileId,
 }
 
 /// One template source to load: its virtual path (`/certified-copy/template.typ`) and text.
@@ -140,10 +155,12 @@ impl Renderer {
                 .ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
             main_ids.insert(kind.to_owned(), id);
         }
-        Ok(Renderer { book, fonts, sources, mains: main_ids })
+        let inputs = file_id(INPUTS_PATH).ok_or_else(|| RenderError::UnknownKind(INPUTS_PATH.to_owned()))?;
+        let library = LazyHash::new(Library::builder().build());
+        Ok(Renderer { book, fonts, sources, mains: main_ids, library, inputs })
     }
 
-    /// Renders `kind` with `inputs` as `sys.inputs` (keys `data` and `meta`); `today` is what
+    /// Renders `kind` with `inputs` (keys `data` and `meta`) served as [`INPUTS_PATH`]; `today` is what
     /// `datetime.today()` returns (the issue date in Vietnam). `ident` seeds the PDF's /ID.
     pub fn render(
         &self,
@@ -172,12 +189,8 @@ impl Renderer {
 
     fn compile(&self, kind: &str, inputs: Dict, today: Datetime, ident: &str) -> Result<(PagedDocument, Vec<u8>), RenderError> {
         let main = *self.mains.get(kind).ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
-        let world = DocWorld {
-            renderer: self,
-            library: LazyHash::new(Library::builder().with_inputs(inputs).build()),
-            main,
-            today,
-        };
+        let inputs = encode_inputs(inputs).map_err(|message| RenderError::Typst { kind: kind.to_owned(), message })?;
+        let world = DocWorld { renderer: self, inputs, main, today };
         let warned = typst::compile::<PagedDocument>(&world);
         let doc = warned.output.map_err(|d| RenderError::Typst {
             kind: kind.to_owned(),
@@ -198,6 +211,30 @@ impl Renderer {
         typst::comemo::evict(4);
         Ok((doc, pdf))
     }
+}
+
+/// The inputs as CBOR, dates as `{"kyso-date": [y, m, d]}` (CBOR has no date type typst reads).
+fn encode_inputs(inputs: Dict) -> Result<Bytes, String> {
+    fn tag_dates(v: Value) -> Result<Value, String> {
+        Ok(match v {
+            Value::Datetime(d) => {
+                let (Some(y), Some(m), Some(day)) = (d.year(), d.month(), d.day()) else {
+                    return Err("an input datetime is not a calendar date".into());
+                };
+                let ymd = [i64::from(y), i64::from(m), i64::from(day)].into_iter().map(Value::Int).collect();
+                let mut tagged = Dict::new();
+                tagged.insert("kyso-date".into(), Value::Array(ymd));
+                Value::Dict(tagged)
+            }
+            Value::Dict(d) => Value::Dict(d.into_iter().map(|(k, v)| Ok((k, tag_dates(v)?))).collect::<Result<_, String>>()?),
+            Value::Array(a) => Value::Array(a.into_iter().map(tag_dates).collect::<Result<_, String>>()?),
+            other => other,
+        })
+    }
+    let tagged = tag_dates(Value::Dict(inputs))?;
+    let mut out = Vec::with_capacity(2048);
+    ciborium::into_writer(&tagged, &mut out).map_err(|e| format!("encoding the inputs: {e}"))?;
+    Ok(Bytes::new(out))
 }
 
 fn join(diags: &[SourceDiagnostic]) -> String {
@@ -255,14 +292,15 @@ fn signature_fields(doc: &PagedDocument) -> Result<Vec<FieldPlacement>, String> 
 /// The world of one compilation.
 struct DocWorld<'a> {
     renderer: &'a Renderer,
-    library: LazyHash<Library>,
+    /// This document's inputs, served as [`INPUTS_PATH`].
+    inputs: Bytes,
     main: FileId,
     today: Datetime,
 }
 
 impl World for DocWorld<'_> {
     fn library(&self) -> &LazyHash<Library> {
-        &self.library
+        &self.renderer.library
     }
 
     fn book(&self) -> &LazyHash<FontBook> {
@@ -282,7 +320,10 @@ impl World for DocWorld<'_> {
     }
 
     fn file(&self, id: FileId) -> FileResult<Bytes> {
-        // Templates read nothing but their sources: no images or data files from disk.
+        // Templates read nothing but their inputs and sources: no images or data files from disk.
+        if id == self.renderer.inputs {
+            return Ok(self.inputs.clone());
+        }
         self.source(id).map(|s| Bytes::from_string(s.text().to_owned()))
     }
 

@@ -312,7 +312,7 @@ fn resolve_fields(
 pub struct Validated {
     /// The normalised JSON (strings trimmed, unknown keys refused), as kept in the register.
     pub json: Json,
-    /// The same data for the template (`sys.inputs.data`), dates as typst datetimes.
+    /// The same data for the template (`data` in the template inputs), dates as typst datetimes.
     pub typst: Dict,
 }
 

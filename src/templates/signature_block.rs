@@ -11,7 +11,7 @@ use super::render::{RenderError, Renderer, SourceFile};
 use crate::pdf::incremental::IncrementalUpdate;
 use crate::signing::{AppearanceBuilder, AppearanceContext, SigningError, page_appearance};
 
-const SOURCE: &str = r##"#let i = sys.inputs
+const SOURCE: &str = r##"#let i = cbor("/kyso/inputs.cbor")
 #set page(width: i.width * 1pt, height: i.height * 1pt, margin: 1.5pt)
 #set text(font: "Liberation Serif", fill: rgb("#1f3a93"), size: calc.min(9pt, i.height * 0.14pt))
 #set par(leading: 0.35em)
