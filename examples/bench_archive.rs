@@ -15,6 +15,10 @@ use kyso::archive::{AnyStore, ArchiveStore, Bytes, ObjectKey, Outbox, Sha256, Sl
 use kyso::config::Settings;
 use kyso::registry::Registry;
 
+/// The allocator the `kyso` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn doc(base: &[u8], run: u64, n: usize) -> Vec<u8> {
     let mut b = base.to_vec();
     b.extend_from_slice(format!("\n% bench {run} {n}\n").as_bytes());

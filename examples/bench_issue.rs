@@ -22,6 +22,10 @@ use kyso::registry::Registry;
 use kyso::signing::{KeySigner, SignOptions, sign_pdf};
 use kyso::templates::{AuthorityLines, Catalog, DocumentMeta};
 
+/// The allocator the `kyso` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// CPU time (user + system) of this process so far, in seconds, from /proc (Linux).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();

@@ -8,6 +8,10 @@ use std::time::Instant;
 use kyso::pki;
 use kyso::signing::{KeySigner, SignOptions, sign_pdf};
 
+/// The allocator the `kyso` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 6 {

@@ -71,24 +71,22 @@ pub fn image(url: &str) -> Result<QrImage, QrError> {
     let code =
         QrCode::encode_text(url, QrCodeEcc::Medium).map_err(|e| QrError::Encode(e.to_string()))?;
     let size = code.size();
-    let k = PIXELS_PER_MODULE;
-    let side = (size + 2 * QUIET_ZONE) * k;
-    let mut pixels = Vec::with_capacity((side * side) as usize);
-    for y in 0..side {
-        let my = y / k - QUIET_ZONE;
-        // get_module answers false (light) outside the symbol, which draws the quiet zone.
-        pixels.extend((0..side).map(|x| {
-            if code.get_module(x / k - QUIET_ZONE, my) {
-                0u8
-            } else {
-                255
-            }
-        }));
+    let k = PIXELS_PER_MODULE as usize;
+    let side = usize::try_from(size + 2 * QUIET_ZONE).unwrap_or(0) * k;
+    let mut pixels = Vec::with_capacity(side * side);
+    for my in -QUIET_ZONE..size + QUIET_ZONE {
+        let row = pixels.len();
+        for mx in -QUIET_ZONE..size + QUIET_ZONE {
+            // get_module answers false (light) outside the symbol, which draws the quiet zone.
+            let luma = if code.get_module(mx, my) { 0u8 } else { 255 };
+            pixels.extend(std::iter::repeat_n(luma, k));
+        }
+        for _ in 1..k {
+            pixels.extend_from_within(row..row + side);
+        }
     }
-    Ok(QrImage {
-        side: side as u32,
-        pixels,
-    })
+    let side = u32::try_from(side).map_err(|_| QrError::Encode("image too large".into()))?;
+    Ok(QrImage { side, pixels })
 }
 
 #[cfg(test)]
@@ -110,7 +108,7 @@ mod tests {
         assert_eq!(q.side % PIXELS_PER_MODULE as u32, 0);
         // Version 1 is 21 modules; the URL needs a larger version, plus 2 × 4 quiet modules.
         let m = q.modules();
-        assert!(m > 21 + 8 && (m - 8 - 17) % 4 == 0, "modules {m}");
+        assert!(m > 21 + 8 && (m - 8 - 17).is_multiple_of(4), "modules {m}");
         // Quiet zone light, the top-left finder's outer ring dark and its gap light.
         assert!((0..m).all(|i| !q.is_dark(i, 0) && !q.is_dark(0, i) && !q.is_dark(3, i)));
         assert!((4..11).all(|i| q.is_dark(i, 4) && q.is_dark(4, i)));
