@@ -211,6 +211,50 @@ fn every_kind_is_signed_by_the_official_then_sealed_and_both_verifiers_accept_it
     }
 }
 
+#[test]
+fn at_the_one_stop_desk_the_statement_names_the_clerk_who_signs_before_the_official_and_the_seal() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog();
+    let mut iss = issuer(&catalog, &dir.path().join("r.sqlite3"));
+    // keys-dev's clerk certificate is Lê Văn Cường's.
+    let clerk = serde_json::json!({ "honorific": "Ông", "full_name": "Lê Văn Cường" });
+    for kind in ["signature", "signature-several", "thumbprint", "unable-to-sign", "contract"] {
+        let mut data = sample(kind);
+        data["desk_clerk"] = clerk.clone();
+        let doc = iss.issue(kind, &data, now()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let names: Vec<&str> = doc.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["ChuKyNguoiTiepNhan", "ChuKyLanhDao", "DauCoQuan"], "{kind}");
+        // The clerk's field is left of the official's, level with it.
+        let (c, o) = (&doc.fields[0].rect, &doc.fields[1].rect);
+        assert!(c[2] < o[0] && (c[3] - o[3]).abs() < 1.0, "{kind}: clerk {c:?} official {o:?}");
+
+        let pdf = dir.path().join(format!("{kind}.pdf"));
+        std::fs::write(&pdf, &doc.pdf).unwrap();
+        let text = squash(&tool("pdftotext", &[pdf.to_str().unwrap(), "-"]));
+        assert!(text.contains("ông Lê Văn Cường là người tiếp nhận hồ sơ; tôi"), "{kind}: {text}");
+        assert!(text.contains("trước mặt ông Lê Văn Cường (người tiếp nhận hồ sơ)"), "{kind}: {text}");
+        assert!(!text.contains("trước mặt tôi"), "{kind}: {text}");
+        assert!(text.contains("NGƯỜI TIẾP NHẬN HỒ SƠ"), "{kind}: {text}");
+    }
+
+    // A copy is certified by the certifier alone: the field does not exist there.
+    let mut copy = sample("certified-copy");
+    copy["desk_clerk"] = clerk.clone();
+    assert!(matches!(iss.issue("certified-copy", &copy, now()), Err(IssueError::Invalid(_))));
+
+    // The clerk signs at the desk, then the official, then the seal: pyHanko and pdfsig accept
+    // all three.
+    let unsigned = dir.path().join("signature.pdf");
+    let (one, two, three) = (dir.path().join("1.pdf"), dir.path().join("2.pdf"), dir.path().join("3.pdf"));
+    dev_sign("clerk-ec", &unsigned, &one, &["--field", "ChuKyNguoiTiepNhan"]);
+    dev_sign("vice-chairman-rsa", &one, &two, &["--field", "ChuKyLanhDao"]);
+    dev_sign("seal-ec", &two, &three, &["--field", "DauCoQuan"]);
+    assert_externally_valid(&three, &[]);
+    let report = common::verify(&std::fs::read(&three).unwrap());
+    assert_eq!(report.signatures.len(), 3);
+    assert_eq!(report.indication, kyso::validation::Verdict::Passed, "{report:?}");
+}
+
 /// The first page at 50 dpi in grey.
 fn render_gray(pdf: &Path, dir: &Path) -> Vec<u8> {
     let stem = dir.join("render");
@@ -337,8 +381,10 @@ fn kinds_lists_every_kind_with_version_register_and_fields() {
     let out = run_kyso(&["kinds"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
+    let catalog = catalog();
     for kind in KINDS {
-        assert!(text.contains(&format!("{kind}  (v1.0.0, ")), "{kind} missing:\n{text}");
+        let version = &catalog.get(kind).unwrap().schema.version;
+        assert!(text.contains(&format!("{kind}  (v{version}, ")), "{kind} missing:\n{text}");
     }
     for s in ["SCT/BS", "SCT/CK,ĐC", "SCT/HĐ,GD", "personal_id (citizen ID (12 digits), required)"] {
         assert!(text.contains(s), "{s} missing:\n{text}");

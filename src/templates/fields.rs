@@ -16,6 +16,7 @@ use super::render::FieldPlacement;
 fn description(role: &str) -> &'static str {
     match role {
         "seal" => "Chữ ký số của cơ quan (con dấu) / Agency digital seal",
+        "clerk" => "Chữ ký số của người tiếp nhận hồ sơ / Signature of the desk clerk who received the request",
         _ => "Chữ ký số của người có thẩm quyền / Signature of the competent official",
     }
 }
