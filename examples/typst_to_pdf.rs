@@ -1,4 +1,4 @@
-//! Compiles one standalone typst file to PDF with kyso's embedded fonts (Liberation Serif). Used
+//! Compiles one standalone typst file to PDF with kyso's embedded fonts (Kyso Serif). Used
 //! by `keys-dev/images/make.sh` to draw the development officials' signature and seal images.
 //!
 //! Usage: typst_to_pdf IN.typ OUT.pdf
@@ -47,8 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: typst_to_pdf IN.typ OUT.pdf".into());
     }
     let fonts: Vec<Font> = [
-        &include_bytes!("../fonts/LiberationSerif-Regular.ttf")[..],
-        &include_bytes!("../fonts/LiberationSerif-Bold.ttf")[..],
+        &include_bytes!("../fonts/KysoSerif-Regular.ttf")[..],
+        &include_bytes!("../fonts/KysoSerif-Bold.ttf")[..],
     ]
     .into_iter()
     .flat_map(|d| Font::iter(Bytes::new(d)))

@@ -29,14 +29,19 @@ use typst::utils::{LazyHash, PicoStr};
 use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
 
-/// The fonts every certification uses: Liberation Serif 2.1 (SIL OFL 1.1, metric-compatible with
-/// Times New Roman, full Vietnamese coverage), compiled into the binary so that rendering never
-/// depends on what is installed on the server.
+/// The fonts every certification uses: Kyso Serif, which is Liberation Serif 2.1.5 (SIL OFL 1.1,
+/// metric-compatible with Times New Roman, full Vietnamese coverage) with its TrueType hinting
+/// removed, compiled into the binary so that rendering never depends on what is installed on the
+/// server. Hinting is useless in a PDF that is scaled or printed, yet it was 40 % of the glyf table
+/// plus the cvt, fpgm and prep tables, all copied into each document's font subsets and deflated
+/// again for every document; without it PDFs are smaller and cheaper to write. The family is
+/// renamed because "Liberation" and "Tinos" are Reserved Font Names, which a modified font may not
+/// use (OFL §3). `fonts/dehint.py` makes these files from the originals (see `fonts/README.md`).
 const FONTS: [&[u8]; 4] = [
-    include_bytes!("../../fonts/LiberationSerif-Regular.ttf"),
-    include_bytes!("../../fonts/LiberationSerif-Bold.ttf"),
-    include_bytes!("../../fonts/LiberationSerif-Italic.ttf"),
-    include_bytes!("../../fonts/LiberationSerif-BoldItalic.ttf"),
+    include_bytes!("../../fonts/KysoSerif-Regular.ttf"),
+    include_bytes!("../../fonts/KysoSerif-Bold.ttf"),
+    include_bytes!("../../fonts/KysoSerif-Italic.ttf"),
+    include_bytes!("../../fonts/KysoSerif-BoldItalic.ttf"),
 ];
 
 /// The virtual file that holds a document's inputs (keys `data` and `meta`) as CBOR. Dates are

@@ -1,6 +1,7 @@
 //! The text appearance of a signature when no signature image is registered (issue: "a text
 //! block with the signer's name, title and signing time, Vietnam time"), typeset by typst with the
-//! embedded Liberation Serif so Vietnamese names come out right, and imported into the widget.
+//! embedded Kyso Serif (dehinted Liberation Serif, see `render::FONTS`) so Vietnamese names come
+//! out right, and imported into the widget.
 
 use std::sync::OnceLock;
 
@@ -13,7 +14,7 @@ use crate::signing::{AppearanceBuilder, AppearanceContext, SigningError, page_ap
 
 const SOURCE: &str = r##"#let i = cbor("/kyso/inputs.cbor")
 #set page(width: i.width * 1pt, height: i.height * 1pt, margin: 1.5pt)
-#set text(font: "Liberation Serif", fill: rgb("#1f3a93"), size: calc.min(9pt, i.height * 0.14pt))
+#set text(font: "Kyso Serif", fill: rgb("#1f3a93"), size: calc.min(9pt, i.height * 0.14pt))
 #set par(leading: 0.35em)
 #align(center + horizon)[
   #text(size: 0.8em)[Ký bởi / Signed by] \
