@@ -1,5 +1,5 @@
 //! The local-disk store (the embedded default), and the durable file write it shares with the
-//! outbox's staging directory.
+//! outbox's staging directory and the CLI's output files.
 //!
 //! A write goes to a temporary file in the target directory, is fsynced, renamed over the final
 //! name and the directory is fsynced, so after a crash the final name holds either nothing or
@@ -17,13 +17,28 @@ use super::{ArchiveStore, Bytes, Lock, LockOutcome, LockSupport, ObjectKey, PutR
 pub const TEMP_PREFIX: &str = ".tmp-";
 
 /// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the directory (and of
-/// any directory it had to create, so the new path itself survives a crash).
+/// any directory it had to create, so the new path itself survives a crash). The file is made
+/// read-only.
 pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no directory"))?;
     create_dir_durable(dir)?;
+    write_via_temp(path, bytes, true)
+}
+
+/// Replaces (or creates) `path` with `bytes` the same durable way, leaving the file writable and
+/// creating no directory: the CLI's output files, which a half-written file must never replace.
+pub fn replace_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_via_temp(path, bytes, false)
+}
+
+fn write_via_temp(path: &Path, bytes: &[u8], read_only: bool) -> io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(
         "{TEMP_PREFIX}{name}.{}.{}",
@@ -34,9 +49,11 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        let mut perms = f.metadata()?.permissions();
-        perms.set_readonly(true);
-        f.set_permissions(perms)?;
+        if read_only {
+            let mut perms = f.metadata()?.permissions();
+            perms.set_readonly(true);
+            f.set_permissions(perms)?;
+        }
         drop(f);
         fs::rename(&tmp, path)?;
         sync_dir(dir)
