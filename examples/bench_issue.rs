@@ -3,6 +3,7 @@
 //!
 //! * `render`: the template rendered to a PDF with its signature fields (typst + fields);
 //! * `issue`: validation, numbering in a SQLite register (a file, synchronous=FULL), rendering;
+//! * `issue+1sig`: issuing, then the official's signature only;
 //! * `issue+sign`: issuing, then the official's signature and the agency seal (two PAdES
 //!   incremental revisions) with keys-dev keys;
 //! * the same with four threads sharing the register, as a server issues.
@@ -155,7 +156,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let field = |name: &str| SignOptions { field: Some(name.into()), development_mode: true, ..SignOptions::new() };
         let (fo, fs) = (field("ChuKyLanhDao"), field("DauCoQuan"));
         let label = if official.ends_with("ec") { "issue+sign (ECDSA P-256)" } else { "issue+sign (RSA-2048)" };
-        println!("{label}:");
+        println!("{label}, the official's signature only, then official and seal:");
+        measure("issue+1sig", n, |i| {
+            let doc = issuer.issue(kind, &data[i], now).expect("issues");
+            sign_pdf(&doc.pdf, &o, &fo).expect("official signs");
+        });
         measure("issue+sign", n, |i| {
             let doc = issuer.issue(kind, &data[i], now).expect("issues");
             let one = sign_pdf(&doc.pdf, &o, &fo).expect("official signs");
