@@ -225,8 +225,9 @@ fn at_the_one_stop_desk_the_statement_names_the_clerk_who_signs_before_the_offic
         let names: Vec<&str> = doc.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["ChuKyNguoiTiepNhan", "ChuKyLanhDao", "DauCoQuan"], "{kind}");
         // The clerk's field is left of the official's, level with it.
-        let (c, o) = (&doc.fields[0].rect, &doc.fields[1].rect);
+        let (c, o, seal) = (&doc.fields[0].rect, &doc.fields[1].rect, &doc.fields[2].rect);
         assert!(c[2] < o[0] && (c[3] - o[3]).abs() < 1.0, "{kind}: clerk {c:?} official {o:?}");
+        assert!(c[2] < seal[0], "{kind}: the seal {seal:?} covers the clerk's field {c:?}");
 
         let pdf = dir.path().join(format!("{kind}.pdf"));
         std::fs::write(&pdf, &doc.pdf).unwrap();
@@ -235,6 +236,13 @@ fn at_the_one_stop_desk_the_statement_names_the_clerk_who_signs_before_the_offic
         assert!(text.contains("trước mặt ông Lê Văn Cường (người tiếp nhận hồ sơ)"), "{kind}: {text}");
         assert!(!text.contains("trước mặt tôi"), "{kind}: {text}");
         assert!(text.contains("NGƯỜI TIẾP NHẬN HỒ SƠ"), "{kind}: {text}");
+        // One page: the signing block and its QR code stay with the statement.
+        let info = tool("pdfinfo", &[pdf.to_str().unwrap()]);
+        assert!(info.lines().any(|l| l.split_whitespace().eq(["Pages:", "1"])), "{kind}: spills onto a second page");
+        let png = dir.path().join(format!("{kind}-150"));
+        tool("pdftoppm", &["-r", "150", "-png", "-singlefile", pdf.to_str().unwrap(), png.to_str().unwrap()]);
+        let scanned = tool("zbarimg", &["-q", "--raw", png.with_extension("png").to_str().unwrap()]);
+        assert_eq!(scanned.trim(), doc.verify_url, "{kind}");
     }
 
     // A copy is certified by the certifier alone: the field does not exist there.

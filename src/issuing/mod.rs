@@ -7,7 +7,7 @@
 //! [`Issuer::void_interrupted`] later voids with its own reason. So the register never has a gap
 //! that nothing explains, and never shows a number twice (a UNIQUE constraint backs that up).
 //!
-//! Only the second commit (`issued`) waits for the disk. The `pending` commit goes to the
+//! In WAL mode only the second commit (`issued`) waits for the disk. The `pending` commit goes to the
 //! write-ahead log without an fsync: a process crash keeps it (the log is in the OS cache), and
 //! the fsync of the `issued` commit, which comes after it in the same log, makes both durable
 //! together. A power cut before that fsync may lose the pending row and the number with it, but
@@ -303,10 +303,11 @@ impl Issuer {
         let stamp = rfc3339(now);
         // The pending row needs no fsync of its own (see the module documentation). The guard
         // puts the connection back to FULL however this function returns.
-        let conn = RelaxedCommits::new(self.registry.connection_mut())?;
+        let wal = self.registry.is_wal();
+        let mut conn = RelaxedCommits::new(self.registry.connection_mut(), wal)?;
         // IMMEDIATE takes the write lock at BEGIN, so two issuers never read the same last
         // number; others wait (busy timeout) rather than fail.
-        let tx = conn.0.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (register_id, volume) = open_volume(&tx, reg, &stamp)?;
         let number: i64 = tx
             .prepare_cached("UPDATE registers SET last_number = last_number + 1 WHERE id = ?1 RETURNING last_number")?
@@ -318,7 +319,7 @@ impl Issuer {
         )?
         .execute(params![id, kind, version, register_id, reg.commune_code, reg.year, reg.type_code, number, data, stamp, issued_on])?;
         tx.commit()?;
-        drop(conn);
+        conn.finish()?;
         let number = u32::try_from(number).map_err(|_| IssueError::Registry(rusqlite::Error::IntegralValueOutOfRange(0, number)))?;
         Ok((volume, number))
     }
@@ -425,21 +426,38 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
 }
 
 /// A connection whose commits skip the fsync (`synchronous = NORMAL`, still crash-safe in WAL mode)
-/// until the guard is dropped, which restores `synchronous = FULL`, the registry's setting.
-struct RelaxedCommits<'c>(&'c mut rusqlite::Connection);
+/// until [`RelaxedCommits::finish`] restores `synchronous = FULL`, the registry's setting, and
+/// reports whether it could. Outside WAL mode nothing is relaxed. Dropped on an error path, it
+/// restores FULL as best it can.
+struct RelaxedCommits<'c> {
+    conn: &'c mut rusqlite::Connection,
+    relaxed: bool,
+}
 
 impl<'c> RelaxedCommits<'c> {
-    fn new(conn: &'c mut rusqlite::Connection) -> rusqlite::Result<RelaxedCommits<'c>> {
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Ok(RelaxedCommits(conn))
+    fn new(conn: &'c mut rusqlite::Connection, wal: bool) -> rusqlite::Result<RelaxedCommits<'c>> {
+        if wal {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        Ok(RelaxedCommits { conn, relaxed: wal })
+    }
+
+    fn transaction_with_behavior(&mut self, b: TransactionBehavior) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn.transaction_with_behavior(b)
+    }
+
+    /// Restores FULL; an error here must stop issuing, or later commits would not be durable.
+    fn finish(mut self) -> rusqlite::Result<()> {
+        self.relaxed = false;
+        self.conn.pragma_update(None, "synchronous", "FULL")
     }
 }
 
 impl Drop for RelaxedCommits<'_> {
     fn drop(&mut self) {
-        // Setting a pragma on an open connection does not fail short of a closed database; if it
-        // ever did, the next durable commit would still be ordered after this one in the log.
-        let _ = self.0.pragma_update(None, "synchronous", "FULL");
+        if self.relaxed {
+            let _ = self.conn.pragma_update(None, "synchronous", "FULL");
+        }
     }
 }
 

@@ -64,6 +64,7 @@ const MIGRATIONS: &[Migration] = &[
 /// An open registry database.
 pub struct Registry {
     conn: Connection,
+    wal: bool,
 }
 
 impl Registry {
@@ -88,10 +89,13 @@ impl Registry {
         // WAL lets readers (status, verify pages) run beside the writer; a busy timeout makes
         // concurrent writers from several processes wait instead of failing at once.
         conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // SQLite answers with the mode it actually took: a file system without shared memory
+        // (some network shares) keeps the rollback journal, where commits must each be durable.
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let wal = mode.eq_ignore_ascii_case("wal");
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut registry = Registry { conn };
+        let mut registry = Registry { conn, wal };
         registry.migrate()?;
         Ok(registry)
     }
@@ -127,6 +131,13 @@ impl Registry {
         let mut st = self.conn.prepare("SELECT name FROM schema_migrations ORDER BY name")?;
         let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         Ok(names)
+    }
+
+    /// Whether the database runs in write-ahead-log mode (it does unless the file system cannot
+    /// share memory between processes). Only then may a commit skip its fsync and rely on a
+    /// later durable commit (see `issuing`).
+    pub fn is_wal(&self) -> bool {
+        self.wal
     }
 
     /// The underlying connection, for the modules that own tables in the registry.
