@@ -110,8 +110,20 @@ impl ImageAppearance {
     }
 }
 
-fn image_stream(dict: Vec<(&str, Object)>, data: Vec<u8>) -> Object {
-    let mut s = Stream::new(Dictionary::from_iter(dict), data);
+/// An 8-bit image XObject of `w` × `h` pixels in `color_space`, with its soft mask if any.
+fn image_stream(w: i64, h: i64, color_space: &[u8], smask: Option<ObjectId>, data: Vec<u8>) -> Object {
+    let mut dict = Dictionary::from_iter(vec![
+        ("Type", Object::Name(b"XObject".to_vec())),
+        ("Subtype", Object::Name(b"Image".to_vec())),
+        ("Width", Object::Integer(w)),
+        ("Height", Object::Integer(h)),
+        ("ColorSpace", Object::Name(color_space.to_vec())),
+        ("BitsPerComponent", Object::Integer(8)),
+    ]);
+    if let Some(mask) = smask {
+        dict.set("SMask", Object::Reference(mask));
+    }
+    let mut s = Stream::new(dict, data);
     // Flate makes a 600 × 300 signature a few kilobytes instead of half a megabyte.
     let _ = s.compress();
     Object::Stream(s)
@@ -122,36 +134,9 @@ impl AppearanceBuilder for ImageAppearance {
         let img = &self.image;
         let (w, h) = (i64::from(img.width), i64::from(img.height));
         let smask = update.allocate();
-        update.put(
-            smask,
-            image_stream(
-                vec![
-                    ("Type", Object::Name(b"XObject".to_vec())),
-                    ("Subtype", Object::Name(b"Image".to_vec())),
-                    ("Width", Object::Integer(w)),
-                    ("Height", Object::Integer(h)),
-                    ("ColorSpace", Object::Name(b"DeviceGray".to_vec())),
-                    ("BitsPerComponent", Object::Integer(8)),
-                ],
-                img.alpha.clone(),
-            ),
-        );
+        update.put(smask, image_stream(w, h, b"DeviceGray", None, img.alpha.clone()));
         let image = update.allocate();
-        update.put(
-            image,
-            image_stream(
-                vec![
-                    ("Type", Object::Name(b"XObject".to_vec())),
-                    ("Subtype", Object::Name(b"Image".to_vec())),
-                    ("Width", Object::Integer(w)),
-                    ("Height", Object::Integer(h)),
-                    ("ColorSpace", Object::Name(b"DeviceRGB".to_vec())),
-                    ("BitsPerComponent", Object::Integer(8)),
-                    ("SMask", Object::Reference(smask)),
-                ],
-                img.rgb.clone(),
-            ),
-        );
+        update.put(image, image_stream(w, h, b"DeviceRGB", Some(smask), img.rgb.clone()));
         // Fit inside the widget keeping the aspect ratio, centred both ways.
         let (bw, bh) = (f64::from(ctx.width), f64::from(ctx.height));
         let scale = (bw / w as f64).min(bh / h as f64);
