@@ -59,6 +59,88 @@ fn the_agency_seal_signs_after_the_official_and_both_signatures_stay_valid() {
 }
 
 #[test]
+fn the_official_and_the_seal_signed_in_one_go_give_the_file_two_separate_signings_give() {
+    use kyso::signing::{AppearanceBuilder, KeySigner, SignOptions, SignatureStep, image};
+    // RSA PKCS#1 v1.5 signatures are deterministic, so the two ways must agree byte for byte:
+    // the sequence parses once and keeps its parse up to date, the separate calls parse the
+    // file each time. An issued certification (visible fields, image and text appearances)
+    // and a file whose updates need xref streams.
+    let dir = tmp();
+    let issued = dir.path().join("issued.pdf");
+    let o = kyso()
+        .args(["--dev", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["issue", "--kind", "signature", "--data"])
+        .arg(repo().join("templates/signature/sample.json"))
+        .arg("-o")
+        .arg(&issued)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let objstm = dir.path().join("objstm.pdf");
+    assert!(Command::new("qpdf").arg("--object-streams=generate").arg(unsigned()).arg(&objstm).status().unwrap().success());
+
+    let k = keys_dev();
+    let signer = |stem: &str| {
+        let key = kyso::pki::load_private_key(&k.join(format!("{stem}.key.pem"))).unwrap();
+        let cert = kyso::pki::load_certificates(&k.join(format!("{stem}.pem"))).unwrap().remove(0);
+        KeySigner::new(&key, cert, kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap(), false).unwrap()
+    };
+    let (official, seal) = (signer("chairman-rsa"), signer("seal-rsa"));
+    let png = |name: &str| image::SignatureImage::from_png(&std::fs::read(k.join("images").join(name)).unwrap()).unwrap();
+    let (hand, stamp) = (image::ImageAppearance::new(png("signature-chairman.png")), image::ImageAppearance::new(png("seal.png")));
+    let at = time::macros::datetime!(2026-11-26 02:30:00 UTC);
+    let opts = |field: Option<&str>| SignOptions {
+        field: field.map(str::to_owned),
+        reason: Some("Chứng thực".into()),
+        signing_time: at,
+        development_mode: true,
+        ..SignOptions::new()
+    };
+    let cases: [(&PathBuf, Option<&str>, Option<&str>, Option<&dyn AppearanceBuilder>); 3] = [
+        (&issued, Some("ChuKyLanhDao"), Some("DauCoQuan"), Some(&hand)),
+        (&issued, Some("ChuKyLanhDao"), Some("DauCoQuan"), Some(&kyso::templates::signature_block::TextAppearance)),
+        (&objstm, None, None, None),
+    ];
+    for (input, f1, f2, first_look) in cases {
+        let input = std::fs::read(input).unwrap();
+        let (o1, o2) = (opts(f1), opts(f2));
+        let second_look: Option<&dyn AppearanceBuilder> = if first_look.is_some() { Some(&stamp) } else { None };
+        let one_go = kyso::signing::sign_pdf_sequence(
+            &input,
+            &[
+                SignatureStep { signer: &official, options: &o1, appearance: first_look },
+                SignatureStep { signer: &seal, options: &o2, appearance: second_look },
+            ],
+        )
+        .unwrap();
+        let first = kyso::signing::sign_pdf_with_appearance(&input, &official, &o1, first_look).unwrap();
+        let separate = kyso::signing::sign_pdf_with_appearance(&first, &seal, &o2, second_look).unwrap();
+        assert!(one_go == separate, "the sequence and two separate signings differ");
+        assert!(one_go.starts_with(&first), "the seal's update follows the official's");
+        let out = dir.path().join("one-go.pdf");
+        std::fs::write(&out, &one_go).unwrap();
+        assert_externally_valid(&out, &[]);
+        let report = verify(&one_go);
+        assert_eq!(report.signatures.len(), 2);
+    }
+
+    // A failing later step gives nothing: the seal's certificate is refused before anything is
+    // signed, as it would be on its own.
+    let input = std::fs::read(&issued).unwrap();
+    let o1 = opts(Some("ChuKyLanhDao"));
+    let strict = SignOptions { development_mode: false, ..opts(Some("DauCoQuan")) };
+    let refused = kyso::signing::sign_pdf_sequence(
+        &input,
+        &[
+            SignatureStep { signer: &official, options: &o1, appearance: None },
+            SignatureStep { signer: &seal, options: &strict, appearance: None },
+        ],
+    );
+    assert!(matches!(refused, Err(kyso::signing::SigningError::DevelopmentPki { .. })), "{refused:?}");
+}
+
+#[test]
 fn a_pdf_with_object_streams_and_an_xref_stream_is_signed_twice() {
     let dir = tmp();
     let objstm = dir.path().join("objstm.pdf");

@@ -14,7 +14,7 @@ use kyso::issuing::Issuer;
 use kyso::pki::{self, Certificate};
 use kyso::registry::Registry;
 use kyso::signing::image::{ImageAppearance, SignatureImage};
-use kyso::signing::{self, KeySigner, SignOptions};
+use kyso::signing::{self, KeySigner, SignOptions, SignatureStep};
 use kyso::templates::Catalog;
 use kyso::validation::{self, TrustAnchors};
 use serde_json::json;
@@ -166,11 +166,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ..SignOptions::new()
     };
     let signature_image = image(keys, "signature-vice-chairman.png")?;
-    let signed = signing::sign_pdf_with_appearance(&issued.pdf, &vice, &opts, Some(&signature_image))?;
-    kyso::audit::append(conn, "pho-chu-tich", "sign", &issued.id, &json!({"capacity": auth.claimed_role(), "kind": args.kind}))?;
-    println!("2. signed by Trần Thị Bình as {}", auth.claimed_role());
 
-    // 3. The agency seal.
+    // 3. The agency seal, applied right after the official's signature as the service does: both
+    // are authorised first, then signed in one go (one parse of the issued file).
     let seal = signer(keys, "seal-ec")?;
     let seal_auth = authority::authorise(conn, "con-dau", signing::Signer::certificate(&seal), &args.kind, OffsetDateTime::now_utc(), None, None)?;
     let seal_claims = authority::signature_claims(conn, &seal_auth)?;
@@ -181,7 +179,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ..SignOptions::new()
     };
     let seal_image = image(keys, "seal.png")?;
-    let sealed = signing::sign_pdf_with_appearance(&signed, &seal, &seal_opts, Some(&seal_image))?;
+    let sealed = signing::sign_pdf_sequence(
+        &issued.pdf,
+        &[
+            SignatureStep { signer: &vice, options: &opts, appearance: Some(&signature_image) },
+            SignatureStep { signer: &seal, options: &seal_opts, appearance: Some(&seal_image) },
+        ],
+    )?;
+    kyso::audit::append(conn, "pho-chu-tich", "sign", &issued.id, &json!({"capacity": auth.claimed_role(), "kind": args.kind}))?;
+    println!("2. signed by Trần Thị Bình as {}", auth.claimed_role());
     kyso::audit::append(conn, "con-dau", "sign", &issued.id, &json!({"capacity": "seal", "kind": args.kind}))?;
     let final_path = out_dir.join(format!("{}-signed.pdf", issued.id));
     write_atomically(&final_path, &sealed)?;

@@ -36,6 +36,31 @@ pub struct Written {
     pub bytes: Vec<u8>,
     /// Where each written object's body starts in `bytes` (just after `N G obj\n`).
     pub body_offsets: BTreeMap<ObjectId, usize>,
+    /// The objects given as [`Object`]s, as written; pre-serialised bodies are not among them.
+    pub objects: BTreeMap<ObjectId, Object>,
+    /// The trailer's `/Size`: one more than the highest object number now in use.
+    pub size: u32,
+    /// The new trailer's `/Prev`: where the base's last cross-reference section starts.
+    pub prev_startxref: usize,
+}
+
+impl Written {
+    /// Brings `doc`, the parsed base, to what parsing [`Written::bytes`] would give: the written
+    /// objects replace or join the base's, and the trailer gains the new `/Size` and `/Prev`.
+    /// `raw` supplies the parsed form of each pre-serialised body. A caller adding several
+    /// updates in a row (the official's signature, then the seal) parses the file once instead
+    /// of reading back what it has just written.
+    ///
+    /// The base must be the one this update was made over, and `doc` its parse; anything else
+    /// gives a view that no longer matches the bytes.
+    pub fn apply_to(&mut self, doc: &mut Document, raw: impl IntoIterator<Item = (ObjectId, Object)>) {
+        for (id, obj) in std::mem::take(&mut self.objects).into_iter().chain(raw) {
+            doc.objects.insert(id, obj);
+        }
+        doc.trailer.set("Size", Object::Integer(i64::from(self.size)));
+        doc.trailer.set("Prev", Object::Integer(self.prev_startxref as i64));
+        doc.max_id = doc.max_id.max(self.size.saturating_sub(1));
+    }
 }
 
 impl<'a> IncrementalUpdate<'a> {
@@ -94,21 +119,23 @@ impl<'a> IncrementalUpdate<'a> {
     /// Serialises base + objects + cross-reference section + trailer.
     pub fn write(mut self) -> Result<Written, PdfError> {
         let mut out = Vec::with_capacity(self.base.len() + 16 * 1024);
+        let mut objects = BTreeMap::new();
         out.extend_from_slice(self.base);
         if !matches!(out.last(), Some(b'\n') | Some(b'\r')) {
             out.push(b'\n');
         }
         let mut offsets: BTreeMap<ObjectId, usize> = BTreeMap::new();
         let mut body_offsets = BTreeMap::new();
-        for (id, body) in &self.bodies {
-            offsets.insert(*id, out.len());
+        for (id, body) in std::mem::take(&mut self.bodies) {
+            offsets.insert(id, out.len());
             write!(out, "{} {} obj\n", id.0, id.1).expect("writing to a Vec cannot fail");
-            body_offsets.insert(*id, out.len());
+            body_offsets.insert(id, out.len());
             match body {
-                Body::Raw(bytes) => out.extend_from_slice(bytes),
+                Body::Raw(bytes) => out.extend_from_slice(&bytes),
                 Body::Object(obj) => {
-                    lopdf::Writer::write_object(&mut out, obj)
+                    lopdf::Writer::write_object(&mut out, &obj)
                         .map_err(|e| PdfError::Structure(format!("cannot serialise object {}: {e}", id.0)))?;
+                    objects.insert(id, obj);
                 }
             }
             out.extend_from_slice(b"\nendobj\n");
@@ -154,7 +181,7 @@ impl<'a> IncrementalUpdate<'a> {
                 .map_err(|e| PdfError::Structure(format!("cannot serialise the trailer: {e}")))?;
             write!(out, "\nstartxref\n{xref_offset}\n%%EOF\n").expect("Vec write");
         }
-        Ok(Written { bytes: out, body_offsets })
+        Ok(Written { bytes: out, body_offsets, objects, size: self.size, prev_startxref: self.prev_startxref })
     }
 }
 

@@ -237,15 +237,61 @@ pub fn sign_pdf_with_appearance(
     opts: &SignOptions,
     appearance: Option<&dyn AppearanceBuilder>,
 ) -> Result<Vec<u8>, SigningError> {
-    let cert = signer.certificate();
-    check_certificate(cert, signer.chain(), opts)?;
-    let prepared = prepare(input, cert, signer.chain(), signer.algorithm(), signer.max_signature_len(), opts, appearance)?;
-    let attrs = cms::signed_attributes(&prepared.document_digest(), cert, &opts.extra_signed_attributes)?;
-    let tbs = cms::to_be_signed(&attrs)?;
-    let signature = signer.sign(&tbs)?;
-    verify_signature_value(cert, signer.algorithm(), &tbs, &signature)?;
-    let cms = cms::assemble(attrs, &signature, signer.algorithm(), cert, &cms_chain(signer.chain(), opts))?;
-    prepared.embed(&cms)
+    sign_pdf_sequence(input, &[SignatureStep { signer, options: opts, appearance }])
+}
+
+/// One signature of a [`sign_pdf_sequence`].
+#[derive(Clone, Copy)]
+pub struct SignatureStep<'a> {
+    /// Who signs.
+    pub signer: &'a dyn Signer,
+    /// Into which field, when, with which attributes.
+    pub options: &'a SignOptions,
+    /// Draws the widget's appearance when the field is visible.
+    pub appearance: Option<&'a dyn AppearanceBuilder>,
+}
+
+/// Signs `input` several times in a row, each signature in its own incremental update over the
+/// one before: the official's signature, then the agency seal, as the service applies them when
+/// the official signs. The result is what as many [`sign_pdf_with_appearance`] calls would give,
+/// but the input is parsed once (within the first step's limits): each later step works on the
+/// parse brought up to date with the objects the step before wrote, instead of reading back the
+/// file kyso has just produced. Nothing is returned unless every step succeeds.
+pub fn sign_pdf_sequence(input: &[u8], steps: &[SignatureStep<'_>]) -> Result<Vec<u8>, SigningError> {
+    let Some(first) = steps.first() else {
+        return Ok(input.to_vec());
+    };
+    // Every certificate is checked before any parsing or signing.
+    for step in steps {
+        check_certificate(step.signer.certificate(), step.signer.chain(), step.options)?;
+    }
+    let mut doc = crate::pdf::load(input, &first.options.limits)?;
+    let mut signed: Option<Vec<u8>> = None;
+    for step in steps {
+        let (signer, opts) = (step.signer, step.options);
+        let cert = signer.certificate();
+        let base = signed.as_deref().unwrap_or(input);
+        let (prepared, update) = pades::prepare_loaded(
+            base,
+            &doc,
+            cert,
+            signer.chain(),
+            signer.algorithm(),
+            signer.max_signature_len(),
+            opts,
+            step.appearance,
+        )?;
+        let attrs = cms::signed_attributes(&prepared.document_digest(), cert, &opts.extra_signed_attributes)?;
+        let tbs = cms::to_be_signed(&attrs)?;
+        let signature = signer.sign(&tbs)?;
+        verify_signature_value(cert, signer.algorithm(), &tbs, &signature)?;
+        let cms = cms::assemble(attrs, &signature, signer.algorithm(), cert, &cms_chain(signer.chain(), opts))?;
+        let capacity = prepared.capacity();
+        let bytes = prepared.embed(&cms)?;
+        update.apply(&mut doc, &cms, capacity);
+        signed = Some(bytes);
+    }
+    Ok(signed.unwrap_or_else(|| input.to_vec()))
 }
 
 /// The certificates the CMS carries besides the signer's: its chain, then the extra ones.

@@ -8,13 +8,12 @@
 //! difference analysis, kyso's own) classify the update as an allowed signature addition.
 
 use std::collections::HashSet;
-use std::io::Write as _;
 
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
 use time::{OffsetDateTime, UtcOffset};
 
 use super::{SignOptions, SignatureAlgorithm, SigningError, cms};
-use crate::pdf::incremental::IncrementalUpdate;
+use crate::pdf::incremental::{IncrementalUpdate, Written};
 use crate::pdf::{self, Limits, PdfError};
 use crate::pki::Certificate;
 
@@ -273,11 +272,46 @@ pub fn prepare(
     opts: &SignOptions,
     appearance: Option<&dyn AppearanceBuilder>,
 ) -> Result<PreparedPdf, SigningError> {
+    let doc = pdf::load(input, &opts.limits)?;
+    Ok(prepare_loaded(input, &doc, signer, chain, algorithm, max_signature_len, opts, appearance)?.0)
+}
+
+/// What a prepared signature adds to the parsed document: everything the update wrote, the
+/// signature dictionary last, as its `/Contents` is known only once the CMS is embedded.
+pub(crate) struct ParsedUpdate {
+    written: Written,
+    sig_id: ObjectId,
+    sig_dict: Dictionary,
+}
+
+impl ParsedUpdate {
+    /// Brings `doc` (the parse [`prepare_loaded`] was given) to the signed file, `cms` being what
+    /// [`PreparedPdf::embed`] wrote into the placeholder of `capacity` bytes.
+    pub(crate) fn apply(mut self, doc: &mut Document, cms: &[u8], capacity: usize) {
+        let mut contents = cms.to_vec();
+        contents.resize(capacity.max(cms.len()), 0);
+        self.sig_dict.set("Contents", Object::String(contents, lopdf::StringFormat::Hexadecimal));
+        self.written.apply_to(doc, [(self.sig_id, Object::Dictionary(self.sig_dict))]);
+    }
+}
+
+/// [`prepare`] over `input` already parsed as `doc` (by [`pdf::load`], or kept up to date with
+/// [`ParsedUpdate::apply`]); also returns what the update adds to the parse.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare_loaded(
+    input: &[u8],
+    doc: &Document,
+    signer: &Certificate,
+    chain: &[Certificate],
+    algorithm: SignatureAlgorithm,
+    max_signature_len: usize,
+    opts: &SignOptions,
+    appearance: Option<&dyn AppearanceBuilder>,
+) -> Result<(PreparedPdf, ParsedUpdate), SigningError> {
     let limits = &opts.limits;
-    let doc = pdf::load(input, limits)?;
-    let mut update = IncrementalUpdate::new(input, &doc)?;
-    let catalog_id = pdf::catalog_id(&doc)?;
-    let mut catalog = pdf::resolve_dict(&doc, &Object::Reference(catalog_id), limits, "the catalog")?.clone();
+    let mut update = IncrementalUpdate::new(input, doc)?;
+    let catalog_id = pdf::catalog_id(doc)?;
+    let mut catalog = pdf::resolve_dict(doc, &Object::Reference(catalog_id), limits, "the catalog")?.clone();
 
     // Where the AcroForm lives decides which object we rewrite.
     enum AcroLoc {
@@ -286,7 +320,7 @@ pub fn prepare(
         Absent,
     }
     let (acro_loc, mut acroform) = match catalog.get(b"AcroForm") {
-        Ok(Object::Reference(id)) => (AcroLoc::Indirect(*id), pdf::resolve_dict(&doc, &Object::Reference(*id), limits, "the AcroForm")?.clone()),
+        Ok(Object::Reference(id)) => (AcroLoc::Indirect(*id), pdf::resolve_dict(doc, &Object::Reference(*id), limits, "the AcroForm")?.clone()),
         Ok(Object::Dictionary(d)) => (AcroLoc::InCatalog, d.clone()),
         _ => (AcroLoc::Absent, Dictionary::new()),
     };
@@ -295,7 +329,7 @@ pub fn prepare(
     let mut found: Option<(FoundField, bool)> = None;
     if let Ok(fields) = acroform.get(b"Fields") {
         let wanted = opts.field.clone();
-        walk_fields(&doc, fields, limits, &mut |name, id, dict, ft| {
+        walk_fields(doc, fields, limits, &mut |name, id, dict, ft| {
             names.push(name.to_owned());
             if wanted.as_deref() == Some(name) && found.is_none() {
                 found = Some((FoundField { id, dict: dict.clone() }, ft == Some(b"Sig".as_slice())));
@@ -322,9 +356,9 @@ pub fn prepare(
                 None
             } else {
                 match field_dict.get(b"Kids") {
-                    Ok(k) => match pdf::resolve(&doc, k, limits)? {
+                    Ok(k) => match pdf::resolve(doc, k, limits)? {
                         Object::Array(a) => match a.first() {
-                            Some(Object::Reference(wid)) => Some((*wid, pdf::resolve_dict(&doc, &Object::Reference(*wid), limits, "the widget")?.clone())),
+                            Some(Object::Reference(wid)) => Some((*wid, pdf::resolve_dict(doc, &Object::Reference(*wid), limits, "the widget")?.clone())),
                             _ => None,
                         },
                         _ => None,
@@ -333,8 +367,8 @@ pub fn prepare(
                 }
             };
             let (w, h) = match &widget {
-                Some((_, wd)) => rect_size(wd, &doc, limits),
-                None => rect_size(&field_dict, &doc, limits),
+                Some((_, wd)) => rect_size(wd, doc, limits),
+                None => rect_size(&field_dict, doc, limits),
             };
             let ap = match appearance {
                 Some(builder) if w > 0.0 && h > 0.0 => {
@@ -368,7 +402,7 @@ pub fn prepare(
             let page_id = *pages
                 .get(&1)
                 .ok_or_else(|| PdfError::Structure("the document has no pages".into()))?;
-            let mut page = pdf::resolve_dict(&doc, &Object::Reference(page_id), limits, "the first page")?.clone();
+            let mut page = pdf::resolve_dict(doc, &Object::Reference(page_id), limits, "the first page")?.clone();
             let field_id = update.allocate();
             let blank_id = update.allocate();
             let blank = Stream::new(
@@ -395,10 +429,10 @@ pub fn prepare(
             update.put(field_id, Object::Dictionary(field));
             // An indirect /Annots or /Fields array is rewritten on its own, so the page (or the
             // AcroForm) object itself stays as it was.
-            if append_reference(&doc, &mut update, &mut page, b"Annots", field_id, limits)? {
+            if append_reference(doc, &mut update, &mut page, b"Annots", field_id, limits)? {
                 update.put(page_id, Object::Dictionary(page));
             }
-            acro_changed |= append_reference(&doc, &mut update, &mut acroform, b"Fields", field_id, limits)?;
+            acro_changed |= append_reference(doc, &mut update, &mut acroform, b"Fields", field_id, limits)?;
         }
     }
     if acroform.get(b"SigFlags").ok() != Some(&Object::Integer(3)) {
@@ -421,25 +455,36 @@ pub fn prepare(
         }
     }
 
-    // The signature dictionary, serialised by hand so the placeholders' positions are known.
+    // The signature dictionary, serialised here so the placeholders' positions are known. Its
+    // entries but /ByteRange and /Contents are written from the dictionary the parse gets.
     let capacity = contents_capacity(signer, &super::cms_chain(chain, opts), algorithm, max_signature_len, &opts.extra_signed_attributes)?;
-    let mut body = Vec::with_capacity(capacity * 2 + 512);
-    body.extend_from_slice(b"<<\n/Type /Sig\n/Filter /Adobe.PPKLite\n/SubFilter /ETSI.CAdES.detached\n");
-    write!(body, "/M ({})\n", pdf_date_vietnam(opts.signing_time)).expect("Vec write");
+    let mut sig_dict = Dictionary::new();
+    sig_dict.set("Type", Object::Name(b"Sig".to_vec()));
+    sig_dict.set("Filter", Object::Name(b"Adobe.PPKLite".to_vec()));
+    sig_dict.set("SubFilter", Object::Name(b"ETSI.CAdES.detached".to_vec()));
+    sig_dict.set("M", Object::string_literal(pdf_date_vietnam(opts.signing_time)));
     for (key, value) in [("Reason", &opts.reason), ("Location", &opts.location)] {
         if let Some(v) = value {
-            write!(body, "/{key} ").expect("Vec write");
-            lopdf::Writer::write_object(&mut body, &lopdf::text_string(v))
-                .map_err(|e| PdfError::Structure(e.to_string()))?;
-            body.push(b'\n');
+            sig_dict.set(key, lopdf::text_string(v));
         }
     }
     if let Some(name) = signer.common_name() {
-        body.extend_from_slice(b"/Name ");
-        lopdf::Writer::write_object(&mut body, &lopdf::text_string(&name)).map_err(|e| PdfError::Structure(e.to_string()))?;
+        sig_dict.set("Name", lopdf::text_string(&name));
+    }
+    let app = Dictionary::from_iter(vec![
+        ("Name", Object::Name(b"kyso".to_vec())),
+        ("REx", Object::string_literal(env!("CARGO_PKG_VERSION"))),
+    ]);
+    sig_dict.set("Prop_Build", Object::Dictionary(Dictionary::from_iter(vec![("App", Object::Dictionary(app))])));
+    let mut body = Vec::with_capacity(capacity * 2 + 512);
+    body.extend_from_slice(b"<<\n");
+    for (key, value) in sig_dict.iter() {
+        body.push(b'/');
+        body.extend_from_slice(key);
+        body.push(b' ');
+        lopdf::Writer::write_object(&mut body, value).map_err(|e| PdfError::Structure(e.to_string()))?;
         body.push(b'\n');
     }
-    write!(body, "/Prop_Build << /App << /Name /kyso /REx ({}) >> >>\n", env!("CARGO_PKG_VERSION")).expect("Vec write");
     body.extend_from_slice(b"/ByteRange [");
     let byte_range_rel = body.len();
     body.extend(std::iter::repeat_n(b' ', BYTE_RANGE_WIDTH));
@@ -450,19 +495,22 @@ pub fn prepare(
     body.extend_from_slice(b">\n>>");
     update.put_raw(sig_id, body);
 
-    let written = update.write()?;
+    let mut written = update.write()?;
     let sig_body = written.body_offsets[&sig_id];
-    let mut bytes = written.bytes;
+    let mut bytes = std::mem::take(&mut written.bytes);
     let contents_start = sig_body + contents_rel;
     let contents_end = contents_start + capacity * 2 + 2;
-    let range = format!("0 {} {} {}", contents_start, contents_end, bytes.len() - contents_end);
+    let byte_range = [0, contents_start, contents_end, bytes.len() - contents_end];
+    let range = format!("{} {} {} {}", byte_range[0], byte_range[1], byte_range[2], byte_range[3]);
     if range.len() > BYTE_RANGE_WIDTH {
         return Err(PdfError::Structure("file too large for the /ByteRange field".into()).into());
     }
     let at = sig_body + byte_range_rel;
     bytes[at..at + range.len()].copy_from_slice(range.as_bytes());
-    Ok(PreparedPdf { bytes, contents_start, contents_end, field: field_name })
+    sig_dict.set("ByteRange", Object::Array(byte_range.iter().map(|v| Object::Integer(*v as i64)).collect()));
+    Ok((PreparedPdf { bytes, contents_start, contents_end, field: field_name }, ParsedUpdate { written, sig_id, sig_dict }))
 }
+
 
 /// Exact size of the CMS this signer will produce (with the longest possible signature value),
 /// plus a little slack: the placeholder is sized from the actual chain and never overflows.

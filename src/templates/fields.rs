@@ -5,12 +5,15 @@
 //! appearance: the signer draws one inside the widget when it signs, so the page content itself
 //! never changes after issue and an earlier signature stays valid when the seal is added.
 //!
-//! This runs on kyso's own output before any signature exists, so rewriting the whole file is
-//! safe; everything after issue is appended incrementally by the signer.
+//! The fields go in as an incremental update after typst's file, which stays byte for byte as
+//! typst wrote it: nothing of the tagged structure or the metadata is re-serialised, and writing
+//! the update costs a fraction of rewriting the whole file. The update replaces only the page
+//! (its `/Annots`) and the catalog (its `/AcroForm`). Signatures are later appended the same way.
 
 use lopdf::{Dictionary, Document, Object, ObjectId, StringFormat};
 
 use super::render::FieldPlacement;
+use crate::pdf::incremental::IncrementalUpdate;
 
 /// Human-readable field descriptions (`/TU`), shown by viewers as tooltips.
 fn description(role: &str) -> &'static str {
@@ -30,10 +33,13 @@ fn text_string(s: &str) -> Object {
     Object::String(bytes, StringFormat::Hexadecimal)
 }
 
-/// Adds `fields` to `pdf` and returns the new file.
+/// Adds `fields` to `pdf`, the file typst has just written, and returns the new file.
 pub fn add_signature_fields(pdf: &[u8], fields: &[FieldPlacement]) -> Result<Vec<u8>, String> {
-    let mut doc = Document::load_mem(pdf).map_err(|e| format!("reading rendered PDF: {e}"))?;
+    let doc = Document::load_mem(pdf).map_err(|e| format!("reading rendered PDF: {e}"))?;
+    let mut update = IncrementalUpdate::new(pdf, &doc).map_err(|e| format!("rendered PDF: {e}"))?;
     let pages = doc.get_pages();
+    // Pages gaining widgets, with their dictionaries as the update will write them.
+    let mut changed: Vec<(ObjectId, Dictionary)> = Vec::new();
     let mut refs = Vec::with_capacity(fields.len());
     for f in fields {
         let page_no = u32::try_from(f.page).map_err(|_| "page number out of range".to_owned())?;
@@ -48,46 +54,42 @@ pub fn add_signature_fields(pdf: &[u8], fields: &[FieldPlacement]) -> Result<Vec
         // Print flag: the signature appearance belongs on paper copies too.
         w.set("F", Object::Integer(4));
         w.set("P", Object::Reference(page_id));
-        let id = doc.add_object(Object::Dictionary(w));
-        push_annot(&mut doc, page_id, id)?;
+        let id = update.allocate();
+        update.put(id, Object::Dictionary(w));
+        let at = match changed.iter().position(|(p, _)| *p == page_id) {
+            Some(at) => at,
+            None => {
+                let page = doc.get_dictionary(page_id).map_err(|e| format!("page: {e}"))?.clone();
+                changed.push((page_id, page));
+                changed.len() - 1
+            }
+        };
+        push_annot(&mut changed[at].1, id)?;
         refs.push(Object::Reference(id));
+    }
+    for (page_id, page) in changed {
+        update.put(page_id, Object::Dictionary(page));
     }
     let mut form = Dictionary::new();
     form.set("Fields", Object::Array(refs));
     // SignaturesExist: the document has signature fields (ISO 32000-1, 12.7.2, table 219).
     form.set("SigFlags", Object::Integer(1));
-    let form_id = doc.add_object(Object::Dictionary(form));
-    doc.catalog_mut()
-        .map_err(|e| format!("catalog: {e}"))?
-        .set("AcroForm", Object::Reference(form_id));
-    let mut out = Vec::with_capacity(pdf.len() + 1024);
-    doc.save_to(&mut out).map_err(|e| format!("writing PDF: {e}"))?;
-    Ok(out)
+    let form_id = update.allocate();
+    update.put(form_id, Object::Dictionary(form));
+    let catalog_id = crate::pdf::catalog_id(&doc).map_err(|e| e.to_string())?;
+    let mut catalog = doc.get_dictionary(catalog_id).map_err(|e| format!("catalog: {e}"))?.clone();
+    catalog.set("AcroForm", Object::Reference(form_id));
+    update.put(catalog_id, Object::Dictionary(catalog));
+    Ok(update.write().map_err(|e| format!("writing the fields: {e}"))?.bytes)
 }
 
-/// Appends a reference to the page's `/Annots`, whether that array is inline, indirect or absent.
-fn push_annot(doc: &mut Document, page_id: ObjectId, annot: ObjectId) -> Result<(), String> {
-    let existing = doc
-        .get_dictionary(page_id)
-        .map_err(|e| format!("page: {e}"))?
-        .get(b"Annots")
-        .ok()
-        .cloned();
-    match existing {
-        Some(Object::Reference(arr_id)) => match doc.get_object_mut(arr_id) {
-            Ok(Object::Array(a)) => a.push(Object::Reference(annot)),
-            _ => return Err("page /Annots reference is not an array".into()),
-        },
-        Some(Object::Array(mut a)) => {
-            a.push(Object::Reference(annot));
-            doc.get_dictionary_mut(page_id).map_err(|e| e.to_string())?.set("Annots", Object::Array(a));
-        }
-        Some(_) => return Err("page /Annots is not an array".into()),
-        None => {
-            doc.get_dictionary_mut(page_id)
-                .map_err(|e| e.to_string())?
-                .set("Annots", Object::Array(vec![Object::Reference(annot)]));
-        }
+/// Appends a reference to a page's `/Annots`. typst writes link annotations as an inline array;
+/// an indirect one would have to be rewritten as its own object, which typst never produces.
+fn push_annot(page: &mut Dictionary, annot: ObjectId) -> Result<(), String> {
+    match page.get_mut(b"Annots") {
+        Ok(Object::Array(a)) => a.push(Object::Reference(annot)),
+        Ok(_) => return Err("page /Annots is not an inline array".into()),
+        Err(_) => page.set("Annots", Object::Array(vec![Object::Reference(annot)])),
     }
     Ok(())
 }

@@ -19,6 +19,7 @@
 //! coordinates repeated per template.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use typst::diag::{FileError, FileResult, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Dict, Duration, Label, Selector, Smart, Value};
@@ -48,6 +49,9 @@ const FONTS: [&[u8]; 4] = [
 /// maps `{"kyso-date": [year, month, day]}`, which `templates/common/layout.typ` turns back into
 /// typst datetimes; a template field can never produce such a map, as schemas name their fields.
 pub const INPUTS_PATH: &str = "/kyso/inputs.cbor";
+
+/// Renders between two evictions of typst's memoisation cache (see [`Renderer::compile`]).
+const EVICT_EVERY: u64 = 8;
 
 /// The label templates give to signature-field markers (see `templates/common/layout.typ`).
 const SIG_LABEL: &str = "kyso-sig";
@@ -122,6 +126,8 @@ pub struct Renderer {
     mains: HashMap<String, FileId>,
     library: LazyHash<Library>,
     inputs: FileId,
+    /// Documents rendered so far, which paces cache eviction.
+    renders: AtomicU64,
 }
 
 /// One template source to load: its virtual path (`/certified-copy/template.typ`) and text.
@@ -162,7 +168,7 @@ impl Renderer {
         }
         let inputs = file_id(INPUTS_PATH).ok_or_else(|| RenderError::UnknownKind(INPUTS_PATH.to_owned()))?;
         let library = LazyHash::new(Library::builder().build());
-        Ok(Renderer { book, fonts, sources, mains: main_ids, library, inputs })
+        Ok(Renderer { book, fonts, sources, mains: main_ids, library, inputs, renders: AtomicU64::new(0) })
     }
 
     /// Renders `kind` with `inputs` (keys `data` and `meta`) served as [`INPUTS_PATH`]; `today` is what
@@ -211,9 +217,14 @@ impl Renderer {
             kind: kind.to_owned(),
             message: join(&d),
         })?;
-        // typst memoises layout results across compilations; every certification has different
-        // data, so old entries are dead weight. Evicting keeps a long-running server's memory flat.
-        typst::comemo::evict(4);
+        // typst memoises evaluation and layout results across compilations; what a certification's
+        // own data produced is dead weight after it, while what every document shares (the
+        // layout module, the header) is hit again each time. Evicting keeps a long-running
+        // server's memory flat. An eviction walks every cached entry, so it runs once per
+        // EVICT_EVERY renders and drops what none of the last one to two rounds used.
+        if self.renders.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
+            typst::comemo::evict(2);
+        }
         Ok((doc, pdf))
     }
 }
