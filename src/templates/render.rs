@@ -10,7 +10,9 @@
 //! had a new library, which typst hashes in full (0.4 ms) and which invalidates every memoised
 //! evaluation and layout result of the document before. With one library for all documents,
 //! typst reuses the layout of everything that did not change, the header, the motto, the
-//! capacity line, from one certification to the next.
+//! capacity line, from one certification to the next. For the same reason only each kind's main
+//! file reads the inputs (with `kyso-inputs()`): the shared `templates/common/layout.typ` reads no
+//! file, so typst evaluates it once and reuses it for every document.
 //!
 //! Rendering is CPU-bound and synchronous: async callers run it on a blocking thread.
 //!
@@ -45,9 +47,10 @@ const FONTS: [&[u8]; 4] = [
     include_bytes!("../../fonts/KysoSerif-BoldItalic.ttf"),
 ];
 
-/// The virtual file that holds a document's inputs (keys `data` and `meta`) as CBOR. Dates are
-/// maps `{"kyso-date": [year, month, day]}`, which `templates/common/layout.typ` turns back into
-/// typst datetimes; a template field can never produce such a map, as schemas name their fields.
+/// The virtual file that holds a document's inputs (keys `data` and `meta`) as CBOR, read by each
+/// template through `kyso-inputs()`. Dates are maps `{"kyso-date": [year, month, day]}`, which
+/// `templates/common/layout.typ` turns back into typst datetimes; a template field can never
+/// produce such a map, as schemas name their fields.
 pub const INPUTS_PATH: &str = "/kyso/inputs.cbor";
 
 /// Renders between two evictions of typst's memoisation cache (see [`Renderer::compile`]).
