@@ -13,7 +13,10 @@
 //! list), as at a real desk: typst reuses the layout of what did not change, and a loop over one
 //! sample would measure its caches rather than the work of a new certification.
 //!
-//! Usage: bench_issue KIND ITERATIONS KEYS_DIR
+//! Usage: bench_issue KIND ITERATIONS KEYS_DIR [STAGE ...]
+//!
+//! STAGE limits the run to some of `render`, `issue`, `ecdsa`, `rsa` (the signing stages with
+//! either algorithm) and `threads`, e.g. to count one stage's instructions under callgrind.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -102,9 +105,14 @@ fn measure(label: &str, n: usize, mut one: impl FnMut(usize)) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        return Err("usage: bench_issue KIND ITERATIONS KEYS_DIR".into());
+    if args.len() < 4 {
+        return Err("usage: bench_issue KIND ITERATIONS KEYS_DIR [STAGE ...]".into());
     }
+    const STAGES: [&str; 5] = ["render", "issue", "ecdsa", "rsa", "threads"];
+    if let Some(bad) = args[4..].iter().find(|a| !STAGES.contains(&a.as_str())) {
+        return Err(format!("unknown stage {bad:?}; stages: {}", STAGES.join(", ")).into());
+    }
+    let run = |stage: &str| args.len() == 4 || args[4..].iter().any(|a| a == stage);
     let kind = args[1].as_str();
     let n: usize = args[2].parse()?;
     let keys = std::path::Path::new(&args[3]);
@@ -140,18 +148,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             0x0123_4567_89ab_cdef_u128.wrapping_mul(i as u128 + 1)
         ),
     };
-    measure("render", n, |i| {
-        catalog.render(kind, &valid[i], &meta(i)).expect("renders");
-    });
+    if run("render") {
+        measure("render", n, |i| {
+            catalog.render(kind, &valid[i], &meta(i)).expect("renders");
+        });
+    }
 
     // Stage 2: issue (validate, number, render, record).
     let dir = std::env::temp_dir().join(format!("kyso-bench-issue-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut issuer = Issuer::new(catalog.clone(), Registry::open(&dir.join("r.sqlite3"))?, a.clone(), "https://kyso.example.gov.vn");
     let now = time::OffsetDateTime::now_utc();
-    measure("issue", n, |i| {
-        issuer.issue(kind, &data[i], now).expect("issues");
-    });
+    if run("issue") {
+        measure("issue", n, |i| {
+            issuer.issue(kind, &data[i], now).expect("issues");
+        });
+    }
 
     // Stage 3: issue, then the official signs and the agency seals.
     let signer = |stem: &str| -> Result<KeySigner, Box<dyn std::error::Error>> {
@@ -160,7 +172,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let chain = pki::load_certificates(&keys.join("intermediate-ca.pem"))?;
         Ok(KeySigner::new(&key, cert, chain, false)?)
     };
-    for (official, seal) in [("chairman-ec", "seal-ec"), ("chairman-rsa", "seal-rsa")] {
+    for (stage, official, seal) in [("ecdsa", "chairman-ec", "seal-ec"), ("rsa", "chairman-rsa", "seal-rsa")] {
+        if !run(stage) {
+            continue;
+        }
         let (o, s) = (signer(official)?, signer(seal)?);
         let field = |name: &str| SignOptions { field: Some(name.into()), development_mode: true, ..SignOptions::new() };
         let (fo, fs) = (field("ChuKyLanhDao"), field("DauCoQuan"));
@@ -182,7 +197,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // renders and signs while another waits, so on one core (taskset -c 0) documents per second
     // approach 1000 / (CPU ms per document).
     let threads = 4;
-    if n < threads {
+    if n < threads || !run("threads") {
         std::fs::remove_dir_all(&dir)?;
         return Ok(());
     }
