@@ -98,21 +98,36 @@ impl SignatureImage {
 }
 
 /// Draws a [`SignatureImage`] centred in the widget, as large as fits without distortion.
+///
+/// The image and its mask are compressed once, when the appearance is made: a service keeps one
+/// per registered image and draws it into every signature without deflating it again.
 #[derive(Debug, Clone)]
 pub struct ImageAppearance {
-    image: SignatureImage,
+    width: u32,
+    height: u32,
+    /// The colour image XObject, without its `/SMask` reference (the mask's number differs per
+    /// document).
+    rgb: Stream,
+    /// The alpha channel as a greyscale image XObject.
+    alpha: Stream,
 }
 
 impl ImageAppearance {
     /// An appearance showing `image`.
     pub fn new(image: SignatureImage) -> ImageAppearance {
-        ImageAppearance { image }
+        let (w, h) = (i64::from(image.width), i64::from(image.height));
+        ImageAppearance {
+            width: image.width,
+            height: image.height,
+            rgb: image_stream(w, h, b"DeviceRGB", image.rgb),
+            alpha: image_stream(w, h, b"DeviceGray", image.alpha),
+        }
     }
 }
 
-/// An 8-bit image XObject of `w` × `h` pixels in `color_space`, with its soft mask if any.
-fn image_stream(w: i64, h: i64, color_space: &[u8], smask: Option<ObjectId>, data: Vec<u8>) -> Object {
-    let mut dict = Dictionary::from_iter(vec![
+/// An 8-bit image XObject of `w` × `h` pixels in `color_space`, compressed.
+fn image_stream(w: i64, h: i64, color_space: &[u8], data: Vec<u8>) -> Stream {
+    let dict = Dictionary::from_iter(vec![
         ("Type", Object::Name(b"XObject".to_vec())),
         ("Subtype", Object::Name(b"Image".to_vec())),
         ("Width", Object::Integer(w)),
@@ -120,23 +135,22 @@ fn image_stream(w: i64, h: i64, color_space: &[u8], smask: Option<ObjectId>, dat
         ("ColorSpace", Object::Name(color_space.to_vec())),
         ("BitsPerComponent", Object::Integer(8)),
     ]);
-    if let Some(mask) = smask {
-        dict.set("SMask", Object::Reference(mask));
-    }
     let mut s = Stream::new(dict, data);
-    // Flate makes a 600 × 300 signature a few kilobytes instead of half a megabyte.
+    // Flate makes a 600 × 300 signature a few kilobytes instead of half a megabyte. A failure
+    // leaves the stream uncompressed, which is still correct.
     let _ = s.compress();
-    Object::Stream(s)
+    s
 }
 
 impl AppearanceBuilder for ImageAppearance {
     fn build(&self, update: &mut IncrementalUpdate<'_>, ctx: &AppearanceContext<'_>) -> Result<ObjectId, SigningError> {
-        let img = &self.image;
-        let (w, h) = (i64::from(img.width), i64::from(img.height));
+        let (w, h) = (i64::from(self.width), i64::from(self.height));
         let smask = update.allocate();
-        update.put(smask, image_stream(w, h, b"DeviceGray", None, img.alpha.clone()));
+        update.put(smask, Object::Stream(self.alpha.clone()));
         let image = update.allocate();
-        update.put(image, image_stream(w, h, b"DeviceRGB", Some(smask), img.rgb.clone()));
+        let mut rgb = self.rgb.clone();
+        rgb.dict.set("SMask", Object::Reference(smask));
+        update.put(image, Object::Stream(rgb));
         // Fit inside the widget keeping the aspect ratio, centred both ways.
         let (bw, bh) = (f64::from(ctx.width), f64::from(ctx.height));
         let scale = (bw / w as f64).min(bh / h as f64);
