@@ -16,6 +16,7 @@ use kyso::config::Settings;
 use kyso::registry::Registry;
 
 /// The allocator the `kyso` binary uses, so the figures are the binary's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

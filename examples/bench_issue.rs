@@ -29,6 +29,7 @@ use kyso::signing::{KeySigner, SignOptions, SignatureStep, sign_pdf, sign_pdf_se
 use kyso::templates::{AuthorityLines, Catalog, DocumentMeta};
 
 /// The allocator the `kyso` binary uses, so the figures are the binary's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

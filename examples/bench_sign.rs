@@ -9,6 +9,7 @@ use kyso::pki;
 use kyso::signing::{KeySigner, SignOptions, sign_pdf};
 
 /// The allocator the `kyso` binary uses, so the figures are the binary's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

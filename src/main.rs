@@ -3,6 +3,7 @@
 mod cli;
 
 /// mimalloc rather than the system allocator: see Cargo.toml for the measurement.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
