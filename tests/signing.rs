@@ -459,3 +459,33 @@ fn with_empty_field(dir: &Path, spec: &str) -> PathBuf {
     assert!(st.success());
     out
 }
+
+#[test]
+fn a_later_step_of_a_sequence_sees_the_earlier_signature_and_keeps_its_own_limits() {
+    use kyso::signing::{KeySigner, SignOptions, SignatureStep, SigningError, sign_pdf_sequence};
+    let input = std::fs::read(unsigned()).unwrap();
+    let k = keys_dev();
+    let signer = |stem: &str| {
+        let key = kyso::pki::load_private_key(&k.join(format!("{stem}.key.pem"))).unwrap();
+        let cert = kyso::pki::load_certificates(&k.join(format!("{stem}.pem"))).unwrap().remove(0);
+        KeySigner::new(&key, cert, kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap(), false).unwrap()
+    };
+    let (a, b) = (signer("chairman-rsa"), signer("seal-rsa"));
+    let opts = |field: &str| SignOptions { field: Some(field.into()), development_mode: true, ..SignOptions::new() };
+    // The same field twice: the second step must see the /V the first one gave it.
+    let o = opts("ChuKyLanhDao");
+    let twice = sign_pdf_sequence(
+        &input,
+        &[SignatureStep { signer: &a, options: &o, appearance: None }, SignatureStep { signer: &b, options: &o, appearance: None }],
+    );
+    assert!(matches!(twice, Err(SigningError::FieldAlreadySigned(_))), "{twice:?}");
+    // A later step's limits apply to the file it signs, as when it signs that file on its own.
+    let o1 = opts("ChuKyLanhDao");
+    let mut o2 = opts("DauCoQuan");
+    o2.limits.max_file_size = input.len() + 1000;
+    let tight = sign_pdf_sequence(
+        &input,
+        &[SignatureStep { signer: &a, options: &o1, appearance: None }, SignatureStep { signer: &b, options: &o2, appearance: None }],
+    );
+    assert!(matches!(tight, Err(SigningError::Pdf(kyso::pdf::PdfError::TooLarge { .. }))), "{tight:?}");
+}

@@ -99,6 +99,22 @@ pub fn load(bytes: &[u8], limits: &Limits) -> Result<Document, PdfError> {
     Ok(doc)
 }
 
+/// The checks of [`load`] that a file kyso has just extended (an update over a file [`load`]
+/// accepted) can fail: its size and revision count, and the object count of `doc`, its parse.
+/// A caller that keeps a parse up to date instead of loading again runs this before each later use.
+pub fn check_grown(bytes: &[u8], doc: &Document, limits: &Limits) -> Result<(), PdfError> {
+    if bytes.len() > limits.max_file_size {
+        return Err(PdfError::TooLarge { size: bytes.len(), limit: limits.max_file_size });
+    }
+    if doc.objects.len() > limits.max_objects {
+        return Err(PdfError::TooManyObjects { count: doc.objects.len(), limit: limits.max_objects });
+    }
+    match revisions::find_revisions(bytes, limits) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(PdfError::Parse(e.to_string())),
+    }
+}
+
 /// Follows references from `obj` until a direct object, at most `limits.max_depth`
 /// steps (reference cycles end there instead of looping).
 pub fn resolve<'a>(doc: &'a Document, mut obj: &'a Object, limits: &Limits) -> Result<&'a Object, PdfError> {

@@ -271,6 +271,10 @@ pub fn sign_pdf_sequence(input: &[u8], steps: &[SignatureStep<'_>]) -> Result<Ve
         let (signer, opts) = (step.signer, step.options);
         let cert = signer.certificate();
         let base = signed.as_deref().unwrap_or(input);
+        if signed.is_some() {
+            // What a fresh load of the grown file with this step's limits would refuse.
+            crate::pdf::check_grown(base, &doc, &opts.limits)?;
+        }
         let (prepared, update) = pades::prepare_loaded(
             base,
             &doc,

@@ -93,3 +93,43 @@ fn push_annot(page: &mut Dictionary, annot: ObjectId) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lopdf::{Stream, dictionary};
+
+    fn two_pages(xref_stream: bool) -> Vec<u8> {
+        let mut doc = Document::with_version("1.7");
+        let pages_id = doc.new_object_id();
+        let content = doc.add_object(Stream::new(dictionary! {}, b"".to_vec()));
+        let link = doc.add_object(dictionary! {"Type" => "Annot", "Subtype" => "Link", "Rect" => vec![0.into(),0.into(),1.into(),1.into()]});
+        let p1 = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages_id, "Contents" => content, "MediaBox" => vec![0.into(),0.into(),595.into(),842.into()], "Annots" => vec![Object::Reference(link)]});
+        let p2 = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages_id, "Contents" => content, "MediaBox" => vec![0.into(),0.into(),595.into(),842.into()]});
+        doc.objects.insert(pages_id, Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => vec![p1.into(), p2.into()], "Count" => 2}));
+        let cat = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
+        doc.trailer.set("Root", cat);
+        let mut out = Vec::new();
+        if xref_stream {
+            doc.reference_table.cross_reference_type = lopdf::xref::XrefType::CrossReferenceStream;
+        }
+        doc.save_to(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn fields_on_two_pages_join_an_existing_annots_array_with_either_xref_kind() {
+        for xs in [false, true] {
+            let pdf = two_pages(xs);
+            let fp = |name: &str, page| FieldPlacement { name: name.into(), role: "official".into(), page, rect: [1.0, 2.0, 3.0, 4.0] };
+            let out = add_signature_fields(&pdf, &[fp("A", 1), fp("B", 2), fp("C", 1)]).unwrap();
+            assert!(out.starts_with(&pdf));
+            let doc = crate::pdf::load(&out, &crate::pdf::Limits::default()).unwrap();
+            let pages = doc.get_pages();
+            let annots = |n: u32| doc.get_dictionary(pages[&n]).unwrap().get(b"Annots").unwrap().as_array().unwrap().len();
+            assert_eq!((annots(1), annots(2)), (3, 1));
+            let form = doc.catalog().unwrap().get(b"AcroForm").unwrap().as_reference().unwrap();
+            assert_eq!(doc.get_dictionary(form).unwrap().get(b"Fields").unwrap().as_array().unwrap().len(), 3);
+        }
+    }
+}
