@@ -5,7 +5,7 @@
 //! * `issue`: validation, numbering in a SQLite register (a file, synchronous=FULL), rendering;
 //! * `issue+1sig`: issuing, then the official's signature only;
 //! * `issue+sign`: issuing, then the official's signature and the agency seal (two PAdES
-//!   incremental revisions) with keys-dev keys, in one go as the service applies them
+//!   incremental revisions) with keys-dev keys, in one go as they are applied when the official signs
 //!   (`sign_pdf_sequence`: the issued file is parsed once, as a signing request reads it);
 //! * the same with four threads sharing the register, as a server issues.
 //!

@@ -167,7 +167,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let signature_image = image(keys, "signature-vice-chairman.png")?;
 
-    // 3. The agency seal, applied right after the official's signature as the service does: both
+    // 3. The agency seal, applied together with the official's signature: both
     // are authorised first, then signed in one go (one parse of the issued file).
     let seal = signer(keys, "seal-ec")?;
     let seal_auth = authority::authorise(conn, "con-dau", signing::Signer::certificate(&seal), &args.kind, OffsetDateTime::now_utc(), None, None)?;

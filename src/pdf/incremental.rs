@@ -40,14 +40,14 @@ pub struct Written {
     pub objects: BTreeMap<ObjectId, Object>,
     /// The trailer's `/Size`: one more than the highest object number now in use.
     pub size: u32,
-    /// The new trailer's `/Prev`: where the base's last cross-reference section starts.
-    pub prev_startxref: usize,
 }
 
 impl Written {
-    /// Brings `doc`, the parsed base, to what parsing [`Written::bytes`] would give: the written
-    /// objects replace or join the base's, and the trailer gains the new `/Size` and `/Prev`.
-    /// `raw` supplies the parsed form of each pre-serialised body. A caller adding several
+    /// Brings `doc`, the parsed base, to what parsing [`Written::bytes`] would give for making a
+    /// further update: the written objects replace or join the base's, and the trailer's `/Size`
+    /// and `doc.max_id` cover every number now in use (the new cross-reference stream's too,
+    /// which, unlike in a fresh parse, is not among the objects). `raw` supplies the parsed form
+    /// of each pre-serialised body. A caller adding several
     /// updates in a row (the official's signature, then the seal) parses the file once instead
     /// of reading back what it has just written.
     ///
@@ -58,7 +58,6 @@ impl Written {
             doc.objects.insert(id, obj);
         }
         doc.trailer.set("Size", Object::Integer(i64::from(self.size)));
-        doc.trailer.set("Prev", Object::Integer(self.prev_startxref as i64));
         doc.max_id = doc.max_id.max(self.size.saturating_sub(1));
     }
 }
@@ -181,7 +180,7 @@ impl<'a> IncrementalUpdate<'a> {
                 .map_err(|e| PdfError::Structure(format!("cannot serialise the trailer: {e}")))?;
             write!(out, "\nstartxref\n{xref_offset}\n%%EOF\n").expect("Vec write");
         }
-        Ok(Written { bytes: out, body_offsets, objects, size: self.size, prev_startxref: self.prev_startxref })
+        Ok(Written { bytes: out, body_offsets, objects, size: self.size })
     }
 }
 

@@ -252,11 +252,13 @@ pub struct SignatureStep<'a> {
 }
 
 /// Signs `input` several times in a row, each signature in its own incremental update over the
-/// one before: the official's signature, then the agency seal, as the service applies them when
-/// the official signs. The result is what as many [`sign_pdf_with_appearance`] calls would give,
+/// one before: the official's signature, then the agency seal, applied together when the
+/// official signs. The result is what as many [`sign_pdf_with_appearance`] calls would give,
 /// but the input is parsed once (within the first step's limits): each later step works on the
 /// parse brought up to date with the objects the step before wrote, instead of reading back the
-/// file kyso has just produced. Nothing is returned unless every step succeeds.
+/// file kyso has just produced, and checks the grown file against its own limits. Nothing is
+/// returned unless every step succeeds; a step that fails after an earlier one signed discards
+/// that signature (with a token or a remote signer, it was made for nothing).
 pub fn sign_pdf_sequence(input: &[u8], steps: &[SignatureStep<'_>]) -> Result<Vec<u8>, SigningError> {
     let Some(first) = steps.first() else {
         return Ok(input.to_vec());
@@ -267,7 +269,7 @@ pub fn sign_pdf_sequence(input: &[u8], steps: &[SignatureStep<'_>]) -> Result<Ve
     }
     let mut doc = crate::pdf::load(input, &first.options.limits)?;
     let mut signed: Option<Vec<u8>> = None;
-    for step in steps {
+    for (k, step) in steps.iter().enumerate() {
         let (signer, opts) = (step.signer, step.options);
         let cert = signer.certificate();
         let base = signed.as_deref().unwrap_or(input);
@@ -292,7 +294,9 @@ pub fn sign_pdf_sequence(input: &[u8], steps: &[SignatureStep<'_>]) -> Result<Ve
         let cms = cms::assemble(attrs, &signature, signer.algorithm(), cert, &cms_chain(signer.chain(), opts))?;
         let capacity = prepared.capacity();
         let bytes = prepared.embed(&cms)?;
-        update.apply(&mut doc, &cms, capacity);
+        if k + 1 < steps.len() {
+            update.apply(&mut doc, &cms, capacity);
+        }
         signed = Some(bytes);
     }
     Ok(signed.unwrap_or_else(|| input.to_vec()))

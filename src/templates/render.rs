@@ -203,6 +203,15 @@ impl Renderer {
 
     fn compile(&self, kind: &str, inputs: Dict, today: Datetime, ident: &str) -> Result<(PagedDocument, Vec<u8>), RenderError> {
         let main = *self.mains.get(kind).ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
+        // typst memoises evaluation and layout results across compilations; what a
+        // certification's own data produced is dead weight after it, while what every document
+        // shares (the layout module, the header) is hit again each time. Evicting keeps a
+        // long-running server's memory flat. An eviction walks every cached entry, so it runs
+        // once per EVICT_EVERY renders (counted whether they succeed or not) and drops the entries
+        // no render has used since the two evictions before it, that is for 16 to 24 renders.
+        if self.renders.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
+            typst::comemo::evict(2);
+        }
         let inputs = encode_inputs(inputs).map_err(|message| RenderError::Typst { kind: kind.to_owned(), message })?;
         let world = DocWorld { renderer: self, inputs, main, today };
         let warned = typst::compile::<PagedDocument>(&world);
@@ -220,14 +229,6 @@ impl Renderer {
             kind: kind.to_owned(),
             message: join(&d),
         })?;
-        // typst memoises evaluation and layout results across compilations; what a certification's
-        // own data produced is dead weight after it, while what every document shares (the
-        // layout module, the header) is hit again each time. Evicting keeps a long-running
-        // server's memory flat. An eviction walks every cached entry, so it runs once per
-        // EVICT_EVERY renders and drops what none of the last one to two rounds used.
-        if self.renders.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
-            typst::comemo::evict(2);
-        }
         Ok((doc, pdf))
     }
 }
