@@ -217,7 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let (fo, fs) = (field("ChuKyLanhDao"), field("DauCoQuan"));
                     for i in 0..per_thread {
                         let doc = issuer.issue(kind, &data[(k * per_thread + i) % data.len()], now).map_err(|e| e.to_string())?;
-                        sign_pdf_sequence(&doc.pdf, &steps(&*o, &fo, &*s, &fs)).map_err(|e| e.to_string())?;
+                        sign_pdf_sequence(&doc.pdf, &steps(&o, &fo, &s, &fs)).map_err(|e| e.to_string())?;
                     }
                     Ok(())
                 })

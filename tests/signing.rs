@@ -97,7 +97,9 @@ fn the_official_and_the_seal_signed_in_one_go_give_the_file_two_separate_signing
         development_mode: true,
         ..SignOptions::new()
     };
-    let cases: [(&PathBuf, Option<&str>, Option<&str>, Option<&dyn AppearanceBuilder>); 3] = [
+    // Input, the official's field, the seal's field, the official's appearance.
+    type Case<'a> = (&'a PathBuf, Option<&'a str>, Option<&'a str>, Option<&'a dyn AppearanceBuilder>);
+    let cases: [Case<'_>; 3] = [
         (&issued, Some("ChuKyLanhDao"), Some("DauCoQuan"), Some(&hand)),
         (&issued, Some("ChuKyLanhDao"), Some("DauCoQuan"), Some(&kyso::templates::signature_block::TextAppearance)),
         (&objstm, None, None, None),

@@ -127,7 +127,7 @@ impl<'a> IncrementalUpdate<'a> {
         let mut body_offsets = BTreeMap::new();
         for (id, body) in std::mem::take(&mut self.bodies) {
             offsets.insert(id, out.len());
-            write!(out, "{} {} obj\n", id.0, id.1).expect("writing to a Vec cannot fail");
+            writeln!(out, "{} {} obj", id.0, id.1).expect("writing to a Vec cannot fail");
             body_offsets.insert(id, out.len());
             match body {
                 Body::Raw(bytes) => out.extend_from_slice(&bytes),
@@ -158,7 +158,7 @@ impl<'a> IncrementalUpdate<'a> {
             let (index, data) = stream_entries(&offsets)?;
             trailer.set("Index", Object::Array(index));
             trailer.set("Length", Object::Integer(data.len() as i64));
-            write!(out, "{} 0 obj\n", xref_id.0).expect("Vec write");
+            writeln!(out, "{} 0 obj", xref_id.0).expect("Vec write");
             lopdf::Writer::write_object(&mut out, &Object::Dictionary(trailer))
                 .map_err(|e| PdfError::Structure(format!("cannot serialise the xref stream: {e}")))?;
             out.extend_from_slice(b"\nstream\n");
@@ -169,7 +169,7 @@ impl<'a> IncrementalUpdate<'a> {
             let xref_offset = out.len();
             out.extend_from_slice(b"xref\n");
             for (start, run) in runs(&offsets) {
-                write!(out, "{} {}\n", start, run.len()).expect("Vec write");
+                writeln!(out, "{} {}", start, run.len()).expect("Vec write");
                 for (offset, generation) in run {
                     write!(out, "{offset:010} {generation:05} n\r\n").expect("Vec write");
                 }
