@@ -392,11 +392,7 @@ fn kyso_verify_reports_the_capacity_and_the_verified_delegation() {
 
 /// Signs `unsigned.pdf` as the vice-chairman with a hand-made capacity claim.
 fn sign_with_claim(out: &Path, grant: &[u8], extra_certs: Vec<kyso::pki::Certificate>) {
-    let k = keys_dev();
-    let key = kyso::pki::load_private_key(&k.join("vice-chairman-ec.key.pem")).unwrap();
-    let cert = kyso::pki::load_certificates(&k.join("vice-chairman-ec.pem")).unwrap().remove(0);
-    let chain = kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap();
-    let signer = kyso::signing::KeySigner::new(&key, cert, chain, false).unwrap();
+    let signer = dev_key_signer("vice-chairman-ec");
     let opts = kyso::signing::SignOptions {
         development_mode: true,
         extra_signed_attributes: vec![kyso::authority::grant::signer_attributes("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH", Some("chung-thuc-chu-ky"), Some(grant)).unwrap()],

@@ -60,7 +60,7 @@ fn the_agency_seal_signs_after_the_official_and_both_signatures_stay_valid() {
 
 #[test]
 fn the_official_and_the_seal_signed_in_one_go_give_the_file_two_separate_signings_give() {
-    use kyso::signing::{AppearanceBuilder, KeySigner, SignOptions, SignatureStep, image};
+    use kyso::signing::{AppearanceBuilder, SignOptions, SignatureStep, image};
     // RSA PKCS#1 v1.5 signatures are deterministic, so the two ways must agree byte for byte:
     // the sequence parses once and keeps its parse up to date, the separate calls parse the
     // file each time. An issued certification (visible fields, image and text appearances)
@@ -81,12 +81,7 @@ fn the_official_and_the_seal_signed_in_one_go_give_the_file_two_separate_signing
     assert!(Command::new("qpdf").arg("--object-streams=generate").arg(unsigned()).arg(&objstm).status().unwrap().success());
 
     let k = keys_dev();
-    let signer = |stem: &str| {
-        let key = kyso::pki::load_private_key(&k.join(format!("{stem}.key.pem"))).unwrap();
-        let cert = kyso::pki::load_certificates(&k.join(format!("{stem}.pem"))).unwrap().remove(0);
-        KeySigner::new(&key, cert, kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap(), false).unwrap()
-    };
-    let (official, seal) = (signer("chairman-rsa"), signer("seal-rsa"));
+    let (official, seal) = (dev_key_signer("chairman-rsa"), dev_key_signer("seal-rsa"));
     let png = |name: &str| image::SignatureImage::from_png(&std::fs::read(k.join("images").join(name)).unwrap()).unwrap();
     let (hand, stamp) = (image::ImageAppearance::new(png("signature-chairman.png")), image::ImageAppearance::new(png("seal.png")));
     let at = time::macros::datetime!(2026-11-26 02:30:00 UTC);
@@ -464,15 +459,9 @@ fn with_empty_field(dir: &Path, spec: &str) -> PathBuf {
 
 #[test]
 fn a_later_step_of_a_sequence_sees_the_earlier_signature_and_keeps_its_own_limits() {
-    use kyso::signing::{KeySigner, SignOptions, SignatureStep, SigningError, sign_pdf_sequence};
+    use kyso::signing::{SignOptions, SignatureStep, SigningError, sign_pdf_sequence};
     let input = std::fs::read(unsigned()).unwrap();
-    let k = keys_dev();
-    let signer = |stem: &str| {
-        let key = kyso::pki::load_private_key(&k.join(format!("{stem}.key.pem"))).unwrap();
-        let cert = kyso::pki::load_certificates(&k.join(format!("{stem}.pem"))).unwrap().remove(0);
-        KeySigner::new(&key, cert, kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap(), false).unwrap()
-    };
-    let (a, b) = (signer("chairman-rsa"), signer("seal-rsa"));
+    let (a, b) = (dev_key_signer("chairman-rsa"), dev_key_signer("seal-rsa"));
     let opts = |field: &str| SignOptions { field: Some(field.into()), development_mode: true, ..SignOptions::new() };
     // The same field twice: the second step must see the /V the first one gave it.
     let o = opts("ChuKyLanhDao");

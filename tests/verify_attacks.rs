@@ -313,10 +313,7 @@ fn a_revoked_signer_fails_and_a_signature_from_before_revocation_is_only_indeter
 
     // Claimed to be signed before the revocation date (15 January 2026): nothing proves that
     // claim, so the signature is not failed but cannot pass either.
-    let key = kyso::pki::load_private_key(&keys_dev().join("revoked-ec.key.pem")).unwrap();
-    let cert = kyso::pki::load_certificates(&keys_dev().join("revoked-ec.pem")).unwrap().remove(0);
-    let chain = kyso::pki::load_certificates(&keys_dev().join("intermediate-ca.pem")).unwrap();
-    let signer = KeySigner::new(&key, cert, chain, false).unwrap();
+    let signer = dev_key_signer("revoked-ec");
     let opts = SignOptions {
         development_mode: true,
         signing_time: time::macros::datetime!(2025-12-01 9:00 +7),

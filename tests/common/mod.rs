@@ -146,3 +146,13 @@ pub fn sign_bytes(stem: &str, input: &[u8]) -> Vec<u8> {
     dev_sign(stem, &i, &o, &[]);
     std::fs::read(o).unwrap()
 }
+
+/// An in-process signer with the keys-dev key and certificate `stem` (e.g. `chairman-rsa`) and
+/// the development intermediate as its chain.
+pub fn dev_key_signer(stem: &str) -> kyso::signing::KeySigner {
+    let k = keys_dev();
+    let key = kyso::pki::load_private_key(&k.join(format!("{stem}.key.pem"))).unwrap();
+    let cert = kyso::pki::load_certificates(&k.join(format!("{stem}.pem"))).unwrap().remove(0);
+    let chain = kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap();
+    kyso::signing::KeySigner::new(&key, cert, chain, false).unwrap()
+}
