@@ -11,7 +11,9 @@
 use std::time::Instant;
 
 use kyso::archive::worker::Worker;
-use kyso::archive::{AnyStore, ArchiveStore, Bytes, ObjectKey, Outbox, Sha256, Slug, SubmitRequest};
+use kyso::archive::{
+    AnyStore, ArchiveStore, Bytes, ObjectKey, Outbox, Sha256, Slug, SubmitRequest,
+};
 use kyso::config::Settings;
 use kyso::registry::Registry;
 
@@ -36,20 +38,30 @@ fn main() -> anyhow::Result<()> {
     let base = std::fs::read(&args[1])?;
     let uploads: usize = args[2].parse()?;
     let backlog: usize = args[3].parse()?;
-    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64;
     let data = tempfile::tempdir()?;
     let mut settings = Settings::load(None)?;
     settings.data_dir = data.path().to_path_buf();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
 
     // 1. Single uploads, one after the other.
     let store = AnyStore::open(&settings)?;
-    let (prefix, commune) = (Slug::parse("bench", "prefix")?, Slug::parse("xa-bench", "commune")?);
+    let (prefix, commune) = (
+        Slug::parse("bench", "prefix")?,
+        Slug::parse("xa-bench", "commune")?,
+    );
     let date = kyso::archive::outbox::today_in_vietnam();
     let docs: Vec<(ObjectKey, Bytes)> = (0..uploads)
         .map(|n| {
             let b = doc(&base, run, n);
-            (ObjectKey::new(&prefix, &commune, date, Sha256::of(&b)), Bytes::from(b))
+            (
+                ObjectKey::new(&prefix, &commune, date, Sha256::of(&b)),
+                Bytes::from(b),
+            )
         })
         .collect();
     let mut lat = Vec::with_capacity(uploads);
@@ -63,7 +75,10 @@ fn main() -> anyhow::Result<()> {
     lat.sort_by(|a, b| a.total_cmp(b));
     println!(
         "{:<40} {:>5} docs of {} B: {:>8.1} docs/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
-        format!("upload, one at a time ({})", store.describe().split(' ').next().unwrap_or("")),
+        format!(
+            "upload, one at a time ({})",
+            store.describe().split(' ').next().unwrap_or("")
+        ),
         uploads,
         base.len(),
         uploads as f64 / total,
@@ -77,10 +92,24 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     for n in 0..backlog {
         let b = doc(&base, run, uploads + n);
-        outbox.submit(&mut registry, SubmitRequest { bytes: &b, kind: "signature", commune: Some("xa-bench"), date: None, source: None })?;
+        outbox.submit(
+            &mut registry,
+            SubmitRequest {
+                bytes: &b,
+                kind: "signature",
+                commune: Some("xa-bench"),
+                date: None,
+                source: None,
+            },
+        )?;
     }
     let rec = start.elapsed().as_secs_f64();
-    println!("{:<40} {:>5} docs: {:>8.1} docs/s", "record in outbox (sign side)", backlog, backlog as f64 / rec);
+    println!(
+        "{:<40} {:>5} docs: {:>8.1} docs/s",
+        "record in outbox (sign side)",
+        backlog,
+        backlog as f64 / rec
+    );
     drop(registry);
 
     // 3. The worker drains the backlog.
@@ -88,7 +117,11 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let (report, waiting) = rt.block_on(worker.drain(3))?;
     let drain = start.elapsed().as_secs_f64();
-    anyhow::ensure!(waiting == 0, "{waiting} documents still waiting: {:?}", report.reasons);
+    anyhow::ensure!(
+        waiting == 0,
+        "{waiting} documents still waiting: {:?}",
+        report.reasons
+    );
     println!(
         "{:<40} {:>5} docs: {:>8.1} docs/s   ({:.1} s, concurrency {})",
         "drain backlog (worker)",

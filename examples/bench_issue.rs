@@ -65,7 +65,9 @@ fn vary(v: &serde_json::Value, i: usize) -> serde_json::Value {
                 .enumerate()
                 .map(|(j, (k, x))| {
                     let x = match (k.as_str(), x) {
-                        ("full_name", Value::String(_)) => Value::String(NAMES[(i + j) % NAMES.len()].into()),
+                        ("full_name", Value::String(_)) => {
+                            Value::String(NAMES[(i + j) % NAMES.len()].into())
+                        }
                         ("personal_id", Value::String(s)) if s.len() == 12 => {
                             Value::String(format!("{}{:07}", &s[..5], (i * 7919 + j) % 10_000_000))
                         }
@@ -75,16 +77,31 @@ fn vary(v: &serde_json::Value, i: usize) -> serde_json::Value {
                 })
                 .collect(),
         ),
-        Value::Array(a) => Value::Array(a.iter().enumerate().map(|(j, x)| vary(x, i + j)).collect()),
+        Value::Array(a) => {
+            Value::Array(a.iter().enumerate().map(|(j, x)| vary(x, i + j)).collect())
+        }
         other => other.clone(),
     }
 }
 
 /// The official's signature, then the agency seal.
-fn steps<'a>(official: &'a KeySigner, fo: &'a SignOptions, seal: &'a KeySigner, fs: &'a SignOptions) -> [SignatureStep<'a>; 2] {
+fn steps<'a>(
+    official: &'a KeySigner,
+    fo: &'a SignOptions,
+    seal: &'a KeySigner,
+    fs: &'a SignOptions,
+) -> [SignatureStep<'a>; 2] {
     [
-        SignatureStep { signer: official, options: fo, appearance: None },
-        SignatureStep { signer: seal, options: fs, appearance: None },
+        SignatureStep {
+            signer: official,
+            options: fo,
+            appearance: None,
+        },
+        SignatureStep {
+            signer: seal,
+            options: fs,
+            appearance: None,
+        },
     ]
 }
 
@@ -131,7 +148,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{e:?}"))?;
     let meta = |i: usize| DocumentMeta {
-        id: format!("{:032x}", 0x0123_4567_89ab_cdef_u128.wrapping_mul(i as u128 + 1)),
+        id: format!(
+            "{:032x}",
+            0x0123_4567_89ab_cdef_u128.wrapping_mul(i as u128 + 1)
+        ),
         number: i as u32 + 1,
         volume: 1,
         year: 2026,
@@ -158,7 +178,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Stage 2: issue (validate, number, render, record).
     let dir = std::env::temp_dir().join(format!("kyso-bench-issue-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let mut issuer = Issuer::new(catalog.clone(), Registry::open(&dir.join("r.sqlite3"))?, a.clone(), "https://kyso.example.gov.vn");
+    let mut issuer = Issuer::new(
+        catalog.clone(),
+        Registry::open(&dir.join("r.sqlite3"))?,
+        a.clone(),
+        "https://kyso.example.gov.vn",
+    );
     let now = time::OffsetDateTime::now_utc();
     if run("issue") {
         measure("issue", n, |i| {
@@ -173,14 +198,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let chain = pki::load_certificates(&keys.join("intermediate-ca.pem"))?;
         Ok(KeySigner::new(&key, cert, chain, false)?)
     };
-    for (stage, official, seal) in [("ecdsa", "chairman-ec", "seal-ec"), ("rsa", "chairman-rsa", "seal-rsa")] {
+    for (stage, official, seal) in [
+        ("ecdsa", "chairman-ec", "seal-ec"),
+        ("rsa", "chairman-rsa", "seal-rsa"),
+    ] {
         if !run(stage) {
             continue;
         }
         let (o, s) = (signer(official)?, signer(seal)?);
-        let field = |name: &str| SignOptions { field: Some(name.into()), development_mode: true, ..SignOptions::new() };
+        let field = |name: &str| SignOptions {
+            field: Some(name.into()),
+            development_mode: true,
+            ..SignOptions::new()
+        };
         let (fo, fs) = (field("ChuKyLanhDao"), field("DauCoQuan"));
-        let label = if official.ends_with("ec") { "issue+sign (ECDSA P-256)" } else { "issue+sign (RSA-2048)" };
+        let label = if official.ends_with("ec") {
+            "issue+sign (ECDSA P-256)"
+        } else {
+            "issue+sign (RSA-2048)"
+        };
         println!("{label}, the official's signature only, then official and seal:");
         measure("issue+1sig", n, |i| {
             let doc = issuer.issue(kind, &data[i], now).expect("issues");
@@ -188,7 +224,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
         measure("issue+sign", n, |i| {
             let doc = issuer.issue(kind, &data[i], now).expect("issues");
-            let signed = sign_pdf_sequence(&doc.pdf, &steps(&o, &fo, &s, &fs)).expect("official and seal sign");
+            let signed = sign_pdf_sequence(&doc.pdf, &steps(&o, &fo, &s, &fs))
+                .expect("official and seal sign");
             assert!(signed.len() > doc.pdf.len());
         });
     }
@@ -202,33 +239,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::remove_dir_all(&dir)?;
         return Ok(());
     }
-    let (o, s) = (Arc::new(signer("chairman-ec")?), Arc::new(signer("seal-ec")?));
+    let (o, s) = (
+        Arc::new(signer("chairman-ec")?),
+        Arc::new(signer("seal-ec")?),
+    );
     let data = Arc::new(data);
     let (t, c) = (Instant::now(), cpu_seconds());
     let per_thread = n / threads;
     std::thread::scope(|scope| -> Result<(), String> {
         let handles: Vec<_> = (0..threads)
             .map(|k| {
-                let (catalog, o, s, data, a, db) = (catalog.clone(), o.clone(), s.clone(), data.clone(), a.clone(), dir.join("r.sqlite3"));
+                let (catalog, o, s, data, a, db) = (
+                    catalog.clone(),
+                    o.clone(),
+                    s.clone(),
+                    data.clone(),
+                    a.clone(),
+                    dir.join("r.sqlite3"),
+                );
                 scope.spawn(move || -> Result<(), String> {
                     let registry = Registry::open(&db).map_err(|e| e.to_string())?;
-                    let mut issuer = Issuer::new(catalog, registry, a, "https://kyso.example.gov.vn");
-                    let field = |name: &str| SignOptions { field: Some(name.into()), development_mode: true, ..SignOptions::new() };
+                    let mut issuer =
+                        Issuer::new(catalog, registry, a, "https://kyso.example.gov.vn");
+                    let field = |name: &str| SignOptions {
+                        field: Some(name.into()),
+                        development_mode: true,
+                        ..SignOptions::new()
+                    };
                     let (fo, fs) = (field("ChuKyLanhDao"), field("DauCoQuan"));
                     for i in 0..per_thread {
-                        let doc = issuer.issue(kind, &data[(k * per_thread + i) % data.len()], now).map_err(|e| e.to_string())?;
-                        sign_pdf_sequence(&doc.pdf, &steps(&o, &fo, &s, &fs)).map_err(|e| e.to_string())?;
+                        let doc = issuer
+                            .issue(kind, &data[(k * per_thread + i) % data.len()], now)
+                            .map_err(|e| e.to_string())?;
+                        sign_pdf_sequence(&doc.pdf, &steps(&o, &fo, &s, &fs))
+                            .map_err(|e| e.to_string())?;
                     }
                     Ok(())
                 })
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| "an issuing thread panicked".to_owned())??;
+            h.join()
+                .map_err(|_| "an issuing thread panicked".to_owned())??;
         }
         Ok(())
     })?;
-    let (wall, cpu, total) = (t.elapsed().as_secs_f64(), cpu_seconds() - c, (per_thread * threads) as f64);
+    let (wall, cpu, total) = (
+        t.elapsed().as_secs_f64(),
+        cpu_seconds() - c,
+        (per_thread * threads) as f64,
+    );
     println!("issue+sign (ECDSA P-256), {threads} threads sharing the register:");
     println!(
         "issue+sign  {:>6} docs  {:>8.1} docs/s  {:>7.3} ms wall/doc  {:>7.3} ms CPU/doc",

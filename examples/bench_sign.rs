@@ -24,7 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let input = std::fs::read(&args[4])?;
     let n: usize = args[5].parse()?;
     let signer = KeySigner::new(&key, cert, chain, false)?;
-    let opts = SignOptions { development_mode: true, ..SignOptions::new() };
+    let opts = SignOptions {
+        development_mode: true,
+        ..SignOptions::new()
+    };
     // Warm-up, and a check that the output is a real signature.
     let out = sign_pdf(&input, &signer, &opts)?;
     assert!(out.len() > input.len());

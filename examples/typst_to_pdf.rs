@@ -28,10 +28,15 @@ impl World for OneFile {
         self.source.id()
     }
     fn source(&self, id: FileId) -> FileResult<Source> {
-        if id == self.source.id() { Ok(self.source.clone()) } else { Err(FileError::AccessDenied) }
+        if id == self.source.id() {
+            Ok(self.source.clone())
+        } else {
+            Err(FileError::AccessDenied)
+        }
     }
     fn file(&self, id: FileId) -> FileResult<Bytes> {
-        self.source(id).map(|s| Bytes::from_string(s.text().to_owned()))
+        self.source(id)
+            .map(|s| Bytes::from_string(s.text().to_owned()))
     }
     fn font(&self, index: usize) -> Option<Font> {
         self.fonts.get(index).cloned()
@@ -53,7 +58,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .into_iter()
     .flat_map(|d| Font::iter(Bytes::new(d)))
     .collect();
-    let id = RootedPath::new(VirtualRoot::Project, VirtualPath::new("/main.typ").map_err(|e| format!("{e:?}"))?).intern();
+    let id = RootedPath::new(
+        VirtualRoot::Project,
+        VirtualPath::new("/main.typ").map_err(|e| format!("{e:?}"))?,
+    )
+    .intern();
     let world = OneFile {
         library: LazyHash::new(Library::default()),
         book: LazyHash::new(FontBook::from_fonts(&fonts)),
@@ -62,9 +71,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let doc = typst::compile::<typst_layout::PagedDocument>(&world)
         .output
-        .map_err(|d| d.iter().map(|d| d.message.to_string()).collect::<Vec<_>>().join("; "))?;
-    let pdf = typst_pdf::pdf(&doc, &typst_pdf::PdfOptions::default())
-        .map_err(|d| d.iter().map(|d| d.message.to_string()).collect::<Vec<_>>().join("; "))?;
+        .map_err(|d| {
+            d.iter()
+                .map(|d| d.message.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+    let pdf = typst_pdf::pdf(&doc, &typst_pdf::PdfOptions::default()).map_err(|d| {
+        d.iter()
+            .map(|d| d.message.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
     std::fs::write(&args[2], pdf)?;
     Ok(())
 }

@@ -43,7 +43,15 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-fn entry_hash(prev: &str, seq: i64, at: &str, actor: &str, action: &str, subject: &str, details: &str) -> String {
+fn entry_hash(
+    prev: &str,
+    seq: i64,
+    at: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> String {
     // Each field length-prefixed, so no two different entries hash the same bytes.
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let seq_text = seq.to_string();
@@ -56,7 +64,13 @@ fn entry_hash(prev: &str, seq: i64, at: &str, actor: &str, action: &str, subject
 
 /// Appends an entry; call inside the transaction that does the audited change, so both land
 /// or neither does.
-pub fn append(conn: &Connection, actor: &str, action: &str, subject: &str, details: &serde_json::Value) -> Result<AuditEntry, AuditError> {
+pub fn append(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &serde_json::Value,
+) -> Result<AuditEntry, AuditError> {
     if conn.is_autocommit() {
         // Several processes may append at once (kyso sign runs beside the worker and other
         // signings): read the head and write the next entry under one write lock.
@@ -73,9 +87,19 @@ pub fn append(conn: &Connection, actor: &str, action: &str, subject: &str, detai
     append_locked(conn, actor, action, subject, details)
 }
 
-fn append_locked(conn: &Connection, actor: &str, action: &str, subject: &str, details: &serde_json::Value) -> Result<AuditEntry, AuditError> {
+fn append_locked(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &serde_json::Value,
+) -> Result<AuditEntry, AuditError> {
     let last: Option<(i64, String)> = conn
-        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (seq, prev_hash) = match last {
         Some((s, h)) => (s + 1, h),
@@ -95,7 +119,16 @@ fn append_locked(conn: &Connection, actor: &str, action: &str, subject: &str, de
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [format!("{seq}:{hash}")],
     )?;
-    Ok(AuditEntry { seq, at, actor: actor.into(), action: action.into(), subject: subject.into(), details, prev_hash, hash })
+    Ok(AuditEntry {
+        seq,
+        at,
+        actor: actor.into(),
+        action: action.into(),
+        subject: subject.into(),
+        details,
+        prev_hash,
+        hash,
+    })
 }
 
 /// One problem found by [`verify`].
@@ -127,24 +160,51 @@ pub fn verify(conn: &Connection) -> Result<AuditReport, AuditError> {
     let mut last: Option<(i64, String)> = None;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
-        let (at, actor, action, subject, details, prev_hash, hash): (String, String, String, String, String, String, String) =
-            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+        let (at, actor, action, subject, details, prev_hash, hash): (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        );
         count += 1;
         if seq != expected_seq {
-            problems.push(AuditProblem { seq, what: format!("entries {expected_seq}..{} are missing", seq - 1) });
+            problems.push(AuditProblem {
+                seq,
+                what: format!("entries {expected_seq}..{} are missing", seq - 1),
+            });
         }
         if prev_hash != expected_prev {
             problems.push(AuditProblem { seq, what: "does not link to the entry before it (an entry was deleted, inserted or altered)".into() });
         }
         if entry_hash(&prev_hash, seq, &at, &actor, &action, &subject, &details) != hash {
-            problems.push(AuditProblem { seq, what: format!("was edited: its content no longer matches its hash ({action} on {subject})") });
+            problems.push(AuditProblem {
+                seq,
+                what: format!(
+                    "was edited: its content no longer matches its hash ({action} on {subject})"
+                ),
+            });
         }
         expected_prev = hash.clone();
         expected_seq = seq + 1;
         last = Some((seq, hash));
     }
     let head: Option<String> = conn
-        .query_row("SELECT value FROM registry_info WHERE key = 'audit_head'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM registry_info WHERE key = 'audit_head'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     let actual = last.as_ref().map(|(s, h)| format!("{s}:{h}"));
     if head != actual {
@@ -153,9 +213,19 @@ pub fn verify(conn: &Connection) -> Result<AuditReport, AuditError> {
             .and_then(|h| h.split(':').next())
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        problems.push(AuditProblem { seq, what: format!("the log's head was {} but the last entry is {}", head.unwrap_or_else(|| "absent".into()), actual.unwrap_or_else(|| "absent".into())) });
+        problems.push(AuditProblem {
+            seq,
+            what: format!(
+                "the log's head was {} but the last entry is {}",
+                head.unwrap_or_else(|| "absent".into()),
+                actual.unwrap_or_else(|| "absent".into())
+            ),
+        });
     }
-    Ok(AuditReport { entries: count, problems })
+    Ok(AuditReport {
+        entries: count,
+        problems,
+    })
 }
 
 /// All entries, oldest first (bounded by `limit`).
@@ -191,16 +261,32 @@ mod tests {
         let reg = Registry::open_in_memory().unwrap();
         let c = reg.connection();
         for i in 0..5 {
-            append(c, "admin", "delegation.grant", &format!("delegation:{i}"), &serde_json::json!({"i": i})).unwrap();
+            append(
+                c,
+                "admin",
+                "delegation.grant",
+                &format!("delegation:{i}"),
+                &serde_json::json!({"i": i}),
+            )
+            .unwrap();
         }
         assert!(verify(c).unwrap().problems.is_empty());
-        c.execute("UPDATE audit_log SET details = '{\"i\":9}' WHERE seq = 3", []).unwrap();
+        c.execute(
+            "UPDATE audit_log SET details = '{\"i\":9}' WHERE seq = 3",
+            [],
+        )
+        .unwrap();
         let r = verify(c).unwrap();
         assert_eq!(r.problems.len(), 1);
         assert_eq!(r.problems[0].seq, 3);
-        c.execute("UPDATE audit_log SET details = '{\"i\":2}' WHERE seq = 3", []).unwrap();
+        c.execute(
+            "UPDATE audit_log SET details = '{\"i\":2}' WHERE seq = 3",
+            [],
+        )
+        .unwrap();
         assert!(verify(c).unwrap().problems.is_empty());
-        c.execute("DELETE FROM audit_log WHERE seq = 2", []).unwrap();
+        c.execute("DELETE FROM audit_log WHERE seq = 2", [])
+            .unwrap();
         assert!(verify(c).unwrap().problems.iter().any(|p| p.seq == 3));
     }
 
@@ -211,7 +297,8 @@ mod tests {
         for _ in 0..3 {
             append(c, "kyso", "sign", "doc", &serde_json::json!({})).unwrap();
         }
-        c.execute("DELETE FROM audit_log WHERE seq = 3", []).unwrap();
+        c.execute("DELETE FROM audit_log WHERE seq = 3", [])
+            .unwrap();
         assert!(!verify(c).unwrap().problems.is_empty());
     }
 }

@@ -183,12 +183,17 @@ mod tests {
 
     #[test]
     fn file_then_env() {
-        let mut s = Settings::from_toml("development = true\nbase_url = \"https://x.gov.vn\"").unwrap();
+        let mut s =
+            Settings::from_toml("development = true\nbase_url = \"https://x.gov.vn\"").unwrap();
         assert!(s.development);
-        s.apply_env(|k| (k == "KYSO_DEVELOPMENT").then(|| "0".to_owned())).unwrap();
+        s.apply_env(|k| (k == "KYSO_DEVELOPMENT").then(|| "0".to_owned()))
+            .unwrap();
         assert!(!s.development);
         assert_eq!(s.base_url, "https://x.gov.vn");
-        assert!(s.apply_env(|k| (k == "KYSO_DEVELOPMENT").then(|| "maybe".to_owned())).is_err());
+        assert!(
+            s.apply_env(|k| (k == "KYSO_DEVELOPMENT").then(|| "maybe".to_owned()))
+                .is_err()
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 fn documents_round_trip_through_garage_with_checksums_including_a_multipart_one() {
     let garage = Garage::shared();
     let mut k = Kyso::on_garage(&garage);
-    k.set("KYSO_ARCHIVE_MULTIPART_THRESHOLD", &(6 * 1024 * 1024).to_string());
+    k.set(
+        "KYSO_ARCHIVE_MULTIPART_THRESHOLD",
+        &(6 * 1024 * 1024).to_string(),
+    );
     k.set("KYSO_ARCHIVE_PART_SIZE", &(5 * 1024 * 1024).to_string());
     let mut files = k.write_docs(0..60);
     let big = k.dir.path().join("annex.pdf");
@@ -37,22 +40,42 @@ fn documents_round_trip_through_garage_with_checksums_including_a_multipart_one(
     assert!(drained.contains("archived 61"), "{drained}");
     assert_eq!(k.counts(), (0, 0, 61));
     let verify = k.ok(&["archive", "verify"]);
-    assert!(verify.contains("verified 61 archived object(s) in s3://") && verify.contains(": 0 bad"), "{verify}");
+    assert!(
+        verify.contains("verified 61 archived object(s) in s3://") && verify.contains(": 0 bad"),
+        "{verify}"
+    );
 
     // Read back through the library: the bytes are the ones submitted, checked against the key.
     let settings = settings_of(&k);
     let store = kyso::archive::AnyStore::open(&settings).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let got = rt.block_on(store.get(&ObjectKey::parse(keys.last().unwrap()).unwrap())).unwrap();
-    assert_eq!(got.as_ref(), big_bytes.as_slice(), "multipart object round trip");
-    let got = rt.block_on(store.get(&ObjectKey::parse(&keys[3]).unwrap())).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let got = rt
+        .block_on(store.get(&ObjectKey::parse(keys.last().unwrap()).unwrap()))
+        .unwrap();
+    assert_eq!(
+        got.as_ref(),
+        big_bytes.as_slice(),
+        "multipart object round trip"
+    );
+    let got = rt
+        .block_on(store.get(&ObjectKey::parse(&keys[3]).unwrap()))
+        .unwrap();
     assert_eq!(got.as_ref(), support::signed_pdf(3).as_slice());
 
     // Garage does not implement Object Lock: archived, and the missing retention is reported.
     let status = k.ok(&["archive", "status", "--probe"]);
     assert!(status.contains("reachable: yes"), "{status}");
-    assert!(status.contains("object lock: unavailable") && status.contains("NotImplemented"), "{status}");
-    assert!(status.contains("61 archived document(s) without the retention"), "{status}");
+    assert!(
+        status.contains("object lock: unavailable") && status.contains("NotImplemented"),
+        "{status}"
+    );
+    assert!(
+        status.contains("61 archived document(s) without the retention"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -65,18 +88,27 @@ fn a_damaged_object_in_garage_is_named_by_verify() {
 
     // The store returns other bytes under a document's key (a bad disk, a bad restore).
     let settings = settings_of(&k);
-    let kyso::archive::AnyStore::S3(s3) = kyso::archive::AnyStore::open(&settings).unwrap() else { panic!("s3") };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let kyso::archive::AnyStore::S3(s3) = kyso::archive::AnyStore::open(&settings).unwrap() else {
+        panic!("s3")
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut damaged = support::signed_pdf(5);
     damaged[2000] ^= 0x20;
-    rt.block_on(s3.put_raw_for_tests(&keys[5], damaged)).unwrap();
+    rt.block_on(s3.put_raw_for_tests(&keys[5], damaged))
+        .unwrap();
 
     let out = k.run(&["archive", "verify"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     let bad: Vec<&str> = text.lines().filter(|l| l.starts_with("BAD")).collect();
     assert_eq!(bad.len(), 1, "{text}");
-    assert!(bad[0].contains(&keys[5]) && bad[0].contains("integrity"), "{text}");
+    assert!(
+        bad[0].contains(&keys[5]) && bad[0].contains("integrity"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -102,15 +134,28 @@ fn a_byte_flipped_in_garages_own_files_is_detected() {
     std::fs::write(&block, &data).unwrap();
 
     let out = k.run(&["archive", "verify"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.starts_with("BAD") && l.contains(&keys[0]) && l.contains("cut short")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("BAD") && l.contains(&keys[0]) && l.contains("cut short")),
+        "{text}"
+    );
 }
 
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
-        if p.is_dir() { collect_files(&p, out) } else { out.push(p) }
+        if p.is_dir() {
+            collect_files(&p, out)
+        } else {
+            out.push(p)
+        }
     }
 }
 
@@ -118,7 +163,11 @@ fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn signing_goes_on_while_garage_is_down_and_the_backlog_drains_when_it_returns() {
     let garage = Garage::start();
     let k = Kyso::on_garage(&garage);
-    let worker = k.command(&["archive", "run"]).stderr(Stdio::piped()).spawn().unwrap();
+    let worker = k
+        .command(&["archive", "run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     garage.pause();
 
     // 100 documents, ten per command, as a counter would sign them through a day.
@@ -128,26 +177,48 @@ fn signing_goes_on_while_garage_is_down_and_the_backlog_drains_when_it_returns()
         assert_eq!(k.put(chunk, "signature").len(), 10);
     }
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(30), "recording never waits for S3 ({elapsed:?})");
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "recording never waits for S3 ({elapsed:?})"
+    );
     std::thread::sleep(Duration::from_millis(800));
     let (pending, failed, archived) = k.counts();
     assert_eq!((pending + failed, archived), (100, 0));
     let s = k.status();
-    assert!(s["failures"][0][0].as_str().unwrap().contains("cannot reach S3 endpoint"), "{s}");
+    assert!(
+        s["failures"][0][0]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach S3 endpoint"),
+        "{s}"
+    );
 
     garage.resume();
-    wait_for("the backlog to drain", Duration::from_secs(60), || k.counts().2 == 100);
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(worker.id().to_string()).status();
+    wait_for("the backlog to drain", Duration::from_secs(60), || {
+        k.counts().2 == 100
+    });
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(worker.id().to_string())
+        .status();
     let out = worker.wait_with_output().unwrap();
     assert!(out.status.success(), "the worker stops cleanly on SIGTERM");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach S3 endpoint"), "it said why it waited");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach S3 endpoint"),
+        "it said why it waited"
+    );
 
     let stored = store_keys(&k);
     assert_eq!(stored.len(), 100, "none duplicated, none lost");
-    let rows: std::collections::BTreeSet<String> = outbox_rows(&k).into_iter().map(|(key, _)| key).collect();
-    let stored: std::collections::BTreeSet<String> = stored.into_iter().map(|(key, _)| key).collect();
+    let rows: std::collections::BTreeSet<String> =
+        outbox_rows(&k).into_iter().map(|(key, _)| key).collect();
+    let stored: std::collections::BTreeSet<String> =
+        stored.into_iter().map(|(key, _)| key).collect();
     assert_eq!(rows, stored);
-    assert!(k.ok(&["archive", "verify"]).contains("verified 100 archived object(s)"));
+    assert!(
+        k.ok(&["archive", "verify"])
+            .contains("verified 100 archived object(s)")
+    );
 }
 
 #[test]
@@ -162,7 +233,10 @@ fn wrong_credentials_hold_documents_back_with_the_reason_until_fixed() {
     let garage = Garage::shared();
     let mut k = Kyso::on_garage(&garage);
     let good = k.env["KYSO_ARCHIVE_SECRET_ACCESS_KEY"].clone();
-    k.set("KYSO_ARCHIVE_SECRET_ACCESS_KEY", "0000000000000000000000000000000000000000000000000000000000000000");
+    k.set(
+        "KYSO_ARCHIVE_SECRET_ACCESS_KEY",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    );
     let files = k.write_docs(0..3);
     k.put(&files, "contract");
 
@@ -170,10 +244,17 @@ fn wrong_credentials_hold_documents_back_with_the_reason_until_fixed() {
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("S3 refused the credentials"), "{text}");
-    assert!(!text.contains("0000000000000000"), "the secret is never printed");
+    assert!(
+        !text.contains("0000000000000000"),
+        "the secret is never printed"
+    );
 
     // The worker keeps trying and says why.
-    let mut worker = k.command(&["archive", "run"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut worker = k
+        .command(&["archive", "run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     worker.kill().unwrap();
     let out = worker.wait_with_output().unwrap();
@@ -182,7 +263,10 @@ fn wrong_credentials_hold_documents_back_with_the_reason_until_fixed() {
     assert!(!err.contains("0000000000000000"));
     let s = k.status();
     assert_eq!(s["failed"].as_u64(), Some(3));
-    assert!(s["oldest_waiting"]["attempts"].as_u64().unwrap() >= 3, "{s}");
+    assert!(
+        s["oldest_waiting"]["attempts"].as_u64().unwrap() >= 3,
+        "{s}"
+    );
 
     k.set("KYSO_ARCHIVE_SECRET_ACCESS_KEY", &good);
     k.ok(&["archive", "drain"]);
@@ -201,9 +285,15 @@ fn a_missing_bucket_holds_documents_back_with_the_reason_until_fixed() {
     let out = k.run(&["archive", "drain"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("bucket \"no-such-bucket\" does not exist"), "{text}");
+    assert!(
+        text.contains("bucket \"no-such-bucket\" does not exist"),
+        "{text}"
+    );
     let probe = k.ok(&["archive", "status", "--probe"]);
-    assert!(probe.contains("reachable: no") && probe.contains("does not exist"), "{probe}");
+    assert!(
+        probe.contains("reachable: no") && probe.contains("does not exist"),
+        "{probe}"
+    );
     assert_eq!(k.counts(), (0, 3, 0));
 
     k.set("KYSO_ARCHIVE_BUCKET", &bucket);
@@ -221,7 +311,10 @@ fn required_retention_on_a_server_without_object_lock_holds_documents_back() {
     let out = k.run(&["archive", "drain"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Object Lock retention is required") && text.contains("NotImplemented"), "{text}");
+    assert!(
+        text.contains("Object Lock retention is required") && text.contains("NotImplemented"),
+        "{text}"
+    );
     assert_eq!(k.counts(), (0, 2, 0));
     // Retention not wanted for this kind: the same server takes it.
     k.set("KYSO_ARCHIVE_RETENTION", "contract=none");

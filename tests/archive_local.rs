@@ -27,7 +27,10 @@ fn a_clerk_archives_many_documents_and_the_audit_finds_a_flipped_byte() {
     k.ok(&["archive", "drain"]);
     assert_eq!(k.counts(), (0, 0, 41));
     let verify = k.ok(&["archive", "verify"]);
-    assert!(verify.contains("verified 41 archived object(s)") && verify.contains(": 0 bad"), "{verify}");
+    assert!(
+        verify.contains("verified 41 archived object(s)") && verify.contains(": 0 bad"),
+        "{verify}"
+    );
     let stored = store_keys(&k);
     assert_eq!(stored.len(), 41);
     assert!(stored.iter().any(|(_, size)| *size == 20 * 1024 * 1024));
@@ -49,9 +52,18 @@ fn a_clerk_archives_many_documents_and_the_audit_finds_a_flipped_byte() {
     let text = String::from_utf8_lossy(&out.stdout);
     let bad: Vec<&str> = text.lines().filter(|l| l.starts_with("BAD")).collect();
     assert_eq!(bad.len(), 2, "{text}");
-    assert!(bad[0].contains(victim.as_str()) && bad[0].contains("integrity check failed"), "{text}");
-    assert!(bad[1].contains(keys[20].as_str()) && bad[1].contains("not found"), "{text}");
-    assert!(text.contains("verified 41 archived object(s)") && text.contains(": 2 bad"), "{text}");
+    assert!(
+        bad[0].contains(victim.as_str()) && bad[0].contains("integrity check failed"),
+        "{text}"
+    );
+    assert!(
+        bad[1].contains(keys[20].as_str()) && bad[1].contains("not found"),
+        "{text}"
+    );
+    assert!(
+        text.contains("verified 41 archived object(s)") && text.contains(": 2 bad"),
+        "{text}"
+    );
 
     // A sample audit reads only that many objects.
     let sample = k.run(&["archive", "verify", "--sample", "5"]);
@@ -62,16 +74,51 @@ fn a_clerk_archives_many_documents_and_the_audit_finds_a_flipped_byte() {
 fn the_same_document_twice_is_one_entry_and_bad_input_is_one_clear_line() {
     let k = Kyso::new();
     let files = k.write_docs(0..1);
-    let first = k.ok(&["archive", "put", "--kind", "signature", files[0].to_str().unwrap()]);
-    let again = k.ok(&["archive", "put", "--kind", "signature", files[0].to_str().unwrap()]);
+    let first = k.ok(&[
+        "archive",
+        "put",
+        "--kind",
+        "signature",
+        files[0].to_str().unwrap(),
+    ]);
+    let again = k.ok(&[
+        "archive",
+        "put",
+        "--kind",
+        "signature",
+        files[0].to_str().unwrap(),
+    ]);
     assert!(first.starts_with("queued "), "{first}");
     assert!(again.starts_with("known "), "{again}");
     assert_eq!(k.counts(), (1, 0, 0));
 
     for (args, expect) in [
-        (vec!["archive", "put", "--kind", "signature", "/nonexistent.pdf"], "cannot read /nonexistent.pdf"),
-        (vec!["archive", "put", "--kind", "Hợp đồng", files[0].to_str().unwrap()], "invalid document kind"),
-        (vec!["archive", "put", "--kind", "signature", "--date", "25/11/2026", files[0].to_str().unwrap()], "invalid --date"),
+        (
+            vec!["archive", "put", "--kind", "signature", "/nonexistent.pdf"],
+            "cannot read /nonexistent.pdf",
+        ),
+        (
+            vec![
+                "archive",
+                "put",
+                "--kind",
+                "Hợp đồng",
+                files[0].to_str().unwrap(),
+            ],
+            "invalid document kind",
+        ),
+        (
+            vec![
+                "archive",
+                "put",
+                "--kind",
+                "signature",
+                "--date",
+                "25/11/2026",
+                files[0].to_str().unwrap(),
+            ],
+            "invalid --date",
+        ),
     ] {
         let out = k.run(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
@@ -88,7 +135,11 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).output().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "this test needs to mount a small tmpfs (run as root): {}",
@@ -126,20 +177,37 @@ fn a_full_archive_disk_holds_documents_back_with_the_reason_and_loses_none() {
     let files = k.write_docs(0..5);
     k.put(&files, "signature");
     let out = k.run(&["archive", "drain"]);
-    assert_eq!(out.status.code(), Some(2), "a drain that cannot finish says so");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a drain that cannot finish says so"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("No space left on device"), "{text}");
 
     // The worker keeps retrying and reports why.
-    let mut worker = k.command(&["archive", "run"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut worker = k
+        .command(&["archive", "run"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     worker.kill().unwrap();
     let out = worker.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("No space left on device"));
     let s = k.status();
     assert_eq!(s["failed"].as_u64(), Some(5));
-    assert!(s["failures"][0][0].as_str().unwrap().contains("No space left on device"), "{s}");
-    assert!(s["oldest_waiting"]["attempts"].as_u64().unwrap() >= 3, "{s}");
+    assert!(
+        s["failures"][0][0]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{s}"
+    );
+    assert!(
+        s["oldest_waiting"]["attempts"].as_u64().unwrap() >= 3,
+        "{s}"
+    );
 
     // Space returns: everything goes through, intact.
     std::fs::remove_file(filler).unwrap();
@@ -158,17 +226,36 @@ fn a_full_data_disk_refuses_new_documents_clearly_and_keeps_the_recorded_ones() 
     k.put(&files[..3], "signature");
     let filler = fill(&data);
 
-    let out = k.run(&["archive", "put", "--kind", "signature", files[3].to_str().unwrap()]);
+    let out = k.run(&[
+        "archive",
+        "put",
+        "--kind",
+        "signature",
+        files[3].to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("No space left on device") || err.contains("full?"), "{err}");
-    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing reported recorded");
+    assert!(
+        err.contains("No space left on device") || err.contains("full?"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "nothing reported recorded"
+    );
 
     std::fs::remove_file(filler).unwrap();
-    assert_eq!(k.counts(), (3, 0, 0), "the three recorded documents are intact");
+    assert_eq!(
+        k.counts(),
+        (3, 0, 0),
+        "the three recorded documents are intact"
+    );
     k.ok(&["archive", "drain"]);
-    assert!(k.ok(&["archive", "verify"]).contains("verified 3 archived object(s) in local:"));
+    assert!(
+        k.ok(&["archive", "verify"])
+            .contains("verified 3 archived object(s) in local:")
+    );
     assert_eq!(outbox_rows(&k).len(), 3);
 }
 
@@ -191,12 +278,21 @@ fn one_worker_per_data_directory() {
 }
 
 fn key_path(k: &Kyso, key: &str) -> PathBuf {
-    key.split('/').fold(k.data_dir().join("archive"), |p, c| p.join(c))
+    key.split('/')
+        .fold(k.data_dir().join("archive"), |p, c| p.join(c))
 }
 
 fn count_files(dir: &Path) -> usize {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     rd.flatten()
-        .map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 })
+        .map(|e| {
+            if e.path().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
         .sum()
 }

@@ -6,7 +6,12 @@ mod support;
 
 use support::Kyso;
 
-fn sign(k: &Kyso, input: &std::path::Path, output: &std::path::Path, extra: &[&str]) -> std::process::Output {
+fn sign(
+    k: &Kyso,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args: Vec<String> = vec!["--dev".into(), "sign".into()];
     args.extend(common::signer_args("chairman-rsa"));
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -26,14 +31,21 @@ fn a_signed_document_is_recorded_for_the_archive_and_archived_byte_for_byte() {
     let r = sign(&k, &input, &out, &[]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let printed = String::from_utf8_lossy(&r.stdout);
-    assert!(printed.contains("(archive #1 ") && printed.contains("/xa-ta-phin/"), "{printed}");
+    assert!(
+        printed.contains("(archive #1 ") && printed.contains("/xa-ta-phin/"),
+        "{printed}"
+    );
     assert_eq!(k.counts(), (1, 0, 0));
 
     k.ok(&["archive", "drain"]);
     assert_eq!(k.counts(), (0, 0, 1));
     let signed = std::fs::read(&out).unwrap();
     let key = support::store_keys(&k).remove(0).0;
-    let archived = std::fs::read(key.split('/').fold(k.data_dir().join("archive"), |p, c| p.join(c))).unwrap();
+    let archived = std::fs::read(
+        key.split('/')
+            .fold(k.data_dir().join("archive"), |p, c| p.join(c)),
+    )
+    .unwrap();
     assert_eq!(archived, signed);
 }
 
@@ -54,6 +66,9 @@ fn signing_does_not_wait_for_an_unreachable_archive() {
     assert_eq!(k.counts(), (3, 0, 0));
     let drain = k.run(&["archive", "drain"]);
     assert_eq!(drain.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&drain.stdout).contains("cannot reach S3 endpoint http://127.0.0.1:9"));
+    assert!(
+        String::from_utf8_lossy(&drain.stdout)
+            .contains("cannot reach S3 endpoint http://127.0.0.1:9")
+    );
     assert_eq!(k.counts(), (0, 3, 0));
 }

@@ -33,27 +33,114 @@ impl Commune {
 
     fn ok(&self, args: &[&str]) -> String {
         let o = self.kyso(args);
-        assert!(o.status.success(), "kyso {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "kyso {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     /// Registers the chairman (who signs certifications in his own right), the vice-chairman
     /// and the agency seal, with their keys-dev certificates.
     fn new() -> Commune {
-        let c = Commune { dir: tempfile::tempdir().unwrap() };
+        let c = Commune {
+            dir: tempfile::tempdir().unwrap(),
+        };
         let k = keys_dev();
-        c.ok(&["officials", "add", "--id", "chu-tich", "--name", "Nguyễn Văn An", "--title", "Chủ tịch", "--agency", "UBND xã Tân Lạc", "--citizen-id", "001080000001"]);
-        c.ok(&["officials", "add", "--id", "pho-chu-tich", "--name", "Trần Thị Bình", "--title", "Phó Chủ tịch", "--agency", "UBND xã Tân Lạc", "--citizen-id", "001085000002"]);
-        c.ok(&["officials", "add", "--id", "cong-chuc", "--name", "Lê Văn Cường", "--title", "Công chức Tư pháp - Hộ tịch", "--agency", "UBND xã Tân Lạc", "--citizen-id", "001090000003"]);
-        c.ok(&["officials", "add", "--id", "con-dau", "--name", "UBND xã Tân Lạc", "--title", "Cơ quan", "--agency", "UBND xã Tân Lạc", "--seal"]);
-        for (id, cert) in [("chu-tich", "chairman-rsa"), ("pho-chu-tich", "vice-chairman-ec"), ("cong-chuc", "clerk-rsa"), ("con-dau", "seal-ec")] {
-            c.ok(&["officials", "add-cert", id, "--cert", k.join(format!("{cert}.pem")).to_str().unwrap()]);
+        c.ok(&[
+            "officials",
+            "add",
+            "--id",
+            "chu-tich",
+            "--name",
+            "Nguyễn Văn An",
+            "--title",
+            "Chủ tịch",
+            "--agency",
+            "UBND xã Tân Lạc",
+            "--citizen-id",
+            "001080000001",
+        ]);
+        c.ok(&[
+            "officials",
+            "add",
+            "--id",
+            "pho-chu-tich",
+            "--name",
+            "Trần Thị Bình",
+            "--title",
+            "Phó Chủ tịch",
+            "--agency",
+            "UBND xã Tân Lạc",
+            "--citizen-id",
+            "001085000002",
+        ]);
+        c.ok(&[
+            "officials",
+            "add",
+            "--id",
+            "cong-chuc",
+            "--name",
+            "Lê Văn Cường",
+            "--title",
+            "Công chức Tư pháp - Hộ tịch",
+            "--agency",
+            "UBND xã Tân Lạc",
+            "--citizen-id",
+            "001090000003",
+        ]);
+        c.ok(&[
+            "officials",
+            "add",
+            "--id",
+            "con-dau",
+            "--name",
+            "UBND xã Tân Lạc",
+            "--title",
+            "Cơ quan",
+            "--agency",
+            "UBND xã Tân Lạc",
+            "--seal",
+        ]);
+        for (id, cert) in [
+            ("chu-tich", "chairman-rsa"),
+            ("pho-chu-tich", "vice-chairman-ec"),
+            ("cong-chuc", "clerk-rsa"),
+            ("con-dau", "seal-ec"),
+        ] {
+            c.ok(&[
+                "officials",
+                "add-cert",
+                id,
+                "--cert",
+                k.join(format!("{cert}.pem")).to_str().unwrap(),
+            ]);
         }
-        c.ok(&["officials", "allow", "--title", "Chủ tịch", "--kind", "chung-thuc-chu-ky", "--kind", "chung-thuc-ban-sao", "--kind", "hop-dong"]);
+        c.ok(&[
+            "officials",
+            "allow",
+            "--title",
+            "Chủ tịch",
+            "--kind",
+            "chung-thuc-chu-ky",
+            "--kind",
+            "chung-thuc-ban-sao",
+            "--kind",
+            "hop-dong",
+        ]);
         c
     }
 
-    fn grant(&self, mark: &str, from: &str, to: &str, kinds: &[&str], valid_from: &str, valid_until: &str) -> Output {
+    fn grant(
+        &self,
+        mark: &str,
+        from: &str,
+        to: &str,
+        kinds: &[&str],
+        valid_from: &str,
+        valid_until: &str,
+    ) -> Output {
         let k = keys_dev();
         let (key, cert) = match from {
             "chu-tich" => ("chairman-rsa.key.pem", "chairman-rsa.pem"),
@@ -62,7 +149,28 @@ impl Commune {
         };
         let key = k.join(key);
         let cert = k.join(cert);
-        let mut args = vec!["delegations", "grant", "--mark", mark, "--from", from, "--to", to, "--valid-from", valid_from, "--valid-until", valid_until, "--basis-number", "15/QĐ-UBND", "--basis-date", "2025-12-30", "--key", key.to_str().unwrap(), "--cert", cert.to_str().unwrap()];
+        let mut args = vec![
+            "delegations",
+            "grant",
+            "--mark",
+            mark,
+            "--from",
+            from,
+            "--to",
+            to,
+            "--valid-from",
+            valid_from,
+            "--valid-until",
+            valid_until,
+            "--basis-number",
+            "15/QĐ-UBND",
+            "--basis-date",
+            "2025-12-30",
+            "--key",
+            key.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+        ];
         for kind in kinds {
             args.push("--kind");
             args.push(kind);
@@ -70,14 +178,31 @@ impl Commune {
         self.kyso(&args)
     }
 
-    fn sign_as(&self, stem: &str, official: &str, kind: &str, input: &Path, out: &Path, extra: &[&str]) -> Output {
+    fn sign_as(
+        &self,
+        stem: &str,
+        official: &str,
+        kind: &str,
+        input: &Path,
+        out: &Path,
+        extra: &[&str],
+    ) -> Output {
         let k = keys_dev();
         let key = k.join(format!("{stem}.key.pem"));
         let cert = k.join(format!("{stem}.pem"));
         let chain = k.join("intermediate-ca.pem");
         let mut args = vec![
-            "sign", "--key", key.to_str().unwrap(), "--cert", cert.to_str().unwrap(), "--chain", chain.to_str().unwrap(),
-            "--official", official, "--kind", kind,
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--chain",
+            chain.to_str().unwrap(),
+            "--official",
+            official,
+            "--kind",
+            kind,
         ];
         args.extend_from_slice(extra);
         args.push(input.to_str().unwrap());
@@ -99,7 +224,12 @@ fn refused(o: &Output, needle: &str) {
 }
 
 /// The signer-attributes-v2 of the (last) signature in `pdf`, and the CMS certificates.
-fn signer_attributes_of(pdf: &Path) -> (kyso::authority::grant::SignerAttributes, Vec<kyso::pki::Certificate>) {
+fn signer_attributes_of(
+    pdf: &Path,
+) -> (
+    kyso::authority::grant::SignerAttributes,
+    Vec<kyso::pki::Certificate>,
+) {
     use der::{Decode, Encode};
     let doc = lopdf::Document::load(pdf).unwrap();
     let sig = doc
@@ -118,7 +248,9 @@ fn signer_attributes_of(pdf: &Path) -> (kyso::authority::grant::SignerAttributes
         .0
         .iter()
         .filter_map(|c| match c {
-            cms::cert::CertificateChoices::Certificate(c) => kyso::pki::Certificate::from_der(c.to_der().unwrap()).ok(),
+            cms::cert::CertificateChoices::Certificate(c) => {
+                kyso::pki::Certificate::from_der(c.to_der().unwrap()).ok()
+            }
             _ => None,
         })
         .collect();
@@ -131,33 +263,61 @@ fn signer_attributes_of(pdf: &Path) -> (kyso::authority::grant::SignerAttributes
         .find(|a| a.oid == kyso::authority::grant::ID_AA_ETS_SIGNER_ATTR_V2)
         .expect("signer-attributes-v2");
     let value = attr.values.iter().next().unwrap().to_der().unwrap();
-    (kyso::authority::grant::read_signer_attributes(&value).unwrap(), certs)
+    (
+        kyso::authority::grant::read_signer_attributes(&value).unwrap(),
+        certs,
+    )
 }
 
 #[test]
 fn the_vice_chairman_signs_under_a_kt_delegation_and_the_grant_travels_in_the_signature() {
     let c = Commune::new();
-    let o = c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31");
+    let o = c.grant(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["chung-thuc-chu-ky"],
+        "2026-01-01",
+        "2030-12-31",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"));
 
     let signed = c.path("kt.pdf");
-    let o = c.sign_as("vice-chairman-ec", "pho-chu-tich", "chung-thuc-chu-ky", &unsigned(), &signed, &["--requester-id", "079090001234"]);
+    let o = c.sign_as(
+        "vice-chairman-ec",
+        "pho-chu-tich",
+        "chung-thuc-chu-ky",
+        &unsigned(),
+        &signed,
+        &["--requester-id", "079090001234"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_externally_valid(&signed, &[]);
 
     // The seal follows; both signatures stay valid.
     let sealed = c.path("sealed.pdf");
-    let o = c.sign_as("seal-ec", "con-dau", "chung-thuc-chu-ky", &signed, &sealed, &[]);
+    let o = c.sign_as(
+        "seal-ec",
+        "con-dau",
+        "chung-thuc-chu-ky",
+        &signed,
+        &sealed,
+        &[],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_externally_valid(&sealed, &[]);
 
     // Offline: the claimed role and the grant, whose signature verifies with the chairman's
     // certificate carried in the same CMS.
     let (attrs, certs) = signer_attributes_of(&signed);
-    assert_eq!(attrs.claimed_roles, vec!["KT. CHỦ TỊCH / PHÓ CHỦ TỊCH".to_string()]);
+    assert_eq!(
+        attrs.claimed_roles,
+        vec!["KT. CHỦ TỊCH / PHÓ CHỦ TỊCH".to_string()]
+    );
     assert_eq!(attrs.grants.len(), 1);
-    let (info, delegator) = kyso::authority::grant::verify(&attrs.grants[0], &certs).expect("grant verifies");
+    let (info, delegator) =
+        kyso::authority::grant::verify(&attrs.grants[0], &certs).expect("grant verifies");
     assert_eq!(delegator.common_name().as_deref(), Some("Nguyễn Văn An"));
     assert_eq!(info.mark, "KT");
     assert_eq!(info.scope, vec!["chung-thuc-chu-ky".to_string()]);
@@ -171,7 +331,14 @@ fn the_vice_chairman_signs_under_a_kt_delegation_and_the_grant_travels_in_the_si
 
     // The chairman signs in his own right: a claimed role, no grant.
     let own = c.path("own.pdf");
-    let o = c.sign_as("chairman-rsa", "chu-tich", "chung-thuc-ban-sao", &unsigned(), &own, &[]);
+    let o = c.sign_as(
+        "chairman-rsa",
+        "chu-tich",
+        "chung-thuc-ban-sao",
+        &unsigned(),
+        &own,
+        &[],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (attrs, _) = signer_attributes_of(&own);
     assert_eq!(attrs.claimed_roles, vec!["CHỦ TỊCH".to_string()]);
@@ -179,14 +346,35 @@ fn the_vice_chairman_signs_under_a_kt_delegation_and_the_grant_travels_in_the_si
     assert_externally_valid(&own, &[]);
 
     let audit = c.ok(&["audit", "list"]);
-    assert!(audit.contains("\tsign\t") && audit.contains("delegation.grant"), "{audit}");
+    assert!(
+        audit.contains("\tsign\t") && audit.contains("delegation.grant"),
+        "{audit}"
+    );
 }
 
 #[test]
 fn an_expired_delegation_is_refused() {
     let c = Commune::new();
-    assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2025-01-01", "2025-12-31").status.success());
-    let o = c.sign_as("vice-chairman-ec", "pho-chu-tich", "chung-thuc-chu-ky", &unsigned(), &c.path("x.pdf"), &[]);
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["chung-thuc-chu-ky"],
+            "2025-01-01",
+            "2025-12-31"
+        )
+        .status
+        .success()
+    );
+    let o = c.sign_as(
+        "vice-chairman-ec",
+        "pho-chu-tich",
+        "chung-thuc-chu-ky",
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+    );
     refused(&o, "đã hết hạn");
     refused(&o, "expired");
     assert!(!c.path("x.pdf").exists());
@@ -195,17 +383,59 @@ fn an_expired_delegation_is_refused() {
 #[test]
 fn a_delegation_not_yet_in_force_is_refused() {
     let c = Commune::new();
-    assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2099-01-01", "2099-12-31").status.success());
-    let o = c.sign_as("vice-chairman-ec", "pho-chu-tich", "chung-thuc-chu-ky", &unsigned(), &c.path("x.pdf"), &[]);
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["chung-thuc-chu-ky"],
+            "2099-01-01",
+            "2099-12-31"
+        )
+        .status
+        .success()
+    );
+    let o = c.sign_as(
+        "vice-chairman-ec",
+        "pho-chu-tich",
+        "chung-thuc-chu-ky",
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+    );
     refused(&o, "not yet in force");
 }
 
 #[test]
 fn a_revoked_delegation_is_refused() {
     let c = Commune::new();
-    assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31").status.success());
-    c.ok(&["delegations", "revoke", "1", "--reason", "điều chuyển công tác"]);
-    let o = c.sign_as("vice-chairman-ec", "pho-chu-tich", "chung-thuc-chu-ky", &unsigned(), &c.path("x.pdf"), &[]);
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["chung-thuc-chu-ky"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
+    c.ok(&[
+        "delegations",
+        "revoke",
+        "1",
+        "--reason",
+        "điều chuyển công tác",
+    ]);
+    let o = c.sign_as(
+        "vice-chairman-ec",
+        "pho-chu-tich",
+        "chung-thuc-chu-ky",
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+    );
     refused(&o, "revoked");
     refused(&o, "điều chuyển công tác");
 }
@@ -213,31 +443,99 @@ fn a_revoked_delegation_is_refused() {
 #[test]
 fn a_kind_outside_the_scope_is_refused() {
     let c = Commune::new();
-    assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31").status.success());
-    let o = c.sign_as("vice-chairman-ec", "pho-chu-tich", "hop-dong", &unsigned(), &c.path("x.pdf"), &[]);
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["chung-thuc-chu-ky"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
+    let o = c.sign_as(
+        "vice-chairman-ec",
+        "pho-chu-tich",
+        "hop-dong",
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+    );
     refused(&o, "does not cover hop-dong");
 }
 
 #[test]
 fn someone_who_is_not_the_grantee_is_refused() {
     let c = Commune::new();
-    assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31").status.success());
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["chung-thuc-chu-ky"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
     // The clerk names the vice-chairman's delegation.
-    let o = c.sign_as("clerk-rsa", "cong-chuc", "chung-thuc-chu-ky", &unsigned(), &c.path("x.pdf"), &["--delegation", "1"]);
+    let o = c.sign_as(
+        "clerk-rsa",
+        "cong-chuc",
+        "chung-thuc-chu-ky",
+        &unsigned(),
+        &c.path("x.pdf"),
+        &["--delegation", "1"],
+    );
     refused(&o, "was granted to pho-chu-tich, not cong-chuc");
     // Without naming it, the clerk simply has no authority.
-    let o = c.sign_as("clerk-rsa", "cong-chuc", "chung-thuc-chu-ky", &unsigned(), &c.path("x.pdf"), &[]);
+    let o = c.sign_as(
+        "clerk-rsa",
+        "cong-chuc",
+        "chung-thuc-chu-ky",
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+    );
     refused(&o, "has no authority");
     // And one cannot sign as an official with someone else's certificate.
-    let o = c.sign_as("clerk-rsa", "pho-chu-tich", "chung-thuc-chu-ky", &unsigned(), &c.path("x.pdf"), &[]);
+    let o = c.sign_as(
+        "clerk-rsa",
+        "pho-chu-tich",
+        "chung-thuc-chu-ky",
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+    );
     refused(&o, "not registered to pho-chu-tich");
 }
 
 #[test]
 fn a_tuq_power_cannot_be_delegated_onward() {
     let c = Commune::new();
-    assert!(c.grant("TUQ", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31").status.success());
-    let o = c.grant("KT", "pho-chu-tich", "cong-chuc", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31");
+    assert!(
+        c.grant(
+            "TUQ",
+            "chu-tich",
+            "pho-chu-tich",
+            &["chung-thuc-chu-ky"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
+    let o = c.grant(
+        "KT",
+        "pho-chu-tich",
+        "cong-chuc",
+        &["chung-thuc-chu-ky"],
+        "2026-01-01",
+        "2030-12-31",
+    );
     refused(&o, "TUQ");
     refused(&o, "may not be delegated onward");
     let list = c.ok(&["delegations", "list"]);
@@ -247,10 +545,20 @@ fn a_tuq_power_cannot_be_delegated_onward() {
 #[test]
 fn a_certifier_cannot_certify_their_own_matter() {
     let c = Commune::new();
-    let o = c.sign_as("chairman-rsa", "chu-tich", "chung-thuc-chu-ky", &unsigned(), &c.path("x.pdf"), &["--requester-id", "001 080 000 001"]);
+    let o = c.sign_as(
+        "chairman-rsa",
+        "chu-tich",
+        "chung-thuc-chu-ky",
+        &unsigned(),
+        &c.path("x.pdf"),
+        &["--requester-id", "001 080 000 001"],
+    );
     refused(&o, "Decree 23/2015 Art. 9.3");
     let audit = c.ok(&["audit", "list"]);
-    assert!(audit.contains("\trefuse\t"), "refusals are audited: {audit}");
+    assert!(
+        audit.contains("\trefuse\t"),
+        "refusals are audited: {audit}"
+    );
 }
 
 #[test]
@@ -258,45 +566,121 @@ fn deferred_signing_with_openssl_as_the_token() {
     let c = Commune::new();
     let k = keys_dev();
     for (stem, official, kind, extra) in [
-        ("chairman-rsa", "chu-tich", "chung-thuc-ban-sao", vec!["-pkeyopt", "digest:sha256"]),
-        ("vice-chairman-ec", "pho-chu-tich", "chung-thuc-chu-ky", vec![]),
+        (
+            "chairman-rsa",
+            "chu-tich",
+            "chung-thuc-ban-sao",
+            vec!["-pkeyopt", "digest:sha256"],
+        ),
+        (
+            "vice-chairman-ec",
+            "pho-chu-tich",
+            "chung-thuc-chu-ky",
+            vec![],
+        ),
     ] {
         if official == "pho-chu-tich" {
-            assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31").status.success());
+            assert!(
+                c.grant(
+                    "KT",
+                    "chu-tich",
+                    "pho-chu-tich",
+                    &["chung-thuc-chu-ky"],
+                    "2026-01-01",
+                    "2030-12-31"
+                )
+                .status
+                .success()
+            );
         }
         let digest = c.path(&format!("{stem}.digest"));
         let cert = k.join(format!("{stem}.pem"));
         let chain = k.join("intermediate-ca.pem");
         let out = c.ok(&[
-            "sign", "prepare", "--cert", cert.to_str().unwrap(), "--chain", chain.to_str().unwrap(),
-            "--official", official, "--kind", kind, "--digest-out", digest.to_str().unwrap(), unsigned().to_str().unwrap(),
+            "sign",
+            "prepare",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--chain",
+            chain.to_str().unwrap(),
+            "--official",
+            official,
+            "--kind",
+            kind,
+            "--digest-out",
+            digest.to_str().unwrap(),
+            unsigned().to_str().unwrap(),
         ]);
-        let handle = out.lines().find_map(|l| l.strip_prefix("handle: ")).expect("a handle").to_string();
-        let hex = out.lines().find_map(|l| l.strip_prefix("digest: ")).expect("a digest").to_string();
+        let handle = out
+            .lines()
+            .find_map(|l| l.strip_prefix("handle: "))
+            .expect("a handle")
+            .to_string();
+        let hex = out
+            .lines()
+            .find_map(|l| l.strip_prefix("digest: "))
+            .expect("a digest")
+            .to_string();
         assert_eq!(hex.len(), 64);
         assert_eq!(std::fs::read(&digest).unwrap().len(), 32);
 
         // Another key's signature is refused.
         let wrong = c.path("wrong.sig");
-        let other = if stem.ends_with("rsa") { "clerk-rsa" } else { "seal-ec" };
+        let other = if stem.ends_with("rsa") {
+            "clerk-rsa"
+        } else {
+            "seal-ec"
+        };
         openssl_sign(&k.join(format!("{other}.key.pem")), &digest, &wrong, &extra);
         let signed = c.path(&format!("{stem}-deferred.pdf"));
-        let o = c.kyso(&["sign", "complete", &handle, "--signature", wrong.to_str().unwrap(), "-o", signed.to_str().unwrap()]);
+        let o = c.kyso(&[
+            "sign",
+            "complete",
+            &handle,
+            "--signature",
+            wrong.to_str().unwrap(),
+            "-o",
+            signed.to_str().unwrap(),
+        ]);
         refused(&o, "does not verify");
         assert!(!signed.exists());
 
         // The right key's signature completes the PDF.
         let sig = c.path("right.sig");
         openssl_sign(&k.join(format!("{stem}.key.pem")), &digest, &sig, &extra);
-        c.ok(&["sign", "complete", &handle, "--signature", sig.to_str().unwrap(), "-o", signed.to_str().unwrap()]);
+        c.ok(&[
+            "sign",
+            "complete",
+            &handle,
+            "--signature",
+            sig.to_str().unwrap(),
+            "-o",
+            signed.to_str().unwrap(),
+        ]);
         assert_externally_valid(&signed, &[]);
 
         // A handle completes once.
-        let o = c.kyso(&["sign", "complete", &handle, "--signature", sig.to_str().unwrap(), "-o", c.path("again.pdf").to_str().unwrap()]);
+        let o = c.kyso(&[
+            "sign",
+            "complete",
+            &handle,
+            "--signature",
+            sig.to_str().unwrap(),
+            "-o",
+            c.path("again.pdf").to_str().unwrap(),
+        ]);
         refused(&o, "already completed");
     }
     // An unknown handle.
-    let o = c.kyso(&["sign", "complete", "00112233", "--signature", c.path("right.sig").to_str().unwrap(), "-o", c.path("z.pdf").to_str().unwrap()]);
+    let o = c.kyso(&[
+        "sign",
+        "complete",
+        "00112233",
+        "--signature",
+        c.path("right.sig").to_str().unwrap(),
+        "-o",
+        c.path("z.pdf").to_str().unwrap(),
+    ]);
     refused(&o, "no prepared signature");
 }
 
@@ -304,17 +688,32 @@ fn deferred_signing_with_openssl_as_the_token() {
 fn a_prepared_signature_that_is_never_completed_expires() {
     let reg = kyso::registry::Registry::open_in_memory().unwrap();
     let k = keys_dev();
-    let cert = kyso::pki::load_certificates(&k.join("chairman-ec.pem")).unwrap().remove(0);
+    let cert = kyso::pki::load_certificates(&k.join("chairman-ec.pem"))
+        .unwrap()
+        .remove(0);
     let chain = kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap();
     let input = std::fs::read(unsigned()).unwrap();
-    let opts = kyso::signing::SignOptions { development_mode: true, ..Default::default() };
-    let p = kyso::signing::deferred::begin(&input, &cert, &chain, kyso::signing::SignatureAlgorithm::EcdsaP256Sha256, &opts, time::Duration::minutes(5)).unwrap();
+    let opts = kyso::signing::SignOptions {
+        development_mode: true,
+        ..Default::default()
+    };
+    let p = kyso::signing::deferred::begin(
+        &input,
+        &cert,
+        &chain,
+        kyso::signing::SignatureAlgorithm::EcdsaP256Sha256,
+        &opts,
+        time::Duration::minutes(5),
+    )
+    .unwrap();
     kyso::signing::deferred::save(reg.connection(), &p).unwrap();
     let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(6);
     let e = kyso::signing::deferred::load(reg.connection(), &p.handle, later).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
     // And it is gone for good.
-    let e = kyso::signing::deferred::load(reg.connection(), &p.handle, time::OffsetDateTime::now_utc()).unwrap_err();
+    let e =
+        kyso::signing::deferred::load(reg.connection(), &p.handle, time::OffsetDateTime::now_utc())
+            .unwrap_err();
     assert!(e.to_string().contains("no prepared signature"), "{e}");
 }
 
@@ -335,35 +734,89 @@ fn openssl_sign(key: &Path, digest: &Path, out: &Path, extra: &[&str]) {
 #[test]
 fn editing_one_audit_entry_makes_audit_verify_fail_and_name_it() {
     let c = Commune::new();
-    assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31").status.success());
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["chung-thuc-chu-ky"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
     let out = c.ok(&["audit", "verify"]);
     assert!(out.contains("intact"), "{out}");
     let db = rusqlite::Connection::open(c.data().join("registry.sqlite3")).unwrap();
-    let seq: i64 = db.query_row("SELECT seq FROM audit_log WHERE action = 'delegation.grant'", [], |r| r.get(0)).unwrap();
-    db.execute("UPDATE audit_log SET details = replace(details, '2030', '2099') WHERE seq = ?1", [seq]).unwrap();
+    let seq: i64 = db
+        .query_row(
+            "SELECT seq FROM audit_log WHERE action = 'delegation.grant'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE audit_log SET details = replace(details, '2030', '2099') WHERE seq = ?1",
+        [seq],
+    )
+    .unwrap();
     drop(db);
     let o = c.kyso(&["audit", "verify"]);
     assert_eq!(o.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains(&format!("entry {seq}: was edited")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("entry {seq}: was edited")),
+        "{stdout}"
+    );
 }
 
 fn verify_json(pdf: &Path) -> (i32, serde_json::Value) {
     let root = keys_dev().join("root-ca.pem");
     let o = kyso()
-        .args(["--dev", "verify", "--json", "--trust", root.to_str().unwrap(), pdf.to_str().unwrap()])
+        .args([
+            "--dev",
+            "verify",
+            "--json",
+            "--trust",
+            root.to_str().unwrap(),
+            pdf.to_str().unwrap(),
+        ])
         .output()
         .expect("kyso verify runs");
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON: {e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("JSON: {e}: {}", String::from_utf8_lossy(&o.stderr)));
     (o.status.code().unwrap_or(-1), v)
 }
 
 #[test]
 fn kyso_verify_reports_the_capacity_and_the_verified_delegation() {
     let c = Commune::new();
-    assert!(c.grant("KT", "chu-tich", "pho-chu-tich", &["chung-thuc-chu-ky"], "2026-01-01", "2030-12-31").status.success());
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["chung-thuc-chu-ky"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
     let signed = c.path("kt.pdf");
-    assert!(c.sign_as("vice-chairman-ec", "pho-chu-tich", "chung-thuc-chu-ky", &unsigned(), &signed, &[]).status.success());
+    assert!(
+        c.sign_as(
+            "vice-chairman-ec",
+            "pho-chu-tich",
+            "chung-thuc-chu-ky",
+            &unsigned(),
+            &signed,
+            &[]
+        )
+        .status
+        .success()
+    );
     let (code, v) = verify_json(&signed);
     assert_eq!(code, 0, "{v:#}");
     let sig = &v["signatures"][0];
@@ -377,13 +830,31 @@ fn kyso_verify_reports_the_capacity_and_the_verified_delegation() {
     assert_eq!(d["on_behalf_of"], "Nguyễn Văn An, Chủ tịch");
     assert!(d["basis"].as_str().unwrap().contains("15/QĐ-UBND"));
     assert_eq!(d["scope"][0], "chung-thuc-chu-ky");
-    for key in ["grant_signature_valid", "grant_trusted", "holder_is_signer", "signing_time_in_window", "kind_in_scope", "verified"] {
+    for key in [
+        "grant_signature_valid",
+        "grant_trusted",
+        "holder_is_signer",
+        "signing_time_in_window",
+        "kind_in_scope",
+        "verified",
+    ] {
         assert_eq!(d[key], true, "{key}: {d:#}");
     }
 
     // In one's own right: no delegation to verify.
     let own = c.path("own.pdf");
-    assert!(c.sign_as("chairman-rsa", "chu-tich", "chung-thuc-chu-ky", &unsigned(), &own, &[]).status.success());
+    assert!(
+        c.sign_as(
+            "chairman-rsa",
+            "chu-tich",
+            "chung-thuc-chu-ky",
+            &unsigned(),
+            &own,
+            &[]
+        )
+        .status
+        .success()
+    );
     let (code, v) = verify_json(&own);
     assert_eq!(code, 0);
     assert_eq!(v["signatures"][0]["capacity"]["basis"], "own-right");
@@ -395,7 +866,14 @@ fn sign_with_claim(out: &Path, grant: &[u8], extra_certs: Vec<kyso::pki::Certifi
     let signer = dev_key_signer("vice-chairman-ec");
     let opts = kyso::signing::SignOptions {
         development_mode: true,
-        extra_signed_attributes: vec![kyso::authority::grant::signer_attributes("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH", Some("chung-thuc-chu-ky"), Some(grant)).unwrap()],
+        extra_signed_attributes: vec![
+            kyso::authority::grant::signer_attributes(
+                "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH",
+                Some("chung-thuc-chu-ky"),
+                Some(grant),
+            )
+            .unwrap(),
+        ],
         extra_certificates: extra_certs,
         ..Default::default()
     };
@@ -431,8 +909,12 @@ fn kt_delegation() -> kyso::authority::Delegation {
 fn a_forged_delegation_is_reported_unverified_and_never_passes() {
     let dir = tempfile::tempdir().unwrap();
     let k = keys_dev();
-    let vice = kyso::pki::load_certificates(&k.join("vice-chairman-ec.pem")).unwrap().remove(0);
-    let chairman = kyso::pki::load_certificates(&k.join("chairman-rsa.pem")).unwrap().remove(0);
+    let vice = kyso::pki::load_certificates(&k.join("vice-chairman-ec.pem"))
+        .unwrap()
+        .remove(0);
+    let chairman = kyso::pki::load_certificates(&k.join("chairman-rsa.pem"))
+        .unwrap()
+        .remove(0);
 
     // 1. Signed by an untrusted key under the chairman's name (a self-made certificate copying
     //    his subject).
@@ -471,7 +953,8 @@ fn a_forged_delegation_is_reported_unverified_and_never_passes() {
     // 2. Not signed by the delegator at all: the real chairman's certificate is attached, the
     //    grant's signature bytes are someone else's.
     let chair_key = kyso::pki::load_private_key(&k.join("chairman-rsa.key.pem")).unwrap();
-    let real = kyso::signing::KeySigner::new(&chair_key, chairman.clone(), Vec::new(), false).unwrap();
+    let real =
+        kyso::signing::KeySigner::new(&chair_key, chairman.clone(), Vec::new(), false).unwrap();
     let mut tampered = kyso::authority::grant::issue(&kt_delegation(), &vice, &real).unwrap();
     let n = tampered.len();
     tampered[n - 10] ^= 0x55; // inside the signature value
@@ -481,22 +964,42 @@ fn a_forged_delegation_is_reported_unverified_and_never_passes() {
     let sig = &v["signatures"][0];
     assert_ne!(sig["indication"], "TOTAL-PASSED", "{v:#}");
     assert_eq!(code, 2);
-    assert_eq!(sig["capacity"]["delegation"]["grant_signature_valid"], false);
+    assert_eq!(
+        sig["capacity"]["delegation"]["grant_signature_valid"],
+        false
+    );
     assert_eq!(sig["capacity"]["delegation"]["verified"], false);
 
     // 3. A genuine grant used for a kind outside its scope.
     let genuine = kyso::authority::grant::issue(&kt_delegation(), &vice, &real).unwrap();
     let k2 = keys_dev();
     let key = kyso::pki::load_private_key(&k2.join("vice-chairman-ec.key.pem")).unwrap();
-    let signer = kyso::signing::KeySigner::new(&key, vice.clone(), kyso::pki::load_certificates(&k2.join("intermediate-ca.pem")).unwrap(), false).unwrap();
+    let signer = kyso::signing::KeySigner::new(
+        &key,
+        vice.clone(),
+        kyso::pki::load_certificates(&k2.join("intermediate-ca.pem")).unwrap(),
+        false,
+    )
+    .unwrap();
     let opts = kyso::signing::SignOptions {
         development_mode: true,
-        extra_signed_attributes: vec![kyso::authority::grant::signer_attributes("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH", Some("hop-dong"), Some(&genuine)).unwrap()],
+        extra_signed_attributes: vec![
+            kyso::authority::grant::signer_attributes(
+                "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH",
+                Some("hop-dong"),
+                Some(&genuine),
+            )
+            .unwrap(),
+        ],
         extra_certificates: vec![chairman],
         ..Default::default()
     };
     let out = dir.path().join("out-of-scope.pdf");
-    std::fs::write(&out, kyso::signing::sign_pdf(&std::fs::read(unsigned()).unwrap(), &signer, &opts).unwrap()).unwrap();
+    std::fs::write(
+        &out,
+        kyso::signing::sign_pdf(&std::fs::read(unsigned()).unwrap(), &signer, &opts).unwrap(),
+    )
+    .unwrap();
     let (code, v) = verify_json(&out);
     assert_eq!(code, 2, "{v:#}");
     let d = &v["signatures"][0]["capacity"]["delegation"];

@@ -18,7 +18,11 @@ fn the_demo_issues_signs_under_delegation_seals_verifies_and_archives() {
     };
     let o = run();
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.contains("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"), "{out}");
     assert!(out.contains("verified: Passed"), "{out}");
     assert!(out.contains("0 waiting"), "{out}");
@@ -33,11 +37,19 @@ fn the_demo_issues_signs_under_delegation_seals_verifies_and_archives() {
     // A second run reuses the registered commune and takes the next number.
     let o = run();
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.contains("number 02"), "{out}");
 
     // Without development mode the demo refuses to touch keys-dev.
-    let o = kyso().current_dir(repo()).args(["--data-dir", data.to_str().unwrap(), "demo"]).output().unwrap();
+    let o = kyso()
+        .current_dir(repo())
+        .args(["--data-dir", data.to_str().unwrap(), "demo"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("development mode"));
 }

@@ -15,8 +15,8 @@ use kyso::config::Authority;
 use kyso::issuing::{IssueError, Issuer, RegisterKey, Status};
 use kyso::registry::Registry;
 use kyso::templates::{Catalog, Field, FieldType};
-use time::macros::datetime;
 use time::OffsetDateTime;
+use time::macros::datetime;
 
 const KINDS: [&str; 8] = [
     "certified-copy",
@@ -39,12 +39,20 @@ fn catalog() -> Arc<Catalog> {
 }
 
 fn sample(kind: &str) -> serde_json::Value {
-    let path = common::repo().join("templates").join(kind).join("sample.json");
+    let path = common::repo()
+        .join("templates")
+        .join(kind)
+        .join("sample.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn issuer(catalog: &Arc<Catalog>, db: &Path) -> Issuer {
-    Issuer::new(catalog.clone(), Registry::open(db).unwrap(), Authority::default(), "https://kyso.example.gov.vn")
+    Issuer::new(
+        catalog.clone(),
+        Registry::open(db).unwrap(),
+        Authority::default(),
+        "https://kyso.example.gov.vn",
+    )
 }
 
 fn now() -> OffsetDateTime {
@@ -57,8 +65,12 @@ fn expected_strings(fields: &[Field], data: &serde_json::Value, out: &mut Vec<St
     for f in fields {
         let Some(v) = data.get(&f.name) else { continue };
         match &f.ty {
-            FieldType::Text { .. } | FieldType::CitizenId => out.push(v.as_str().unwrap().to_owned()),
-            FieldType::Choice(_) if f.name != "position" => out.push(v.as_str().unwrap().to_owned()),
+            FieldType::Text { .. } | FieldType::CitizenId => {
+                out.push(v.as_str().unwrap().to_owned())
+            }
+            FieldType::Choice(_) if f.name != "position" => {
+                out.push(v.as_str().unwrap().to_owned())
+            }
             FieldType::Integer { .. } => out.push(v.to_string()),
             FieldType::Date { .. } => {
                 let s = v.as_str().unwrap();
@@ -80,19 +92,29 @@ fn squash(s: &str) -> String {
 }
 
 fn tool(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd} runs: {e}"));
-    assert!(out.status.success(), "{cmd} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
-fn every_kind_issues_from_its_sample_into_a_readable_a4_pdf_with_embedded_fonts_and_a_working_qr_code() {
+fn every_kind_issues_from_its_sample_into_a_readable_a4_pdf_with_embedded_fonts_and_a_working_qr_code()
+ {
     let dir = tempfile::tempdir().unwrap();
     let catalog = catalog();
     let mut iss = issuer(&catalog, &dir.path().join("r.sqlite3"));
     for kind in KINDS {
         let data = sample(kind);
-        let doc = iss.issue(kind, &data, now()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let doc = iss
+            .issue(kind, &data, now())
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
         let pdf = dir.path().join(format!("{kind}.pdf"));
         std::fs::write(&pdf, &doc.pdf).unwrap();
         let p = pdf.to_str().unwrap();
@@ -103,14 +125,23 @@ fn every_kind_issues_from_its_sample_into_a_readable_a4_pdf_with_embedded_fonts_
         expected_strings(&catalog.get(kind).unwrap().schema.fields, &data, &mut want);
         assert!(want.len() >= 3, "{kind}: the sample exercises its fields");
         for s in want {
-            assert!(text.contains(&squash(&s)), "{kind}: {s:?} missing from the text layer:\n{text}");
+            assert!(
+                text.contains(&squash(&s)),
+                "{kind}: {s:?} missing from the text layer:\n{text}"
+            );
         }
-        for s in ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "ỦY BAN NHÂN DÂN"] {
+        for s in [
+            "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+            "Độc lập - Tự do - Hạnh phúc",
+            "ỦY BAN NHÂN DÂN",
+        ] {
             assert!(text.contains(s), "{kind}: {s:?} missing");
         }
         // Dates in words, as the statements and the birth extract write them.
         let words: &[&str] = match kind {
-            "signature" | "contract" => &["ngày hai mươi lăm tháng mười một năm hai nghìn không trăm hai mươi sáu"],
+            "signature" | "contract" => {
+                &["ngày hai mươi lăm tháng mười một năm hai nghìn không trăm hai mươi sáu"]
+            }
             "birth-extract" => &["ngày tám tháng ba năm hai nghìn không trăm hai mươi tư"],
             _ => &[],
         };
@@ -119,7 +150,10 @@ fn every_kind_issues_from_its_sample_into_a_readable_a4_pdf_with_embedded_fonts_
         }
         let number = doc.number_text(&catalog);
         let printed = number.split(',').next().unwrap();
-        assert!(text.contains(printed), "{kind}: number {number} not printed");
+        assert!(
+            text.contains(printed),
+            "{kind}: number {number} not printed"
+        );
 
         // Every font is embedded; the page is A4.
         let fonts = tool("pdffonts", &[p]);
@@ -130,21 +164,43 @@ fn every_kind_issues_from_its_sample_into_a_readable_a4_pdf_with_embedded_fonts_
             let emb = cols[cols.len() - 5];
             assert_eq!(emb, "yes", "{kind}: font not embedded: {row}");
         }
-        let info = String::from_utf8_lossy(&Command::new("pdfinfo").arg(p).output().unwrap().stdout).into_owned();
-        assert!(info.contains("595.276 x 841.89 pts (A4)"), "{kind}: not A4: {info}");
+        let info =
+            String::from_utf8_lossy(&Command::new("pdfinfo").arg(p).output().unwrap().stdout)
+                .into_owned();
+        assert!(
+            info.contains("595.276 x 841.89 pts (A4)"),
+            "{kind}: not A4: {info}"
+        );
 
         // The QR code, scanned off a 150 dpi rendering, is the document's verification URL.
         let png = dir.path().join(format!("{kind}-150"));
-        tool("pdftoppm", &["-r", "150", "-png", "-singlefile", p, png.to_str().unwrap()]);
-        let scanned = tool("zbarimg", &["-q", "--raw", png.with_extension("png").to_str().unwrap()]);
-        assert_eq!(scanned.trim(), format!("https://kyso.example.gov.vn/v/{}", doc.id));
+        tool(
+            "pdftoppm",
+            &["-r", "150", "-png", "-singlefile", p, png.to_str().unwrap()],
+        );
+        let scanned = tool(
+            "zbarimg",
+            &["-q", "--raw", png.with_extension("png").to_str().unwrap()],
+        );
+        assert_eq!(
+            scanned.trim(),
+            format!("https://kyso.example.gov.vn/v/{}", doc.id)
+        );
         assert_eq!(doc.verify_url, scanned.trim());
 
         // Two empty signature fields, the official's first.
         let names: Vec<&str> = doc.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["ChuKyLanhDao", "DauCoQuan"], "{kind}");
-        let report = String::from_utf8_lossy(&Command::new("pdfsig").arg(p).output().unwrap().stdout).into_owned();
-        assert_eq!(report.matches("The signature form field is not signed").count(), 2, "{kind}: {report}");
+        let report =
+            String::from_utf8_lossy(&Command::new("pdfsig").arg(p).output().unwrap().stdout)
+                .into_owned();
+        assert_eq!(
+            report
+                .matches("The signature form field is not signed")
+                .count(),
+            2,
+            "{kind}: {report}"
+        );
     }
 }
 
@@ -159,12 +215,18 @@ fn the_seal_covers_the_left_third_of_the_officials_signature_in_the_signing_bloc
         let seal = &doc.fields[1].rect;
         let width = official[2] - official[0];
         // The seal's right edge is a third of the way into the signature area…
-        assert!((seal[2] - (official[0] + width / 3.0)).abs() < 0.5, "{kind}: {official:?} {seal:?}");
+        assert!(
+            (seal[2] - (official[0] + width / 3.0)).abs() < 0.5,
+            "{kind}: {official:?} {seal:?}"
+        );
         // …the two are centred on each other vertically…
         let mid = |r: &[f64; 4]| (r[1] + r[3]) / 2.0;
         assert!((mid(official) - mid(seal)).abs() < 0.5, "{kind}");
         // …and the signing block is in the right half of the page, below the statement.
-        assert!(official[0] > 595.0 / 2.0 - 20.0 && official[2] < 595.0, "{kind}: {official:?}");
+        assert!(
+            official[0] > 595.0 / 2.0 - 20.0 && official[2] < 595.0,
+            "{kind}: {official:?}"
+        );
         assert!(official[3] < 841.89 / 2.0 + 200.0, "{kind}: {official:?}");
         assert_eq!(doc.fields[0].page, 1);
     }
@@ -176,7 +238,10 @@ fn every_kind_is_signed_by_the_official_then_sealed_and_both_verifiers_accept_it
     let data_dir = dir.path().join("data");
     for (i, kind) in KINDS.iter().enumerate() {
         let unsigned = dir.path().join(format!("{kind}.pdf"));
-        let sample = common::repo().join("templates").join(kind).join("sample.json");
+        let sample = common::repo()
+            .join("templates")
+            .join(kind)
+            .join("sample.json");
         let out = run_kyso(&[
             "--data-dir",
             data_dir.to_str().unwrap(),
@@ -188,26 +253,66 @@ fn every_kind_is_signed_by_the_official_then_sealed_and_both_verifiers_accept_it
             "-o",
             unsigned.to_str().unwrap(),
         ]);
-        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("id: ") && stdout.contains("number: "), "{stdout}");
+        assert!(
+            stdout.contains("id: ") && stdout.contains("number: "),
+            "{stdout}"
+        );
         // Alternate RSA and ECDSA so both key types sign every layout at least once.
-        let (official, seal) = if i % 2 == 0 { ("vice-chairman-rsa", "seal-ec") } else { ("chairman-ec", "seal-rsa") };
+        let (official, seal) = if i % 2 == 0 {
+            ("vice-chairman-rsa", "seal-ec")
+        } else {
+            ("chairman-ec", "seal-rsa")
+        };
         let signed = dir.path().join(format!("{kind}-signed.pdf"));
         let sealed = dir.path().join(format!("{kind}-sealed.pdf"));
         let images = common::keys_dev().join("images");
-        let signature = images.join(format!("{}.png", if official.starts_with("vice") { "signature-vice-chairman" } else { "signature-chairman" }));
+        let signature = images.join(format!(
+            "{}.png",
+            if official.starts_with("vice") {
+                "signature-vice-chairman"
+            } else {
+                "signature-chairman"
+            }
+        ));
         let stamp = images.join("seal.png");
-        dev_sign(official, &unsigned, &signed, &["--field", "ChuKyLanhDao", "--image", signature.to_str().unwrap()]);
-        dev_sign(seal, &signed, &sealed, &["--field", "DauCoQuan", "--image", stamp.to_str().unwrap()]);
+        dev_sign(
+            official,
+            &unsigned,
+            &signed,
+            &[
+                "--field",
+                "ChuKyLanhDao",
+                "--image",
+                signature.to_str().unwrap(),
+            ],
+        );
+        dev_sign(
+            seal,
+            &signed,
+            &sealed,
+            &["--field", "DauCoQuan", "--image", stamp.to_str().unwrap()],
+        );
         assert_externally_valid(&sealed, &[]);
 
         // The signature and the seal show in the signing block (drawn by the widgets, the page
         // content being unchanged, as the verifiers just confirmed).
         let before = render_gray(&unsigned, dir.path());
         let after = render_gray(&sealed, dir.path());
-        let inked = before.iter().zip(&after).filter(|(b, a)| b.abs_diff(**a) > 64).count();
-        assert!(inked as f64 / before.len() as f64 > 0.004, "{kind}: the images are not visible ({inked} pixels)");
+        let inked = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.abs_diff(**a) > 64)
+            .count();
+        assert!(
+            inked as f64 / before.len() as f64 > 0.004,
+            "{kind}: the images are not visible ({inked} pixels)"
+        );
     }
 }
 
@@ -218,55 +323,132 @@ fn at_the_one_stop_desk_the_statement_names_the_clerk_who_signs_before_the_offic
     let mut iss = issuer(&catalog, &dir.path().join("r.sqlite3"));
     // keys-dev's clerk certificate is Lê Văn Cường's.
     let clerk = serde_json::json!({ "honorific": "Ông", "full_name": "Lê Văn Cường" });
-    for kind in ["signature", "signature-several", "thumbprint", "unable-to-sign", "contract"] {
+    for kind in [
+        "signature",
+        "signature-several",
+        "thumbprint",
+        "unable-to-sign",
+        "contract",
+    ] {
         let mut data = sample(kind);
         data["desk_clerk"] = clerk.clone();
-        let doc = iss.issue(kind, &data, now()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let doc = iss
+            .issue(kind, &data, now())
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
         let names: Vec<&str> = doc.fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["ChuKyNguoiTiepNhan", "ChuKyLanhDao", "DauCoQuan"], "{kind}");
+        assert_eq!(
+            names,
+            ["ChuKyNguoiTiepNhan", "ChuKyLanhDao", "DauCoQuan"],
+            "{kind}"
+        );
         // The clerk's field is left of the official's, level with it.
-        let (c, o, seal) = (&doc.fields[0].rect, &doc.fields[1].rect, &doc.fields[2].rect);
-        assert!(c[2] < o[0] && (c[3] - o[3]).abs() < 1.0, "{kind}: clerk {c:?} official {o:?}");
-        assert!(c[2] < seal[0], "{kind}: the seal {seal:?} covers the clerk's field {c:?}");
+        let (c, o, seal) = (
+            &doc.fields[0].rect,
+            &doc.fields[1].rect,
+            &doc.fields[2].rect,
+        );
+        assert!(
+            c[2] < o[0] && (c[3] - o[3]).abs() < 1.0,
+            "{kind}: clerk {c:?} official {o:?}"
+        );
+        assert!(
+            c[2] < seal[0],
+            "{kind}: the seal {seal:?} covers the clerk's field {c:?}"
+        );
 
         let pdf = dir.path().join(format!("{kind}.pdf"));
         std::fs::write(&pdf, &doc.pdf).unwrap();
         let text = squash(&tool("pdftotext", &[pdf.to_str().unwrap(), "-"]));
-        assert!(text.contains("ông Lê Văn Cường là người tiếp nhận hồ sơ; tôi"), "{kind}: {text}");
-        assert!(text.contains("trước mặt ông Lê Văn Cường (người tiếp nhận hồ sơ)"), "{kind}: {text}");
+        assert!(
+            text.contains("ông Lê Văn Cường là người tiếp nhận hồ sơ; tôi"),
+            "{kind}: {text}"
+        );
+        assert!(
+            text.contains("trước mặt ông Lê Văn Cường (người tiếp nhận hồ sơ)"),
+            "{kind}: {text}"
+        );
         assert!(!text.contains("trước mặt tôi"), "{kind}: {text}");
         assert!(text.contains("NGƯỜI TIẾP NHẬN HỒ SƠ"), "{kind}: {text}");
         // One page: the signing block and its QR code stay with the statement.
         let info = tool("pdfinfo", &[pdf.to_str().unwrap()]);
-        assert!(info.lines().any(|l| l.split_whitespace().eq(["Pages:", "1"])), "{kind}: spills onto a second page");
+        assert!(
+            info.lines()
+                .any(|l| l.split_whitespace().eq(["Pages:", "1"])),
+            "{kind}: spills onto a second page"
+        );
         let png = dir.path().join(format!("{kind}-150"));
-        tool("pdftoppm", &["-r", "150", "-png", "-singlefile", pdf.to_str().unwrap(), png.to_str().unwrap()]);
-        let scanned = tool("zbarimg", &["-q", "--raw", png.with_extension("png").to_str().unwrap()]);
+        tool(
+            "pdftoppm",
+            &[
+                "-r",
+                "150",
+                "-png",
+                "-singlefile",
+                pdf.to_str().unwrap(),
+                png.to_str().unwrap(),
+            ],
+        );
+        let scanned = tool(
+            "zbarimg",
+            &["-q", "--raw", png.with_extension("png").to_str().unwrap()],
+        );
         assert_eq!(scanned.trim(), doc.verify_url, "{kind}");
     }
 
     // A copy is certified by the certifier alone: the field does not exist there.
     let mut copy = sample("certified-copy");
     copy["desk_clerk"] = clerk.clone();
-    assert!(matches!(iss.issue("certified-copy", &copy, now()), Err(IssueError::Invalid(_))));
+    assert!(matches!(
+        iss.issue("certified-copy", &copy, now()),
+        Err(IssueError::Invalid(_))
+    ));
 
     // The clerk signs at the desk, then the official, then the seal: pyHanko and pdfsig accept
     // all three.
     let unsigned = dir.path().join("signature.pdf");
-    let (one, two, three) = (dir.path().join("1.pdf"), dir.path().join("2.pdf"), dir.path().join("3.pdf"));
-    dev_sign("clerk-ec", &unsigned, &one, &["--field", "ChuKyNguoiTiepNhan"]);
-    dev_sign("vice-chairman-rsa", &one, &two, &["--field", "ChuKyLanhDao"]);
+    let (one, two, three) = (
+        dir.path().join("1.pdf"),
+        dir.path().join("2.pdf"),
+        dir.path().join("3.pdf"),
+    );
+    dev_sign(
+        "clerk-ec",
+        &unsigned,
+        &one,
+        &["--field", "ChuKyNguoiTiepNhan"],
+    );
+    dev_sign(
+        "vice-chairman-rsa",
+        &one,
+        &two,
+        &["--field", "ChuKyLanhDao"],
+    );
     dev_sign("seal-ec", &two, &three, &["--field", "DauCoQuan"]);
     assert_externally_valid(&three, &[]);
     let report = common::verify(&std::fs::read(&three).unwrap());
     assert_eq!(report.signatures.len(), 3);
-    assert_eq!(report.indication, kyso::validation::Verdict::Passed, "{report:?}");
+    assert_eq!(
+        report.indication,
+        kyso::validation::Verdict::Passed,
+        "{report:?}"
+    );
 }
 
 /// The first page at 50 dpi in grey.
 fn render_gray(pdf: &Path, dir: &Path) -> Vec<u8> {
     let stem = dir.join("render");
-    tool("pdftoppm", &["-r", "50", "-gray", "-png", "-singlefile", pdf.to_str().unwrap(), stem.to_str().unwrap()]);
+    tool(
+        "pdftoppm",
+        &[
+            "-r",
+            "50",
+            "-gray",
+            "-png",
+            "-singlefile",
+            pdf.to_str().unwrap(),
+            stem.to_str().unwrap(),
+        ],
+    );
     gray(&stem.with_extension("png")).2
 }
 
@@ -276,14 +458,23 @@ fn an_opaque_or_unreadable_signature_image_is_refused_and_nothing_is_written() {
     let unsigned = dir.path().join("u.pdf");
     let catalog = catalog();
     let mut iss = issuer(&catalog, &dir.path().join("r.sqlite3"));
-    std::fs::write(&unsigned, iss.issue("signature", &sample("signature"), now()).unwrap().pdf).unwrap();
+    std::fs::write(
+        &unsigned,
+        iss.issue("signature", &sample("signature"), now())
+            .unwrap()
+            .pdf,
+    )
+    .unwrap();
     // A white box (no alpha) would hide the page under it; a text file is no PNG.
     let opaque = dir.path().join("opaque.png");
     let mut bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut bytes, 2, 2);
         enc.set_color(png::ColorType::Rgb);
-        enc.write_header().unwrap().write_image_data(&[255; 12]).unwrap();
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&[255; 12])
+            .unwrap();
     }
     std::fs::write(&opaque, bytes).unwrap();
     let text = dir.path().join("text.png");
@@ -292,11 +483,23 @@ fn an_opaque_or_unreadable_signature_image_is_refused_and_nothing_is_written() {
         let out = dir.path().join("o.pdf");
         let mut args: Vec<String> = vec!["--dev".into(), "sign".into()];
         args.extend(common::signer_args("chairman-ec"));
-        args.extend(["--field".into(), "ChuKyLanhDao".into(), "--image".into(), image.display().to_string()]);
-        args.extend([unsigned.display().to_string(), "-o".into(), out.display().to_string()]);
+        args.extend([
+            "--field".into(),
+            "ChuKyLanhDao".into(),
+            "--image".into(),
+            image.display().to_string(),
+        ]);
+        args.extend([
+            unsigned.display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+        ]);
         let o = common::kyso().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && err.lines().count() == 1 && err.contains(needle), "{err}");
+        assert!(
+            !o.status.success() && err.lines().count() == 1 && err.contains(needle),
+            "{err}"
+        );
         assert!(!out.exists());
     }
 }
@@ -315,18 +518,31 @@ fn two_thousand_issues_from_eight_concurrent_tasks_take_numbers_one_to_two_thous
             std::thread::spawn(move || {
                 let mut iss = issuer(&catalog, &db);
                 let data = sample("signature");
-                (0..per_task).map(|_| iss.issue("signature", &data, now()).unwrap().number).collect::<Vec<u32>>()
+                (0..per_task)
+                    .map(|_| iss.issue("signature", &data, now()).unwrap().number)
+                    .collect::<Vec<u32>>()
             })
         })
         .collect();
-    let mut all: Vec<u32> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<u32> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort_unstable();
     assert_eq!(all, (1..=2000).collect::<Vec<u32>>());
     let iss = issuer(&catalog, &db);
-    let reg = RegisterKey { commune_code: Authority::default().code, year: 2026, type_code: "SCT/CK,ĐC".into() };
+    let reg = RegisterKey {
+        commune_code: Authority::default().code,
+        year: 2026,
+        type_code: "SCT/CK,ĐC".into(),
+    };
     let entries = iss.register_entries(&reg).unwrap();
     assert_eq!(entries.len(), 2000);
-    assert!(entries.iter().all(|e| e.status == Status::Issued && e.pdf_sha256.is_some()));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.status == Status::Issued && e.pdf_sha256.is_some())
+    );
     let ids: BTreeSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids.len(), 2000, "document ids are unique");
 }
@@ -341,12 +557,31 @@ fn invalid_data_gets_one_error_per_field_in_both_languages_and_takes_no_number()
     data["requester"]["honorific"] = "Cô".into();
     data["signer"] = serde_json::json!({ "full_name": "Trần Thị Bình" });
     data["nickname"] = "x".into();
-    let Err(IssueError::Invalid(errors)) = iss.issue("signature", &data, now()) else { panic!("accepted") };
+    let Err(IssueError::Invalid(errors)) = iss.issue("signature", &data, now()) else {
+        panic!("accepted")
+    };
     let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-    assert_eq!(paths, ["nickname", "signer.position", "requester.honorific", "requester.personal_id"]);
-    assert!(errors[3].vi.contains("12 chữ số") && errors[3].en.contains("12 digits"), "{:?}", errors[3]);
+    assert_eq!(
+        paths,
+        [
+            "nickname",
+            "signer.position",
+            "requester.honorific",
+            "requester.personal_id"
+        ]
+    );
+    assert!(
+        errors[3].vi.contains("12 chữ số") && errors[3].en.contains("12 digits"),
+        "{:?}",
+        errors[3]
+    );
     // Nothing was numbered: the next valid document is number 1.
-    assert_eq!(iss.issue("signature", &sample("signature"), now()).unwrap().number, 1);
+    assert_eq!(
+        iss.issue("signature", &sample("signature"), now())
+            .unwrap()
+            .number,
+        1
+    );
 }
 
 #[test]
@@ -358,29 +593,60 @@ fn the_cli_prints_every_invalid_field_and_numbers_nothing() {
     data["mother"]["birth_year"] = 1850.into();
     std::fs::write(&bad, data.to_string()).unwrap();
     let data_dir = dir.path().join("data");
-    let args = ["--data-dir", data_dir.to_str().unwrap(), "issue", "--kind", "birth-extract", "--data", bad.to_str().unwrap()];
+    let args = [
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "issue",
+        "--kind",
+        "birth-extract",
+        "--data",
+        bad.to_str().unwrap(),
+    ];
     let out = run_kyso(&args);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
     assert!(lines[0].contains("nothing was numbered"), "{err}");
-    assert!(lines[1].contains("child.birth_date") && lines[1].contains("YYYY-MM-DD"), "{err}");
-    assert!(lines[2].contains("mother.birth_year") && lines[2].contains("1900"), "{err}");
+    assert!(
+        lines[1].contains("child.birth_date") && lines[1].contains("YYYY-MM-DD"),
+        "{err}"
+    );
+    assert!(
+        lines[2].contains("mother.birth_year") && lines[2].contains("1900"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 
     // Not JSON, unknown kind, missing file: one line each, non-zero.
     std::fs::write(&bad, "{ not json").unwrap();
     for args in [
-        vec!["issue", "--kind", "birth-extract", "--data", bad.to_str().unwrap()],
+        vec![
+            "issue",
+            "--kind",
+            "birth-extract",
+            "--data",
+            bad.to_str().unwrap(),
+        ],
         vec!["issue", "--kind", "will", "--data", bad.to_str().unwrap()],
-        vec!["issue", "--kind", "signature", "--data", "/nonexistent.json"],
+        vec![
+            "issue",
+            "--kind",
+            "signature",
+            "--data",
+            "/nonexistent.json",
+        ],
     ] {
         let mut full = vec!["--data-dir", data_dir.to_str().unwrap()];
         full.extend(args);
         let out = run_kyso(&full);
         assert!(!out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1, "{:?}", out);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).lines().count(),
+            1,
+            "{:?}",
+            out
+        );
     }
 }
 
@@ -392,9 +658,17 @@ fn kinds_lists_every_kind_with_version_register_and_fields() {
     let catalog = catalog();
     for kind in KINDS {
         let version = &catalog.get(kind).unwrap().schema.version;
-        assert!(text.contains(&format!("{kind}  (v{version}, ")), "{kind} missing:\n{text}");
+        assert!(
+            text.contains(&format!("{kind}  (v{version}, ")),
+            "{kind} missing:\n{text}"
+        );
     }
-    for s in ["SCT/BS", "SCT/CK,ĐC", "SCT/HĐ,GD", "personal_id (citizen ID (12 digits), required)"] {
+    for s in [
+        "SCT/BS",
+        "SCT/CK,ĐC",
+        "SCT/HĐ,GD",
+        "personal_id (citizen ID (12 digits), required)",
+    ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }
 }
@@ -407,18 +681,34 @@ fn numbering_restarts_each_year_and_a_new_volume_continues_the_count() {
     let data = sample("certified-copy");
     assert_eq!(iss.issue("certified-copy", &data, now()).unwrap().number, 1);
     assert_eq!(iss.issue("certified-copy", &data, now()).unwrap().number, 2);
-    let reg = RegisterKey { commune_code: Authority::default().code, year: 2026, type_code: "SCT/BS".into() };
+    let reg = RegisterKey {
+        commune_code: Authority::default().code,
+        year: 2026,
+        type_code: "SCT/BS".into(),
+    };
     assert_eq!(iss.close_volume(&reg, now()).unwrap(), Some(1));
     let third = iss.issue("certified-copy", &data, now()).unwrap();
     assert_eq!((third.volume, third.number), (2, 3));
     assert_eq!(third.number_text(&catalog), "03, quyển số 02/2026-SCT/BS");
     // 31 December 23:30 in Hanoi is still 2026; half an hour later the count restarts.
-    let late = iss.issue("certified-copy", &data, datetime!(2026-12-31 16:30 UTC)).unwrap();
+    let late = iss
+        .issue("certified-copy", &data, datetime!(2026-12-31 16:30 UTC))
+        .unwrap();
     assert_eq!((late.register.year, late.number), (2026, 4));
-    let new_year = iss.issue("certified-copy", &data, datetime!(2026-12-31 17:00 UTC)).unwrap();
-    assert_eq!((new_year.register.year, new_year.volume, new_year.number), (2027, 1, 1));
+    let new_year = iss
+        .issue("certified-copy", &data, datetime!(2026-12-31 17:00 UTC))
+        .unwrap();
+    assert_eq!(
+        (new_year.register.year, new_year.volume, new_year.number),
+        (2027, 1, 1)
+    );
     // Other type codes have their own count.
-    assert_eq!(iss.issue("contract", &sample("contract"), now()).unwrap().number, 1);
+    assert_eq!(
+        iss.issue("contract", &sample("contract"), now())
+            .unwrap()
+            .number,
+        1
+    );
 }
 
 #[test]
@@ -428,17 +718,32 @@ fn a_document_that_cannot_be_rendered_stays_in_the_register_as_void_with_the_rea
     let db = dir.path().join("r.sqlite3");
     // A base URL too long for a scannable QR code makes rendering fail after numbering.
     let long = format!("https://{}.gov.vn", "x".repeat(250));
-    let mut bad = Issuer::new(catalog.clone(), Registry::open(&db).unwrap(), Authority::default(), &long);
-    let Err(IssueError::Render { id, number, .. }) = bad.issue("signature", &sample("signature"), now()) else {
+    let mut bad = Issuer::new(
+        catalog.clone(),
+        Registry::open(&db).unwrap(),
+        Authority::default(),
+        &long,
+    );
+    let Err(IssueError::Render { id, number, .. }) =
+        bad.issue("signature", &sample("signature"), now())
+    else {
         panic!("rendered")
     };
     assert_eq!(number, 1);
     let rec = bad.document(&id).unwrap().unwrap();
     assert_eq!(rec.status, Status::Void);
-    assert!(rec.void_reason.unwrap().contains("QR"), "the reason is recorded");
+    assert!(
+        rec.void_reason.unwrap().contains("QR"),
+        "the reason is recorded"
+    );
     // The number is not reused: the next document is number 2.
     let mut good = issuer(&catalog, &db);
-    assert_eq!(good.issue("signature", &sample("signature"), now()).unwrap().number, 2);
+    assert_eq!(
+        good.issue("signature", &sample("signature"), now())
+            .unwrap()
+            .number,
+        2
+    );
 }
 
 #[test]
@@ -461,15 +766,39 @@ fn an_issue_interrupted_after_numbering_is_voided_with_a_reason_not_forgotten() 
          COMMIT;",
     )
     .unwrap();
-    assert_eq!(iss.void_interrupted(now() - time::Duration::minutes(10)).unwrap(), 1);
+    assert_eq!(
+        iss.void_interrupted(now() - time::Duration::minutes(10))
+            .unwrap(),
+        1
+    );
     let rec = iss.document("crashed").unwrap().unwrap();
     assert_eq!((rec.status, rec.number), (Status::Void, 2));
     assert!(rec.void_reason.unwrap().contains("interrupted"));
-    assert_eq!(iss.issue("signature", &sample("signature"), now()).unwrap().number, 3);
+    assert_eq!(
+        iss.issue("signature", &sample("signature"), now())
+            .unwrap()
+            .number,
+        3
+    );
     // The register is append-only: no entry can be deleted or renumbered.
-    assert!(conn.execute("DELETE FROM documents WHERE id = ?1", [&first.id]).is_err());
-    assert!(conn.execute("UPDATE documents SET number = 99 WHERE id = ?1", [&first.id]).is_err());
-    assert!(conn.execute("UPDATE documents SET status = 'pending' WHERE id = ?1", [&first.id]).is_err());
+    assert!(
+        conn.execute("DELETE FROM documents WHERE id = ?1", [&first.id])
+            .is_err()
+    );
+    assert!(
+        conn.execute(
+            "UPDATE documents SET number = 99 WHERE id = ?1",
+            [&first.id]
+        )
+        .is_err()
+    );
+    assert!(
+        conn.execute(
+            "UPDATE documents SET status = 'pending' WHERE id = ?1",
+            [&first.id]
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -479,26 +808,72 @@ fn a_cancelled_certification_stays_in_the_register_with_its_decision() {
     let db = dir.path().join("r.sqlite3");
     let mut iss = issuer(&catalog, &db);
     let doc = iss.issue("contract", &sample("contract"), now()).unwrap();
-    assert!(matches!(iss.cancel(&doc.id, "  ", "", now()), Err(IssueError::MissingDecision)));
-    iss.cancel(&doc.id, "Quyết định số 12/QĐ-UBND ngày 26/11/2026", "Sai tên bên nhận chuyển nhượng", now()).unwrap();
+    assert!(matches!(
+        iss.cancel(&doc.id, "  ", "", now()),
+        Err(IssueError::MissingDecision)
+    ));
+    iss.cancel(
+        &doc.id,
+        "Quyết định số 12/QĐ-UBND ngày 26/11/2026",
+        "Sai tên bên nhận chuyển nhượng",
+        now(),
+    )
+    .unwrap();
     let rec = iss.document(&doc.id).unwrap().unwrap();
     assert_eq!(rec.status, Status::Cancelled);
-    assert_eq!(rec.cancel_decision.as_deref(), Some("Quyết định số 12/QĐ-UBND ngày 26/11/2026"));
+    assert_eq!(
+        rec.cancel_decision.as_deref(),
+        Some("Quyết định số 12/QĐ-UBND ngày 26/11/2026")
+    );
     assert_eq!(rec.number, 1);
-    assert!(matches!(iss.cancel(&doc.id, "QĐ 13", "", now()), Err(IssueError::NotCancellable { .. })));
-    assert!(matches!(iss.cancel("nope", "QĐ 13", "", now()), Err(IssueError::NotFound(_))));
+    assert!(matches!(
+        iss.cancel(&doc.id, "QĐ 13", "", now()),
+        Err(IssueError::NotCancellable { .. })
+    ));
+    assert!(matches!(
+        iss.cancel("nope", "QĐ 13", "", now()),
+        Err(IssueError::NotFound(_))
+    ));
 
     // The same through the CLI.
     let data_dir = dir.path().join("cli");
     let sample = common::repo().join("templates/signature/sample.json");
     let out_pdf = dir.path().join("s.pdf");
     let d = data_dir.to_str().unwrap();
-    let out = run_kyso(&["--data-dir", d, "issue", "--kind", "signature", "--data", sample.to_str().unwrap(), "-o", out_pdf.to_str().unwrap()]);
+    let out = run_kyso(&[
+        "--data-dir",
+        d,
+        "issue",
+        "--kind",
+        "signature",
+        "--data",
+        sample.to_str().unwrap(),
+        "-o",
+        out_pdf.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let id = stdout.lines().find_map(|l| l.strip_prefix("id: ")).unwrap();
-    let out = run_kyso(&["--data-dir", d, "cancel", id, "--decision", "Quyết định số 3/QĐ-UBND"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run_kyso(&["--data-dir", d, "cancel", id, "--decision", "Quyết định số 3/QĐ-UBND"]);
+    let out = run_kyso(&[
+        "--data-dir",
+        d,
+        "cancel",
+        id,
+        "--decision",
+        "Quyết định số 3/QĐ-UBND",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_kyso(&[
+        "--data-dir",
+        d,
+        "cancel",
+        id,
+        "--decision",
+        "Quyết định số 3/QĐ-UBND",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cancelled"));
 }
@@ -540,7 +915,18 @@ fn each_kind_looks_like_its_committed_reference_rendering() {
         let pdf = dir.path().join(format!("{kind}.pdf"));
         std::fs::write(&pdf, &doc.pdf).unwrap();
         let stem = dir.path().join(kind);
-        tool("pdftoppm", &["-r", "50", "-gray", "-png", "-singlefile", pdf.to_str().unwrap(), stem.to_str().unwrap()]);
+        tool(
+            "pdftoppm",
+            &[
+                "-r",
+                "50",
+                "-gray",
+                "-png",
+                "-singlefile",
+                pdf.to_str().unwrap(),
+                stem.to_str().unwrap(),
+            ],
+        );
         let fresh = stem.with_extension("png");
         let reference = reference_dir().join(format!("{kind}.png"));
         if bless {
@@ -554,7 +940,11 @@ fn each_kind_looks_like_its_committed_reference_rendering() {
         // Anti-aliasing differs slightly between poppler builds: compare with a tolerance. A
         // pixel counts as changed when it moves by more than a quarter of the grey range; the
         // page may have at most 0.5 % changed pixels (a moved line of text is several percent).
-        let changed = new.iter().zip(&old).filter(|(a, b)| a.abs_diff(**b) > 64).count();
+        let changed = new
+            .iter()
+            .zip(&old)
+            .filter(|(a, b)| a.abs_diff(**b) > 64)
+            .count();
         let share = changed as f64 / new.len() as f64;
         assert!(
             share < 0.005,
@@ -602,13 +992,25 @@ fn a_statement_that_runs_onto_a_second_page_gets_its_fields_on_the_page_with_the
     data["parties"] = parties.into();
     let doc = iss.issue("contract", &data, now()).unwrap();
     assert_eq!(doc.fields.len(), 2);
-    let pages = lopdf::Document::load_mem(&doc.pdf).unwrap().get_pages().len();
+    let pages = lopdf::Document::load_mem(&doc.pdf)
+        .unwrap()
+        .get_pages()
+        .len();
     assert!(pages >= 2, "the long statement should need a second page");
-    assert!(doc.fields.iter().all(|f| f.page == pages), "{:?}", doc.fields);
+    assert!(
+        doc.fields.iter().all(|f| f.page == pages),
+        "{:?}",
+        doc.fields
+    );
     let unsigned = dir.path().join("long.pdf");
     std::fs::write(&unsigned, &doc.pdf).unwrap();
     let (signed, sealed) = (dir.path().join("long-1.pdf"), dir.path().join("long-2.pdf"));
-    dev_sign("chairman-rsa", &unsigned, &signed, &["--field", "ChuKyLanhDao"]);
+    dev_sign(
+        "chairman-rsa",
+        &unsigned,
+        &signed,
+        &["--field", "ChuKyLanhDao"],
+    );
     dev_sign("seal-rsa", &signed, &sealed, &["--field", "DauCoQuan"]);
     assert_externally_valid(&sealed, &[]);
 }

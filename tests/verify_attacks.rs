@@ -10,16 +10,21 @@ use common::*;
 use kyso::pdf::incremental::IncrementalUpdate;
 use kyso::pki::{Certificate, PrivateKeyDer};
 use kyso::signing::{KeySigner, SignOptions};
-use kyso::validation::{self, Indication, Integrity, Modifications, Policy, SubIndication, TrustAnchors, ValidationReport, Verdict};
+use kyso::validation::{
+    self, Indication, Integrity, Modifications, Policy, SubIndication, TrustAnchors,
+    ValidationReport, Verdict,
+};
 use lopdf::{Object, Stream};
-
-
-
 
 /// A certification signed once by the chairman (made once, shared by the tests).
 fn signed() -> &'static [u8] {
     static ONCE: OnceLock<Vec<u8>> = OnceLock::new();
-    ONCE.get_or_init(|| sign_bytes("chairman-rsa", &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap()))
+    ONCE.get_or_init(|| {
+        sign_bytes(
+            "chairman-rsa",
+            &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(),
+        )
+    })
 }
 
 /// The same, then sealed by the agency.
@@ -29,7 +34,9 @@ fn sealed() -> &'static [u8] {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).position(|w| w == needle).expect("present")
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("present")
 }
 
 /// Offset and text of the `/ByteRange [...]` array of the first signature.
@@ -38,7 +45,10 @@ fn byte_range(bytes: &[u8]) -> (usize, usize, [usize; 4]) {
     let open = key + find(&bytes[key..], b"[");
     let close = open + find(&bytes[open..], b"]");
     let text = std::str::from_utf8(&bytes[open + 1..close]).unwrap();
-    let v: Vec<usize> = text.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    let v: Vec<usize> = text
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
     (open, close, [v[0], v[1], v[2], v[3]])
 }
 
@@ -62,7 +72,11 @@ fn assert_format_failure(bytes: &[u8]) {
     let report = verify(bytes);
     let s = one(&report);
     assert_eq!(s.indication, Indication::TotalFailed, "{s:#?}");
-    assert_eq!(s.sub_indication, Some(SubIndication::FormatFailure), "{s:#?}");
+    assert_eq!(
+        s.sub_indication,
+        Some(SubIndication::FormatFailure),
+        "{s:#?}"
+    );
     assert_eq!(report.indication, Verdict::Failed);
 }
 
@@ -90,7 +104,10 @@ fn a_byte_changed_inside_the_signed_range_breaks_integrity() {
         let report = verify(&bytes);
         let s = one(&report);
         assert_eq!(s.integrity, Integrity::Broken);
-        assert_eq!((s.indication, s.sub_indication), (Indication::TotalFailed, Some(SubIndication::HashFailure)));
+        assert_eq!(
+            (s.indication, s.sub_indication),
+            (Indication::TotalFailed, Some(SubIndication::HashFailure))
+        );
     }
 }
 
@@ -111,12 +128,18 @@ fn a_zeroed_byte_range_is_a_format_failure() {
 fn a_shortened_byte_range_is_a_format_failure() {
     let (_, _, [a, b, c, d]) = byte_range(signed());
     // The second range stops short of the end of the revision.
-    assert_format_failure(&with_byte_range(signed(), &format!("[{a} {b} {c} {}]", d - 100)));
+    assert_format_failure(&with_byte_range(
+        signed(),
+        &format!("[{a} {b} {c} {}]", d - 100),
+    ));
     // Three numbers only.
     assert_format_failure(&with_byte_range(signed(), &format!("[{a} {b} {c}]")));
     // A negative length and a range running past the end of the file.
     assert_format_failure(&with_byte_range(signed(), &format!("[{a} {b} {c} -{d}]")));
-    assert_format_failure(&with_byte_range(signed(), &format!("[{a} {b} {c} {}]", d + 1)));
+    assert_format_failure(&with_byte_range(
+        signed(),
+        &format!("[{a} {b} {c} {}]", d + 1),
+    ));
 }
 
 #[test]
@@ -151,7 +174,10 @@ fn a_truncated_file_is_refused() {
     let cut = &sealed()[..sealed().len() - 40];
     let report = verify(cut);
     assert_eq!(report.indication, Verdict::Failed);
-    assert_eq!(report.signatures[0].modifications_after, Modifications::Disallowed);
+    assert_eq!(
+        report.signatures[0].modifications_after,
+        Modifications::Disallowed
+    );
 }
 
 /// Appends an incremental update replacing `objects` of `bytes`.
@@ -177,7 +203,10 @@ fn changed(s: &validation::SignatureReport) -> Vec<String> {
 #[test]
 fn page_content_replaced_in_a_later_revision_is_a_disallowed_modification() {
     let (page_id, page) = first_page(signed());
-    let forged = Stream::new(lopdf::Dictionary::new(), b"BT /F1 24 Tf 72 700 Td (FORGED) Tj ET".to_vec());
+    let forged = Stream::new(
+        lopdf::Dictionary::new(),
+        b"BT /F1 24 Tf 72 700 Td (FORGED) Tj ET".to_vec(),
+    );
     // The existing content stream redefined in place…
     let content_id = match page.get(b"Contents").unwrap() {
         Object::Reference(id) => *id,
@@ -187,20 +216,36 @@ fn page_content_replaced_in_a_later_revision_is_a_disallowed_modification() {
     let in_place = update(signed(), vec![(content_id, Object::Stream(forged.clone()))]);
     let report = verify(&in_place);
     let s = one(&report);
-    assert_eq!(s.integrity, Integrity::Intact, "the signed bytes themselves are untouched");
+    assert_eq!(
+        s.integrity,
+        Integrity::Intact,
+        "the signed bytes themselves are untouched"
+    );
     assert_eq!(s.modifications_after, Modifications::Disallowed);
-    assert!(changed(s).contains(&format!("{} {}", content_id.0, content_id.1)), "{s:#?}");
+    assert!(
+        changed(s).contains(&format!("{} {}", content_id.0, content_id.1)),
+        "{s:#?}"
+    );
     assert_eq!(report.indication, Verdict::Failed);
     // …or the page pointed at a new stream.
     let doc = lopdf::Document::load_mem(signed()).unwrap();
     let new_id = (doc.max_id + 1, 0);
     let mut page2 = page.clone();
     page2.set("Contents", Object::Reference(new_id));
-    let repointed = update(signed(), vec![(new_id, Object::Stream(forged)), (page_id, Object::Dictionary(page2))]);
+    let repointed = update(
+        signed(),
+        vec![
+            (new_id, Object::Stream(forged)),
+            (page_id, Object::Dictionary(page2)),
+        ],
+    );
     let report = verify(&repointed);
     let s = one(&report);
     assert_eq!(s.modifications_after, Modifications::Disallowed);
-    assert!(changed(s).contains(&format!("{} {}", page_id.0, page_id.1)), "{s:#?}");
+    assert!(
+        changed(s).contains(&format!("{} {}", page_id.0, page_id.1)),
+        "{s:#?}"
+    );
 }
 
 #[test]
@@ -214,7 +259,11 @@ fn a_catalog_changed_in_a_later_revision_is_a_disallowed_modification() {
     let s = one(&report);
     assert_eq!(s.modifications_after, Modifications::Disallowed);
     assert_eq!(changed(s), vec![format!("{} {}", root.0, root.1)]);
-    assert!(s.messages.iter().any(|m| m.contains("/OpenAction")), "{:?}", s.messages);
+    assert!(
+        s.messages.iter().any(|m| m.contains("/OpenAction")),
+        "{:?}",
+        s.messages
+    );
 }
 
 #[test]
@@ -228,7 +277,11 @@ fn an_xref_only_revision_re_pointing_an_object_is_a_disallowed_modification() {
     let root = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
     let header = format!("\n{} {} obj", root.0, root.1);
     let old_def = find(bytes, header.as_bytes()) + 1;
-    let last_def = bytes.windows(header.len()).rposition(|w| w == header.as_bytes()).unwrap() + 1;
+    let last_def = bytes
+        .windows(header.len())
+        .rposition(|w| w == header.as_bytes())
+        .unwrap()
+        + 1;
     assert!(old_def < last_def, "the catalog is defined twice");
     let size = doc.trailer.get(b"Size").unwrap().as_i64().unwrap();
     let prev = kyso::pdf::last_startxref(bytes).unwrap();
@@ -246,29 +299,54 @@ fn an_xref_only_revision_re_pointing_an_object_is_a_disallowed_modification() {
     let s = one(&report);
     assert_eq!(s.integrity, Integrity::Intact);
     assert_eq!(s.modifications_after, Modifications::Disallowed, "{s:#?}");
-    assert!(changed(s).contains(&format!("{} {}", root.0, root.1)), "{s:#?}");
+    assert!(
+        changed(s).contains(&format!("{} {}", root.0, root.1)),
+        "{s:#?}"
+    );
     assert_eq!(report.indication, Verdict::Failed);
 }
 
 #[test]
 fn an_untrusted_root_is_indeterminate() {
     let mut anchors = TrustAnchors::new();
-    anchors.add_pem_or_der(&std::fs::read(fixture("pyhanko/trust-root.pem")).unwrap()).unwrap();
-    let report = validation::validate(signed(), &Policy { anchors, ..Policy::default() }).unwrap();
+    anchors
+        .add_pem_or_der(&std::fs::read(fixture("pyhanko/trust-root.pem")).unwrap())
+        .unwrap();
+    let report = validation::validate(
+        signed(),
+        &Policy {
+            anchors,
+            ..Policy::default()
+        },
+    )
+    .unwrap();
     let s = one(&report);
     assert_eq!(s.integrity, Integrity::Intact);
     assert!(!s.trusted);
-    assert_eq!((s.indication, s.sub_indication), (Indication::Indeterminate, Some(SubIndication::NoCertificateChainFound)));
+    assert_eq!(
+        (s.indication, s.sub_indication),
+        (
+            Indication::Indeterminate,
+            Some(SubIndication::NoCertificateChainFound)
+        )
+    );
     assert_eq!(report.indication, Verdict::Indeterminate);
 }
 
 /// Signs with a fresh key whose certificate the development intermediate issued for `validity`.
-fn sign_with_validity(not_before: time::OffsetDateTime, not_after: time::OffsetDateTime) -> Vec<u8> {
+fn sign_with_validity(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> Vec<u8> {
     let ca_pem = std::fs::read_to_string(keys_dev().join("intermediate-ca.pem")).unwrap();
-    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys_dev().join("intermediate-ca.key.pem")).unwrap()).unwrap();
+    let ca_key = rcgen::KeyPair::from_pem(
+        &std::fs::read_to_string(keys_dev().join("intermediate-ca.key.pem")).unwrap(),
+    )
+    .unwrap();
     let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let params = kyso::pki::dev::leaf_params("Hoàng Văn Em", "Phó Chủ tịch", false, not_before, not_after);
+    let params =
+        kyso::pki::dev::leaf_params("Hoàng Văn Em", "Phó Chủ tịch", false, not_before, not_after);
     let cert = params.signed_by(&key, &issuer).unwrap();
     let chain = vec![Certificate::from_der(pem::parse(&ca_pem).unwrap().into_contents()).unwrap()];
     let signer = KeySigner::new(
@@ -278,28 +356,49 @@ fn sign_with_validity(not_before: time::OffsetDateTime, not_after: time::OffsetD
         false,
     )
     .unwrap();
-    let opts = SignOptions { development_mode: true, dangerous_skip_validity_check: true, ..SignOptions::new() };
+    let opts = SignOptions {
+        development_mode: true,
+        dangerous_skip_validity_check: true,
+        ..SignOptions::new()
+    };
     let input = std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap();
     kyso::signing::sign_pdf(&input, &signer, &opts).unwrap()
 }
 
 #[test]
 fn an_expired_signer_is_out_of_bounds_without_proof_of_existence() {
-    let bytes = sign_with_validity(time::macros::datetime!(2025-01-01 0:00 UTC), time::macros::datetime!(2026-01-01 0:00 UTC));
+    let bytes = sign_with_validity(
+        time::macros::datetime!(2025-01-01 0:00 UTC),
+        time::macros::datetime!(2026-01-01 0:00 UTC),
+    );
     let report = verify(&bytes);
     let s = one(&report);
     assert_eq!(s.integrity, Integrity::Intact);
     assert!(s.trusted);
-    assert_eq!((s.indication, s.sub_indication), (Indication::Indeterminate, Some(SubIndication::OutOfBoundsNoPoe)), "{s:#?}");
+    assert_eq!(
+        (s.indication, s.sub_indication),
+        (
+            Indication::Indeterminate,
+            Some(SubIndication::OutOfBoundsNoPoe)
+        ),
+        "{s:#?}"
+    );
     assert_eq!(report.indication, Verdict::Indeterminate);
 }
 
 #[test]
 fn a_certificate_issued_after_the_claimed_signing_time_is_not_yet_valid() {
     let now = time::OffsetDateTime::now_utc();
-    let bytes = sign_with_validity(now + time::Duration::days(30), now + time::Duration::days(400));
+    let bytes = sign_with_validity(
+        now + time::Duration::days(30),
+        now + time::Duration::days(400),
+    );
     let s = verify(&bytes).signatures[0].clone();
-    assert_eq!((s.indication, s.sub_indication), (Indication::TotalFailed, Some(SubIndication::NotYetValid)), "{s:#?}");
+    assert_eq!(
+        (s.indication, s.sub_indication),
+        (Indication::TotalFailed, Some(SubIndication::NotYetValid)),
+        "{s:#?}"
+    );
 }
 
 #[test]
@@ -307,9 +406,16 @@ fn a_revoked_signer_fails_and_a_signature_from_before_revocation_is_only_indeter
     let crl = std::fs::read(keys_dev().join("intermediate-ca.crl.pem")).unwrap();
     let mut p = dev_policy();
     p.crls = validation::chain::certs_from_pem_or_der(&crl, "X509 CRL").unwrap();
-    let bytes = sign_bytes("revoked-ec", &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap());
+    let bytes = sign_bytes(
+        "revoked-ec",
+        &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(),
+    );
     let s = validation::validate(&bytes, &p).unwrap().signatures[0].clone();
-    assert_eq!((s.indication, s.sub_indication), (Indication::TotalFailed, Some(SubIndication::Revoked)), "{s:#?}");
+    assert_eq!(
+        (s.indication, s.sub_indication),
+        (Indication::TotalFailed, Some(SubIndication::Revoked)),
+        "{s:#?}"
+    );
 
     // Claimed to be signed before the revocation date (15 January 2026): nothing proves that
     // claim, so the signature is not failed but cannot pass either.
@@ -319,9 +425,18 @@ fn a_revoked_signer_fails_and_a_signature_from_before_revocation_is_only_indeter
         signing_time: time::macros::datetime!(2025-12-01 9:00 +7),
         ..SignOptions::new()
     };
-    let bytes = kyso::signing::sign_pdf(&std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(), &signer, &opts).unwrap();
+    let bytes = kyso::signing::sign_pdf(
+        &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(),
+        &signer,
+        &opts,
+    )
+    .unwrap();
     let s = validation::validate(&bytes, &p).unwrap().signatures[0].clone();
-    assert_eq!((s.indication, s.sub_indication), (Indication::Indeterminate, Some(SubIndication::RevokedNoPoe)), "{s:#?}");
+    assert_eq!(
+        (s.indication, s.sub_indication),
+        (Indication::Indeterminate, Some(SubIndication::RevokedNoPoe)),
+        "{s:#?}"
+    );
 }
 
 #[test]

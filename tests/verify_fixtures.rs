@@ -16,7 +16,10 @@ fn verify_json(args: &[&str]) -> (i32, Value) {
     let out = kyso().args(&all).output().expect("kyso runs");
     let code = out.status.code().expect("exit code");
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("no JSON ({e}) for {args:?}; stderr: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no JSON ({e}) for {args:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (code, json)
 }
@@ -28,7 +31,10 @@ fn rows(tsv: &Path) -> Vec<(String, String)> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let mut parts = l.split('\t');
-            (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned())
+            (
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap().to_owned(),
+            )
         })
         .collect()
 }
@@ -58,7 +64,11 @@ fn every_pyhanko_fixture_is_judged_as_expected() {
                     assert_eq!(s["integrity"], "intact");
                     assert_eq!(s["trusted"], true);
                     assert_ne!(s["modifications_after"], "disallowed");
-                    assert_eq!(s["chain"].as_array().unwrap().len(), 3, "root, intermediate, signer");
+                    assert_eq!(
+                        s["chain"].as_array().unwrap().len(),
+                        3,
+                        "root, intermediate, signer"
+                    );
                 }
             }
             "fail" => {
@@ -76,8 +86,16 @@ fn every_pyhanko_fixture_is_judged_as_expected() {
                         assert_eq!(first["integrity"], "intact");
                         assert_eq!(first["modifications_after"], "disallowed");
                         assert_eq!(first["sub_indication"], "FORMAT_FAILURE");
-                        let changed: Vec<&str> = first["changed_objects"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-                        assert!(changed.contains(&"3 0"), "the page object is named: {changed:?}");
+                        let changed: Vec<&str> = first["changed_objects"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.as_str().unwrap())
+                            .collect();
+                        assert!(
+                            changed.contains(&"3 0"),
+                            "the page object is named: {changed:?}"
+                        );
                     }
                     "untrusted-root.pdf" => {
                         assert_eq!(code, 2);
@@ -86,7 +104,9 @@ fn every_pyhanko_fixture_is_judged_as_expected() {
                         assert_eq!(first["trusted"], false);
                         assert_eq!(first["integrity"], "intact");
                     }
-                    other => panic!("new failing fixture {other}: add its expected sub-indication here"),
+                    other => {
+                        panic!("new failing fixture {other}: add its expected sub-indication here")
+                    }
                 }
             }
             other => panic!("unknown expectation {other}"),
@@ -99,7 +119,10 @@ fn without_a_trust_anchor_nothing_is_trusted() {
     let pdf = path_str(&fixture("pyhanko/valid-bb.pdf"));
     let (code, report) = verify_json(&[&pdf]);
     assert_eq!(code, 2);
-    assert_eq!(report["signatures"][0]["sub_indication"], "NO_CERTIFICATE_CHAIN_FOUND");
+    assert_eq!(
+        report["signatures"][0]["sub_indication"],
+        "NO_CERTIFICATE_CHAIN_FOUND"
+    );
 }
 
 /// The Shadow-attack vectors (pdf-insecurity.org). Their signer certificate is self-signed and
@@ -131,9 +154,15 @@ fn every_shadow_attack_vector_is_judged_as_expected() {
                 assert_eq!(code, 1, "{file}: {report:#}");
                 assert_ne!(s["indication"], "TOTAL-PASSED");
                 let disallowed = s["modifications_after"] == "disallowed";
-                assert!(disallowed || s["sub_indication"] == "FORMAT_FAILURE", "{file}: {report:#}");
+                assert!(
+                    disallowed || s["sub_indication"] == "FORMAT_FAILURE",
+                    "{file}: {report:#}"
+                );
                 if disallowed {
-                    assert!(!s["changed_objects"].as_array().unwrap().is_empty(), "{file}: names what changed");
+                    assert!(
+                        !s["changed_objects"].as_array().unwrap().is_empty(),
+                        "{file}: names what changed"
+                    );
                 }
             }
             other => panic!("unknown expectation {other}"),
@@ -165,7 +194,14 @@ fn the_officials_signature_then_the_agency_seal_both_verify_total_passed() {
     dev_sign("chairman-rsa", &unsigned(), &one, &[]);
     dev_sign("seal-ec", &one, &two, &[]);
 
-    let (code, report) = verify_json(&["--dev", "--trust", &dev_root(), "--crl", &dev_crl(), &path_str(&one)]);
+    let (code, report) = verify_json(&[
+        "--dev",
+        "--trust",
+        &dev_root(),
+        "--crl",
+        &dev_crl(),
+        &path_str(&one),
+    ]);
     assert_eq!(code, 0, "{report:#}");
     let s = &report["signatures"][0];
     assert_eq!(s["indication"], "TOTAL-PASSED");
@@ -173,12 +209,22 @@ fn the_officials_signature_then_the_agency_seal_both_verify_total_passed() {
     assert_eq!(s["modifications_after"], "none");
     assert_eq!(s["signer"]["common_name"], "Nguyễn Văn An");
 
-    let (code, report) = verify_json(&["--dev", "--trust", &dev_root(), "--crl", &dev_crl(), &path_str(&two)]);
+    let (code, report) = verify_json(&[
+        "--dev",
+        "--trust",
+        &dev_root(),
+        "--crl",
+        &dev_crl(),
+        &path_str(&two),
+    ]);
     assert_eq!(code, 0, "{report:#}");
     let sigs = report["signatures"].as_array().unwrap();
     assert_eq!(sigs.len(), 2);
     assert_eq!(sigs[0]["coverage"], "revision");
-    assert_eq!(sigs[0]["modifications_after"], "allowed", "adding the seal is an allowed change");
+    assert_eq!(
+        sigs[0]["modifications_after"], "allowed",
+        "adding the seal is an allowed change"
+    );
     assert_eq!(sigs[1]["coverage"], "whole-file");
     assert_eq!(sigs[1]["signer"]["common_name"], "UBND xã Tân Lạc");
     for s in sigs {
@@ -203,7 +249,11 @@ fn the_development_root_is_ignored_outside_development_mode() {
     assert_eq!(code, 2, "{report:#}");
     assert_eq!(report["signatures"][0]["trusted"], false);
     // Nor can it come in through configuration or the environment.
-    let out = kyso().env("KYSO_TRUST", dev_root()).args(["verify", "--json", &path_str(&one)]).output().unwrap();
+    let out = kyso()
+        .env("KYSO_TRUST", dev_root())
+        .args(["verify", "--json", &path_str(&one)])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -212,7 +262,14 @@ fn a_revoked_official_signature_fails_with_revoked() {
     let dir = tmp();
     let pdf = dir.path().join("revoked.pdf");
     dev_sign("revoked-rsa", &unsigned(), &pdf, &[]);
-    let (code, report) = verify_json(&["--dev", "--trust", &dev_root(), "--crl", &dev_crl(), &path_str(&pdf)]);
+    let (code, report) = verify_json(&[
+        "--dev",
+        "--trust",
+        &dev_root(),
+        "--crl",
+        &dev_crl(),
+        &path_str(&pdf),
+    ]);
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["signatures"][0]["indication"], "TOTAL-FAILED");
     assert_eq!(report["signatures"][0]["sub_indication"], "REVOKED");
@@ -228,7 +285,10 @@ fn the_text_report_is_vietnamese_first_then_english() {
     let dir = tmp();
     let one = dir.path().join("one.pdf");
     dev_sign("chairman-ec", &unsigned(), &one, &[]);
-    let out = kyso().args(["--dev", "verify", "--trust", &dev_root(), &path_str(&one)]).output().unwrap();
+    let out = kyso()
+        .args(["--dev", "verify", "--trust", &dev_root(), &path_str(&one)])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     let vi = text.find("Kết luận: HỢP LỆ").expect("Vietnamese verdict");
@@ -255,8 +315,19 @@ fn unreadable_inputs_and_unsigned_files_have_their_own_exit_codes() {
     }
     let bad_root = dir.path().join("root.pem");
     std::fs::write(&bad_root, b"not a certificate").unwrap();
-    let out = kyso().args(["verify", "--trust", &path_str(&bad_root), &path_str(&unsigned())]).output().unwrap();
+    let out = kyso()
+        .args([
+            "verify",
+            "--trust",
+            &path_str(&bad_root),
+            &path_str(&unsigned()),
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(5));
-    let out = kyso().args(["verify", "--at", "yesterday", &path_str(&unsigned())]).output().unwrap();
+    let out = kyso()
+        .args(["verify", "--at", "yesterday", &path_str(&unsigned())])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(5));
 }

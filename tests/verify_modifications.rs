@@ -9,9 +9,6 @@ use kyso::pdf::incremental::IncrementalUpdate;
 use kyso::validation::{self, Modifications, ValidationReport, Verdict};
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream, dictionary};
 
-
-
-
 fn appearance(text: &str) -> Object {
     let content = format!("BT /Helv 10 Tf 2 4 Td ({text}) Tj ET");
     Object::Stream(Stream::new(
@@ -50,12 +47,21 @@ fn form(certified: bool) -> Form {
             "AP" => dictionary! { "N" => ap },
         }),
     );
-    up.put(hidden, Object::Stream(Stream::new(Dictionary::new(), b"1 0 0 rg 0 0 595 842 re f BT /Helv 40 Tf 72 400 Td (VOID) Tj ET".to_vec())));
+    up.put(
+        hidden,
+        Object::Stream(Stream::new(
+            Dictionary::new(),
+            b"1 0 0 rg 0 0 595 842 re f BT /Helv 40 Tf 72 400 Td (VOID) Tj ET".to_vec(),
+        )),
+    );
     let mut page_dict = doc.get_dictionary(page).unwrap().clone();
     page_dict.set("Annots", vec![Object::Reference(field)]);
     up.put(page, Object::Dictionary(page_dict));
     let mut catalog = doc.get_dictionary(root).unwrap().clone();
-    catalog.set("AcroForm", dictionary! { "Fields" => vec![Object::Reference(field)] });
+    catalog.set(
+        "AcroForm",
+        dictionary! { "Fields" => vec![Object::Reference(field)] },
+    );
     if certified {
         let certification = up.allocate();
         up.put(
@@ -71,7 +77,12 @@ fn form(certified: bool) -> Form {
         catalog.set("Perms", dictionary! { "DocMDP" => certification });
     }
     up.put(root, Object::Dictionary(catalog));
-    Form { bytes: up.write().unwrap().bytes, page, field, hidden }
+    Form {
+        bytes: up.write().unwrap().bytes,
+        page,
+        field,
+        hidden,
+    }
 }
 
 /// Appends an update to `bytes` made by `build`.
@@ -126,7 +137,13 @@ fn filling_in_a_form_field_of_a_document_certified_against_changes_is_disallowed
 fn changing_a_fields_flags_or_position_is_not_form_filling() {
     let f = form(false);
     let signed = sign_bytes("chairman-ec", &f.bytes);
-    for (key, value) in [("Ff", Object::Integer(1)), ("Rect", vec![0.into(), 0.into(), 595.into(), 842.into()].into())] {
+    for (key, value) in [
+        ("Ff", Object::Integer(1)),
+        (
+            "Rect",
+            vec![0.into(), 0.into(), 595.into(), 842.into()].into(),
+        ),
+    ] {
         let moved = update(&signed, |doc, up| {
             let mut d = doc.get_dictionary(f.field).unwrap().clone();
             d.set(key, value);
@@ -134,8 +151,16 @@ fn changing_a_fields_flags_or_position_is_not_form_filling() {
         });
         let report = verify(&moved);
         let s = first(&report);
-        assert_eq!(s.modifications_after, Modifications::Disallowed, "/{key}: {s:#?}");
-        assert!(s.messages.iter().any(|m| m.contains(&format!("/{key}"))), "{:?}", s.messages);
+        assert_eq!(
+            s.modifications_after,
+            Modifications::Disallowed,
+            "/{key}: {s:#?}"
+        );
+        assert!(
+            s.messages.iter().any(|m| m.contains(&format!("/{key}"))),
+            "{:?}",
+            s.messages
+        );
     }
 }
 
@@ -171,10 +196,17 @@ fn long_term_validation_data_added_later_is_allowed() {
     let with_dss = update(&signed, |doc, up| {
         let root = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
         let cert = up.allocate();
-        let der = pem::parse(std::fs::read(keys_dev().join("intermediate-ca.pem")).unwrap()).unwrap().into_contents();
+        let der = pem::parse(std::fs::read(keys_dev().join("intermediate-ca.pem")).unwrap())
+            .unwrap()
+            .into_contents();
         up.put(cert, Object::Stream(Stream::new(Dictionary::new(), der)));
         let dss = up.allocate();
-        up.put(dss, Object::Dictionary(dictionary! { "Type" => "DSS", "Certs" => vec![Object::Reference(cert)] }));
+        up.put(
+            dss,
+            Object::Dictionary(
+                dictionary! { "Type" => "DSS", "Certs" => vec![Object::Reference(cert)] },
+            ),
+        );
         let mut catalog = doc.get_dictionary(root).unwrap().clone();
         catalog.set("DSS", dss);
         up.put(root, Object::Dictionary(catalog));
@@ -197,7 +229,11 @@ fn a_new_signature_appearance_may_not_bring_a_hidden_object_into_view() {
     assert_eq!(report.indication, Verdict::Failed);
     // The same update with an appearance of its own is an allowed (still empty) signature field.
     let report = verify(&add_signature_widget(&signed, &f, false));
-    assert_eq!(first(&report).modifications_after, Modifications::Allowed, "{report:#?}");
+    assert_eq!(
+        first(&report).modifications_after,
+        Modifications::Allowed,
+        "{report:#?}"
+    );
     assert_eq!(report.indication, Verdict::Passed);
 }
 
@@ -253,14 +289,25 @@ fn add_signature_widget(signed: &[u8], f: &Form, draw_hidden: bool) -> Vec<u8> {
 /// A time-stamping authority certificate issued by the development intermediate (PEM cert, key).
 fn dev_tsa() -> (String, String) {
     let ca_pem = std::fs::read_to_string(keys_dev().join("intermediate-ca.pem")).unwrap();
-    let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys_dev().join("intermediate-ca.key.pem")).unwrap()).unwrap();
+    let ca_key = rcgen::KeyPair::from_pem(
+        &std::fs::read_to_string(keys_dev().join("intermediate-ca.key.pem")).unwrap(),
+    )
+    .unwrap();
     let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
     // pyHanko's test time-stamper signs with RSA only; ring cannot make RSA keys, so a committed
     // development RSA key gets a TSA certificate of its own.
-    let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys_dev().join("clerk-rsa.key.pem")).unwrap()).unwrap();
+    let key = rcgen::KeyPair::from_pem(
+        &std::fs::read_to_string(keys_dev().join("clerk-rsa.key.pem")).unwrap(),
+    )
+    .unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let mut params =
-        kyso::pki::dev::leaf_params("kyso Development TSA", "", true, now - time::Duration::days(1), now + time::Duration::days(365));
+    let mut params = kyso::pki::dev::leaf_params(
+        "kyso Development TSA",
+        "",
+        true,
+        now - time::Duration::days(1),
+        now + time::Duration::days(365),
+    );
     params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::TimeStamping];
     let cert = params.signed_by(&key, &issuer).unwrap();
@@ -272,7 +319,14 @@ fn a_document_timestamp_added_by_pyhanko_after_the_signature_is_allowed_and_veri
     let dir = tempfile::tempdir().unwrap();
     let signed = dir.path().join("signed.pdf");
     let stamped = dir.path().join("stamped.pdf");
-    std::fs::write(&signed, sign_bytes("chairman-rsa", &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap())).unwrap();
+    std::fs::write(
+        &signed,
+        sign_bytes(
+            "chairman-rsa",
+            &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(),
+        ),
+    )
+    .unwrap();
     let (cert, key) = dev_tsa();
     let (cert_path, key_path) = (dir.path().join("tsa.pem"), dir.path().join("tsa.key.pem"));
     std::fs::write(&cert_path, cert).unwrap();
@@ -296,18 +350,39 @@ with open(inp, 'rb') as f, open(out, 'wb') as o:
     let out = std::process::Command::new(tools().join("venv/bin/python"))
         .arg("-c")
         .arg(script)
-        .args([&signed, &stamped, &cert_path, &key_path, &keys_dev().join("intermediate-ca.pem")])
+        .args([
+            &signed,
+            &stamped,
+            &cert_path,
+            &key_path,
+            &keys_dev().join("intermediate-ca.pem"),
+        ])
         .output()
         .expect("pyHanko runs");
-    assert!(out.status.success(), "pyHanko timestamping failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pyHanko timestamping failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let report = verify(&std::fs::read(&stamped).unwrap());
     assert_eq!(report.signatures.len(), 2, "{report:#?}");
     let (sig, ts) = (&report.signatures[0], &report.signatures[1]);
     assert_eq!(sig.modifications_after, Modifications::Allowed, "{sig:#?}");
-    assert_eq!(sig.indication, validation::Indication::TotalPassed, "{sig:#?}");
-    assert_eq!(ts.indication, validation::Indication::TotalPassed, "{ts:#?}");
-    assert_eq!(ts.signer.as_ref().unwrap().common_name, "kyso Development TSA");
+    assert_eq!(
+        sig.indication,
+        validation::Indication::TotalPassed,
+        "{sig:#?}"
+    );
+    assert_eq!(
+        ts.indication,
+        validation::Indication::TotalPassed,
+        "{ts:#?}"
+    );
+    assert_eq!(
+        ts.signer.as_ref().unwrap().common_name,
+        "kyso Development TSA"
+    );
     assert_eq!(report.indication, Verdict::Passed);
 
     // One covered byte changed (a line break made a space, which any parser reads the same):
@@ -317,6 +392,10 @@ with open(inp, 'rb') as f, open(out, 'wb') as o:
     bytes[at] = b' ';
     let report = verify(&bytes);
     for s in &report.signatures {
-        assert_eq!(s.sub_indication, Some(validation::SubIndication::HashFailure), "{report:#?}");
+        assert_eq!(
+            s.sub_indication,
+            Some(validation::SubIndication::HashFailure),
+            "{report:#?}"
+        );
     }
 }

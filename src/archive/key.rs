@@ -90,7 +90,8 @@ impl Slug {
         let ok = !s.is_empty()
             && s.len() <= 64
             && !s.starts_with('-')
-            && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+            && s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
         if ok {
             Ok(Slug(s.to_owned()))
         } else {
@@ -142,7 +143,10 @@ impl ObjectKey {
             return Err(bad());
         }
         let hex = file.strip_suffix(".pdf").ok_or_else(bad)?;
-        Ok(ObjectKey { key: key.to_owned(), sha256: hex.parse()? })
+        Ok(ObjectKey {
+            key: key.to_owned(),
+            sha256: hex.parse()?,
+        })
     }
 
     /// The key text.
@@ -186,7 +190,10 @@ mod tests {
             Sha256::of(b"abc").hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(Sha256::of(b"abc").base64(), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        assert_eq!(
+            Sha256::of(b"abc").base64(),
+            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ArchiveStore, Bytes, Lock, LockOutcome, LockSupport, ObjectKey, PutReceipt, StoreError};
+use super::{
+    ArchiveStore, Bytes, Lock, LockOutcome, LockSupport, ObjectKey, PutReceipt, StoreError,
+};
 
 /// Temporary files start with this, so listings and cleanups can tell them apart.
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -35,13 +37,21 @@ pub fn replace_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_via_temp(path, bytes, false, false)
 }
 
-fn write_via_temp(path: &Path, bytes: &[u8], read_only: bool, strict_dir_sync: bool) -> io::Result<()> {
+fn write_via_temp(
+    path: &Path,
+    bytes: &[u8],
+    read_only: bool,
+    strict_dir_sync: bool,
+) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(
         "{TEMP_PREFIX}{name}.{}.{}",
         std::process::id(),
@@ -121,7 +131,9 @@ impl LocalStore {
 
     /// The file that holds `key`. Keys are validated slugs, so this stays under the root.
     pub fn path_of(&self, key: &ObjectKey) -> PathBuf {
-        key.as_str().split('/').fold(self.root.clone(), |p, c| p.join(c))
+        key.as_str()
+            .split('/')
+            .fold(self.root.clone(), |p, c| p.join(c))
     }
 
     fn put_blocking(&self, key: &ObjectKey, bytes: &[u8]) -> Result<PutReceipt, StoreError> {
@@ -132,17 +144,25 @@ impl LocalStore {
         if let Ok(existing) = fs::read(&path)
             && key.check(&existing).is_ok()
         {
-            return Ok(PutReceipt { already_present: true, lock: LockOutcome::NotRequested });
+            return Ok(PutReceipt {
+                already_present: true,
+                lock: LockOutcome::NotRequested,
+            });
         }
         write_durable(&path, bytes).map_err(|e| io_err("write", &path, &e))?;
-        Ok(PutReceipt { already_present: false, lock: LockOutcome::NotRequested })
+        Ok(PutReceipt {
+            already_present: false,
+            lock: LockOutcome::NotRequested,
+        })
     }
 
     fn get_blocking(&self, key: &ObjectKey) -> Result<Bytes, StoreError> {
         let path = self.path_of(key);
         let bytes = fs::read(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                StoreError::NotFound { key: key.to_string() }
+                StoreError::NotFound {
+                    key: key.to_string(),
+                }
             } else {
                 io_err("read", &path, &e)
             }
@@ -155,7 +175,10 @@ impl LocalStore {
         let mut out = Vec::new();
         // Start at the deepest directory the prefix names, not at the root of the whole archive.
         let dir_part = prefix.rsplit_once('/').map_or("", |(d, _)| d);
-        let start = dir_part.split('/').filter(|c| !c.is_empty()).fold(self.root.clone(), |p, c| p.join(c));
+        let start = dir_part
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .fold(self.root.clone(), |p, c| p.join(c));
         let mut stack = vec![(start, dir_part.trim_matches('/').to_owned())];
         while let Some((dir, rel)) = stack.pop() {
             let entries = match fs::read_dir(&dir) {
@@ -169,8 +192,14 @@ impl LocalStore {
                 if name.starts_with(TEMP_PREFIX) {
                     continue;
                 }
-                let key = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-                let meta = entry.metadata().map_err(|e| io_err("list", &entry.path(), &e))?;
+                let key = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let meta = entry
+                    .metadata()
+                    .map_err(|e| io_err("list", &entry.path(), &e))?;
                 if meta.is_dir() {
                     stack.push((entry.path(), key));
                 } else if key.starts_with(prefix) {
@@ -184,7 +213,11 @@ impl LocalStore {
 }
 
 fn io_err(action: &'static str, path: &Path, e: &io::Error) -> StoreError {
-    StoreError::Io { action, path: path.to_path_buf(), message: e.to_string() }
+    StoreError::Io {
+        action,
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Runs blocking file work off the async executor (fsync can take milliseconds).
@@ -192,7 +225,11 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(StoreError::Io { action: "finish", path: PathBuf::new(), message: format!("file task failed: {e}") })
+        Err(StoreError::Io {
+            action: "finish",
+            path: PathBuf::new(),
+            message: format!("file task failed: {e}"),
+        })
     })
 }
 
@@ -201,7 +238,12 @@ impl ArchiveStore for LocalStore {
         format!("local:{}", self.root.display())
     }
 
-    async fn put(&self, key: &ObjectKey, bytes: &Bytes, _lock: Option<Lock>) -> Result<PutReceipt, StoreError> {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        bytes: &Bytes,
+        _lock: Option<Lock>,
+    ) -> Result<PutReceipt, StoreError> {
         let (this, key, bytes) = (self.clone(), key.clone(), bytes.clone());
         blocking(move || this.put_blocking(&key, &bytes)).await
     }
@@ -243,7 +285,10 @@ mod tests {
         write_durable(&p, b"one").unwrap();
         write_durable(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 }

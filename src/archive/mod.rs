@@ -60,7 +60,9 @@ pub enum ArchiveError {
         source: std::io::Error,
     },
     /// A document is larger than `max_document_size`.
-    #[error("document of {size} bytes exceeds the archive limit of {max} bytes (archive.max_document_size)")]
+    #[error(
+        "document of {size} bytes exceeds the archive limit of {max} bytes (archive.max_document_size)"
+    )]
     TooLarge {
         /// Its size.
         size: u64,
@@ -120,7 +122,9 @@ pub enum StoreError {
     },
     /// A read stopped before the whole object arrived (Garage does this when it finds one of
     /// its blocks damaged; a dropped connection looks the same).
-    #[error("the read of {key} was cut short ({message}): a damaged object on the server or a broken connection")]
+    #[error(
+        "the read of {key} was cut short ({message}): a damaged object on the server or a broken connection"
+    )]
     Truncated {
         /// The key.
         key: String,
@@ -128,7 +132,9 @@ pub enum StoreError {
         message: String,
     },
     /// The credentials were refused.
-    #[error("S3 refused the credentials ({code}): {message}; check archive.access_key_id and archive.secret_access_key")]
+    #[error(
+        "S3 refused the credentials ({code}): {message}; check archive.access_key_id and archive.secret_access_key"
+    )]
     Denied {
         /// The S3 error code (InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied).
         code: String,
@@ -142,7 +148,9 @@ pub enum StoreError {
         bucket: String,
     },
     /// Retention was required but the bucket cannot apply Object Lock.
-    #[error("S3 Object Lock retention is required (archive.object_lock = \"required\") but unavailable: {0}")]
+    #[error(
+        "S3 Object Lock retention is required (archive.object_lock = \"required\") but unavailable: {0}"
+    )]
     LockUnavailable(String),
     /// Any other S3 error.
     #[error("S3 error {code}: {message}")]
@@ -201,10 +209,14 @@ pub trait ArchiveStore: Send + Sync {
     fn get(&self, key: &ObjectKey) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
 
     /// The size of the object under `key`, or `None` when there is none.
-    fn head(&self, key: &ObjectKey) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+    fn head(&self, key: &ObjectKey)
+    -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 
     /// Every key (with its size) under `prefix`.
-    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
+    fn list(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
 
     /// Whether this store can enforce retention.
     fn lock_support(&self) -> impl Future<Output = Result<LockSupport, StoreError>> + Send;
@@ -240,7 +252,12 @@ impl ArchiveStore for AnyStore {
             AnyStore::S3(s) => s.describe(),
         }
     }
-    async fn put(&self, key: &ObjectKey, bytes: &Bytes, lock: Option<Lock>) -> Result<PutReceipt, StoreError> {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        bytes: &Bytes,
+        lock: Option<Lock>,
+    ) -> Result<PutReceipt, StoreError> {
         match self {
             AnyStore::Local(s) => s.put(key, bytes, lock).await,
             AnyStore::S3(s) => s.put(key, bytes, lock).await,

@@ -194,15 +194,40 @@ const ITEM_COLUMNS: &str =
     "id, object_key, size, kind, doc_date, state, attempts, last_error, retention, source";
 
 fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawItem> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
 }
 
-type RawItem = (i64, String, i64, String, String, String, i64, Option<String>, Option<String>, Option<String>);
+type RawItem = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 fn to_item(raw: RawItem) -> Result<Item, ArchiveError> {
     let (id, key, size, kind, date, state, attempts, last_error, retention, source) = raw;
-    let date = Date::parse(&date, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|e| ArchiveError::InvalidKey(format!("outbox row {id}: bad date {date:?}: {e}")))?;
+    let date = Date::parse(
+        &date,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|e| ArchiveError::InvalidKey(format!("outbox row {id}: bad date {date:?}: {e}")))?;
     Ok(Item {
         id,
         key: ObjectKey::parse(&key)?,
@@ -244,10 +269,17 @@ impl Outbox {
     }
 
     /// Records a document: durable staged copy first, then the row. See the module header.
-    pub fn submit(&self, registry: &mut Registry, req: SubmitRequest<'_>) -> Result<Submitted, ArchiveError> {
+    pub fn submit(
+        &self,
+        registry: &mut Registry,
+        req: SubmitRequest<'_>,
+    ) -> Result<Submitted, ArchiveError> {
         let size = req.bytes.len() as u64;
         if size > self.max_size {
-            return Err(ArchiveError::TooLarge { size, max: self.max_size });
+            return Err(ArchiveError::TooLarge {
+                size,
+                max: self.max_size,
+            });
         }
         Slug::parse(req.kind, "document kind")?;
         let commune = Slug::parse(req.commune.unwrap_or(&self.commune), "commune code")?;
@@ -265,7 +297,12 @@ impl Outbox {
                     source,
                 })?;
             }
-            return Ok(Submitted { id: existing.id, key: existing.key, state: existing.state, new: false });
+            return Ok(Submitted {
+                id: existing.id,
+                key: existing.key,
+                state: existing.state,
+                new: false,
+            });
         }
 
         write_durable(&staged, req.bytes).map_err(|source| ArchiveError::Io {
@@ -283,15 +320,25 @@ impl Outbox {
                 i64::try_from(size).unwrap_or(i64::MAX),
                 req.kind,
                 commune.as_str(),
-                format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()),
+                format!(
+                    "{:04}-{:02}-{:02}",
+                    date.year(),
+                    u8::from(date.month()),
+                    date.day()
+                ),
                 key.as_str(),
                 req.source,
             ],
         )?;
-        let row = self
-            .find(registry, &sha)?
-            .ok_or_else(|| ArchiveError::Config("outbox row vanished right after insertion".into()))?;
-        Ok(Submitted { id: row.id, key: row.key, state: row.state, new: inserted == 1 })
+        let row = self.find(registry, &sha)?.ok_or_else(|| {
+            ArchiveError::Config("outbox row vanished right after insertion".into())
+        })?;
+        Ok(Submitted {
+            id: row.id,
+            key: row.key,
+            state: row.state,
+            new: inserted == 1,
+        })
     }
 
     /// The row of the document with digest `sha`.
@@ -309,14 +356,27 @@ impl Outbox {
 
     /// Up to `limit` documents not yet archived with id above `after`, in id order; only those
     /// due by `due_by_ms` unless it is `None`.
-    pub fn waiting(&self, registry: &Registry, after: i64, due_by_ms: Option<i64>, limit: usize) -> Result<Vec<Item>, ArchiveError> {
+    pub fn waiting(
+        &self,
+        registry: &Registry,
+        after: i64,
+        due_by_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Item>, ArchiveError> {
         let mut st = registry.connection().prepare_cached(&format!(
             "SELECT {ITEM_COLUMNS} FROM archive_outbox
              WHERE state != 'archived' AND id > ?1 AND next_attempt_ms <= ?2
              ORDER BY id LIMIT ?3"
         ))?;
         let rows = st
-            .query_map(params![after, due_by_ms.unwrap_or(i64::MAX), i64::try_from(limit).unwrap_or(i64::MAX)], item_from_row)?
+            .query_map(
+                params![
+                    after,
+                    due_by_ms.unwrap_or(i64::MAX),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                item_from_row,
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_item).collect()
     }
@@ -332,7 +392,11 @@ impl Outbox {
 
     /// Records that attempts start (one transaction), so that a crash mid-upload is known at
     /// the next attempt; updates each item's attempt count.
-    pub fn start_attempts(&self, registry: &mut Registry, items: &mut [Item]) -> Result<(), ArchiveError> {
+    pub fn start_attempts(
+        &self,
+        registry: &mut Registry,
+        items: &mut [Item],
+    ) -> Result<(), ArchiveError> {
         let tx = registry.connection_mut().transaction()?;
         {
             let mut st = tx.prepare_cached(
@@ -351,7 +415,11 @@ impl Outbox {
 
     /// Records the outcomes of finished attempts in one transaction, then removes the staged
     /// copies of the archived documents (which their rows no longer need).
-    pub fn record(&self, registry: &mut Registry, outcomes: &[Outcome<'_>]) -> Result<(), ArchiveError> {
+    pub fn record(
+        &self,
+        registry: &mut Registry,
+        outcomes: &[Outcome<'_>],
+    ) -> Result<(), ArchiveError> {
         let tx = registry.connection_mut().transaction()?;
         {
             let now = iso_now();
@@ -364,10 +432,18 @@ impl Outbox {
             )?;
             for o in outcomes {
                 match o {
-                    Outcome::Archived { item, store, retention } => {
+                    Outcome::Archived {
+                        item,
+                        store,
+                        retention,
+                    } => {
                         ok.execute(params![item.id, now, store, retention])?;
                     }
-                    Outcome::Failed { item, reason, retry_at_ms } => {
+                    Outcome::Failed {
+                        item,
+                        reason,
+                        retry_at_ms,
+                    } => {
                         failed.execute(params![item.id, reason, retry_at_ms])?;
                     }
                 }
@@ -381,7 +457,10 @@ impl Outbox {
                 if let Err(e) = std::fs::remove_file(&staged)
                     && e.kind() != std::io::ErrorKind::NotFound
                 {
-                    tracing::warn!("archive: cannot remove staged copy {}: {e}", staged.display());
+                    tracing::warn!(
+                        "archive: cannot remove staged copy {}: {e}",
+                        staged.display()
+                    );
                 }
             }
         }
@@ -389,7 +468,11 @@ impl Outbox {
     }
 
     /// Brings every failed document's next attempt forward to `now_ms` (the store came back).
-    pub fn retry_failed_now(&self, registry: &Registry, now_ms: i64) -> Result<usize, ArchiveError> {
+    pub fn retry_failed_now(
+        &self,
+        registry: &Registry,
+        now_ms: i64,
+    ) -> Result<usize, ArchiveError> {
         Ok(registry.connection().execute(
             "UPDATE archive_outbox SET next_attempt_ms = ?1 WHERE state = 'failed' AND next_attempt_ms > ?1",
             [now_ms],
@@ -397,20 +480,30 @@ impl Outbox {
     }
 
     /// Archived documents in id order, or a random sample of `sample` of them.
-    pub fn archived(&self, registry: &Registry, sample: Option<usize>) -> Result<Vec<Item>, ArchiveError> {
+    pub fn archived(
+        &self,
+        registry: &Registry,
+        sample: Option<usize>,
+    ) -> Result<Vec<Item>, ArchiveError> {
         let order = if sample.is_some() { "random()" } else { "id" };
         let mut st = registry.connection().prepare(&format!(
             "SELECT {ITEM_COLUMNS} FROM archive_outbox WHERE state = 'archived' ORDER BY {order} LIMIT ?1"
         ))?;
         let limit = sample.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        let rows = st.query_map([limit], item_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = st
+            .query_map([limit], item_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_item).collect()
     }
 
     /// Every row, in id order (tests and reports).
     pub fn all(&self, registry: &Registry) -> Result<Vec<Item>, ArchiveError> {
-        let mut st = registry.connection().prepare(&format!("SELECT {ITEM_COLUMNS} FROM archive_outbox ORDER BY id"))?;
-        let rows = st.query_map([], item_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut st = registry.connection().prepare(&format!(
+            "SELECT {ITEM_COLUMNS} FROM archive_outbox ORDER BY id"
+        ))?;
+        let rows = st
+            .query_map([], item_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_item).collect()
     }
 
@@ -419,7 +512,9 @@ impl Outbox {
         let c = registry.connection();
         let mut s = Status::default();
         {
-            let mut st = c.prepare("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM archive_outbox GROUP BY state")?;
+            let mut st = c.prepare(
+                "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM archive_outbox GROUP BY state",
+            )?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
                 let (state, n, bytes): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
@@ -455,7 +550,12 @@ impl Outbox {
              GROUP BY last_error ORDER BY COUNT(*) DESC, last_error LIMIT 10",
         )?;
         s.failures = st
-            .query_map([], |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get::<_, i64>(1)?)))?
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get::<_, i64>(1)?,
+                ))
+            })?
             .map(|r| r.map(|(e, n)| (e, u64::try_from(n).unwrap_or(0))))
             .collect::<Result<_, _>>()?;
         s.archived_without_retention = c.query_row(
@@ -474,10 +574,15 @@ impl Outbox {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        item.key.check(&bytes).map_err(|_| super::StoreError::Integrity {
-            key: item.key.to_string(),
-            detail: format!("the staged copy {} is damaged (its hash no longer matches)", path.display()),
-        })?;
+        item.key
+            .check(&bytes)
+            .map_err(|_| super::StoreError::Integrity {
+                key: item.key.to_string(),
+                detail: format!(
+                    "the staged copy {} is damaged (its hash no longer matches)",
+                    path.display()
+                ),
+            })?;
         Ok(Bytes::from(bytes))
     }
 
@@ -485,9 +590,15 @@ impl Outbox {
     /// and temporary files older than `grace`, and adopts staged documents that have no row
     /// (a submission interrupted before its commit) as kind `default`. Returns how many
     /// documents it adopted.
-    pub fn recover_staging(&self, registry: &mut Registry, grace: std::time::Duration) -> Result<usize, ArchiveError> {
+    pub fn recover_staging(
+        &self,
+        registry: &mut Registry,
+        grace: std::time::Duration,
+    ) -> Result<usize, ArchiveError> {
         let mut adopted = 0;
-        let Ok(fanout) = std::fs::read_dir(&self.staging) else { return Ok(0) };
+        let Ok(fanout) = std::fs::read_dir(&self.staging) else {
+            return Ok(0);
+        };
         let now = SystemTime::now();
         let old = |p: &Path| {
             std::fs::metadata(p)
@@ -497,7 +608,9 @@ impl Outbox {
                 .is_some_and(|age| age >= grace)
         };
         for sub in fanout.flatten() {
-            let Ok(files) = std::fs::read_dir(sub.path()) else { continue };
+            let Ok(files) = std::fs::read_dir(sub.path()) else {
+                continue;
+            };
             for f in files.flatten() {
                 let path = f.path();
                 let name = f.file_name().to_string_lossy().into_owned();
@@ -507,29 +620,43 @@ impl Outbox {
                     }
                     continue;
                 }
-                let Some(sha) = name.strip_suffix(".pdf").and_then(|h| h.parse::<Sha256>().ok()) else { continue };
+                let Some(sha) = name
+                    .strip_suffix(".pdf")
+                    .and_then(|h| h.parse::<Sha256>().ok())
+                else {
+                    continue;
+                };
                 match self.find(registry, &sha)? {
                     Some(item) if item.state == State::Archived => {
                         let _ = remove_durable(&path);
                     }
                     Some(_) => {}
                     None if old(&path) => {
-                        let Ok(bytes) = std::fs::read(&path) else { continue };
+                        let Ok(bytes) = std::fs::read(&path) else {
+                            continue;
+                        };
                         if Sha256::of(&bytes) != sha {
-                            tracing::warn!("archive: staged file {} is damaged and has no outbox row; left in place", path.display());
+                            tracing::warn!(
+                                "archive: staged file {} is damaged and has no outbox row; left in place",
+                                path.display()
+                            );
                             continue;
                         }
                         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-                        let date = mtime
-                            .map(OffsetDateTime::from)
-                            .map(|t| t.to_offset(UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC)).date());
-                        self.submit(registry, SubmitRequest {
-                            bytes: &bytes,
-                            kind: "default",
-                            commune: None,
-                            date,
-                            source: Some("recovered from staging"),
-                        })?;
+                        let date = mtime.map(OffsetDateTime::from).map(|t| {
+                            t.to_offset(UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC))
+                                .date()
+                        });
+                        self.submit(
+                            registry,
+                            SubmitRequest {
+                                bytes: &bytes,
+                                kind: "default",
+                                commune: None,
+                                date,
+                                source: Some("recovered from staging"),
+                            },
+                        )?;
                         adopted += 1;
                     }
                     None => {}
@@ -546,7 +673,10 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Settings, Registry) {
         let dir = tempfile::tempdir().unwrap();
-        let settings = Settings { data_dir: dir.path().to_path_buf(), ..Settings::default() };
+        let settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
         let reg = Registry::open(&settings.registry_path()).unwrap();
         (dir, settings, reg)
     }
@@ -555,7 +685,13 @@ mod tests {
     fn submit_stages_then_records_and_is_idempotent() {
         let (_d, settings, mut reg) = setup();
         let ob = Outbox::new(&settings);
-        let req = SubmitRequest { bytes: b"%PDF-1.7 signed", kind: "contract", commune: Some("xa-a"), date: None, source: Some("a.pdf") };
+        let req = SubmitRequest {
+            bytes: b"%PDF-1.7 signed",
+            kind: "contract",
+            commune: Some("xa-a"),
+            date: None,
+            source: Some("a.pdf"),
+        };
         let first = ob.submit(&mut reg, req).unwrap();
         assert!(first.new);
         assert_eq!(first.state, State::Pending);
@@ -573,7 +709,16 @@ mod tests {
         let (_d, settings, mut reg) = setup();
         let ob = Outbox::new(&settings);
         let err = ob
-            .submit(&mut reg, SubmitRequest { bytes: b"x", kind: "contract", commune: Some("Xã Tả Phìn"), date: None, source: None })
+            .submit(
+                &mut reg,
+                SubmitRequest {
+                    bytes: b"x",
+                    kind: "contract",
+                    commune: Some("Xã Tả Phìn"),
+                    date: None,
+                    source: None,
+                },
+            )
             .unwrap_err();
         assert!(err.to_string().contains("commune code"), "{err}");
         assert!(!ob.staging_dir().exists());
@@ -585,7 +730,11 @@ mod tests {
         let ob = Outbox::new(&settings);
         let sha = Sha256::of(b"interrupted");
         write_durable(&ob.staged_path(&sha), b"interrupted").unwrap();
-        assert_eq!(ob.recover_staging(&mut reg, std::time::Duration::ZERO).unwrap(), 1);
+        assert_eq!(
+            ob.recover_staging(&mut reg, std::time::Duration::ZERO)
+                .unwrap(),
+            1
+        );
         let item = ob.find(&reg, &sha).unwrap().unwrap();
         assert_eq!(item.kind, "default");
         assert_eq!(item.state, State::Pending);

@@ -66,7 +66,11 @@ impl FromStr for Retention {
     type Err = String;
     fn from_str(s: &str) -> Result<Retention, String> {
         let t = s.trim().to_ascii_lowercase();
-        let bad = || format!("expected a period such as \"2y\", \"30d\", \"permanent\" or \"none\", got {s:?}");
+        let bad = || {
+            format!(
+                "expected a period such as \"2y\", \"30d\", \"permanent\" or \"none\", got {s:?}"
+            )
+        };
         match t.as_str() {
             "permanent" => return Ok(Retention::Permanent),
             "none" => return Ok(Retention::None),
@@ -96,7 +100,9 @@ impl fmt::Display for Retention {
 
 impl<'de> Deserialize<'de> for Retention {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -165,7 +171,10 @@ pub fn lock_for(retention: Retention, mode: LockMode, date: Date) -> Option<Lock
     let Some(end) = end.and_then(|d| d.next_day()) else {
         return Some(Lock::LegalHold);
     };
-    Some(Lock::Until { mode, until: end.with_time(Time::MIDNIGHT).assume_utc() })
+    Some(Lock::Until {
+        mode,
+        until: end.with_time(Time::MIDNIGHT).assume_utc(),
+    })
 }
 
 fn add_years(date: Date, n: u32) -> Option<Date> {
@@ -197,7 +206,10 @@ mod tests {
         assert_eq!(Retention::for_kind(&t, "contract"), Retention::Years(20));
         assert_eq!(Retention::for_kind(&t, "signature"), Retention::Years(2));
         assert_eq!(Retention::for_kind(&t, "register"), Retention::Permanent);
-        assert_eq!(Retention::for_kind(&t, "something-new"), Retention::Permanent);
+        assert_eq!(
+            Retention::for_kind(&t, "something-new"),
+            Retention::Permanent
+        );
     }
 
     #[test]
@@ -205,14 +217,34 @@ mod tests {
         let d = date!(2026 - 11 - 25);
         assert_eq!(
             lock_for(Retention::Years(20), LockMode::Compliance, d),
-            Some(Lock::Until { mode: LockMode::Compliance, until: datetime!(2046-11-26 0:00 UTC) })
+            Some(Lock::Until {
+                mode: LockMode::Compliance,
+                until: datetime!(2046-11-26 0:00 UTC)
+            })
         );
         assert_eq!(
-            lock_for(Retention::Years(2), LockMode::Governance, date!(2028 - 02 - 29)),
-            Some(Lock::Until { mode: LockMode::Governance, until: datetime!(2030-03-02 0:00 UTC) })
+            lock_for(
+                Retention::Years(2),
+                LockMode::Governance,
+                date!(2028 - 02 - 29)
+            ),
+            Some(Lock::Until {
+                mode: LockMode::Governance,
+                until: datetime!(2030-03-02 0:00 UTC)
+            })
         );
-        assert_eq!(lock_for(Retention::Permanent, LockMode::Compliance, d), Some(Lock::LegalHold));
+        assert_eq!(
+            lock_for(Retention::Permanent, LockMode::Compliance, d),
+            Some(Lock::LegalHold)
+        );
         assert_eq!(lock_for(Retention::None, LockMode::Compliance, d), None);
-        assert_eq!(lock_for(Retention::Years(1000), LockMode::Compliance, date!(9500 - 01 - 01)), Some(Lock::LegalHold));
+        assert_eq!(
+            lock_for(
+                Retention::Years(1000),
+                LockMode::Compliance,
+                date!(9500 - 01 - 01)
+            ),
+            Some(Lock::LegalHold)
+        );
     }
 }

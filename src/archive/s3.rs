@@ -45,7 +45,10 @@ pub struct S3Store {
 
 impl std::fmt::Debug for S3Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Store").field("bucket", &self.bucket).field("endpoint", &self.endpoint).finish()
+        f.debug_struct("S3Store")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .finish()
     }
 }
 
@@ -53,7 +56,9 @@ impl S3Store {
     /// A client for the bucket the settings name. Nothing is sent until the first operation.
     pub fn new(s: &ArchiveSettings) -> Result<S3Store, ArchiveError> {
         if s.bucket.is_empty() {
-            return Err(ArchiveError::Config("archive.backend is s3 but archive.bucket is empty".into()));
+            return Err(ArchiveError::Config(
+                "archive.backend is s3 but archive.bucket is empty".into(),
+            ));
         }
         if s.access_key_id.is_empty() || s.secret_access_key.expose().is_empty() {
             return Err(ArchiveError::Config(
@@ -100,7 +105,10 @@ impl S3Store {
         Ok(S3Store {
             client: Client::from_conf(config.build()),
             bucket: s.bucket.clone(),
-            endpoint: s.endpoint.clone().unwrap_or_else(|| format!("AWS S3 ({})", s.region)),
+            endpoint: s
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| format!("AWS S3 ({})", s.region)),
             multipart_threshold: s.multipart_threshold,
             part_size: s.part_size,
             max_object_size: s.max_document_size,
@@ -114,7 +122,11 @@ impl S3Store {
     }
 
     /// Turns an SDK error into one an operator can act on.
-    fn error<E>(&self, key: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StoreError
+    fn error<E>(
+        &self,
+        key: &str,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -123,34 +135,71 @@ impl S3Store {
         let message = err.message().map(str::to_owned).unwrap_or_default();
         match &err {
             SdkError::TimeoutError(_) => {
-                return StoreError::Unreachable { endpoint: self.endpoint.clone(), message: "timed out".into() };
+                return StoreError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    message: "timed out".into(),
+                };
             }
             SdkError::DispatchFailure(_) => {
-                return StoreError::Unreachable { endpoint: self.endpoint.clone(), message: innermost(&err) };
+                return StoreError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    message: innermost(&err),
+                };
             }
             _ => {}
         }
         match (code.as_deref(), status) {
-            (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket { bucket: self.bucket.clone() },
-            (Some("NoSuchKey" | "NotFound"), _) | (None, Some(404)) => StoreError::NotFound { key: key.to_owned() },
+            (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket {
+                bucket: self.bucket.clone(),
+            },
+            (Some("NoSuchKey" | "NotFound"), _) | (None, Some(404)) => StoreError::NotFound {
+                key: key.to_owned(),
+            },
             (
                 Some(
-                    c @ ("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken"
-                    | "ExpiredToken" | "Forbidden"),
+                    c @ ("InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "AccessDenied"
+                    | "InvalidToken"
+                    | "ExpiredToken"
+                    | "Forbidden"),
                 ),
                 _,
-            ) => StoreError::Denied { code: c.to_owned(), message },
-            (None, Some(403)) => StoreError::Denied { code: "403 Forbidden".into(), message },
+            ) => StoreError::Denied {
+                code: c.to_owned(),
+                message,
+            },
+            (None, Some(403)) => StoreError::Denied {
+                code: "403 Forbidden".into(),
+                message,
+            },
             (Some(c @ ("BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch")), _) => {
-                StoreError::Integrity { key: key.to_owned(), detail: format!("the server rejected the checksum ({c}): {message}") }
+                StoreError::Integrity {
+                    key: key.to_owned(),
+                    detail: format!("the server rejected the checksum ({c}): {message}"),
+                }
             }
-            (Some(c), _) => StoreError::Service { code: c.to_owned(), message },
-            (None, Some(s)) => StoreError::Service { code: format!("HTTP {s}"), message: innermost(&err) },
-            (None, None) => StoreError::Service { code: "client".into(), message: innermost(&err) },
+            (Some(c), _) => StoreError::Service {
+                code: c.to_owned(),
+                message,
+            },
+            (None, Some(s)) => StoreError::Service {
+                code: format!("HTTP {s}"),
+                message: innermost(&err),
+            },
+            (None, None) => StoreError::Service {
+                code: "client".into(),
+                message: innermost(&err),
+            },
         }
     }
 
-    fn check_echo(key: &ObjectKey, what: &str, echoed: Option<&str>, sent: &str) -> Result<(), StoreError> {
+    fn check_echo(
+        key: &ObjectKey,
+        what: &str,
+        echoed: Option<&str>,
+        sent: &str,
+    ) -> Result<(), StoreError> {
         match echoed {
             Some(e) if e != sent => Err(StoreError::Integrity {
                 key: key.to_string(),
@@ -160,7 +209,12 @@ impl S3Store {
         }
     }
 
-    async fn put_single(&self, key: &ObjectKey, bytes: &Bytes, lock: Option<Lock>) -> Result<(), StoreError> {
+    async fn put_single(
+        &self,
+        key: &ObjectKey,
+        bytes: &Bytes,
+        lock: Option<Lock>,
+    ) -> Result<(), StoreError> {
         let sum = key.sha256().base64();
         let mut req = self
             .client
@@ -174,7 +228,9 @@ impl S3Store {
             .body(ByteStream::from(bytes.clone()));
         req = match lock {
             None => req,
-            Some(Lock::LegalHold) => req.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On),
+            Some(Lock::LegalHold) => {
+                req.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            }
             Some(Lock::Until { mode, until }) => req
                 .object_lock_mode(lock_mode(mode))
                 .object_lock_retain_until_date(DateTime::from_secs(until.unix_timestamp())),
@@ -183,10 +239,18 @@ impl S3Store {
         Self::check_echo(key, "PUT", out.checksum_sha256(), &sum)
     }
 
-    async fn put_multipart(&self, key: &ObjectKey, bytes: &Bytes, lock: Option<Lock>) -> Result<(), StoreError> {
+    async fn put_multipart(
+        &self,
+        key: &ObjectKey,
+        bytes: &Bytes,
+        lock: Option<Lock>,
+    ) -> Result<(), StoreError> {
         // Grow the part size when the object would need more than S3's 10,000 parts.
         let len = bytes.len() as u64;
-        let part_size = self.part_size.max(len.div_ceil(MAX_PARTS)).max(MIN_PART_SIZE);
+        let part_size = self
+            .part_size
+            .max(len.div_ceil(MAX_PARTS))
+            .max(MIN_PART_SIZE);
         let mut req = self
             .client
             .create_multipart_upload()
@@ -196,7 +260,9 @@ impl S3Store {
             .checksum_algorithm(ChecksumAlgorithm::Sha256);
         req = match lock {
             None => req,
-            Some(Lock::LegalHold) => req.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On),
+            Some(Lock::LegalHold) => {
+                req.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            }
             Some(Lock::Until { mode, until }) => req
                 .object_lock_mode(lock_mode(mode))
                 .object_lock_retain_until_date(DateTime::from_secs(until.unix_timestamp())),
@@ -204,7 +270,10 @@ impl S3Store {
         let created = req.send().await.map_err(|e| self.error(key.as_str(), e))?;
         let upload_id = created
             .upload_id()
-            .ok_or_else(|| StoreError::Service { code: "multipart".into(), message: "no upload id returned".into() })?
+            .ok_or_else(|| StoreError::Service {
+                code: "multipart".into(),
+                message: "no upload id returned".into(),
+            })?
             .to_owned();
         let result = self.upload_parts(key, bytes, part_size, &upload_id).await;
         if result.is_err() {
@@ -221,7 +290,13 @@ impl S3Store {
         result
     }
 
-    async fn upload_parts(&self, key: &ObjectKey, bytes: &Bytes, part_size: u64, upload_id: &str) -> Result<(), StoreError> {
+    async fn upload_parts(
+        &self,
+        key: &ObjectKey,
+        bytes: &Bytes,
+        part_size: u64,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
         let mut parts = Vec::new();
         let step = usize::try_from(part_size).unwrap_or(usize::MAX);
         for (i, start) in (0..bytes.len()).step_by(step).enumerate() {
@@ -257,7 +332,11 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(key.as_str())
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| self.error(key.as_str(), e))?;
@@ -298,7 +377,11 @@ fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = e.source();
     }
-    if last.is_empty() { DisplayErrorContext(err).to_string() } else { last }
+    if last.is_empty() {
+        DisplayErrorContext(err).to_string()
+    } else {
+        last
+    }
 }
 
 impl ArchiveStore for S3Store {
@@ -306,7 +389,12 @@ impl ArchiveStore for S3Store {
         format!("s3://{} at {}", self.bucket, self.endpoint)
     }
 
-    async fn put(&self, key: &ObjectKey, bytes: &Bytes, lock: Option<Lock>) -> Result<PutReceipt, StoreError> {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        bytes: &Bytes,
+        lock: Option<Lock>,
+    ) -> Result<PutReceipt, StoreError> {
         key.check(bytes)?;
         if bytes.len() as u64 > self.multipart_threshold {
             self.put_multipart(key, bytes, lock).await?;
@@ -338,7 +426,10 @@ impl ArchiveStore for S3Store {
         }
         // A whole-object checksum from the server must match too (multipart objects carry a
         // checksum of their parts' checksums, "…-N", which the key's digest supersedes).
-        let stored = out.checksum_sha256().filter(|c| !c.contains('-')).map(str::to_owned);
+        let stored = out
+            .checksum_sha256()
+            .filter(|c| !c.contains('-'))
+            .map(str::to_owned);
         let bytes = out
             .body
             .collect()
@@ -346,9 +437,15 @@ impl ArchiveStore for S3Store {
             .map_err(|e| {
                 let text = innermost(&e);
                 if text.to_ascii_lowercase().contains("checksum") {
-                    StoreError::Integrity { key: key.to_string(), detail: text }
+                    StoreError::Integrity {
+                        key: key.to_string(),
+                        detail: text,
+                    }
                 } else {
-                    StoreError::Truncated { key: key.to_string(), message: text }
+                    StoreError::Truncated {
+                        key: key.to_string(),
+                        message: text,
+                    }
                 }
             })?
             .into_bytes();
@@ -358,15 +455,28 @@ impl ArchiveStore for S3Store {
         {
             return Err(StoreError::Integrity {
                 key: key.to_string(),
-                detail: format!("the server's stored checksum {stored} differs from the key's digest"),
+                detail: format!(
+                    "the server's stored checksum {stored} differs from the key's digest"
+                ),
             });
         }
         Ok(bytes)
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<Option<u64>, StoreError> {
-        match self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await {
-            Ok(out) => Ok(Some(out.content_length().and_then(|l| u64::try_from(l).ok()).unwrap_or(0))),
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.content_length()
+                    .and_then(|l| u64::try_from(l).ok())
+                    .unwrap_or(0),
+            )),
             Err(e) => match self.error(key.as_str(), e) {
                 StoreError::NotFound { .. } => Ok(None),
                 other => Err(other),
@@ -389,7 +499,10 @@ impl ArchiveStore for S3Store {
                 .map_err(|e| self.error(prefix, e))?;
             for o in page.contents() {
                 if let Some(k) = o.key() {
-                    out.push((k.to_owned(), o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0)));
+                    out.push((
+                        k.to_owned(),
+                        o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    ));
                 }
             }
             match page.next_continuation_token() {
@@ -405,7 +518,13 @@ impl ArchiveStore for S3Store {
         if let Some(known) = self.lock_support.lock().ok().and_then(|g| g.clone()) {
             return Ok(known);
         }
-        let answer = match self.client.get_object_lock_configuration().bucket(&self.bucket).send().await {
+        let answer = match self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let enabled = out
                     .object_lock_configuration()
@@ -414,21 +533,32 @@ impl ArchiveStore for S3Store {
                 if enabled {
                     LockSupport::Supported
                 } else {
-                    LockSupport::Unavailable(format!("Object Lock is not enabled on bucket {:?}", self.bucket))
+                    LockSupport::Unavailable(format!(
+                        "Object Lock is not enabled on bucket {:?}",
+                        self.bucket
+                    ))
                 }
             }
             Err(e) => match self.error("", e) {
-                StoreError::Service { code, .. } if code == "ObjectLockConfigurationNotFoundError" => {
+                StoreError::Service { code, .. }
+                    if code == "ObjectLockConfigurationNotFoundError" =>
+                {
                     LockSupport::Unavailable(format!(
                         "Object Lock is not enabled on bucket {:?} (it can only be enabled when a bucket is created)",
                         self.bucket
                     ))
                 }
-                StoreError::Service { code, message } if code == "NotImplemented" || code.starts_with("HTTP 501") => {
+                StoreError::Service { code, message }
+                    if code == "NotImplemented" || code.starts_with("HTTP 501") =>
+                {
                     LockSupport::Unavailable(format!(
                         "the S3 server at {} does not implement Object Lock (NotImplemented{})",
                         self.endpoint,
-                        if message.is_empty() { String::new() } else { format!(": {message}") }
+                        if message.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {message}")
+                        }
                     ))
                 }
                 other => return Err(other),

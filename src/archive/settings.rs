@@ -58,7 +58,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"<redacted>\""
+        })
     }
 }
 
@@ -187,7 +191,12 @@ impl ArchiveSettings {
             self.backend = match v.trim().to_ascii_lowercase().as_str() {
                 "local" => Backend::Local,
                 "s3" => Backend::S3,
-                other => return Err(env_err("KYSO_ARCHIVE_BACKEND", format!("expected local or s3, got {other:?}"))),
+                other => {
+                    return Err(env_err(
+                        "KYSO_ARCHIVE_BACKEND",
+                        format!("expected local or s3, got {other:?}"),
+                    ));
+                }
             };
         }
         if let Some(v) = get("KYSO_ARCHIVE_DIR") {
@@ -217,29 +226,47 @@ impl ArchiveSettings {
         if let Some(v) = get("KYSO_ARCHIVE_COMMUNE") {
             self.commune = v;
         }
-        number(get, "KYSO_ARCHIVE_MULTIPART_THRESHOLD", &mut self.multipart_threshold)?;
+        number(
+            get,
+            "KYSO_ARCHIVE_MULTIPART_THRESHOLD",
+            &mut self.multipart_threshold,
+        )?;
         number(get, "KYSO_ARCHIVE_PART_SIZE", &mut self.part_size)?;
-        number(get, "KYSO_ARCHIVE_MAX_DOCUMENT_SIZE", &mut self.max_document_size)?;
+        number(
+            get,
+            "KYSO_ARCHIVE_MAX_DOCUMENT_SIZE",
+            &mut self.max_document_size,
+        )?;
         if let Some(v) = get("KYSO_ARCHIVE_OBJECT_LOCK") {
             self.object_lock = match v.trim().to_ascii_lowercase().as_str() {
                 "auto" => ObjectLockPolicy::Auto,
                 "required" => ObjectLockPolicy::Required,
                 "off" => ObjectLockPolicy::Off,
                 other => {
-                    return Err(env_err("KYSO_ARCHIVE_OBJECT_LOCK", format!("expected auto, required or off, got {other:?}")));
+                    return Err(env_err(
+                        "KYSO_ARCHIVE_OBJECT_LOCK",
+                        format!("expected auto, required or off, got {other:?}"),
+                    ));
                 }
             };
         }
         if let Some(v) = get("KYSO_ARCHIVE_LOCK_MODE") {
-            self.lock_mode = v.parse().map_err(|m| env_err("KYSO_ARCHIVE_LOCK_MODE", m))?;
+            self.lock_mode = v
+                .parse()
+                .map_err(|m| env_err("KYSO_ARCHIVE_LOCK_MODE", m))?;
         }
         if let Some(v) = get("KYSO_ARCHIVE_RETENTION") {
             // `kind=period,kind=period`: entries override the file's, one by one.
             for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                 let (kind, period) = entry.split_once('=').ok_or_else(|| {
-                    env_err("KYSO_ARCHIVE_RETENTION", format!("expected kind=period, got {entry:?}"))
+                    env_err(
+                        "KYSO_ARCHIVE_RETENTION",
+                        format!("expected kind=period, got {entry:?}"),
+                    )
                 })?;
-                let period = period.parse().map_err(|m| env_err("KYSO_ARCHIVE_RETENTION", m))?;
+                let period = period
+                    .parse()
+                    .map_err(|m| env_err("KYSO_ARCHIVE_RETENTION", m))?;
                 self.retention.insert(kind.trim().to_owned(), period);
             }
         }
@@ -252,7 +279,9 @@ impl ArchiveSettings {
     }
 }
 
-fn merge_retention<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Retention>, D::Error> {
+fn merge_retention<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Retention>, D::Error> {
     let mut merged = Retention::domain_defaults();
     merged.extend(BTreeMap::<String, Retention>::deserialize(d)?);
     Ok(merged)
@@ -268,10 +297,12 @@ fn number<T: std::str::FromStr>(
     slot: &mut T,
 ) -> Result<(), ConfigError> {
     if let Some(v) = get(name) {
-        *slot = v
-            .trim()
-            .parse()
-            .map_err(|_| env_err(name, format!("expected a non-negative whole number, got {v:?}")))?;
+        *slot = v.trim().parse().map_err(|_| {
+            env_err(
+                name,
+                format!("expected a non-negative whole number, got {v:?}"),
+            )
+        })?;
     }
     Ok(())
 }
@@ -314,8 +345,14 @@ mod tests {
         assert_eq!(s.archive.retention["contract"], Retention::Years(20));
         assert_eq!(s.archive.retention["signature"], Retention::Days(30));
         assert_eq!(s.archive.retry_max_ms, 500);
-        assert!(s.apply_env(|k| (k == "KYSO_ARCHIVE_CONCURRENCY").then(|| "-1".into())).is_err());
-        assert!(s.apply_env(|k| (k == "KYSO_ARCHIVE_BACKEND").then(|| "ftp".into())).is_err());
+        assert!(
+            s.apply_env(|k| (k == "KYSO_ARCHIVE_CONCURRENCY").then(|| "-1".into()))
+                .is_err()
+        );
+        assert!(
+            s.apply_env(|k| (k == "KYSO_ARCHIVE_BACKEND").then(|| "ftp".into()))
+                .is_err()
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@ use tokio::task::JoinSet;
 use super::outbox::{Item, Outbox, Outcome, now_ms};
 use super::retention::{Retention, lock_for};
 use super::{
-    ArchiveError, ArchiveSettings, ArchiveStore, LockOutcome, LockSupport, ObjectLockPolicy, StoreError,
+    ArchiveError, ArchiveSettings, ArchiveStore, LockOutcome, LockSupport, ObjectLockPolicy,
+    StoreError,
 };
 use crate::config::Settings;
 use crate::registry::Registry;
@@ -59,28 +60,46 @@ impl<S: ArchiveStore + 'static> Worker<S> {
     /// [`ArchiveError::WorkerBusy`] when another worker holds the data directory.
     pub fn new(settings: &Settings, store: S) -> Result<Worker<S>, ArchiveError> {
         let lock_path = settings.data_dir.join("archive-worker.lock");
-        super::local::create_dir_durable(&settings.data_dir).map_err(|source| ArchiveError::Io {
-            action: "cannot create the data directory",
-            path: settings.data_dir.clone(),
-            source,
+        super::local::create_dir_durable(&settings.data_dir).map_err(|source| {
+            ArchiveError::Io {
+                action: "cannot create the data directory",
+                path: settings.data_dir.clone(),
+                source,
+            }
         })?;
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| ArchiveError::Io { action: "cannot open", path: lock_path.clone(), source })?;
+            .map_err(|source| ArchiveError::Io {
+                action: "cannot open",
+                path: lock_path.clone(),
+                source,
+            })?;
         lock.try_lock().map_err(|e| match e {
             std::fs::TryLockError::WouldBlock => ArchiveError::WorkerBusy(lock_path.clone()),
-            std::fs::TryLockError::Error(source) => ArchiveError::Io { action: "cannot lock", path: lock_path.clone(), source },
+            std::fs::TryLockError::Error(source) => ArchiveError::Io {
+                action: "cannot lock",
+                path: lock_path.clone(),
+                source,
+            },
         })?;
         let mut registry = Registry::open(&settings.registry_path())?;
         let outbox = Outbox::new(settings);
         let adopted = outbox.recover_staging(&mut registry, Duration::from_secs(600))?;
         if adopted > 0 {
-            tracing::warn!("archive: adopted {adopted} staged document(s) whose submission had been interrupted");
+            tracing::warn!(
+                "archive: adopted {adopted} staged document(s) whose submission had been interrupted"
+            );
         }
-        Ok(Worker { store: Arc::new(store), outbox, registry, settings: settings.archive.clone(), _lock: lock })
+        Ok(Worker {
+            store: Arc::new(store),
+            outbox,
+            registry,
+            settings: settings.archive.clone(),
+            _lock: lock,
+        })
     }
 
     /// The store.
@@ -118,7 +137,8 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 }
                 let n = free.min(queue.len());
                 let mut starting: Vec<Item> = queue.drain(..n).collect();
-                self.outbox.start_attempts(&mut self.registry, &mut starting)?;
+                self.outbox
+                    .start_attempts(&mut self.registry, &mut starting)?;
                 for item in starting {
                     let staged = self.outbox.read_staged(&item);
                     let (store, settings) = (Arc::clone(&self.store), self.settings.clone());
@@ -130,14 +150,18 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             }
             // Wait for one attempt, then take every other one already finished, and record
             // them together: one commit for many documents.
-            let Some(first) = running.join_next().await else { break };
+            let Some(first) = running.join_next().await else {
+                break;
+            };
             let mut finished = vec![first];
             while let Some(more) = running.try_join_next() {
                 finished.push(more);
             }
             let mut results = Vec::with_capacity(finished.len());
             for joined in finished {
-                results.push(joined.map_err(|e| ArchiveError::Config(format!("upload task failed: {e}")))?);
+                results.push(
+                    joined.map_err(|e| ArchiveError::Config(format!("upload task failed: {e}")))?,
+                );
             }
             let store_name = self.store.describe();
             let now = now_ms();
@@ -145,15 +169,26 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 .iter()
                 .map(|(item, r)| match r {
                     Ok(done) => (done.retention.clone(), 0),
-                    Err(err) => (err.to_string(), now.saturating_add(backoff(&self.settings, item.attempts))),
+                    Err(err) => (
+                        err.to_string(),
+                        now.saturating_add(backoff(&self.settings, item.attempts)),
+                    ),
                 })
                 .collect();
             let outcomes: Vec<Outcome<'_>> = results
                 .iter()
                 .zip(&texts)
                 .map(|((item, r), (text, retry_at_ms))| match r {
-                    Ok(_) => Outcome::Archived { item, store: &store_name, retention: text },
-                    Err(_) => Outcome::Failed { item, reason: text, retry_at_ms: *retry_at_ms },
+                    Ok(_) => Outcome::Archived {
+                        item,
+                        store: &store_name,
+                        retention: text,
+                    },
+                    Err(_) => Outcome::Failed {
+                        item,
+                        reason: text,
+                        retry_at_ms: *retry_at_ms,
+                    },
                 })
                 .collect();
             self.outbox.record(&mut self.registry, &outcomes)?;
@@ -214,7 +249,10 @@ impl<S: ArchiveStore + 'static> Worker<S> {
     /// until the next retry is due or `poll_ms` passes (new documents from other processes).
     /// A pass that fails on the registry itself (its disk full, say) is logged and retried with
     /// backoff: the worker outlives the trouble instead of exiting.
-    pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ArchiveError> {
+    pub async fn run(
+        &mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ArchiveError> {
         tokio::pin!(shutdown);
         let mut registry_failures = 0u32;
         loop {
@@ -233,7 +271,9 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 Err(err) => {
                     registry_failures = registry_failures.saturating_add(1);
                     let delay = backoff(&self.settings, registry_failures);
-                    tracing::error!("archive: the outbox cannot be processed: {err}; retrying in {delay} ms");
+                    tracing::error!(
+                        "archive: the outbox cannot be processed: {err}; retrying in {delay} ms"
+                    );
                     delay
                 }
             };
@@ -262,13 +302,17 @@ impl<S: ArchiveStore + 'static> Worker<S> {
 /// [½, 1] so that many documents that failed together do not retry together.
 pub fn backoff(settings: &ArchiveSettings, attempts: u32) -> i64 {
     let exp = attempts.saturating_sub(1).min(40);
-    let raw = settings.retry_base_ms.saturating_mul(1u64 << exp).min(settings.retry_max_ms.max(1));
+    let raw = settings
+        .retry_base_ms
+        .saturating_mul(1u64 << exp)
+        .min(settings.retry_max_ms.max(1));
     let mut byte = [0u8; 1];
-    let jitter = if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte).is_ok() {
-        f64::from(byte[0]) / 255.0
-    } else {
-        1.0
-    };
+    let jitter =
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte).is_ok() {
+            f64::from(byte[0]) / 255.0
+        } else {
+            1.0
+        };
     let delay = (raw as f64) * (0.5 + 0.5 * jitter);
     delay as i64
 }
@@ -283,7 +327,11 @@ async fn attempt<S: ArchiveStore>(
     // The retention this document needs, and whether the store can give it.
     let wanted = match settings.object_lock {
         ObjectLockPolicy::Off => None,
-        _ => lock_for(Retention::for_kind(&settings.retention, &item.kind), settings.lock_mode, item.date),
+        _ => lock_for(
+            Retention::for_kind(&settings.retention, &item.kind),
+            settings.lock_mode,
+            item.date,
+        ),
     };
     let (lock, retention) = match wanted {
         None => (None, "none requested".to_owned()),
@@ -301,7 +349,10 @@ async fn attempt<S: ArchiveStore>(
         && store.head(&item.key).await? == Some(item.size)
         && store.get(&item.key).await.is_ok()
     {
-        return Ok(Done { already_present: true, retention });
+        return Ok(Done {
+            already_present: true,
+            retention,
+        });
     }
 
     let bytes = match staged {
@@ -309,7 +360,10 @@ async fn attempt<S: ArchiveStore>(
         Err(why) => {
             // Without a good staged copy only the store can still hold the document.
             return match store.get(&item.key).await {
-                Ok(_) => Ok(Done { already_present: true, retention }),
+                Ok(_) => Ok(Done {
+                    already_present: true,
+                    retention,
+                }),
                 Err(_) => Err(why),
             };
         }
@@ -319,7 +373,10 @@ async fn attempt<S: ArchiveStore>(
         LockOutcome::Applied(l) => l.to_string(),
         LockOutcome::NotRequested => retention,
     };
-    Ok(Done { already_present: receipt.already_present, retention })
+    Ok(Done {
+        already_present: receipt.already_present,
+        retention,
+    })
 }
 
 #[cfg(test)]
@@ -328,7 +385,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
-        let s = ArchiveSettings { retry_base_ms: 1000, retry_max_ms: 60_000, ..ArchiveSettings::default() };
+        let s = ArchiveSettings {
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            ..ArchiveSettings::default()
+        };
         for attempts in 1..=4u32 {
             let full = 1000i64 << (attempts - 1);
             for _ in 0..20 {

@@ -24,7 +24,8 @@ use crate::pki::Certificate;
 use crate::signing::{SignatureAlgorithm, Signer, SigningError, cms};
 
 /// id-aa-ets-signerAttrV2 (ETSI EN 319 122-1).
-pub const ID_AA_ETS_SIGNER_ATTR_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.19122.1.1");
+pub const ID_AA_ETS_SIGNER_ATTR_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("0.4.0.19122.1.1");
 /// id-aca-group (RFC 5755 §4.4.4).
 pub const ID_ACA_GROUP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.10.4");
 /// id-at-title (X.520): the claimed role, e.g. "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH".
@@ -167,7 +168,11 @@ pub struct GrantInfo {
 
 /// Issues the grant for `d` (whose `grant_der` is ignored), signed by the delegator's `signer`,
 /// naming `delegate_cert`'s subject as holder.
-pub fn issue(d: &Delegation, delegate_cert: &Certificate, signer: &dyn Signer) -> Result<Vec<u8>, GrantError> {
+pub fn issue(
+    d: &Delegation,
+    delegate_cert: &Certificate,
+    signer: &dyn Signer,
+) -> Result<Vec<u8>, GrantError> {
     let delegator_cert = signer.certificate();
     let mut values = vec![
         format!("mark={}", d.mark.code()),
@@ -182,19 +187,36 @@ pub fn issue(d: &Delegation, delegate_cert: &Certificate, signer: &dyn Signer) -
     values.extend(d.scope.iter().map(|k| format!("kind={k}")));
     let group = IetfAttrSyntax { values };
     let mut attr_values = SetOfVec::new();
-    attr_values.insert(Any::encode_from(&group).map_err(malformed)?).map_err(malformed)?;
+    attr_values
+        .insert(Any::encode_from(&group).map_err(malformed)?)
+        .map_err(malformed)?;
     let mut serial = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial).map_err(|_| malformed("no randomness"))?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
+        .map_err(|_| malformed("no randomness"))?;
     serial[0] = (serial[0] & 0x7f) | 0x01;
     let algorithm = cms::signature_algorithm_identifier(signer.algorithm())?;
     let info = AttributeCertificateInfo {
         version: 1,
-        holder: Holder { entity_name: Some(vec![GeneralName::DirectoryName(name_of(&delegate_cert.subject_der())?)]) },
-        issuer: V2Form { issuer_name: vec![GeneralName::DirectoryName(name_of(&delegator_cert.subject_der())?)] },
+        holder: Holder {
+            entity_name: Some(vec![GeneralName::DirectoryName(name_of(
+                &delegate_cert.subject_der(),
+            )?)]),
+        },
+        issuer: V2Form {
+            issuer_name: vec![GeneralName::DirectoryName(name_of(
+                &delegator_cert.subject_der(),
+            )?)],
+        },
         signature: algorithm.clone(),
         serial_number: SerialNumber::new(&serial).map_err(malformed)?,
-        validity: ValidityPeriod { not_before: gtime(d.valid_from)?, not_after: gtime(d.valid_until)? },
-        attributes: vec![Attribute { oid: ID_ACA_GROUP, values: attr_values }],
+        validity: ValidityPeriod {
+            not_before: gtime(d.valid_from)?,
+            not_after: gtime(d.valid_until)?,
+        },
+        attributes: vec![Attribute {
+            oid: ID_ACA_GROUP,
+            values: attr_values,
+        }],
     };
     let tbs = info.to_der().map_err(malformed)?;
     let sig = signer.sign(&tbs)?;
@@ -246,10 +268,18 @@ fn info_of(ac: &AttributeCertificate) -> Result<GrantInfo, GrantError> {
             _ => Err(malformed("expected exactly one directory name")),
         }
     };
-    let holder = ac.acinfo.holder.entity_name.as_deref().ok_or_else(|| malformed("grant names no holder"))?;
+    let holder = ac
+        .acinfo
+        .holder
+        .entity_name
+        .as_deref()
+        .ok_or_else(|| malformed("grant names no holder"))?;
     let from = from_gtime(&ac.acinfo.validity.not_before)?;
     let until = from_gtime(&ac.acinfo.validity.not_after)?;
-    let fmt = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let fmt = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
     Ok(GrantInfo {
         mark,
         delegator_name: one("delegator")?,
@@ -257,7 +287,11 @@ fn info_of(ac: &AttributeCertificate) -> Result<GrantInfo, GrantError> {
         delegate_name: one("delegate")?,
         delegate_title: one("delegate-title")?,
         agency: one("agency")?,
-        scope: kv.iter().filter(|(k, _)| k == "kind").map(|(_, v)| v.clone()).collect(),
+        scope: kv
+            .iter()
+            .filter(|(k, _)| k == "kind")
+            .map(|(_, v)| v.clone())
+            .collect(),
         basis_number: one("basis")?,
         basis_date: one("basis-date")?,
         valid_from: fmt(from),
@@ -275,7 +309,10 @@ pub fn read(der: &[u8]) -> Result<GrantInfo, GrantError> {
 
 /// Verifies the grant's signature with the certificate among `candidates` whose subject is the
 /// grant's issuer, returning what the grant says and that certificate.
-pub fn verify<'a>(der: &[u8], candidates: &'a [Certificate]) -> Result<(GrantInfo, &'a Certificate), GrantError> {
+pub fn verify<'a>(
+    der: &[u8],
+    candidates: &'a [Certificate],
+) -> Result<(GrantInfo, &'a Certificate), GrantError> {
     let ac = parse(der)?;
     let info = info_of(&ac)?;
     if ac.acinfo.signature != ac.signature_algorithm {
@@ -285,15 +322,29 @@ pub fn verify<'a>(der: &[u8], candidates: &'a [Certificate]) -> Result<(GrantInf
         cms::SHA256_WITH_RSA => SignatureAlgorithm::RsaPkcs1Sha256,
         cms::RSASSA_PSS => SignatureAlgorithm::RsaPssSha256,
         cms::ECDSA_WITH_SHA256 => SignatureAlgorithm::EcdsaP256Sha256,
-        other => return Err(malformed(format!("unsupported grant signature algorithm {other}"))),
+        other => {
+            return Err(malformed(format!(
+                "unsupported grant signature algorithm {other}"
+            )));
+        }
     };
     let tbs = ac.acinfo.to_der().map_err(malformed)?;
-    let sig = ac.signature_value.as_bytes().ok_or_else(|| malformed("signature bit string has unused bits"))?;
+    let sig = ac
+        .signature_value
+        .as_bytes()
+        .ok_or_else(|| malformed("signature bit string has unused bits"))?;
     // Every certificate bearing the issuer's name is tried: a file may carry decoys, and the
     // caller decides whether the one that verifies is trusted.
-    let mut named = candidates.iter().filter(|c| c.subject_der() == info.issuer_der).peekable();
+    let mut named = candidates
+        .iter()
+        .filter(|c| c.subject_der() == info.issuer_der)
+        .peekable();
     if named.peek().is_none() {
-        return Err(GrantError::DelegatorCertificateMissing(name_of(&info.issuer_der).map(|n| n.to_string()).unwrap_or_default()));
+        return Err(GrantError::DelegatorCertificateMissing(
+            name_of(&info.issuer_der)
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        ));
     }
     let delegator = named
         .find(|c| crate::signing::verify_signature_value(c, alg, &tbs, sig).is_ok())
@@ -304,15 +355,33 @@ pub fn verify<'a>(der: &[u8], candidates: &'a [Certificate]) -> Result<(GrantInf
 /// The `signer-attributes-v2` signed attribute: the claimed role, the claimed document kind
 /// (an `id-aca-group` value `kind=…`, the same convention as in grants), and the grant (if any)
 /// as a certified attribute.
-pub fn signer_attributes(claimed_role: &str, kind: Option<&str>, grant: Option<&[u8]>) -> Result<Attribute, GrantError> {
+pub fn signer_attributes(
+    claimed_role: &str,
+    kind: Option<&str>,
+    grant: Option<&[u8]>,
+) -> Result<Attribute, GrantError> {
     let mut title_values = SetOfVec::new();
     let role = der::asn1::Utf8StringRef::new(claimed_role).map_err(malformed)?;
-    title_values.insert(Any::encode_from(&role).map_err(malformed)?).map_err(malformed)?;
-    let mut claimed = vec![Attribute { oid: ID_AT_TITLE, values: title_values }];
+    title_values
+        .insert(Any::encode_from(&role).map_err(malformed)?)
+        .map_err(malformed)?;
+    let mut claimed = vec![Attribute {
+        oid: ID_AT_TITLE,
+        values: title_values,
+    }];
     if let Some(k) = kind {
         let mut v = SetOfVec::new();
-        v.insert(Any::encode_from(&IetfAttrSyntax { values: vec![format!("kind={k}")] }).map_err(malformed)?).map_err(malformed)?;
-        claimed.push(Attribute { oid: ID_ACA_GROUP, values: v });
+        v.insert(
+            Any::encode_from(&IetfAttrSyntax {
+                values: vec![format!("kind={k}")],
+            })
+            .map_err(malformed)?,
+        )
+        .map_err(malformed)?;
+        claimed.push(Attribute {
+            oid: ID_ACA_GROUP,
+            values: v,
+        });
     }
     let value = SignerAttributeV2 {
         claimed: Some(claimed),
@@ -322,8 +391,13 @@ pub fn signer_attributes(claimed_role: &str, kind: Option<&str>, grant: Option<&
         },
     };
     let mut values = SetOfVec::new();
-    values.insert(Any::encode_from(&value).map_err(malformed)?).map_err(malformed)?;
-    Ok(Attribute { oid: ID_AA_ETS_SIGNER_ATTR_V2, values })
+    values
+        .insert(Any::encode_from(&value).map_err(malformed)?)
+        .map_err(malformed)?;
+    Ok(Attribute {
+        oid: ID_AA_ETS_SIGNER_ATTR_V2,
+        values,
+    })
 }
 
 /// What a signature's `signer-attributes-v2` holds: the claimed role(s) and the grants (DER).
@@ -341,17 +415,33 @@ pub struct SignerAttributes {
 pub fn read_signer_attributes(value_der: &[u8]) -> Result<SignerAttributes, GrantError> {
     let value = SignerAttributeV2::from_der(value_der).map_err(malformed)?;
     let mut out = SignerAttributes::default();
-    for a in value.claimed.iter().flatten().filter(|a| a.oid == ID_AT_TITLE) {
+    for a in value
+        .claimed
+        .iter()
+        .flatten()
+        .filter(|a| a.oid == ID_AT_TITLE)
+    {
         for v in a.values.iter() {
             if let Ok(s) = v.decode_as::<der::asn1::Utf8StringRef<'_>>() {
                 out.claimed_roles.push(s.as_str().to_owned());
             }
         }
     }
-    for a in value.claimed.iter().flatten().filter(|a| a.oid == ID_ACA_GROUP) {
+    for a in value
+        .claimed
+        .iter()
+        .flatten()
+        .filter(|a| a.oid == ID_ACA_GROUP)
+    {
         for v in a.values.iter() {
             if let Ok(group) = v.decode_as::<IetfAttrSyntax>() {
-                out.claimed_kinds.extend(group.values.iter().filter_map(|s| s.strip_prefix("kind=")).map(str::to_owned));
+                out.claimed_kinds.extend(
+                    group
+                        .values
+                        .iter()
+                        .filter_map(|s| s.strip_prefix("kind="))
+                        .map(str::to_owned),
+                );
             }
         }
     }

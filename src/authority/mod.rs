@@ -174,13 +174,17 @@ impl Authorisation {
 #[non_exhaustive]
 pub enum Refusal {
     /// The certificate is not one registered for this official.
-    #[error("chứng thư số không thuộc về {official} / the certificate is not registered to {official}")]
+    #[error(
+        "chứng thư số không thuộc về {official} / the certificate is not registered to {official}"
+    )]
     CertificateNotRegistered {
         /// The official.
         official: String,
     },
     /// The certificate is outside its validity at the signing time.
-    #[error("chứng thư số của {official} đã hết hạn hoặc chưa có hiệu lực / {official}'s certificate is expired or not yet valid (valid {not_before} – {not_after})")]
+    #[error(
+        "chứng thư số của {official} đã hết hạn hoặc chưa có hiệu lực / {official}'s certificate is expired or not yet valid (valid {not_before} – {not_after})"
+    )]
     CertificateNotValid {
         /// The official.
         official: String,
@@ -190,10 +194,14 @@ pub enum Refusal {
         not_after: String,
     },
     /// The certifier is the requester (Decree 23/2015 Art. 9.3).
-    #[error("người chứng thực không được chứng thực việc của chính mình / the certifier may not certify a matter of their own (same ID number as the requester; Decree 23/2015 Art. 9.3)")]
+    #[error(
+        "người chứng thực không được chứng thực việc của chính mình / the certifier may not certify a matter of their own (same ID number as the requester; Decree 23/2015 Art. 9.3)"
+    )]
     CertifierIsRequester,
     /// No own power and no delegation at all for this kind.
-    #[error("{official} không có thẩm quyền ký loại giấy tờ {kind} / {official} has no authority to sign {kind}, in their own right or by delegation")]
+    #[error(
+        "{official} không có thẩm quyền ký loại giấy tờ {kind} / {official} has no authority to sign {kind}, in their own right or by delegation"
+    )]
     NoAuthority {
         /// The official.
         official: String,
@@ -201,7 +209,9 @@ pub enum Refusal {
         kind: String,
     },
     /// The delegation is not yet in force.
-    #[error("ủy quyền số {id} chưa có hiệu lực (từ {from}) / delegation {id} is not yet in force (from {from})")]
+    #[error(
+        "ủy quyền số {id} chưa có hiệu lực (từ {from}) / delegation {id} is not yet in force (from {from})"
+    )]
     NotYetValid {
         /// Delegation id.
         id: i64,
@@ -217,7 +227,9 @@ pub enum Refusal {
         until: String,
     },
     /// The delegation was revoked.
-    #[error("ủy quyền số {id} đã bị thu hồi lúc {at}: {reason} / delegation {id} was revoked at {at}: {reason}")]
+    #[error(
+        "ủy quyền số {id} đã bị thu hồi lúc {at}: {reason} / delegation {id} was revoked at {at}: {reason}"
+    )]
     Revoked {
         /// Delegation id.
         id: i64,
@@ -227,7 +239,9 @@ pub enum Refusal {
         reason: String,
     },
     /// The delegation does not cover this kind.
-    #[error("ủy quyền số {id} không bao gồm loại giấy tờ {kind} / delegation {id} does not cover {kind} (scope: {scope})")]
+    #[error(
+        "ủy quyền số {id} không bao gồm loại giấy tờ {kind} / delegation {id} does not cover {kind} (scope: {scope})"
+    )]
     WrongKind {
         /// Delegation id.
         id: i64,
@@ -237,7 +251,9 @@ pub enum Refusal {
         scope: String,
     },
     /// The delegation names someone else.
-    #[error("ủy quyền số {id} được giao cho {grantee}, không phải {official} / delegation {id} was granted to {grantee}, not {official}")]
+    #[error(
+        "ủy quyền số {id} được giao cho {grantee}, không phải {official} / delegation {id} was granted to {grantee}, not {official}"
+    )]
     WrongDelegate {
         /// Delegation id.
         id: i64,
@@ -247,16 +263,22 @@ pub enum Refusal {
         official: String,
     },
     /// Several delegations are in force; the signer must name one.
-    #[error("có nhiều ủy quyền cùng hiệu lực ({ids}); hãy chọn một / several delegations are in force ({ids}); name one with --delegation")]
+    #[error(
+        "có nhiều ủy quyền cùng hiệu lực ({ids}); hãy chọn một / several delegations are in force ({ids}); name one with --delegation"
+    )]
     Ambiguous {
         /// Their ids.
         ids: String,
     },
     /// A TUQ. power may not be delegated onward.
-    #[error("quyền ký thừa ủy quyền (TUQ.) không được ủy quyền lại / a TUQ. power may not be delegated onward (Decree 30/2020 Art. 13)")]
+    #[error(
+        "quyền ký thừa ủy quyền (TUQ.) không được ủy quyền lại / a TUQ. power may not be delegated onward (Decree 30/2020 Art. 13)"
+    )]
     TuqOnward,
     /// The delegator holds no power to delegate for these kinds.
-    #[error("{official} không có thẩm quyền đối với {kind} nên không thể ủy quyền / {official} holds no power over {kind} to delegate")]
+    #[error(
+        "{official} không có thẩm quyền đối với {kind} nên không thể ủy quyền / {official} holds no power over {kind} to delegate"
+    )]
     NothingToDelegate {
         /// The would-be delegator.
         official: String,
@@ -266,27 +288,51 @@ pub enum Refusal {
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 /// Where a delegation stands at `at` for `kind` and `official`, as a refusal if not usable.
-pub fn check_delegation(d: &Delegation, official: &Official, kind: &str, at: OffsetDateTime) -> Result<(), Refusal> {
+pub fn check_delegation(
+    d: &Delegation,
+    official: &Official,
+    kind: &str,
+    at: OffsetDateTime,
+) -> Result<(), Refusal> {
     if d.delegate.id != official.id {
-        return Err(Refusal::WrongDelegate { id: d.id, grantee: d.delegate.id.clone(), official: official.id.clone() });
+        return Err(Refusal::WrongDelegate {
+            id: d.id,
+            grantee: d.delegate.id.clone(),
+            official: official.id.clone(),
+        });
     }
     if let Some((when, reason)) = &d.revoked {
         if *when <= at {
-            return Err(Refusal::Revoked { id: d.id, at: rfc3339(*when), reason: reason.clone() });
+            return Err(Refusal::Revoked {
+                id: d.id,
+                at: rfc3339(*when),
+                reason: reason.clone(),
+            });
         }
     }
     if at < d.valid_from {
-        return Err(Refusal::NotYetValid { id: d.id, from: rfc3339(d.valid_from) });
+        return Err(Refusal::NotYetValid {
+            id: d.id,
+            from: rfc3339(d.valid_from),
+        });
     }
     if at > d.valid_until {
-        return Err(Refusal::Expired { id: d.id, until: rfc3339(d.valid_until) });
+        return Err(Refusal::Expired {
+            id: d.id,
+            until: rfc3339(d.valid_until),
+        });
     }
     if !d.scope.iter().any(|k| k == kind) {
-        return Err(Refusal::WrongKind { id: d.id, kind: kind.to_owned(), scope: d.scope.join(", ") });
+        return Err(Refusal::WrongKind {
+            id: d.id,
+            kind: kind.to_owned(),
+            scope: d.scope.join(", "),
+        });
     }
     Ok(())
 }
@@ -317,11 +363,17 @@ pub struct Request<'a> {
 pub fn decide(req: &Request<'_>) -> Result<Authorisation, Refusal> {
     let official = req.official;
     if !req.registered.iter().any(|c| c == req.certificate) {
-        return Err(Refusal::CertificateNotRegistered { official: official.id.clone() });
+        return Err(Refusal::CertificateNotRegistered {
+            official: official.id.clone(),
+        });
     }
     let (nb, na) = req.certificate.validity();
     if req.at < nb || req.at > na {
-        return Err(Refusal::CertificateNotValid { official: official.id.clone(), not_before: rfc3339(nb), not_after: rfc3339(na) });
+        return Err(Refusal::CertificateNotValid {
+            official: official.id.clone(),
+            not_before: rfc3339(nb),
+            not_after: rfc3339(na),
+        });
     }
     if let (Some(req_id), Some(own)) = (req.requester_id, official.citizen_id.as_deref()) {
         if normalise_id(req_id) == normalise_id(own) {
@@ -333,26 +385,63 @@ pub fn decide(req: &Request<'_>) -> Result<Authorisation, Refusal> {
             .delegations
             .iter()
             .find(|d| d.id == chosen)
-            .ok_or_else(|| Refusal::NoAuthority { official: official.id.clone(), kind: req.kind.to_owned() })?;
+            .ok_or_else(|| Refusal::NoAuthority {
+                official: official.id.clone(),
+                kind: req.kind.to_owned(),
+            })?;
         check_delegation(d, official, req.kind, req.at)?;
-        return Ok(Authorisation { capacity: Capacity::Delegated(Box::new(d.clone())), official: official.clone(), kind: req.kind.to_owned() });
+        return Ok(Authorisation {
+            capacity: Capacity::Delegated(Box::new(d.clone())),
+            official: official.clone(),
+            kind: req.kind.to_owned(),
+        });
     }
     if req.own_right {
-        return Ok(Authorisation { capacity: Capacity::OwnRight, official: official.clone(), kind: req.kind.to_owned() });
+        return Ok(Authorisation {
+            capacity: Capacity::OwnRight,
+            official: official.clone(),
+            kind: req.kind.to_owned(),
+        });
     }
-    let mine: Vec<&Delegation> = req.delegations.iter().filter(|d| d.delegate.id == official.id).collect();
-    let usable: Vec<&Delegation> = mine.iter().copied().filter(|d| check_delegation(d, official, req.kind, req.at).is_ok()).collect();
+    let mine: Vec<&Delegation> = req
+        .delegations
+        .iter()
+        .filter(|d| d.delegate.id == official.id)
+        .collect();
+    let usable: Vec<&Delegation> = mine
+        .iter()
+        .copied()
+        .filter(|d| check_delegation(d, official, req.kind, req.at).is_ok())
+        .collect();
     match usable.as_slice() {
-        [one] => Ok(Authorisation { capacity: Capacity::Delegated(Box::new((*one).clone())), official: official.clone(), kind: req.kind.to_owned() }),
+        [one] => Ok(Authorisation {
+            capacity: Capacity::Delegated(Box::new((*one).clone())),
+            official: official.clone(),
+            kind: req.kind.to_owned(),
+        }),
         [] => {
             // Report why the closest candidate fails: one that covers the kind first.
-            let covering = mine.iter().find(|d| d.scope.iter().any(|k| k == req.kind)).or(mine.first());
+            let covering = mine
+                .iter()
+                .find(|d| d.scope.iter().any(|k| k == req.kind))
+                .or(mine.first());
             match covering {
-                Some(d) => Err(check_delegation(d, official, req.kind, req.at).expect_err("not usable")),
-                None => Err(Refusal::NoAuthority { official: official.id.clone(), kind: req.kind.to_owned() }),
+                Some(d) => {
+                    Err(check_delegation(d, official, req.kind, req.at).expect_err("not usable"))
+                }
+                None => Err(Refusal::NoAuthority {
+                    official: official.id.clone(),
+                    kind: req.kind.to_owned(),
+                }),
             }
         }
-        many => Err(Refusal::Ambiguous { ids: many.iter().map(|d| d.id.to_string()).collect::<Vec<_>>().join(", ") }),
+        many => Err(Refusal::Ambiguous {
+            ids: many
+                .iter()
+                .map(|d| d.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
     }
 }
 
@@ -374,7 +463,10 @@ pub fn check_grant(
             .filter(|d| check_delegation(d, delegator, kind, at).is_ok())
             .collect();
         if via.is_empty() {
-            return Err(Refusal::NothingToDelegate { official: delegator.id.clone(), kind: kind.clone() });
+            return Err(Refusal::NothingToDelegate {
+                official: delegator.id.clone(),
+                kind: kind.clone(),
+            });
         }
         if via.iter().all(|d| !d.mark.may_be_delegated_onward()) {
             return Err(Refusal::TuqOnward);
@@ -449,17 +541,27 @@ pub fn authorise(
 
 /// The claims a signature under `auth` carries: the claimed role, and for a delegation the
 /// grant plus the delegator certificate that verifies it.
-pub fn signature_claims(conn: &rusqlite::Connection, auth: &Authorisation) -> Result<SignatureClaims, AuthorityError> {
+pub fn signature_claims(
+    conn: &rusqlite::Connection,
+    auth: &Authorisation,
+) -> Result<SignatureClaims, AuthorityError> {
     match auth.capacity() {
         Capacity::OwnRight => Ok(SignatureClaims {
-            attribute: grant::signer_attributes(&auth.claimed_role(), Some(auth.kind()), None).map_err(|source| AuthorityError::Grant { id: 0, source })?,
+            attribute: grant::signer_attributes(&auth.claimed_role(), Some(auth.kind()), None)
+                .map_err(|source| AuthorityError::Grant { id: 0, source })?,
             certificates: Vec::new(),
         }),
         Capacity::Delegated(d) => {
             let delegator_certs = store::certificates_of(conn, &d.delegator.id)?;
-            let (_, delegator_cert) = grant::verify(&d.grant_der, &delegator_certs).map_err(|source| AuthorityError::Grant { id: d.id, source })?;
+            let (_, delegator_cert) = grant::verify(&d.grant_der, &delegator_certs)
+                .map_err(|source| AuthorityError::Grant { id: d.id, source })?;
             Ok(SignatureClaims {
-                attribute: grant::signer_attributes(&auth.claimed_role(), Some(auth.kind()), Some(&d.grant_der)).map_err(|source| AuthorityError::Grant { id: d.id, source })?,
+                attribute: grant::signer_attributes(
+                    &auth.claimed_role(),
+                    Some(auth.kind()),
+                    Some(&d.grant_der),
+                )
+                .map_err(|source| AuthorityError::Grant { id: d.id, source })?,
                 certificates: vec![delegator_cert.clone()],
             })
         }
@@ -481,7 +583,13 @@ mod tests {
         }
     }
 
-    fn delegation(id: i64, mark: Mark, from: &Official, to: &Official, scope: &[&str]) -> Delegation {
+    fn delegation(
+        id: i64,
+        mark: Mark,
+        from: &Official,
+        to: &Official,
+        scope: &[&str],
+    ) -> Delegation {
         Delegation {
             id,
             mark,
@@ -513,16 +621,55 @@ mod tests {
         let d = delegation(1, Mark::Kt, &chair, &vice, &["chung-thuc-chu-ky"]);
         let inside = time::macros::datetime!(2026-06-01 00:00 UTC);
         assert!(check_delegation(&d, &vice, "chung-thuc-chu-ky", inside).is_ok());
-        assert!(matches!(check_delegation(&d, &chair, "chung-thuc-chu-ky", inside), Err(Refusal::WrongDelegate { .. })));
-        assert!(matches!(check_delegation(&d, &vice, "hop-dong", inside), Err(Refusal::WrongKind { .. })));
-        assert!(matches!(check_delegation(&d, &vice, "chung-thuc-chu-ky", time::macros::datetime!(2025-06-01 00:00 UTC)), Err(Refusal::NotYetValid { .. })));
-        assert!(matches!(check_delegation(&d, &vice, "chung-thuc-chu-ky", time::macros::datetime!(2027-06-01 00:00 UTC)), Err(Refusal::Expired { .. })));
+        assert!(matches!(
+            check_delegation(&d, &chair, "chung-thuc-chu-ky", inside),
+            Err(Refusal::WrongDelegate { .. })
+        ));
+        assert!(matches!(
+            check_delegation(&d, &vice, "hop-dong", inside),
+            Err(Refusal::WrongKind { .. })
+        ));
+        assert!(matches!(
+            check_delegation(
+                &d,
+                &vice,
+                "chung-thuc-chu-ky",
+                time::macros::datetime!(2025-06-01 00:00 UTC)
+            ),
+            Err(Refusal::NotYetValid { .. })
+        ));
+        assert!(matches!(
+            check_delegation(
+                &d,
+                &vice,
+                "chung-thuc-chu-ky",
+                time::macros::datetime!(2027-06-01 00:00 UTC)
+            ),
+            Err(Refusal::Expired { .. })
+        ));
         let mut r = d.clone();
-        r.revoked = Some((time::macros::datetime!(2026-03-01 00:00 UTC), "điều chuyển công tác".into()));
-        assert!(matches!(check_delegation(&r, &vice, "chung-thuc-chu-ky", inside), Err(Refusal::Revoked { .. })));
+        r.revoked = Some((
+            time::macros::datetime!(2026-03-01 00:00 UTC),
+            "điều chuyển công tác".into(),
+        ));
+        assert!(matches!(
+            check_delegation(&r, &vice, "chung-thuc-chu-ky", inside),
+            Err(Refusal::Revoked { .. })
+        ));
         // Before the revocation it was still in force (a signature made then stays valid).
-        assert!(check_delegation(&r, &vice, "chung-thuc-chu-ky", time::macros::datetime!(2026-02-01 00:00 UTC)).is_ok());
-        assert_eq!(d.capacity_lines(), ("KT. CHỦ TỊCH".to_string(), "PHÓ CHỦ TỊCH".to_string()));
+        assert!(
+            check_delegation(
+                &r,
+                &vice,
+                "chung-thuc-chu-ky",
+                time::macros::datetime!(2026-02-01 00:00 UTC)
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            d.capacity_lines(),
+            ("KT. CHỦ TỊCH".to_string(), "PHÓ CHỦ TỊCH".to_string())
+        );
     }
 
     #[test]
@@ -532,10 +679,16 @@ mod tests {
         let at = time::macros::datetime!(2026-06-01 00:00 UTC);
         let tuq = delegation(1, Mark::Tuq, &chair, &vice, &["ban-sao"]);
         let scope = vec!["ban-sao".to_string()];
-        assert_eq!(check_grant(&vice, &scope, at, &|_| false, &[tuq]), Err(Refusal::TuqOnward));
+        assert_eq!(
+            check_grant(&vice, &scope, at, &|_| false, &[tuq]),
+            Err(Refusal::TuqOnward)
+        );
         let kt = delegation(2, Mark::Kt, &chair, &vice, &["ban-sao"]);
         assert!(check_grant(&vice, &scope, at, &|_| false, &[kt]).is_ok());
-        assert!(matches!(check_grant(&vice, &scope, at, &|_| false, &[]), Err(Refusal::NothingToDelegate { .. })));
+        assert!(matches!(
+            check_grant(&vice, &scope, at, &|_| false, &[]),
+            Err(Refusal::NothingToDelegate { .. })
+        ));
         assert!(check_grant(&chair, &scope, at, &|k| k == "ban-sao", &[]).is_ok());
     }
 

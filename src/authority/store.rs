@@ -29,7 +29,9 @@ pub enum StoreError {
 }
 
 fn now() -> String {
-    OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 /// RFC 3339 text of `t`.
@@ -48,7 +50,9 @@ pub fn add_official(conn: &Connection, o: &Official) -> Result<(), StoreError> {
         params![o.id, o.full_name, o.title, o.agency, o.citizen_id, o.is_seal, now()],
     );
     match r {
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             Err(StoreError::DuplicateOfficial(o.id.clone()))
         }
         other => other.map(|_| ()).map_err(Into::into),
@@ -79,14 +83,23 @@ pub fn official(conn: &Connection, id: &str) -> Result<Official, StoreError> {
 
 /// All officials, by id.
 pub fn officials(conn: &Connection) -> Result<Vec<Official>, StoreError> {
-    let mut st = conn.prepare("SELECT id, full_name, title, agency, citizen_id, is_seal FROM officials ORDER BY id")?;
-    let v = st.query_map([], official_from_row)?.collect::<Result<_, _>>()?;
+    let mut st = conn.prepare(
+        "SELECT id, full_name, title, agency, citizen_id, is_seal FROM officials ORDER BY id",
+    )?;
+    let v = st
+        .query_map([], official_from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(v)
 }
 
 /// Registers `cert` for `official_id`, with where its key lives (`file:PATH`, `pkcs11:URI`,
 /// `external`).
-pub fn add_certificate(conn: &Connection, official_id: &str, cert: &Certificate, key_location: &str) -> Result<(), StoreError> {
+pub fn add_certificate(
+    conn: &Connection,
+    official_id: &str,
+    cert: &Certificate,
+    key_location: &str,
+) -> Result<(), StoreError> {
     official(conn, official_id)?;
     let (nb, na) = cert.validity();
     conn.execute(
@@ -99,9 +112,16 @@ pub fn add_certificate(conn: &Connection, official_id: &str, cert: &Certificate,
 }
 
 /// The certificates registered to `official_id`.
-pub fn certificates_of(conn: &Connection, official_id: &str) -> Result<Vec<Certificate>, StoreError> {
-    let mut st = conn.prepare("SELECT der FROM official_certificates WHERE official_id = ?1 ORDER BY added_at")?;
-    let ders: Vec<Vec<u8>> = st.query_map([official_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+pub fn certificates_of(
+    conn: &Connection,
+    official_id: &str,
+) -> Result<Vec<Certificate>, StoreError> {
+    let mut st = conn.prepare(
+        "SELECT der FROM official_certificates WHERE official_id = ?1 ORDER BY added_at",
+    )?;
+    let ders: Vec<Vec<u8>> = st
+        .query_map([official_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     ders.into_iter()
         .map(|d| Certificate::from_der(d).map_err(|e| StoreError::Corrupt(e.to_string())))
         .collect()
@@ -109,13 +129,20 @@ pub fn certificates_of(conn: &Connection, official_id: &str) -> Result<Vec<Certi
 
 /// Lets `title` sign `kind` in its own right.
 pub fn allow_title(conn: &Connection, title: &str, kind: &str) -> Result<(), StoreError> {
-    conn.execute("INSERT OR IGNORE INTO title_powers(title, kind) VALUES (?1, ?2)", params![title, kind])?;
+    conn.execute(
+        "INSERT OR IGNORE INTO title_powers(title, kind) VALUES (?1, ?2)",
+        params![title, kind],
+    )?;
     Ok(())
 }
 
 /// Whether `official` signs `kind` in their own right: their title has the power, or they are
 /// the agency seal (which seals every kind its agency issues).
-pub fn signs_in_own_right(conn: &Connection, official: &Official, kind: &str) -> Result<bool, StoreError> {
+pub fn signs_in_own_right(
+    conn: &Connection,
+    official: &Official,
+    kind: &str,
+) -> Result<bool, StoreError> {
     if official.is_seal {
         return Ok(true);
     }
@@ -148,8 +175,7 @@ pub fn insert_delegation(conn: &Connection, d: &Delegation) -> Result<i64, Store
     Ok(conn.last_insert_rowid())
 }
 
-const DELEGATION_COLUMNS: &str =
-    "id, mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, revoked_at, revoked_reason";
+const DELEGATION_COLUMNS: &str = "id, mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, revoked_at, revoked_reason";
 
 fn delegation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Delegation, StoreError> {
     let mark: String = r.get(1)?;
@@ -174,7 +200,11 @@ fn delegation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Deleg
     })
 }
 
-fn query_delegations(conn: &Connection, sql_where: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<Delegation>, StoreError> {
+fn query_delegations(
+    conn: &Connection,
+    sql_where: &str,
+    p: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Delegation>, StoreError> {
     let sql = format!("SELECT {DELEGATION_COLUMNS} FROM delegations {sql_where} ORDER BY id");
     let mut st = conn.prepare(&sql)?;
     let mut rows = st.query(p)?;
@@ -198,7 +228,10 @@ pub fn delegations_to(conn: &Connection, official_id: &str) -> Result<Vec<Delega
 }
 
 /// All delegations (for one official, as delegator or delegate, when given).
-pub fn delegations(conn: &Connection, official_id: Option<&str>) -> Result<Vec<Delegation>, StoreError> {
+pub fn delegations(
+    conn: &Connection,
+    official_id: Option<&str>,
+) -> Result<Vec<Delegation>, StoreError> {
     match official_id {
         Some(id) => query_delegations(conn, "WHERE delegate_id = ?1 OR delegator_id = ?1", &[&id]),
         None => query_delegations(conn, "", &[]),
@@ -206,14 +239,21 @@ pub fn delegations(conn: &Connection, official_id: Option<&str>) -> Result<Vec<D
 }
 
 /// Revokes delegation `id` from `at` for `reason`. Signatures made before `at` stay valid.
-pub fn revoke(conn: &Connection, id: i64, at: OffsetDateTime, reason: &str) -> Result<(), StoreError> {
+pub fn revoke(
+    conn: &Connection,
+    id: i64,
+    at: OffsetDateTime,
+    reason: &str,
+) -> Result<(), StoreError> {
     let n = conn.execute(
         "UPDATE delegations SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, fmt_time(at), reason],
     )?;
     if n == 0 {
         delegation(conn, id)?; // unknown → UnknownDelegation
-        return Err(StoreError::Corrupt(format!("delegation {id} is already revoked")));
+        return Err(StoreError::Corrupt(format!(
+            "delegation {id} is already revoked"
+        )));
     }
     Ok(())
 }

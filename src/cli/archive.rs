@@ -67,7 +67,12 @@ enum ArchiveCommand {
 
 pub fn run(ctx: &Context, args: ArchiveArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        ArchiveCommand::Put { files, kind, commune, date } => put(ctx, &files, &kind, commune.as_deref(), date.as_deref()),
+        ArchiveCommand::Put {
+            files,
+            kind,
+            commune,
+            date,
+        } => put(ctx, &files, &kind, commune.as_deref(), date.as_deref()),
         ArchiveCommand::Drain { passes } => runtime()?.block_on(drain(ctx, passes)),
         ArchiveCommand::Run => runtime()?.block_on(run_worker(ctx)),
         ArchiveCommand::Status { json, probe } => runtime()?.block_on(status(ctx, json, probe)),
@@ -76,10 +81,19 @@ pub fn run(ctx: &Context, args: ArchiveArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
-fn put(ctx: &Context, files: &[PathBuf], kind: &str, commune: Option<&str>, date: Option<&str>) -> anyhow::Result<ExitCode> {
+fn put(
+    ctx: &Context,
+    files: &[PathBuf],
+    kind: &str,
+    commune: Option<&str>,
+    date: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let date = date
         .map(|d| {
             time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
@@ -92,7 +106,9 @@ fn put(ctx: &Context, files: &[PathBuf], kind: &str, commune: Option<&str>, date
         .context("cannot open the registry")?;
     let outbox = Outbox::new(settings);
     for file in files {
-        let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+        let size = std::fs::metadata(file)
+            .with_context(|| format!("cannot read {}", file.display()))?
+            .len();
         if size > settings.archive.max_document_size {
             anyhow::bail!(
                 "{}: {size} bytes exceeds archive.max_document_size ({})",
@@ -100,10 +116,20 @@ fn put(ctx: &Context, files: &[PathBuf], kind: &str, commune: Option<&str>, date
                 settings.archive.max_document_size
             );
         }
-        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         let source = file.display().to_string();
         let done = outbox
-            .submit(&mut registry, SubmitRequest { bytes: &bytes, kind, commune, date, source: Some(&source) })
+            .submit(
+                &mut registry,
+                SubmitRequest {
+                    bytes: &bytes,
+                    kind,
+                    commune,
+                    date,
+                    source: Some(&source),
+                },
+            )
             .map_err(|e| disk_hint(e.into(), &settings.data_dir))
             .with_context(|| format!("{}: not recorded", file.display()))?;
         // One line per document, printed only once it is durable and recorded.
@@ -156,7 +182,10 @@ async fn drain(ctx: &Context, passes: usize) -> anyhow::Result<ExitCode> {
 
 async fn run_worker(ctx: &Context) -> anyhow::Result<ExitCode> {
     let mut w = worker(ctx)?;
-    eprintln!("kyso: archive worker started; store {}", w.store().describe());
+    eprintln!(
+        "kyso: archive worker started; store {}",
+        w.store().describe()
+    );
     w.run(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -177,10 +206,15 @@ async fn shutdown_signal() {
 }
 
 async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCode> {
-    let registry = Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
+    let registry =
+        Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
     let s: Status = Outbox::new(&ctx.settings).status(&registry)?;
     let store = AnyStore::open(&ctx.settings)?;
-    let probed = if probe { Some(probe_store(&store).await) } else { None };
+    let probed = if probe {
+        Some(probe_store(&store).await)
+    } else {
+        None
+    };
     if json {
         let mut v = serde_json::to_value(&s)?;
         v["store"] = store.describe().into();
@@ -202,7 +236,10 @@ async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCo
             o.since,
             o.attempts,
             o.key,
-            o.source.as_deref().map(|s| format!(" from {s}")).unwrap_or_default()
+            o.source
+                .as_deref()
+                .map(|s| format!(" from {s}"))
+                .unwrap_or_default()
         );
         println!("waiting bytes: {}", s.waiting_bytes);
     }
@@ -228,9 +265,15 @@ async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCo
 async fn probe_store(store: &AnyStore) -> (Result<(), String>, String) {
     // A listing of a prefix that holds nothing: cheap, and it names a missing bucket or
     // refused credentials precisely (a HEAD answers those with a bare status code).
-    let reach = store.list("kyso-probe/none/").await.map(|_| ()).map_err(|e| e.to_string());
+    let reach = store
+        .list("kyso-probe/none/")
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     let lock = match store.lock_support().await {
-        Ok(LockSupport::Supported) => "supported; retention is applied per document kind".to_owned(),
+        Ok(LockSupport::Supported) => {
+            "supported; retention is applied per document kind".to_owned()
+        }
         Ok(LockSupport::Unavailable(why)) => format!("unavailable: {why}"),
         Ok(other) => format!("{other:?}"),
         Err(e) => format!("unknown: {e}"),
@@ -239,7 +282,8 @@ async fn probe_store(store: &AnyStore) -> (Result<(), String>, String) {
 }
 
 async fn verify(ctx: &Context, sample: Option<usize>) -> anyhow::Result<ExitCode> {
-    let registry = Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
+    let registry =
+        Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
     let items = Outbox::new(&ctx.settings).archived(&registry, sample)?;
     let store = AnyStore::open(&ctx.settings)?;
     let mut bad = 0usize;
@@ -247,9 +291,11 @@ async fn verify(ctx: &Context, sample: Option<usize>) -> anyhow::Result<ExitCode
         // `get` proves the bytes hash to the digest in the key; the key is the registry's, so
         // the bytes are checked against the registry too. The size is checked as well.
         let problem = match store.get(&item.key).await {
-            Ok(bytes) if bytes.len() as u64 != item.size => {
-                Some(format!("size {} differs from the registry's {}", bytes.len(), item.size))
-            }
+            Ok(bytes) if bytes.len() as u64 != item.size => Some(format!(
+                "size {} differs from the registry's {}",
+                bytes.len(),
+                item.size
+            )),
             Ok(_) => None,
             Err(e) => Some(e.to_string()),
         };
@@ -258,6 +304,15 @@ async fn verify(ctx: &Context, sample: Option<usize>) -> anyhow::Result<ExitCode
             println!("BAD #{} {}: {p}", item.id, item.key);
         }
     }
-    println!("verified {} archived object(s) in {}: {} bad", items.len(), store.describe(), bad);
-    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    println!(
+        "verified {} archived object(s) in {}: {} bad",
+        items.len(),
+        store.describe(),
+        bad
+    );
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

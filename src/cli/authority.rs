@@ -127,39 +127,83 @@ pub fn parse_time_arg(s: &str, end_of_day: bool) -> anyhow::Result<OffsetDateTim
         return Ok(t);
     }
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(s, &fmt).with_context(|| format!("{s:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
-    let t = if end_of_day { time::Time::from_hms(23, 59, 59)? } else { time::Time::MIDNIGHT };
-    Ok(d.with_time(t).assume_offset(time::UtcOffset::from_hms(7, 0, 0)?))
+    let d = time::Date::parse(s, &fmt)
+        .with_context(|| format!("{s:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    let t = if end_of_day {
+        time::Time::from_hms(23, 59, 59)?
+    } else {
+        time::Time::MIDNIGHT
+    };
+    Ok(d.with_time(t)
+        .assume_offset(time::UtcOffset::from_hms(7, 0, 0)?))
 }
 
 pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
     let mut reg = open(ctx)?;
     match cmd {
-        OfficialsCmd::Add { id, name, title, agency, citizen_id, seal } => {
+        OfficialsCmd::Add {
+            id,
+            name,
+            title,
+            agency,
+            citizen_id,
+            seal,
+        } => {
             if let Some(c) = &citizen_id {
                 let digits = authority::normalise_id(c);
                 if digits.len() != 12 {
-                    bail!("citizen ID {c:?} must have 12 digits / số định danh cá nhân phải có 12 chữ số");
+                    bail!(
+                        "citizen ID {c:?} must have 12 digits / số định danh cá nhân phải có 12 chữ số"
+                    );
                 }
             }
-            let o = Official { id: id.clone(), full_name: name, title, agency, citizen_id: citizen_id.map(|c| authority::normalise_id(&c)), is_seal: seal };
+            let o = Official {
+                id: id.clone(),
+                full_name: name,
+                title,
+                agency,
+                citizen_id: citizen_id.map(|c| authority::normalise_id(&c)),
+                is_seal: seal,
+            };
             let tx = reg.connection_mut().transaction()?;
             store::add_official(&tx, &o)?;
-            audit::append(&tx, "admin", "official.add", &id, &json!({"name": o.full_name, "title": o.title, "agency": o.agency, "seal": seal}))?;
+            audit::append(
+                &tx,
+                "admin",
+                "official.add",
+                &id,
+                &json!({"name": o.full_name, "title": o.title, "agency": o.agency, "seal": seal}),
+            )?;
             tx.commit()?;
             println!("registered {id}");
         }
-        OfficialsCmd::AddCert { id, cert, key_location } => {
-            if !(key_location == "external" || key_location.starts_with("file:") || key_location.starts_with("pkcs11:")) {
+        OfficialsCmd::AddCert {
+            id,
+            cert,
+            key_location,
+        } => {
+            if !(key_location == "external"
+                || key_location.starts_with("file:")
+                || key_location.starts_with("pkcs11:"))
+            {
                 bail!("--key-location must be external, file:PATH or pkcs11:URI");
             }
             let c = pki::load_certificates(&cert)?.remove(0);
             if pki::is_development_certificate(c.der()) && !ctx.settings.development {
-                bail!("{} belongs to the development PKI; register it only in development mode (--dev)", cert.display());
+                bail!(
+                    "{} belongs to the development PKI; register it only in development mode (--dev)",
+                    cert.display()
+                );
             }
             let tx = reg.connection_mut().transaction()?;
             store::add_certificate(&tx, &id, &c, &key_location)?;
-            audit::append(&tx, "admin", "certificate.add", &id, &json!({"subject": c.subject(), "serial": c.serial_hex(), "key_location": key_location}))?;
+            audit::append(
+                &tx,
+                "admin",
+                "certificate.add",
+                &id,
+                &json!({"subject": c.subject(), "serial": c.serial_hex(), "key_location": key_location}),
+            )?;
             tx.commit()?;
             println!("certificate {} registered for {id}", c.serial_hex());
         }
@@ -168,14 +212,27 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
             for k in &kinds {
                 store::allow_title(&tx, &title, k)?;
             }
-            audit::append(&tx, "admin", "title.allow", &title, &json!({"kinds": kinds}))?;
+            audit::append(
+                &tx,
+                "admin",
+                "title.allow",
+                &title,
+                &json!({"kinds": kinds}),
+            )?;
             tx.commit()?;
             println!("{title} signs {} in its own right", kinds.join(", "));
         }
         OfficialsCmd::List => {
             let conn = reg.connection();
             for o in store::officials(conn)? {
-                println!("{}\t{}\t{}\t{}{}", o.id, o.full_name, o.title, o.agency, if o.is_seal { "\t(seal)" } else { "" });
+                println!(
+                    "{}\t{}\t{}\t{}{}",
+                    o.id,
+                    o.full_name,
+                    o.title,
+                    o.agency,
+                    if o.is_seal { "\t(seal)" } else { "" }
+                );
                 for c in store::certificates_of(conn, &o.id)? {
                     println!("\tcertificate {} {}", c.serial_hex(), c.subject());
                 }
@@ -188,15 +245,30 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
 pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCode> {
     let mut reg = open(ctx)?;
     match cmd {
-        DelegationsCmd::Grant { mark, delegator, delegate, kinds, valid_from, valid_until, basis_number, basis_date, key, cert } => {
-            let mark = Mark::parse(&mark).with_context(|| format!("unknown mark {mark:?}: use TM, KT, TL, TUQ or Q"))?;
+        DelegationsCmd::Grant {
+            mark,
+            delegator,
+            delegate,
+            kinds,
+            valid_from,
+            valid_until,
+            basis_number,
+            basis_date,
+            key,
+            cert,
+        } => {
+            let mark = Mark::parse(&mark)
+                .with_context(|| format!("unknown mark {mark:?}: use TM, KT, TL, TUQ or Q"))?;
             let from = parse_time_arg(&valid_from, false)?;
             let until = parse_time_arg(&valid_until, true)?;
             if until <= from {
                 bail!("--valid-until must be after --valid-from");
             }
-            time::Date::parse(&basis_date, time::macros::format_description!("[year]-[month]-[day]"))
-                .with_context(|| format!("--basis-date {basis_date:?} is not YYYY-MM-DD"))?;
+            time::Date::parse(
+                &basis_date,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .with_context(|| format!("--basis-date {basis_date:?} is not YYYY-MM-DD"))?;
             let conn = reg.connection();
             let delegator_o = store::official(conn, &delegator)?;
             let delegate_o = store::official(conn, &delegate)?;
@@ -206,20 +278,39 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
             let now = OffsetDateTime::now_utc();
             let delegator_cert = pki::load_certificates(&cert)?.remove(0);
             if !store::certificates_of(conn, &delegator)?.contains(&delegator_cert) {
-                bail!("{} is not a certificate registered to {delegator}", cert.display());
+                bail!(
+                    "{} is not a certificate registered to {delegator}",
+                    cert.display()
+                );
             }
-            let opts = SignOptions { development_mode: ctx.settings.development, ..SignOptions::new() };
+            let opts = SignOptions {
+                development_mode: ctx.settings.development,
+                ..SignOptions::new()
+            };
             kyso::signing::check_certificate(&delegator_cert, &[], &opts)?;
             let own = |k: &str| store::signs_in_own_right(conn, &delegator_o, k).unwrap_or(false);
             let holds = store::delegations_to(conn, &delegator)?;
-            if let Err(refusal) = authority::check_grant(&delegator_o, &kinds, now.max(from), &own, &holds) {
-                audit::append(conn, &delegator, "delegation.refuse", &delegate, &json!({"mark": mark.code(), "kinds": kinds, "reason": refusal.to_string()}))?;
+            if let Err(refusal) =
+                authority::check_grant(&delegator_o, &kinds, now.max(from), &own, &holds)
+            {
+                audit::append(
+                    conn,
+                    &delegator,
+                    "delegation.refuse",
+                    &delegate,
+                    &json!({"mark": mark.code(), "kinds": kinds, "reason": refusal.to_string()}),
+                )?;
                 return Err(refusal.into());
             }
             let delegate_cert = store::certificates_of(conn, &delegate)?
                 .pop()
                 .with_context(|| format!("{delegate} has no registered certificate; register one first (kyso officials add-cert)"))?;
-            let signer = KeySigner::new(&pki::load_private_key(&key)?, delegator_cert, Vec::new(), false)?;
+            let signer = KeySigner::new(
+                &pki::load_private_key(&key)?,
+                delegator_cert,
+                Vec::new(),
+                false,
+            )?;
             let mut d = Delegation {
                 id: 0,
                 mark,
@@ -236,11 +327,17 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
             d.grant_der = grant::issue(&d, &delegate_cert, &signer)?;
             let tx = reg.connection_mut().transaction()?;
             let id = store::insert_delegation(&tx, &d)?;
-            audit::append(&tx, &delegator, "delegation.grant", &format!("delegation:{id}"), &json!({
-                "mark": d.mark.code(), "delegate": delegate, "kinds": kinds,
-                "valid_from": store::fmt_time(from), "valid_until": store::fmt_time(until),
-                "basis": d.basis_number, "basis_date": d.basis_date,
-            }))?;
+            audit::append(
+                &tx,
+                &delegator,
+                "delegation.grant",
+                &format!("delegation:{id}"),
+                &json!({
+                    "mark": d.mark.code(), "delegate": delegate, "kinds": kinds,
+                    "valid_from": store::fmt_time(from), "valid_until": store::fmt_time(until),
+                    "basis": d.basis_number, "basis_date": d.basis_date,
+                }),
+            )?;
             tx.commit()?;
             let (a, b) = d.capacity_lines();
             println!("delegation {id} granted: {a} / {b}");
@@ -252,7 +349,13 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
             };
             let tx = reg.connection_mut().transaction()?;
             store::revoke(&tx, id, at, &reason)?;
-            audit::append(&tx, "admin", "delegation.revoke", &format!("delegation:{id}"), &json!({"at": store::fmt_time(at), "reason": reason}))?;
+            audit::append(
+                &tx,
+                "admin",
+                "delegation.revoke",
+                &format!("delegation:{id}"),
+                &json!({"at": store::fmt_time(at), "reason": reason}),
+            )?;
             tx.commit()?;
             println!("delegation {id} revoked");
         }
@@ -292,13 +395,20 @@ pub fn audit_cmd(ctx: &Context, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 for p in &report.problems {
                     println!("entry {}: {}", p.seq, p.what);
                 }
-                eprintln!("kyso: the audit log was tampered with ({} problem(s), first at entry {})", report.problems.len(), report.problems[0].seq);
+                eprintln!(
+                    "kyso: the audit log was tampered with ({} problem(s), first at entry {})",
+                    report.problems.len(),
+                    report.problems[0].seq
+                );
                 Ok(ExitCode::from(1))
             }
         }
         AuditCmd::List { limit } => {
             for e in audit::list(reg.connection(), limit)? {
-                println!("{}\t{}\t{}\t{}\t{}\t{}", e.seq, e.at, e.actor, e.action, e.subject, e.details);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    e.seq, e.at, e.actor, e.action, e.subject, e.details
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

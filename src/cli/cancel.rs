@@ -28,8 +28,18 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let catalog = Arc::new(Catalog::load().context("templates")?);
     let registry = Registry::open(&ctx.settings.registry_path())?;
-    let mut issuer = Issuer::new(catalog, registry, ctx.settings.authority.clone(), &ctx.settings.base_url);
-    issuer.cancel(&args.id, &args.decision, &args.reason, OffsetDateTime::now_utc())?;
+    let mut issuer = Issuer::new(
+        catalog,
+        registry,
+        ctx.settings.authority.clone(),
+        &ctx.settings.base_url,
+    );
+    issuer.cancel(
+        &args.id,
+        &args.decision,
+        &args.reason,
+        OffsetDateTime::now_utc(),
+    )?;
     println!("cancelled {}: {}", args.id, args.decision.trim());
     Ok(ExitCode::SUCCESS)
 }

@@ -15,8 +15,12 @@ pub struct Args {
 }
 
 pub fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let summary = kyso::pki::dev::generate(&args.out)
-        .with_context(|| format!("cannot create the development PKI in {}", args.out.display()))?;
+    let summary = kyso::pki::dev::generate(&args.out).with_context(|| {
+        format!(
+            "cannot create the development PKI in {}",
+            args.out.display()
+        )
+    })?;
     println!(
         "development PKI written to {} ({} files) — for development only",
         args.out.display(),

@@ -44,11 +44,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if text.len() as u64 > MAX_DATA {
         anyhow::bail!("{} is larger than {} bytes", args.data.display(), MAX_DATA);
     }
-    let data: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.data.display()))?;
+    let data: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", args.data.display()))?;
     let catalog = Arc::new(Catalog::load().context("templates")?);
     let registry = Registry::open(&ctx.settings.registry_path())?;
-    let mut issuer = Issuer::new(catalog.clone(), registry, ctx.settings.authority.clone(), &ctx.settings.base_url);
+    let mut issuer = Issuer::new(
+        catalog.clone(),
+        registry,
+        ctx.settings.authority.clone(),
+        &ctx.settings.base_url,
+    );
     let now = OffsetDateTime::now_utc();
     issuer.void_interrupted(now - INTERRUPTED_AFTER)?;
     let issued = match issuer.issue(&args.kind, &data, now) {
@@ -67,7 +72,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let out = args.output.unwrap_or_else(|| PathBuf::from(format!("{}.pdf", issued.id)));
+    let out = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("{}.pdf", issued.id)));
     // The document is issued in the register whatever happens to the file: say which one it is
     // before writing, so a failed write still tells the clerk what to re-render or cancel.
     println!("id: {}", issued.id);

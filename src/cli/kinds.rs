@@ -31,10 +31,20 @@ fn list_fields(out: &mut String, fields: &[Field], indent: usize) {
             FieldType::Choice(c) => format!(": {}", c.join(" | ")),
             FieldType::Integer { min, max } => format!(" {min}..{max}"),
             FieldType::Text { max_length } => format!(" ≤{max_length}"),
-            FieldType::List { min_items, max_items, .. } => format!(" of {min_items}..{max_items}"),
+            FieldType::List {
+                min_items,
+                max_items,
+                ..
+            } => format!(" of {min_items}..{max_items}"),
             _ => String::new(),
         };
-        out.push_str(&format!("{pad}{} ({}{detail}, {req}): {} / {}\n", f.name, f.ty.name(), f.vi, f.en));
+        out.push_str(&format!(
+            "{pad}{} ({}{detail}, {req}): {} / {}\n",
+            f.name,
+            f.ty.name(),
+            f.vi,
+            f.en
+        ));
         match &f.ty {
             FieldType::List { item, .. } => list_fields(out, item, indent + 4),
             FieldType::Object(sub) => list_fields(out, sub, indent + 4),

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kyso::config::Settings;
 
+mod archive;
 mod authority;
 mod cancel;
 mod demo;
@@ -18,8 +19,6 @@ mod issue;
 mod kinds;
 mod sign;
 mod verify;
-mod archive;
-
 
 /// kyso: issue, sign, verify and archive commune certifications.
 #[derive(Debug, Parser)]

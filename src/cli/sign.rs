@@ -111,10 +111,29 @@ enum Stage {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.stage {
-        Some(Stage::Prepare { cert, common, ttl_minutes, digest_out, input }) => prepare(ctx, &cert, &common, ttl_minutes, digest_out.as_deref(), &input),
-        Some(Stage::Complete { handle, signature, output }) => complete(ctx, &handle, &signature, &output),
+        Some(Stage::Prepare {
+            cert,
+            common,
+            ttl_minutes,
+            digest_out,
+            input,
+        }) => prepare(
+            ctx,
+            &cert,
+            &common,
+            ttl_minutes,
+            digest_out.as_deref(),
+            &input,
+        ),
+        Some(Stage::Complete {
+            handle,
+            signature,
+            output,
+        }) => complete(ctx, &handle, &signature, &output),
         None => {
-            let (Some(key), Some(cert), Some(input), Some(output)) = (args.key, args.cert, args.input, args.output) else {
+            let (Some(key), Some(cert), Some(input), Some(output)) =
+                (args.key, args.cert, args.input, args.output)
+            else {
                 bail!("--key, --cert, IN.pdf and -o OUT.pdf are required");
             };
             sign_now(ctx, &key, &cert, &args.common, &input, &output)
@@ -142,21 +161,44 @@ fn base_options(ctx: &Context, common: &CommonArgs) -> SignOptions {
 
 /// With `--official`: decide, record a refusal, and add the capacity claims to `opts`.
 /// Returns the registry (kept open for the audit entry after signing) and a summary.
-fn apply_authority(ctx: &Context, common: &CommonArgs, cert: &Certificate, opts: &mut SignOptions) -> anyhow::Result<Option<(Registry, serde_json::Value)>> {
+fn apply_authority(
+    ctx: &Context,
+    common: &CommonArgs,
+    cert: &Certificate,
+    opts: &mut SignOptions,
+) -> anyhow::Result<Option<(Registry, serde_json::Value)>> {
     let Some(official) = &common.official else {
         if common.kind.is_some() || common.requester_id.is_some() || common.delegation.is_some() {
             bail!("--kind, --requester-id and --delegation need --official");
         }
         return Ok(None);
     };
-    let kind = common.kind.as_deref().context("--official needs --kind (the document kind being signed)")?;
-    let registry = Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
+    let kind = common
+        .kind
+        .as_deref()
+        .context("--official needs --kind (the document kind being signed)")?;
+    let registry =
+        Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
     let conn = registry.connection();
-    let decision = authority::authorise(conn, official, cert, kind, opts.signing_time, common.requester_id.as_deref(), common.delegation);
+    let decision = authority::authorise(
+        conn,
+        official,
+        cert,
+        kind,
+        opts.signing_time,
+        common.requester_id.as_deref(),
+        common.delegation,
+    );
     let auth = match decision {
         Ok(a) => a,
         Err(AuthorityError::Refused(refusal)) => {
-            audit::append(conn, official, "refuse", kind, &json!({"reason": refusal.to_string(), "certificate": cert.serial_hex()}))?;
+            audit::append(
+                conn,
+                official,
+                "refuse",
+                kind,
+                &json!({"reason": refusal.to_string(), "certificate": cert.serial_hex()}),
+            )?;
             return Err(refusal.into());
         }
         Err(e) => return Err(e.into()),
@@ -165,8 +207,12 @@ fn apply_authority(ctx: &Context, common: &CommonArgs, cert: &Certificate, opts:
     opts.extra_signed_attributes.push(claims.attribute);
     opts.extra_certificates.extend(claims.certificates);
     let summary = match auth.capacity() {
-        Capacity::OwnRight => json!({"official": official, "kind": kind, "capacity": auth.claimed_role()}),
-        Capacity::Delegated(d) => json!({"official": official, "kind": kind, "capacity": auth.claimed_role(), "delegation": d.id, "mark": d.mark.code(), "delegator": d.delegator.id}),
+        Capacity::OwnRight => {
+            json!({"official": official, "kind": kind, "capacity": auth.claimed_role()})
+        }
+        Capacity::Delegated(d) => {
+            json!({"official": official, "kind": kind, "capacity": auth.claimed_role(), "delegation": d.id, "mark": d.mark.code(), "delegator": d.delegator.id})
+        }
     };
     Ok(Some((registry, summary)))
 }
@@ -175,26 +221,37 @@ fn sha256_hex(bytes: &[u8]) -> String {
     pki::hex_upper(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref()).to_ascii_lowercase()
 }
 
-fn sign_now(ctx: &Context, key: &Path, cert: &Path, common: &CommonArgs, input: &Path, output: &Path) -> anyhow::Result<ExitCode> {
+fn sign_now(
+    ctx: &Context,
+    key: &Path,
+    cert: &Path,
+    common: &CommonArgs,
+    input: &Path,
+    output: &Path,
+) -> anyhow::Result<ExitCode> {
     let key = pki::load_private_key(key)?;
     let cert = pki::load_certificates(cert)?.remove(0);
     let signer = KeySigner::new(&key, cert.clone(), load_chain(&common.chain)?, common.pss)?;
     drop(key);
-    let input_bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let input_bytes =
+        std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let mut opts = base_options(ctx, common);
     let authority = apply_authority(ctx, common, &cert, &mut opts)?;
     // A visible field shows the signature image when one is given, else a text block with the
     // signer's name, title and the signing time in Vietnam time.
     let appearance: Box<dyn signing::AppearanceBuilder> = match &common.image {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let image = SignatureImage::from_png(&bytes).with_context(|| path.display().to_string())?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let image =
+                SignatureImage::from_png(&bytes).with_context(|| path.display().to_string())?;
             Box::new(ImageAppearance::new(image))
         }
         None => Box::new(kyso::templates::signature_block::TextAppearance),
     };
-    let signed = signing::sign_pdf_with_appearance(&input_bytes, &signer, &opts, Some(appearance.as_ref()))
-    .with_context(|| format!("cannot sign {}", input.display()))?;
+    let signed =
+        signing::sign_pdf_with_appearance(&input_bytes, &signer, &opts, Some(appearance.as_ref()))
+            .with_context(|| format!("cannot sign {}", input.display()))?;
     write_atomically(output, &signed)?;
     // Every signing is audited; without --official the actor is the certificate's holder as
     // the certificate names them (no registry check was asked for).
@@ -208,22 +265,49 @@ fn sign_now(ctx: &Context, key: &Path, cert: &Path, common: &CommonArgs, input: 
     summary["certificate"] = json!(cert.serial_hex());
     summary["output"] = json!(output.display().to_string());
     summary["sha256"] = json!(sha256_hex(&signed));
-    audit::append(registry.connection(), summary["official"].as_str().unwrap_or_default(), "sign", summary["kind"].as_str().unwrap_or_default(), &summary)?;
+    audit::append(
+        registry.connection(),
+        summary["official"].as_str().unwrap_or_default(),
+        "sign",
+        summary["kind"].as_str().unwrap_or_default(),
+        &summary,
+    )?;
     drop(registry);
     let archived = record_for_archive(ctx, &signed, common.kind.as_deref(), output)?;
-    println!("signed {} -> {} ({archived})", input.display(), output.display());
+    println!(
+        "signed {} -> {} ({archived})",
+        input.display(),
+        output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Records the signed output in the archive outbox (durable locally; the archive worker
 /// uploads it later, so signing never waits for the network). Kinds that are not archive key
 /// slugs are archived as `default`, whose retention is permanent.
-fn record_for_archive(ctx: &Context, signed: &[u8], kind: Option<&str>, output: &Path) -> anyhow::Result<String> {
-    let kind = kind.filter(|k| kyso::archive::Slug::parse(k, "kind").is_ok()).unwrap_or("default");
+fn record_for_archive(
+    ctx: &Context,
+    signed: &[u8],
+    kind: Option<&str>,
+    output: &Path,
+) -> anyhow::Result<String> {
+    let kind = kind
+        .filter(|k| kyso::archive::Slug::parse(k, "kind").is_ok())
+        .unwrap_or("default");
     let source = output.display().to_string();
-    let request = kyso::archive::SubmitRequest { bytes: signed, kind, commune: None, date: None, source: Some(&source) };
-    let queued = kyso::archive::submit(&ctx.settings, request)
-        .with_context(|| format!("signed {} but could not record it for archiving", output.display()))?;
+    let request = kyso::archive::SubmitRequest {
+        bytes: signed,
+        kind,
+        commune: None,
+        date: None,
+        source: Some(&source),
+    };
+    let queued = kyso::archive::submit(&ctx.settings, request).with_context(|| {
+        format!(
+            "signed {} but could not record it for archiving",
+            output.display()
+        )
+    })?;
     Ok(format!("archive #{} {}", queued.id, queued.key))
 }
 
@@ -236,24 +320,43 @@ fn algorithm_for(cert: &Certificate, pss: bool) -> SignatureAlgorithm {
     }
 }
 
-fn prepare(ctx: &Context, cert: &Path, common: &CommonArgs, ttl_minutes: i64, digest_out: Option<&Path>, input: &Path) -> anyhow::Result<ExitCode> {
+fn prepare(
+    ctx: &Context,
+    cert: &Path,
+    common: &CommonArgs,
+    ttl_minutes: i64,
+    digest_out: Option<&Path>,
+    input: &Path,
+) -> anyhow::Result<ExitCode> {
     if common.image.is_some() {
-        anyhow::bail!("--image is not supported with deferred signing (sign prepare); sign in one step to draw an image");
+        anyhow::bail!(
+            "--image is not supported with deferred signing (sign prepare); sign in one step to draw an image"
+        );
     }
     if !(1..=7 * 24 * 60).contains(&ttl_minutes) {
         bail!("--ttl-minutes must be between 1 and 10080 (a week)");
     }
     let cert = pki::load_certificates(cert)?.remove(0);
     let chain = load_chain(&common.chain)?;
-    let input_bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let input_bytes =
+        std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let mut opts = base_options(ctx, common);
     let authority = apply_authority(ctx, common, &cert, &mut opts)?;
-    let mut pending = deferred::begin(&input_bytes, &cert, &chain, algorithm_for(&cert, common.pss), &opts, time::Duration::minutes(ttl_minutes))
-        .with_context(|| format!("cannot prepare {}", input.display()))?;
+    let mut pending = deferred::begin(
+        &input_bytes,
+        &cert,
+        &chain,
+        algorithm_for(&cert, common.pss),
+        &opts,
+        time::Duration::minutes(ttl_minutes),
+    )
+    .with_context(|| format!("cannot prepare {}", input.display()))?;
     pending.official_id = common.official.clone();
     let registry = match authority {
         Some((r, _)) => r,
-        None => Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?,
+        None => {
+            Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?
+        }
     };
     deferred::purge_expired(registry.connection(), OffsetDateTime::now_utc())?;
     deferred::save(registry.connection(), &pending)?;
@@ -267,27 +370,53 @@ fn prepare(ctx: &Context, cert: &Path, common: &CommonArgs, ttl_minutes: i64, di
     Ok(ExitCode::SUCCESS)
 }
 
-fn complete(ctx: &Context, handle: &str, signature: &Path, output: &Path) -> anyhow::Result<ExitCode> {
-    let sig = std::fs::read(signature).with_context(|| format!("cannot read {}", signature.display()))?;
+fn complete(
+    ctx: &Context,
+    handle: &str,
+    signature: &Path,
+    output: &Path,
+) -> anyhow::Result<ExitCode> {
+    let sig =
+        std::fs::read(signature).with_context(|| format!("cannot read {}", signature.display()))?;
     if sig.len() > 1024 {
-        bail!("{} is {} bytes: not a raw signature value", signature.display(), sig.len());
+        bail!(
+            "{} is {} bytes: not a raw signature value",
+            signature.display(),
+            sig.len()
+        );
     }
-    let mut registry = Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
+    let mut registry =
+        Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
     let now = OffsetDateTime::now_utc();
     let pending = deferred::load(registry.connection(), handle, now)?;
-    let official = pending.official_id.clone().unwrap_or_else(|| "external".into());
+    let official = pending
+        .official_id
+        .clone()
+        .unwrap_or_else(|| "external".into());
     let serial = pending.signer.serial_hex();
     let signed = match pending.complete(&sig, now) {
         Ok(s) => s,
         Err(e) => {
-            audit::append(registry.connection(), &official, "refuse", handle, &json!({"reason": e.to_string(), "certificate": serial}))?;
+            audit::append(
+                registry.connection(),
+                &official,
+                "refuse",
+                handle,
+                &json!({"reason": e.to_string(), "certificate": serial}),
+            )?;
             return Err(anyhow::Error::new(e).context(format!("cannot complete {handle}")));
         }
     };
     write_atomically(output, &signed)?;
     let tx = registry.connection_mut().transaction()?;
     deferred::mark_completed(&tx, handle)?;
-    audit::append(&tx, &official, "sign", handle, &json!({"deferred": true, "certificate": serial, "output": output.display().to_string(), "sha256": sha256_hex(&signed)}))?;
+    audit::append(
+        &tx,
+        &official,
+        "sign",
+        handle,
+        &json!({"deferred": true, "certificate": serial, "output": output.display().to_string(), "sha256": sha256_hex(&signed)}),
+    )?;
     tx.commit()?;
     let archived = record_for_archive(ctx, &signed, None, output)?;
     println!("signed -> {} ({archived})", output.display());
@@ -297,5 +426,6 @@ fn complete(ctx: &Context, handle: &str, signature: &Path, output: &Path) -> any
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place, so
 /// `path` is either absent/unchanged or complete — never half-written.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    kyso::archive::local::replace_durable(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    kyso::archive::local::replace_durable(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use kyso::pdf::revisions::ReadLimits;
 use kyso::validation::{
-    self, Coverage, Indication, Integrity, Modifications, Policy, SignatureReport, TrustAnchors, ValidationReport, Verdict,
+    self, Coverage, Indication, Integrity, Modifications, Policy, SignatureReport, TrustAnchors,
+    ValidationReport, Verdict,
 };
 
 use super::Context;
@@ -61,7 +62,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let _ = std::hint::black_box(validation::validate(&bytes, &policy));
         }
         let secs = start.elapsed().as_secs_f64();
-        eprintln!("repeat={n} total_s={secs:.6} per_validation_ms={:.4}", secs * 1000.0 / f64::from(n.max(1)));
+        eprintln!(
+            "repeat={n} total_s={secs:.6} per_validation_ms={:.4}",
+            secs * 1000.0 / f64::from(n.max(1))
+        );
     }
     let report = match validation::validate(&bytes, &policy) {
         Ok(r) => r,
@@ -95,8 +99,11 @@ pub fn exit_code(report: &ValidationReport) -> u8 {
 fn policy(ctx: &Context, args: &Args) -> anyhow::Result<Policy> {
     let mut anchors = TrustAnchors::new();
     for path in ctx.settings.trust.iter().chain(&args.trust) {
-        let data = std::fs::read(path).with_context(|| format!("cannot read trust anchor {}", path.display()))?;
-        anchors.add_pem_or_der(&data).with_context(|| format!("trust anchor {}", path.display()))?;
+        let data = std::fs::read(path)
+            .with_context(|| format!("cannot read trust anchor {}", path.display()))?;
+        anchors
+            .add_pem_or_der(&data)
+            .with_context(|| format!("trust anchor {}", path.display()))?;
     }
     if !ctx.settings.development {
         let before = anchors.iter().count();
@@ -110,8 +117,10 @@ fn policy(ctx: &Context, args: &Args) -> anyhow::Result<Policy> {
     }
     let mut crls = Vec::new();
     for path in &args.crl {
-        let data = std::fs::read(path).with_context(|| format!("cannot read CRL {}", path.display()))?;
-        let ders = validation::chain::certs_from_pem_or_der(&data, "X509 CRL").with_context(|| format!("CRL {}", path.display()))?;
+        let data =
+            std::fs::read(path).with_context(|| format!("cannot read CRL {}", path.display()))?;
+        let ders = validation::chain::certs_from_pem_or_der(&data, "X509 CRL")
+            .with_context(|| format!("CRL {}", path.display()))?;
         for der in &ders {
             use x509_parser::prelude::FromDer;
             if x509_parser::revocation_list::CertificateRevocationList::from_der(der).is_err() {
@@ -123,18 +132,33 @@ fn policy(ctx: &Context, args: &Args) -> anyhow::Result<Policy> {
     let validation_time = match &args.at {
         Some(text) => Some(
             time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .with_context(|| format!("--at {text:?} is not an RFC 3339 time (e.g. 2026-11-25T10:00:00+07:00)"))?
+                .with_context(|| {
+                    format!(
+                        "--at {text:?} is not an RFC 3339 time (e.g. 2026-11-25T10:00:00+07:00)"
+                    )
+                })?
                 .unix_timestamp(),
         ),
         None => None,
     };
-    Ok(Policy { anchors, crls, validation_time, limits: ReadLimits::default() })
+    Ok(Policy {
+        anchors,
+        crls,
+        validation_time,
+        limits: ReadLimits::default(),
+    })
 }
 
 fn read_input(path: &std::path::Path, limits: &ReadLimits) -> anyhow::Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.len() > limits.max_file_size as u64 {
-        bail!("{}: file is {} bytes, more than the limit of {}", path.display(), meta.len(), limits.max_file_size);
+        bail!(
+            "{}: file is {} bytes, more than the limit of {}",
+            path.display(),
+            meta.len(),
+            limits.max_file_size
+        );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -143,10 +167,22 @@ fn read_input(path: &std::path::Path, limits: &ReadLimits) -> anyhow::Result<Vec
 fn human(file: &str, report: &ValidationReport) -> String {
     let mut s = String::new();
     let (vi, en) = match report.indication {
-        Verdict::Passed => ("HỢP LỆ: mọi chữ ký hợp lệ, không có thay đổi trái phép sau khi ký", "VALID: every signature is valid and nothing disallowed changed after signing"),
-        Verdict::Failed => ("KHÔNG HỢP LỆ: có chữ ký sai hoặc tài liệu bị sửa đổi trái phép sau khi ký", "INVALID: a signature failed or the document was changed after signing in a way not allowed"),
-        Verdict::Indeterminate => ("CHƯA XÁC ĐỊNH: chữ ký còn nguyên vẹn nhưng chưa xác nhận được (xem ghi chú)", "INDETERMINATE: signatures are intact but could not be confirmed (see notes)"),
-        Verdict::NoSignature => ("KHÔNG CÓ CHỮ KÝ: tệp không có chữ ký số nào", "NO SIGNATURE: the file carries no digital signature"),
+        Verdict::Passed => (
+            "HỢP LỆ: mọi chữ ký hợp lệ, không có thay đổi trái phép sau khi ký",
+            "VALID: every signature is valid and nothing disallowed changed after signing",
+        ),
+        Verdict::Failed => (
+            "KHÔNG HỢP LỆ: có chữ ký sai hoặc tài liệu bị sửa đổi trái phép sau khi ký",
+            "INVALID: a signature failed or the document was changed after signing in a way not allowed",
+        ),
+        Verdict::Indeterminate => (
+            "CHƯA XÁC ĐỊNH: chữ ký còn nguyên vẹn nhưng chưa xác nhận được (xem ghi chú)",
+            "INDETERMINATE: signatures are intact but could not be confirmed (see notes)",
+        ),
+        Verdict::NoSignature => (
+            "KHÔNG CÓ CHỮ KÝ: tệp không có chữ ký số nào",
+            "NO SIGNATURE: the file carries no digital signature",
+        ),
         _ => ("KHÔNG XÁC ĐỊNH", "UNKNOWN"),
     };
     s.push_str(&format!("Tệp / File: {file}\nSHA-256: {}\n", report.sha256));
@@ -160,20 +196,37 @@ fn human(file: &str, report: &ValidationReport) -> String {
 
 fn signature_text(n: usize, sig: &SignatureReport) -> String {
     let mut s = if sig.subfilter == "ETSI.RFC3161" {
-        format!("Dấu thời gian {n} / Document timestamp {n}: trường / field \"{}\"\n", sig.field)
+        format!(
+            "Dấu thời gian {n} / Document timestamp {n}: trường / field \"{}\"\n",
+            sig.field
+        )
     } else {
-        format!("Chữ ký {n} / Signature {n}: trường / field \"{}\"\n", sig.field)
+        format!(
+            "Chữ ký {n} / Signature {n}: trường / field \"{}\"\n",
+            sig.field
+        )
     };
     if let Some(signer) = &sig.signer {
-        let name = if signer.common_name.is_empty() { &signer.subject } else { &signer.common_name };
-        s.push_str(&format!("  Người ký / Signer: {name} (số sê-ri / serial {})\n", signer.serial));
+        let name = if signer.common_name.is_empty() {
+            &signer.subject
+        } else {
+            &signer.common_name
+        };
+        s.push_str(&format!(
+            "  Người ký / Signer: {name} (số sê-ri / serial {})\n",
+            signer.serial
+        ));
         s.push_str(&format!("  Cấp bởi / Issued by: {}\n", signer.issuer));
     }
     if let Some(t) = &sig.claimed_signing_time {
         if sig.subfilter == "ETSI.RFC3161" {
-            s.push_str(&format!("  Thời điểm đóng dấu (do tổ chức cấp dấu thời gian ký) / Time-stamp time: {t}\n"));
+            s.push_str(&format!(
+                "  Thời điểm đóng dấu (do tổ chức cấp dấu thời gian ký) / Time-stamp time: {t}\n"
+            ));
         } else {
-            s.push_str(&format!("  Thời điểm ký (do người ký khai) / Claimed signing time: {t}\n"));
+            s.push_str(&format!(
+                "  Thời điểm ký (do người ký khai) / Claimed signing time: {t}\n"
+            ));
         }
     }
     let integrity = match sig.integrity {
@@ -194,31 +247,61 @@ fn signature_text(n: usize, sig: &SignatureReport) -> String {
         Modifications::Allowed => "chỉ thay đổi được phép (chữ ký, dữ liệu kiểm tra) / allowed only (signatures, validation data)".to_owned(),
         _ => format!("TRÁI PHÉP / DISALLOWED: {}", sig.changed_objects.join(", ")),
     };
-    s.push_str(&format!("  Thay đổi sau khi ký / Changes after signing: {m}\n"));
+    s.push_str(&format!(
+        "  Thay đổi sau khi ký / Changes after signing: {m}\n"
+    ));
     if let Some(c) = &sig.capacity {
         let role = c.claimed_role.as_deref().unwrap_or("-");
         match &c.delegation {
-            None => s.push_str(&format!("  Tư cách ký / Capacity: {role} (tự mình / in own right)\n")),
+            None => s.push_str(&format!(
+                "  Tư cách ký / Capacity: {role} (tự mình / in own right)\n"
+            )),
             Some(d) => {
-                let ok = if d.verified { "đã xác minh / verified" } else { "KHÔNG XÁC MINH ĐƯỢC / NOT VERIFIED" };
-                s.push_str(&format!("  Tư cách ký / Capacity: {role} — {} thay cho / on behalf of {} ({ok})\n", d.mark, d.on_behalf_of));
-                s.push_str(&format!("  Căn cứ / Basis: {}; hiệu lực / valid {} – {}; phạm vi / scope: {}\n", d.basis, d.valid_from, d.valid_until, d.scope.join(", ")));
+                let ok = if d.verified {
+                    "đã xác minh / verified"
+                } else {
+                    "KHÔNG XÁC MINH ĐƯỢC / NOT VERIFIED"
+                };
+                s.push_str(&format!(
+                    "  Tư cách ký / Capacity: {role} — {} thay cho / on behalf of {} ({ok})\n",
+                    d.mark, d.on_behalf_of
+                ));
+                s.push_str(&format!(
+                    "  Căn cứ / Basis: {}; hiệu lực / valid {} – {}; phạm vi / scope: {}\n",
+                    d.basis,
+                    d.valid_from,
+                    d.valid_until,
+                    d.scope.join(", ")
+                ));
             }
         }
     }
-    let trusted = if sig.trusted { "tin cậy / trusted" } else { "không tin cậy / not trusted" };
+    let trusted = if sig.trusted {
+        "tin cậy / trusted"
+    } else {
+        "không tin cậy / not trusted"
+    };
     if sig.chain.is_empty() {
         s.push_str(&format!("  Chuỗi chứng thư / Chain: {trusted}\n"));
     } else {
-        s.push_str(&format!("  Chuỗi chứng thư / Chain ({trusted}): {}\n", sig.chain.join(" → ")));
+        s.push_str(&format!(
+            "  Chuỗi chứng thư / Chain ({trusted}): {}\n",
+            sig.chain.join(" → ")
+        ));
     }
     let result = match sig.indication {
         Indication::TotalPassed => "HỢP LỆ / TOTAL-PASSED".to_owned(),
         other => format!(
             "{} / {}{}",
-            if other == Indication::TotalFailed { "KHÔNG HỢP LỆ" } else { "CHƯA XÁC ĐỊNH" },
+            if other == Indication::TotalFailed {
+                "KHÔNG HỢP LỆ"
+            } else {
+                "CHƯA XÁC ĐỊNH"
+            },
             other.as_str(),
-            sig.sub_indication.map(|s| format!(" ({})", s.as_str())).unwrap_or_default()
+            sig.sub_indication
+                .map(|s| format!(" ({})", s.as_str()))
+                .unwrap_or_default()
         ),
     };
     s.push_str(&format!("  Kết quả / Result: {result}\n"));

@@ -27,7 +27,9 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::config::Authority;
 use crate::registry::Registry;
-use crate::templates::{AuthorityLines, Catalog, DocumentMeta, FieldError, FieldPlacement, TemplateError, qr};
+use crate::templates::{
+    AuthorityLines, Catalog, DocumentMeta, FieldError, FieldPlacement, TemplateError, qr,
+};
 
 /// Vietnam's time zone (UTC+7, no daylight saving): the day of issue and the register year.
 pub const VIETNAM: UtcOffset = match UtcOffset::from_hms(7, 0, 0) {
@@ -46,7 +48,9 @@ pub enum IssueError {
     #[error("{} invalid field(s); nothing was numbered", .0.len())]
     Invalid(Vec<FieldError>),
     /// The document was numbered but could not be rendered; it is void in the register.
-    #[error("document {id} (number {number}) could not be rendered and is void in the register: {source}")]
+    #[error(
+        "document {id} (number {number}) could not be rendered and is void in the register: {source}"
+    )]
     Render {
         /// The void document's id.
         id: String,
@@ -214,8 +218,19 @@ pub struct Issuer {
 
 impl Issuer {
     /// An issuer for `authority`, writing to `registry`, with QR codes under `base_url`.
-    pub fn new(catalog: Arc<Catalog>, registry: Registry, authority: Authority, base_url: &str) -> Issuer {
-        Issuer { catalog, registry, authority, base_url: base_url.to_owned(), rng: SystemRandom::new() }
+    pub fn new(
+        catalog: Arc<Catalog>,
+        registry: Registry,
+        authority: Authority,
+        base_url: &str,
+    ) -> Issuer {
+        Issuer {
+            catalog,
+            registry,
+            authority,
+            base_url: base_url.to_owned(),
+            rng: SystemRandom::new(),
+        }
     }
 
     /// The template catalog.
@@ -224,21 +239,49 @@ impl Issuer {
     }
 
     /// Issues a document of `kind` from `data` at `now`.
-    pub fn issue(&mut self, kind: &str, data: &serde_json::Value, now: OffsetDateTime) -> Result<Issued, IssueError> {
-        let template = self.catalog.get(kind).ok_or_else(|| IssueError::UnknownKind(kind.to_owned()))?;
+    pub fn issue(
+        &mut self,
+        kind: &str,
+        data: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Issued, IssueError> {
+        let template = self
+            .catalog
+            .get(kind)
+            .ok_or_else(|| IssueError::UnknownKind(kind.to_owned()))?;
         let local = now.to_offset(VIETNAM);
-        let today = typst::foundations::Datetime::from_ymd(local.year(), u8::from(local.month()), local.day())
-            .ok_or(IssueError::Clock)?;
-        let valid = template.schema.validate(data, today).map_err(IssueError::Invalid)?;
+        let today = typst::foundations::Datetime::from_ymd(
+            local.year(),
+            u8::from(local.month()),
+            local.day(),
+        )
+        .ok_or(IssueError::Clock)?;
+        let valid = template
+            .schema
+            .validate(data, today)
+            .map_err(IssueError::Invalid)?;
         let id = self.new_id()?;
         let register = RegisterKey {
             commune_code: self.authority.code.clone(),
             year: local.year(),
             type_code: template.schema.type_code.clone(),
         };
-        let issued_on = format!("{:04}-{:02}-{:02}", local.year(), u8::from(local.month()), local.day());
+        let issued_on = format!(
+            "{:04}-{:02}-{:02}",
+            local.year(),
+            u8::from(local.month()),
+            local.day()
+        );
         let version = template.schema.version.clone();
-        let (volume, number) = self.allocate(&register, &id, kind, &version, &valid.json.to_string(), &issued_on, now)?;
+        let (volume, number) = self.allocate(
+            &register,
+            &id,
+            kind,
+            &version,
+            &valid.json.to_string(),
+            &issued_on,
+            now,
+        )?;
         let verify_url = qr::verification_url(&self.base_url, &id);
         let meta = DocumentMeta {
             id: id.clone(),
@@ -263,7 +306,9 @@ impl Issuer {
                 // leaves kyso only once the register says it was issued.
                 self.registry
                     .connection()
-                    .prepare_cached("UPDATE documents SET status = 'issued', pdf_sha256 = ?2 WHERE id = ?1")?
+                    .prepare_cached(
+                        "UPDATE documents SET status = 'issued', pdf_sha256 = ?2 WHERE id = ?1",
+                    )?
                     .execute(params![id, digest])?;
                 Ok(Issued {
                     id,
@@ -320,13 +365,19 @@ impl Issuer {
         .execute(params![id, kind, version, register_id, reg.commune_code, reg.year, reg.type_code, number, data, stamp, issued_on])?;
         tx.commit()?;
         conn.finish()?;
-        let number = u32::try_from(number).map_err(|_| IssueError::Registry(rusqlite::Error::IntegralValueOutOfRange(0, number)))?;
+        let number = u32::try_from(number).map_err(|_| {
+            IssueError::Registry(rusqlite::Error::IntegralValueOutOfRange(0, number))
+        })?;
         Ok((volume, number))
     }
 
     /// Closes the current volume of a register: the next document opens a new volume that
     /// continues the year's count. Returns the closed volume, if one was open.
-    pub fn close_volume(&mut self, reg: &RegisterKey, now: OffsetDateTime) -> Result<Option<u32>, IssueError> {
+    pub fn close_volume(
+        &mut self,
+        reg: &RegisterKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<u32>, IssueError> {
         let n = self.registry.connection().query_row(
             "UPDATE registers SET closed_at = ?4
              WHERE commune_code = ?1 AND year = ?2 AND type_code = ?3 AND closed_at IS NULL
@@ -343,18 +394,33 @@ impl Issuer {
 
     /// Cancels an issued document by a decision ("Quyết định số 12/QĐ-UBND ngày 20/11/2026").
     /// It stays in the register, marked cancelled; verification reports the decision.
-    pub fn cancel(&mut self, id: &str, decision: &str, reason: &str, now: OffsetDateTime) -> Result<(), IssueError> {
+    pub fn cancel(
+        &mut self,
+        id: &str,
+        decision: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), IssueError> {
         let decision = decision.trim();
         if decision.is_empty() {
             return Err(IssueError::MissingDecision);
         }
-        let tx = self.registry.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let status: Option<String> =
-            tx.query_row("SELECT status FROM documents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let tx = self
+            .registry
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let status: Option<String> = tx
+            .query_row("SELECT status FROM documents WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
         let status = status.ok_or_else(|| IssueError::NotFound(id.to_owned()))?;
         let status = Status::parse(&status).unwrap_or(Status::Void);
         if status != Status::Issued {
-            return Err(IssueError::NotCancellable { id: id.to_owned(), status });
+            return Err(IssueError::NotCancellable {
+                id: id.to_owned(),
+                status,
+            });
         }
         tx.execute(
             "UPDATE documents SET status = 'cancelled', cancel_decision = ?2, cancel_reason = ?3, cancelled_at = ?4
@@ -379,7 +445,10 @@ impl Issuer {
 
     /// One document's register entry.
     pub fn document(&self, id: &str) -> Result<Option<DocumentRecord>, IssueError> {
-        let mut st = self.registry.connection().prepare_cached(&format!("{SELECT_DOC} WHERE d.id = ?1"))?;
+        let mut st = self
+            .registry
+            .connection()
+            .prepare_cached(&format!("{SELECT_DOC} WHERE d.id = ?1"))?;
         Ok(st.query_row([id], record).optional()?)
     }
 
@@ -401,7 +470,8 @@ impl Issuer {
     }
 }
 
-const SELECT_DOC: &str = "SELECT d.id, d.kind, d.template_version, d.commune_code, d.year, d.type_code, r.volume,
+const SELECT_DOC: &str =
+    "SELECT d.id, d.kind, d.template_version, d.commune_code, d.year, d.type_code, r.volume,
         d.number, d.status, d.issued_on, d.pdf_sha256, d.void_reason, d.cancel_decision, d.data
    FROM documents d JOIN registers r ON r.id = d.register_id";
 
@@ -411,11 +481,19 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
         id: r.get(0)?,
         kind: r.get(1)?,
         template_version: r.get(2)?,
-        register: RegisterKey { commune_code: r.get(3)?, year: r.get(4)?, type_code: r.get(5)? },
+        register: RegisterKey {
+            commune_code: r.get(3)?,
+            year: r.get(4)?,
+            type_code: r.get(5)?,
+        },
         volume: r.get(6)?,
         number: r.get(7)?,
         status: Status::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, format!("status {status:?}").into())
+            rusqlite::Error::FromSqlConversionFailure(
+                8,
+                rusqlite::types::Type::Text,
+                format!("status {status:?}").into(),
+            )
         })?,
         issued_on: r.get(9)?,
         pdf_sha256: r.get(10)?,
@@ -442,7 +520,10 @@ impl<'c> RelaxedCommits<'c> {
         Ok(RelaxedCommits { conn, relaxed: wal })
     }
 
-    fn transaction_with_behavior(&mut self, b: TransactionBehavior) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    fn transaction_with_behavior(
+        &mut self,
+        b: TransactionBehavior,
+    ) -> rusqlite::Result<rusqlite::Transaction<'_>> {
         self.conn.transaction_with_behavior(b)
     }
 
@@ -462,13 +543,19 @@ impl Drop for RelaxedCommits<'_> {
 }
 
 /// The open volume of a register, opening volume 1 (or the next after a closed one) if needed.
-fn open_volume(tx: &rusqlite::Transaction<'_>, reg: &RegisterKey, stamp: &str) -> Result<(i64, u32), IssueError> {
+fn open_volume(
+    tx: &rusqlite::Transaction<'_>,
+    reg: &RegisterKey,
+    stamp: &str,
+) -> Result<(i64, u32), IssueError> {
     let open: Option<(i64, u32)> = tx
         .prepare_cached(
             "SELECT id, volume FROM registers
              WHERE commune_code = ?1 AND year = ?2 AND type_code = ?3 AND closed_at IS NULL",
         )?
-        .query_row(params![reg.commune_code, reg.year, reg.type_code], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![reg.commune_code, reg.year, reg.type_code], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     if let Some(v) = open {
         return Ok(v);

@@ -53,11 +53,16 @@ impl Written {
     ///
     /// The base must be the one this update was made over, and `doc` its parse; anything else
     /// gives a view that no longer matches the bytes.
-    pub fn apply_to(&mut self, doc: &mut Document, raw: impl IntoIterator<Item = (ObjectId, Object)>) {
+    pub fn apply_to(
+        &mut self,
+        doc: &mut Document,
+        raw: impl IntoIterator<Item = (ObjectId, Object)>,
+    ) {
         for (id, obj) in std::mem::take(&mut self.objects).into_iter().chain(raw) {
             doc.objects.insert(id, obj);
         }
-        doc.trailer.set("Size", Object::Integer(i64::from(self.size)));
+        doc.trailer
+            .set("Size", Object::Integer(i64::from(self.size)));
         doc.max_id = doc.max_id.max(self.size.saturating_sub(1));
     }
 }
@@ -80,7 +85,9 @@ impl<'a> IncrementalUpdate<'a> {
             _ => 0,
         };
         let max_id = doc.objects.keys().map(|(n, _)| *n).max().unwrap_or(0);
-        let size = declared.max(max_id.saturating_add(1)).max(doc.max_id.saturating_add(1));
+        let size = declared
+            .max(max_id.saturating_add(1))
+            .max(doc.max_id.saturating_add(1));
         Ok(IncrementalUpdate {
             base,
             prev_startxref,
@@ -132,8 +139,9 @@ impl<'a> IncrementalUpdate<'a> {
             match body {
                 Body::Raw(bytes) => out.extend_from_slice(&bytes),
                 Body::Object(obj) => {
-                    lopdf::Writer::write_object(&mut out, &obj)
-                        .map_err(|e| PdfError::Structure(format!("cannot serialise object {}: {e}", id.0)))?;
+                    lopdf::Writer::write_object(&mut out, &obj).map_err(|e| {
+                        PdfError::Structure(format!("cannot serialise object {}: {e}", id.0))
+                    })?;
                     objects.insert(id, obj);
                 }
             }
@@ -159,8 +167,9 @@ impl<'a> IncrementalUpdate<'a> {
             trailer.set("Index", Object::Array(index));
             trailer.set("Length", Object::Integer(data.len() as i64));
             writeln!(out, "{} 0 obj", xref_id.0).expect("Vec write");
-            lopdf::Writer::write_object(&mut out, &Object::Dictionary(trailer))
-                .map_err(|e| PdfError::Structure(format!("cannot serialise the xref stream: {e}")))?;
+            lopdf::Writer::write_object(&mut out, &Object::Dictionary(trailer)).map_err(|e| {
+                PdfError::Structure(format!("cannot serialise the xref stream: {e}"))
+            })?;
             out.extend_from_slice(b"\nstream\n");
             out.extend_from_slice(&data);
             out.extend_from_slice(b"\nendstream\nendobj\n");
@@ -180,7 +189,12 @@ impl<'a> IncrementalUpdate<'a> {
                 .map_err(|e| PdfError::Structure(format!("cannot serialise the trailer: {e}")))?;
             write!(out, "\nstartxref\n{xref_offset}\n%%EOF\n").expect("Vec write");
         }
-        Ok(Written { bytes: out, body_offsets, objects, size: self.size })
+        Ok(Written {
+            bytes: out,
+            body_offsets,
+            objects,
+            size: self.size,
+        })
     }
 }
 
@@ -189,7 +203,9 @@ fn runs(offsets: &BTreeMap<ObjectId, usize>) -> Vec<(u32, Vec<(usize, u16)>)> {
     let mut out: Vec<(u32, Vec<(usize, u16)>)> = Vec::new();
     for (&(num, generation), &offset) in offsets {
         match out.last_mut() {
-            Some((start, run)) if *start + run.len() as u32 == num => run.push((offset, generation)),
+            Some((start, run)) if *start + run.len() as u32 == num => {
+                run.push((offset, generation))
+            }
             _ => out.push((num, vec![(offset, generation)])),
         }
     }
@@ -204,8 +220,9 @@ fn stream_entries(offsets: &BTreeMap<ObjectId, usize>) -> Result<(Vec<Object>, V
         index.push(Object::Integer(i64::from(start)));
         index.push(Object::Integer(run.len() as i64));
         for (offset, generation) in run {
-            let offset = u32::try_from(offset)
-                .map_err(|_| PdfError::Structure("file too large for a 4-byte xref offset".into()))?;
+            let offset = u32::try_from(offset).map_err(|_| {
+                PdfError::Structure("file too large for a 4-byte xref offset".into())
+            })?;
             data.push(1);
             data.extend_from_slice(&offset.to_be_bytes());
             data.extend_from_slice(&generation.to_be_bytes());

@@ -43,7 +43,9 @@ pub enum PdfError {
     Parse(String),
     /// The cross-reference data was wrong and had to be rebuilt; appending to such a file
     /// would produce an update other software reads differently.
-    #[error("the PDF's cross-reference data is damaged ({0}); repair it first (e.g. qpdf in.pdf out.pdf)")]
+    #[error(
+        "the PDF's cross-reference data is damaged ({0}); repair it first (e.g. qpdf in.pdf out.pdf)"
+    )]
     Damaged(String),
     /// The file is encrypted.
     #[error("the PDF is encrypted; kyso signs only unencrypted documents")]
@@ -59,7 +61,10 @@ pub fn last_startxref(bytes: &[u8]) -> Option<usize> {
     let tail_start = bytes.len().saturating_sub(2048);
     let tail = &bytes[tail_start..];
     let eof = rfind(tail, b"%%EOF")?;
-    if !tail[eof + 5..].iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+    if !tail[eof + 5..]
+        .iter()
+        .all(|b| b.is_ascii_whitespace() || *b == 0)
+    {
         return None;
     }
     let sx = rfind(&tail[..eof], b"startxref")?;
@@ -82,7 +87,10 @@ pub fn load(bytes: &[u8], limits: &Limits) -> Result<Document, PdfError> {
         E::TooLarge { size, limit } => PdfError::TooLarge { size, limit },
         E::NotPdf(why) if why.contains("header") => PdfError::NotPdf,
         E::NotPdf(_) => PdfError::Truncated,
-        E::TooManyObjects { found, limit } => PdfError::TooManyObjects { count: found, limit },
+        E::TooManyObjects { found, limit } => PdfError::TooManyObjects {
+            count: found,
+            limit,
+        },
         E::DamagedXref(_) => PdfError::Damaged("the cross-reference data had to be rebuilt".into()),
         E::Encrypted(_) => PdfError::Encrypted,
         other => PdfError::Parse(other.to_string()),
@@ -92,7 +100,9 @@ pub fn load(bytes: &[u8], limits: &Limits) -> Result<Document, PdfError> {
         return Err(PdfError::Truncated);
     }
     let last = revs.revisions.last().ok_or(PdfError::Truncated)?;
-    let doc = revisions::load_revision(bytes, last.end, limits).map_err(map)?.doc;
+    let doc = revisions::load_revision(bytes, last.end, limits)
+        .map_err(map)?
+        .doc;
     if doc.is_encrypted() || doc.was_encrypted() {
         return Err(PdfError::Encrypted);
     }
@@ -104,10 +114,16 @@ pub fn load(bytes: &[u8], limits: &Limits) -> Result<Document, PdfError> {
 /// A caller that keeps a parse up to date instead of loading again runs this before each later use.
 pub fn check_grown(bytes: &[u8], doc: &Document, limits: &Limits) -> Result<(), PdfError> {
     if bytes.len() > limits.max_file_size {
-        return Err(PdfError::TooLarge { size: bytes.len(), limit: limits.max_file_size });
+        return Err(PdfError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_file_size,
+        });
     }
     if doc.objects.len() > limits.max_objects {
-        return Err(PdfError::TooManyObjects { count: doc.objects.len(), limit: limits.max_objects });
+        return Err(PdfError::TooManyObjects {
+            count: doc.objects.len(),
+            limit: limits.max_objects,
+        });
     }
     match revisions::find_revisions(bytes, limits) {
         Ok(_) => Ok(()),
@@ -117,23 +133,33 @@ pub fn check_grown(bytes: &[u8], doc: &Document, limits: &Limits) -> Result<(), 
 
 /// Follows references from `obj` until a direct object, at most `limits.max_depth`
 /// steps (reference cycles end there instead of looping).
-pub fn resolve<'a>(doc: &'a Document, mut obj: &'a Object, limits: &Limits) -> Result<&'a Object, PdfError> {
+pub fn resolve<'a>(
+    doc: &'a Document,
+    mut obj: &'a Object,
+    limits: &Limits,
+) -> Result<&'a Object, PdfError> {
     for _ in 0..limits.max_depth {
         match obj {
             Object::Reference(id) => {
-                obj = doc
-                    .objects
-                    .get(id)
-                    .ok_or_else(|| PdfError::Structure(format!("object {} {} R is missing", id.0, id.1)))?;
+                obj = doc.objects.get(id).ok_or_else(|| {
+                    PdfError::Structure(format!("object {} {} R is missing", id.0, id.1))
+                })?;
             }
             other => return Ok(other),
         }
     }
-    Err(PdfError::Structure("reference chain too deep or cyclic".into()))
+    Err(PdfError::Structure(
+        "reference chain too deep or cyclic".into(),
+    ))
 }
 
 /// The dictionary at `obj` (resolving references); `what` names it in the error.
-pub fn resolve_dict<'a>(doc: &'a Document, obj: &'a Object, limits: &Limits, what: &str) -> Result<&'a Dictionary, PdfError> {
+pub fn resolve_dict<'a>(
+    doc: &'a Document,
+    obj: &'a Object,
+    limits: &Limits,
+    what: &str,
+) -> Result<&'a Dictionary, PdfError> {
     match resolve(doc, obj, limits)? {
         Object::Dictionary(d) => Ok(d),
         Object::Stream(s) => Ok(&s.dict),
@@ -145,7 +171,9 @@ pub fn resolve_dict<'a>(doc: &'a Document, obj: &'a Object, limits: &Limits, wha
 pub fn catalog_id(doc: &Document) -> Result<ObjectId, PdfError> {
     match doc.trailer.get(b"Root") {
         Ok(Object::Reference(id)) => Ok(*id),
-        _ => Err(PdfError::Structure("the trailer has no /Root reference".into())),
+        _ => Err(PdfError::Structure(
+            "the trailer has no /Root reference".into(),
+        )),
     }
 }
 
@@ -173,14 +201,26 @@ mod tests {
     fn load_rejects_non_pdf_and_truncation() {
         let l = Limits::default();
         assert!(matches!(load(b"hello", &l), Err(PdfError::NotPdf)));
-        assert!(matches!(load(b"%PDF-1.7\n1 0 obj\n", &l), Err(PdfError::Truncated)));
+        assert!(matches!(
+            load(b"%PDF-1.7\n1 0 obj\n", &l),
+            Err(PdfError::Truncated)
+        ));
         // startxref pointing past the end is no revision end at all.
-        assert!(matches!(load(b"%PDF-1.7\nstartxref\n999\n%%EOF", &l), Err(PdfError::Truncated)));
+        assert!(matches!(
+            load(b"%PDF-1.7\nstartxref\n999\n%%EOF", &l),
+            Err(PdfError::Truncated)
+        ));
     }
 
     #[test]
     fn size_limit() {
-        let l = Limits { max_file_size: 4, ..Limits::default() };
-        assert!(matches!(load(b"%PDF-1.7", &l), Err(PdfError::TooLarge { .. })));
+        let l = Limits {
+            max_file_size: 4,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            load(b"%PDF-1.7", &l),
+            Err(PdfError::TooLarge { .. })
+        ));
     }
 }

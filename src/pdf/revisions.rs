@@ -134,23 +134,34 @@ pub struct Revisions {
 /// file) are not revision ends.
 pub fn find_revisions(bytes: &[u8], limits: &ReadLimits) -> Result<Revisions, RevisionError> {
     if bytes.len() > limits.max_file_size {
-        return Err(RevisionError::TooLarge { size: bytes.len(), limit: limits.max_file_size });
+        return Err(RevisionError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_file_size,
+        });
     }
     if find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_none() {
-        return Err(RevisionError::NotPdf("no %PDF- header in the first 1024 bytes"));
+        return Err(RevisionError::NotPdf(
+            "no %PDF- header in the first 1024 bytes",
+        ));
     }
     let mut revisions = Vec::new();
     let mut from = 0;
     while let Some(rel) = find(&bytes[from..], b"%%EOF") {
         let at = from + rel;
         from = at + 5;
-        let Some(startxref) = startxref_before(&bytes[..at]) else { continue };
+        let Some(startxref) = startxref_before(&bytes[..at]) else {
+            continue;
+        };
         if startxref >= at || !points_at_xref(&bytes[startxref..at]) {
             continue;
         }
         let eof_end = at + 5;
         let end = eof_end + eol_len(&bytes[eof_end..]);
-        revisions.push(Revision { end, eof_end, startxref });
+        revisions.push(Revision {
+            end,
+            eof_end,
+            startxref,
+        });
         if revisions.len() > limits.max_revisions {
             return Err(RevisionError::TooManyRevisions(limits.max_revisions));
         }
@@ -159,7 +170,10 @@ pub fn find_revisions(bytes: &[u8], limits: &ReadLimits) -> Result<Revisions, Re
         return Err(RevisionError::NotPdf("no startxref / %%EOF trailer"));
     };
     let trailing_garbage = bytes[last.end..].iter().any(|b| !is_pdf_whitespace(*b));
-    Ok(Revisions { revisions, trailing_garbage })
+    Ok(Revisions {
+        revisions,
+        trailing_garbage,
+    })
 }
 
 /// A revision loaded on its own. Stream bodies hold `SHA-256(raw body)` instead of the body.
@@ -197,12 +211,21 @@ thread_local! {
 }
 
 /// Loads the revision that ends at `end` (the prefix `bytes[..end]`) within `limits`.
-pub fn load_revision(bytes: &[u8], end: usize, limits: &ReadLimits) -> Result<LoadedRevision, RevisionError> {
-    let prefix = bytes.get(..end).ok_or(RevisionError::NotPdf("revision end beyond the file"))?;
+pub fn load_revision(
+    bytes: &[u8],
+    end: usize,
+    limits: &ReadLimits,
+) -> Result<LoadedRevision, RevisionError> {
+    let prefix = bytes
+        .get(..end)
+        .ok_or(RevisionError::NotPdf("revision end beyond the file"))?;
     // Every object stream may decompress to at most its share of the revision's budget.
     let object_streams = count(prefix, b"/ObjStm");
     if object_streams > limits.max_object_streams {
-        return Err(RevisionError::TooManyObjects { found: object_streams, limit: limits.max_object_streams });
+        return Err(RevisionError::TooManyObjects {
+            found: object_streams,
+            limit: limits.max_object_streams,
+        });
     }
     let per_stream = limits.max_decompressed_total / (object_streams + 1).max(1);
     let options = LoadOptions {
@@ -212,11 +235,18 @@ pub fn load_revision(bytes: &[u8], end: usize, limits: &ReadLimits) -> Result<Lo
         ..LoadOptions::default()
     };
     HASHED.with(|h| h.borrow_mut().clear());
-    let loaded = catch_unwind(AssertUnwindSafe(|| Document::load_mem_with_options(prefix, options)));
+    let loaded = catch_unwind(AssertUnwindSafe(|| {
+        Document::load_mem_with_options(prefix, options)
+    }));
     let hashed = HASHED.with(|h| std::mem::take(&mut *h.borrow_mut()));
     let mut doc = match loaded {
         Err(_) => return Err(RevisionError::Parser(end)),
-        Ok(Err(e)) => return Err(RevisionError::Malformed { end, message: e.to_string() }),
+        Ok(Err(e)) => {
+            return Err(RevisionError::Malformed {
+                end,
+                message: e.to_string(),
+            });
+        }
         Ok(Ok(doc)) => doc,
     };
     if doc.xref_recovery.is_some() {
@@ -226,7 +256,10 @@ pub fn load_revision(bytes: &[u8], end: usize, limits: &ReadLimits) -> Result<Lo
         return Err(RevisionError::Encrypted(end));
     }
     if doc.objects.len() > limits.max_objects {
-        return Err(RevisionError::TooManyObjects { found: doc.objects.len(), limit: limits.max_objects });
+        return Err(RevisionError::TooManyObjects {
+            found: doc.objects.len(),
+            limit: limits.max_objects,
+        });
     }
     // Streams whose /Length was an indirect reference were read after the filter ran.
     for (id, object) in doc.objects.iter_mut() {
@@ -259,7 +292,9 @@ fn hash_stream_filter(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Ob
 }
 
 fn digest_marker(content: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, content).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, content)
+        .as_ref()
+        .to_vec()
 }
 
 /// Finds `needle` in `hay`.
@@ -298,7 +333,10 @@ fn startxref_before(before: &[u8]) -> Option<usize> {
     if i == digits_end || digits_end - i > 15 {
         return None;
     }
-    let value: usize = std::str::from_utf8(&before[i..digits_end]).ok()?.parse().ok()?;
+    let value: usize = std::str::from_utf8(&before[i..digits_end])
+        .ok()?
+        .parse()
+        .ok()?;
     while i > 0 && is_pdf_whitespace(before[i - 1]) {
         i -= 1;
     }
@@ -317,8 +355,12 @@ fn points_at_xref(at: &[u8]) -> bool {
     }
     // `n g obj`
     let mut parts = at.splitn(4, |b| is_pdf_whitespace(*b));
-    let num = parts.next().is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
-    let gen_ok = parts.next().is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    let num = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    let gen_ok = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
     let obj = parts.next().is_some_and(|p| p.starts_with(b"obj"));
     num && gen_ok && obj
 }
@@ -334,7 +376,10 @@ mod tests {
         // An %%EOF inside a stream, not preceded by startxref, is not a revision end.
         pdf.extend_from_slice(b"2 0 obj\n<</Length 5>>stream\n%%EOF\nendstream\nendobj\n");
         let xref_at = pdf.len();
-        pdf.extend_from_slice(format!("xref\n0 1\n0000000000 65535 f \ntrailer\n<<>>\nstartxref\n{xref_at}\n%%EOF").as_bytes());
+        pdf.extend_from_slice(
+            format!("xref\n0 1\n0000000000 65535 f \ntrailer\n<<>>\nstartxref\n{xref_at}\n%%EOF")
+                .as_bytes(),
+        );
         let revs = find_revisions(&pdf, &ReadLimits::default()).unwrap();
         assert_eq!(revs.revisions.len(), 2);
         assert_eq!(revs.revisions[0].end, first);
@@ -342,14 +387,30 @@ mod tests {
         assert_eq!(revs.revisions[1].end, pdf.len());
         assert!(!revs.trailing_garbage);
         pdf.extend_from_slice(b"\ngarbage");
-        assert!(find_revisions(&pdf, &ReadLimits::default()).unwrap().trailing_garbage);
+        assert!(
+            find_revisions(&pdf, &ReadLimits::default())
+                .unwrap()
+                .trailing_garbage
+        );
     }
 
     #[test]
     fn refuses_non_pdf_and_oversized_input() {
-        assert!(matches!(find_revisions(b"hello", &ReadLimits::default()), Err(RevisionError::NotPdf(_))));
-        let limits = ReadLimits { max_file_size: 4, ..ReadLimits::default() };
-        assert!(matches!(find_revisions(b"%PDF-1.7", &limits), Err(RevisionError::TooLarge { .. })));
-        assert!(matches!(find_revisions(b"%PDF-1.7\nno trailer", &ReadLimits::default()), Err(RevisionError::NotPdf(_))));
+        assert!(matches!(
+            find_revisions(b"hello", &ReadLimits::default()),
+            Err(RevisionError::NotPdf(_))
+        ));
+        let limits = ReadLimits {
+            max_file_size: 4,
+            ..ReadLimits::default()
+        };
+        assert!(matches!(
+            find_revisions(b"%PDF-1.7", &limits),
+            Err(RevisionError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            find_revisions(b"%PDF-1.7\nno trailer", &ReadLimits::default()),
+            Err(RevisionError::NotPdf(_))
+        ));
     }
 }

@@ -10,9 +10,9 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType,
-    IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams,
-    SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -60,11 +60,41 @@ pub struct DevIdentity {
 
 /// The identities `kyso dev-pki` makes.
 pub const IDENTITIES: &[DevIdentity] = &[
-    DevIdentity { stem: "chairman", name: "Nguyễn Văn An", title: "Chủ tịch", organisation: false, revoked: false },
-    DevIdentity { stem: "vice-chairman", name: "Trần Thị Bình", title: "Phó Chủ tịch", organisation: false, revoked: false },
-    DevIdentity { stem: "clerk", name: "Lê Văn Cường", title: "Công chức Tư pháp - Hộ tịch", organisation: false, revoked: false },
-    DevIdentity { stem: "seal", name: COMMUNE, title: "Cơ quan", organisation: true, revoked: false },
-    DevIdentity { stem: "revoked", name: "Phạm Văn Dũng", title: "Phó Chủ tịch (đã thu hồi chứng thư)", organisation: false, revoked: true },
+    DevIdentity {
+        stem: "chairman",
+        name: "Nguyễn Văn An",
+        title: "Chủ tịch",
+        organisation: false,
+        revoked: false,
+    },
+    DevIdentity {
+        stem: "vice-chairman",
+        name: "Trần Thị Bình",
+        title: "Phó Chủ tịch",
+        organisation: false,
+        revoked: false,
+    },
+    DevIdentity {
+        stem: "clerk",
+        name: "Lê Văn Cường",
+        title: "Công chức Tư pháp - Hộ tịch",
+        organisation: false,
+        revoked: false,
+    },
+    DevIdentity {
+        stem: "seal",
+        name: COMMUNE,
+        title: "Cơ quan",
+        organisation: true,
+        revoked: false,
+    },
+    DevIdentity {
+        stem: "revoked",
+        name: "Phạm Văn Dũng",
+        title: "Phó Chủ tịch (đã thu hồi chứng thư)",
+        organisation: false,
+        revoked: true,
+    },
 ];
 
 /// Key algorithms of the leaf variants.
@@ -94,7 +124,10 @@ pub struct DevPkiSummary {
 }
 
 fn gen_err(what: &str) -> impl Fn(rcgen::Error) -> DevPkiError + '_ {
-    move |e| DevPkiError::Generate { what: what.to_owned(), message: e.to_string() }
+    move |e| DevPkiError::Generate {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 fn random_serial() -> SerialNumber {
@@ -107,24 +140,36 @@ fn random_serial() -> SerialNumber {
 
 fn rsa_key() -> Result<KeyPair, DevPkiError> {
     use rsa::pkcs8::EncodePrivateKey;
-    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048)
-        .map_err(|e| DevPkiError::Generate { what: "RSA key".into(), message: e.to_string() })?;
+    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| {
+        DevPkiError::Generate {
+            what: "RSA key".into(),
+            message: e.to_string(),
+        }
+    })?;
     let pem = key
         .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .map_err(|e| DevPkiError::Generate { what: "RSA key".into(), message: e.to_string() })?;
+        .map_err(|e| DevPkiError::Generate {
+            what: "RSA key".into(),
+            message: e.to_string(),
+        })?;
     KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).map_err(gen_err("RSA key"))
 }
 
 fn key_for(alg: DevAlgorithm) -> Result<KeyPair, DevPkiError> {
     match alg {
         DevAlgorithm::Rsa => rsa_key(),
-        DevAlgorithm::Ec => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen_err("EC key")),
+        DevAlgorithm::Ec => {
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen_err("EC key"))
+        }
     }
 }
 
 fn dn(cn: &str, title: Option<&str>) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, rcgen::DnValue::PrintableString("VN".try_into().expect("ASCII")));
+    dn.push(
+        DnType::CountryName,
+        rcgen::DnValue::PrintableString("VN".try_into().expect("ASCII")),
+    );
     dn.push(DnType::StateOrProvinceName, "Tỉnh Phú Thọ");
     dn.push(DnType::LocalityName, "Xã Tân Lạc");
     dn.push(DnType::OrganizationName, COMMUNE);
@@ -139,7 +184,10 @@ fn dn(cn: &str, title: Option<&str>) -> DistinguishedName {
 fn ca_params(cn: &str, path_len: Option<u8>, years: (i32, i32)) -> CertificateParams {
     let mut p = CertificateParams::default();
     let mut name = DistinguishedName::new();
-    name.push(DnType::CountryName, rcgen::DnValue::PrintableString("VN".try_into().expect("ASCII")));
+    name.push(
+        DnType::CountryName,
+        rcgen::DnValue::PrintableString("VN".try_into().expect("ASCII")),
+    );
     name.push(DnType::OrganizationName, "kyso development");
     name.push(DnType::OrganizationalUnitName, DEV_PKI_MARKER);
     name.push(DnType::CommonName, cn);
@@ -159,10 +207,23 @@ fn ca_params(cn: &str, path_len: Option<u8>, years: (i32, i32)) -> CertificatePa
 
 /// Parameters of a document-signing leaf certificate (also used by tests that need an expired
 /// or otherwise unusual signer).
-pub fn leaf_params(name: &str, title: &str, organisation: bool, not_before: OffsetDateTime, not_after: OffsetDateTime) -> CertificateParams {
+pub fn leaf_params(
+    name: &str,
+    title: &str,
+    organisation: bool,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> CertificateParams {
     let mut p = CertificateParams::default();
-    p.distinguished_name = if organisation { dn(name, None) } else { dn(name, Some(title)) };
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
+    p.distinguished_name = if organisation {
+        dn(name, None)
+    } else {
+        dn(name, Some(title))
+    };
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
     p.not_before = not_before;
     p.not_after = not_after;
     p.serial_number = Some(random_serial());
@@ -171,7 +232,12 @@ pub fn leaf_params(name: &str, title: &str, organisation: bool, not_before: Offs
     p
 }
 
-fn write(dir: &Path, name: &str, contents: &str, files: &mut Vec<String>) -> Result<(), DevPkiError> {
+fn write(
+    dir: &Path,
+    name: &str,
+    contents: &str,
+    files: &mut Vec<String>,
+) -> Result<(), DevPkiError> {
     let path = dir.join(name);
     std::fs::write(&path, contents).map_err(|source| DevPkiError::Write { path, source })?;
     files.push(name.to_owned());
@@ -202,21 +268,38 @@ Keys are PKCS#8 PEM. Pass `--chain keys-dev/intermediate-ca.pem` when signing.
 
 /// Creates the development PKI in `out` (created if missing; existing files are replaced).
 pub fn generate(out: &Path) -> Result<DevPkiSummary, DevPkiError> {
-    std::fs::create_dir_all(out).map_err(|source| DevPkiError::Write { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| DevPkiError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::new();
 
     let root_key = rsa_key()?;
     let root_params = ca_params("kyso Development Root CA", None, (2025, 2045));
-    let root_cert = root_params.self_signed(&root_key).map_err(gen_err("root CA"))?;
+    let root_cert = root_params
+        .self_signed(&root_key)
+        .map_err(gen_err("root CA"))?;
     write(out, "root-ca.pem", &root_cert.pem(), &mut files)?;
-    write(out, "root-ca.key.pem", &root_key.serialize_pem(), &mut files)?;
+    write(
+        out,
+        "root-ca.key.pem",
+        &root_key.serialize_pem(),
+        &mut files,
+    )?;
     let root = Issuer::new(root_params, &root_key);
 
     let int_key = rsa_key()?;
     let int_params = ca_params("kyso Development Specialised CA", Some(0), (2025, 2040));
-    let int_cert = int_params.signed_by(&int_key, &root).map_err(gen_err("intermediate CA"))?;
+    let int_cert = int_params
+        .signed_by(&int_key, &root)
+        .map_err(gen_err("intermediate CA"))?;
     write(out, "intermediate-ca.pem", &int_cert.pem(), &mut files)?;
-    write(out, "intermediate-ca.key.pem", &int_key.serialize_pem(), &mut files)?;
+    write(
+        out,
+        "intermediate-ca.key.pem",
+        &int_key.serialize_pem(),
+        &mut files,
+    )?;
     let intermediate = Issuer::new(int_params, &int_key);
 
     let mut revoked = Vec::new();
@@ -231,10 +314,17 @@ pub fn generate(out: &Path) -> Result<DevPkiSummary, DevPkiError> {
                 rcgen::date_time_ymd(2035, 12, 31),
             );
             let serial = params.serial_number.clone().expect("set by leaf_params");
-            let cert = params.signed_by(&key, &intermediate).map_err(gen_err(id.stem))?;
+            let cert = params
+                .signed_by(&key, &intermediate)
+                .map_err(gen_err(id.stem))?;
             let stem = format!("{}-{}", id.stem, alg.suffix());
             write(out, &format!("{stem}.pem"), &cert.pem(), &mut files)?;
-            write(out, &format!("{stem}.key.pem"), &key.serialize_pem(), &mut files)?;
+            write(
+                out,
+                &format!("{stem}.key.pem"),
+                &key.serialize_pem(),
+                &mut files,
+            )?;
             if id.revoked {
                 revoked.push(RevokedCertParams {
                     serial_number: serial,
@@ -256,7 +346,12 @@ pub fn generate(out: &Path) -> Result<DevPkiSummary, DevPkiError> {
     }
     .signed_by(&intermediate)
     .map_err(gen_err("CRL"))?;
-    write(out, "intermediate-ca.crl.pem", &crl.pem().map_err(gen_err("CRL"))?, &mut files)?;
+    write(
+        out,
+        "intermediate-ca.crl.pem",
+        &crl.pem().map_err(gen_err("CRL"))?,
+        &mut files,
+    )?;
     write(out, "README.md", README, &mut files)?;
     Ok(DevPkiSummary { files })
 }

@@ -54,7 +54,9 @@ pub struct Certificate {
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Certificate").field("subject", &self.subject()).finish()
+        f.debug_struct("Certificate")
+            .field("subject", &self.subject())
+            .finish()
     }
 }
 
@@ -66,7 +68,9 @@ impl Certificate {
         }
         match X509Certificate::from_der(&der) {
             Ok((rest, _)) if rest.is_empty() => Ok(Certificate { der }),
-            Ok(_) => Err(PkiError::BadCertificate("trailing bytes after the certificate".into())),
+            Ok(_) => Err(PkiError::BadCertificate(
+                "trailing bytes after the certificate".into(),
+            )),
             Err(e) => Err(PkiError::BadCertificate(e.to_string())),
         }
     }
@@ -172,7 +176,10 @@ fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
         // BMPString names (UCS-2) appear in older Vietnamese certificates.
         let raw = attr.attr_value().data;
         if raw.len() % 2 == 0 {
-            let units: Vec<u16> = raw.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = raw
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
             String::from_utf16(&units).ok()
         } else {
             None
@@ -186,7 +193,8 @@ fn name_to_string(name: &X509Name<'_>) -> String {
     for rdn in name.iter() {
         for attr in rdn.iter() {
             let key = short_name(attr.attr_type());
-            let value = attribute_text(attr).unwrap_or_else(|| format!("#{}", hex_upper(attr.attr_value().data)));
+            let value = attribute_text(attr)
+                .unwrap_or_else(|| format!("#{}", hex_upper(attr.attr_value().data)));
             parts.push(format!("{key}={}", escape_rdn_value(&value)));
         }
     }
@@ -238,8 +246,14 @@ pub fn hex_upper(bytes: &[u8]) -> String {
 }
 
 fn read_pem_blocks(path: &Path) -> Result<Vec<::pem::Pem>, PkiError> {
-    let text = std::fs::read(path).map_err(|source| PkiError::Read { path: path.to_path_buf(), source })?;
-    ::pem::parse_many(&text).map_err(|e| PkiError::Pem { path: path.to_path_buf(), message: format!("not PEM: {e}") })
+    let text = std::fs::read(path).map_err(|source| PkiError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ::pem::parse_many(&text).map_err(|e| PkiError::Pem {
+        path: path.to_path_buf(),
+        message: format!("not PEM: {e}"),
+    })
 }
 
 /// Reads every `CERTIFICATE` block of a PEM file (at least one).
@@ -249,9 +263,15 @@ pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, PkiError> {
         .filter(|p| p.tag() == "CERTIFICATE")
         .map(|p| Certificate::from_der(p.into_contents()))
         .collect::<Result<_, _>>()
-        .map_err(|e| PkiError::Pem { path: path.to_path_buf(), message: e.to_string() })?;
+        .map_err(|e| PkiError::Pem {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(PkiError::Pem { path: path.to_path_buf(), message: "no CERTIFICATE block in the file".into() });
+        return Err(PkiError::Pem {
+            path: path.to_path_buf(),
+            message: "no CERTIFICATE block in the file".into(),
+        });
     }
     Ok(certs)
 }
@@ -292,7 +312,8 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer, PkiError> {
             "EC PRIVATE KEY" => {
                 return Err(PkiError::Pem {
                     path: path.to_path_buf(),
-                    message: "SEC1 EC key: convert it to PKCS#8 (openssl pkcs8 -topk8 -nocrypt)".into(),
+                    message: "SEC1 EC key: convert it to PKCS#8 (openssl pkcs8 -topk8 -nocrypt)"
+                        .into(),
                 });
             }
             "ENCRYPTED PRIVATE KEY" => {
@@ -304,7 +325,10 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer, PkiError> {
             _ => {}
         }
     }
-    Err(PkiError::Pem { path: path.to_path_buf(), message: "no PRIVATE KEY block in the file".into() })
+    Err(PkiError::Pem {
+        path: path.to_path_buf(),
+        message: "no PRIVATE KEY block in the file".into(),
+    })
 }
 
 /// The committed development root (`keys-dev/root-ca.pem`), refused outside development mode.
@@ -315,7 +339,12 @@ pub const DEV_PKI_MARKER: &str = "KYSO DEVELOPMENT PKI - NOT FOR PRODUCTION";
 
 fn dev_root_fingerprint() -> Option<[u8; 32]> {
     let block = ::pem::parse(DEV_ROOT_PEM).ok()?;
-    Some(ring::digest::digest(&ring::digest::SHA256, block.contents()).as_ref().try_into().ok()?)
+    Some(
+        ring::digest::digest(&ring::digest::SHA256, block.contents())
+            .as_ref()
+            .try_into()
+            .ok()?,
+    )
 }
 
 /// Whether `der` is development material that must be refused outside development mode: the
@@ -329,7 +358,9 @@ pub fn is_development_certificate(der: &[u8]) -> bool {
     if dev_fp.as_ref().map(|f| &f[..]) == Some(fp.as_ref()) {
         return true;
     }
-    let Ok((_, cert)) = X509Certificate::from_der(der) else { return false };
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return false;
+    };
     let marked = |name: &X509Name<'_>| {
         name.iter_organizational_unit()
             .any(|ou| ou.as_str().map(|s| s == DEV_PKI_MARKER).unwrap_or(false))

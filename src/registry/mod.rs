@@ -91,7 +91,8 @@ impl Registry {
         conn.busy_timeout(Duration::from_secs(30))?;
         // SQLite answers with the mode it actually took: a file system without shared memory
         // (some network shares) keeps the rollback journal, where commits must each be durable.
-        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         let wal = mode.eq_ignore_ascii_case("wal");
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -118,7 +119,10 @@ impl Registry {
             )?;
             if !done {
                 tx.execute_batch(m.sql)
-                    .map_err(|source| RegistryError::Migration { name: m.name, source })?;
+                    .map_err(|source| RegistryError::Migration {
+                        name: m.name,
+                        source,
+                    })?;
                 tx.execute("INSERT INTO schema_migrations(name) VALUES (?1)", [m.name])?;
             }
             tx.commit()?;
@@ -128,7 +132,9 @@ impl Registry {
 
     /// The names of the migrations applied, in order.
     pub fn applied_migrations(&self) -> Result<Vec<String>, RegistryError> {
-        let mut st = self.conn.prepare("SELECT name FROM schema_migrations ORDER BY name")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM schema_migrations ORDER BY name")?;
         let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         Ok(names)
     }

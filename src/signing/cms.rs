@@ -8,7 +8,10 @@
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{CertificateSet, EncapsulatedContentInfo, SignedAttributes, SignedData, SignerIdentifier, SignerInfo, SignerInfos};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedAttributes, SignedData, SignerIdentifier,
+    SignerInfo, SignerInfos,
+};
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNED_DATA};
 use der::asn1::{OctetString, SetOfVec};
@@ -22,7 +25,8 @@ use super::{SignatureAlgorithm, SigningError};
 use crate::pki::Certificate;
 
 /// id-aa-signingCertificateV2 (RFC 5035).
-pub const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+pub const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
 /// id-sha256.
 pub const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 /// sha256WithRSAEncryption.
@@ -36,9 +40,10 @@ pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.
 /// produces): a fixed DER value, spelled out because no crate in the der 0.7 stack names it
 /// without pulling a second digest implementation.
 const PSS_SHA256_PARAMS: &[u8] = &[
-    0x30, 0x34, 0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-    0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08, 0x30, 0x0d, 0x06, 0x09,
-    0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0xa2, 0x03, 0x02, 0x01, 0x20,
+    0x30, 0x34, 0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+    0x01, 0x05, 0x00, 0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
+    0x01, 0x08, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0xa2, 0x03, 0x02, 0x01, 0x20,
 ];
 
 /// ESSCertIDv2 (RFC 5035); `hashAlgorithm` is omitted because SHA-256 is its DEFAULT.
@@ -77,31 +82,48 @@ fn x509(cert: &Certificate) -> Result<x509_cert::Certificate, SigningError> {
 
 /// The signed attributes for a document digest (SHA-256 of the byte range) and signer, plus
 /// `extra` attributes (e.g. CAdES signer-attributes-v2 carrying a delegation).
-pub fn signed_attributes(document_digest: &[u8; 32], signer: &Certificate, extra: &[Attribute]) -> Result<SignedAttributes, SigningError> {
+pub fn signed_attributes(
+    document_digest: &[u8; 32],
+    signer: &Certificate,
+    extra: &[Attribute],
+) -> Result<SignedAttributes, SigningError> {
     let cert = x509(signer)?;
     let cert_hash = ring::digest::digest(&ring::digest::SHA256, signer.der());
     let ess = SigningCertificateV2 {
         certs: vec![EssCertIdV2 {
             cert_hash: OctetString::new(cert_hash.as_ref()).map_err(der_err("cert hash"))?,
             issuer_serial: IssuerSerial {
-                issuer: vec![GeneralName::DirectoryName(cert.tbs_certificate.issuer.clone())],
+                issuer: vec![GeneralName::DirectoryName(
+                    cert.tbs_certificate.issuer.clone(),
+                )],
                 serial_number: cert.tbs_certificate.serial_number.clone(),
             },
         }],
     };
     let mut attrs = SetOfVec::new();
     attrs
-        .insert(attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(der_err("content-type"))?)?)
+        .insert(attribute(
+            ID_CONTENT_TYPE,
+            Any::encode_from(&ID_DATA).map_err(der_err("content-type"))?,
+        )?)
         .map_err(der_err("content-type"))?;
     let digest = OctetString::new(document_digest.as_slice()).map_err(der_err("message-digest"))?;
     attrs
-        .insert(attribute(ID_MESSAGE_DIGEST, Any::encode_from(&digest).map_err(der_err("message-digest"))?)?)
+        .insert(attribute(
+            ID_MESSAGE_DIGEST,
+            Any::encode_from(&digest).map_err(der_err("message-digest"))?,
+        )?)
         .map_err(der_err("message-digest"))?;
     attrs
-        .insert(attribute(ID_AA_SIGNING_CERTIFICATE_V2, Any::encode_from(&ess).map_err(der_err("signing-certificate-v2"))?)?)
+        .insert(attribute(
+            ID_AA_SIGNING_CERTIFICATE_V2,
+            Any::encode_from(&ess).map_err(der_err("signing-certificate-v2"))?,
+        )?)
         .map_err(der_err("signing-certificate-v2"))?;
     for a in extra {
-        attrs.insert(a.clone()).map_err(der_err("extra signed attribute"))?;
+        attrs
+            .insert(a.clone())
+            .map_err(der_err("extra signed attribute"))?;
     }
     Ok(attrs)
 }
@@ -112,14 +134,22 @@ pub fn to_be_signed(attrs: &SignedAttributes) -> Result<Vec<u8>, SigningError> {
 }
 
 /// The CMS signatureAlgorithm identifier for `alg`.
-pub fn signature_algorithm_identifier(alg: SignatureAlgorithm) -> Result<AlgorithmIdentifierOwned, SigningError> {
+pub fn signature_algorithm_identifier(
+    alg: SignatureAlgorithm,
+) -> Result<AlgorithmIdentifierOwned, SigningError> {
     Ok(match alg {
-        SignatureAlgorithm::RsaPkcs1Sha256 => AlgorithmIdentifierOwned { oid: SHA256_WITH_RSA, parameters: Some(Any::null()) },
+        SignatureAlgorithm::RsaPkcs1Sha256 => AlgorithmIdentifierOwned {
+            oid: SHA256_WITH_RSA,
+            parameters: Some(Any::null()),
+        },
         SignatureAlgorithm::RsaPssSha256 => AlgorithmIdentifierOwned {
             oid: RSASSA_PSS,
             parameters: Some(Any::from_der(PSS_SHA256_PARAMS).map_err(der_err("PSS parameters"))?),
         },
-        SignatureAlgorithm::EcdsaP256Sha256 => AlgorithmIdentifierOwned { oid: ECDSA_WITH_SHA256, parameters: None },
+        SignatureAlgorithm::EcdsaP256Sha256 => AlgorithmIdentifierOwned {
+            oid: ECDSA_WITH_SHA256,
+            parameters: None,
+        },
     })
 }
 
@@ -133,7 +163,10 @@ pub fn assemble(
     chain: &[Certificate],
 ) -> Result<Vec<u8>, SigningError> {
     let signer_x509 = x509(signer)?;
-    let sha256 = AlgorithmIdentifierOwned { oid: ID_SHA256, parameters: None };
+    let sha256 = AlgorithmIdentifierOwned {
+        oid: ID_SHA256,
+        parameters: None,
+    };
     let mut certs = SetOfVec::new();
     for c in std::iter::once(signer).chain(chain.iter().filter(|c| *c != signer)) {
         certs
@@ -153,13 +186,18 @@ pub fn assemble(
         unsigned_attrs: None,
     };
     let mut digest_algorithms = SetOfVec::new();
-    digest_algorithms.insert(sha256).map_err(der_err("digest algorithms"))?;
+    digest_algorithms
+        .insert(sha256)
+        .map_err(der_err("digest algorithms"))?;
     let mut infos = SetOfVec::new();
     infos.insert(signer_info).map_err(der_err("signer infos"))?;
     let signed_data = SignedData {
         version: CmsVersion::V1,
         digest_algorithms,
-        encap_content_info: EncapsulatedContentInfo { econtent_type: ID_DATA, econtent: None },
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: ID_DATA,
+            econtent: None,
+        },
         certificates: Some(CertificateSet(certs)),
         crls: None,
         signer_infos: SignerInfos(infos),

@@ -12,7 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{PreparedPdf, SignOptions, SignatureAlgorithm, SigningError, check_certificate, cms, cms_chain, prepare, verify_signature_value};
+use super::{
+    PreparedPdf, SignOptions, SignatureAlgorithm, SigningError, check_certificate, cms, cms_chain,
+    prepare, verify_signature_value,
+};
 use crate::pki::{Certificate, hex_upper};
 
 /// A prepared signature waiting for its value.
@@ -55,8 +58,20 @@ pub fn begin(
     ttl: time::Duration,
 ) -> Result<PendingSignature, SigningError> {
     check_certificate(signer, chain, opts)?;
-    let prepared = prepare(input, signer, chain, algorithm, max_signature_len(signer, algorithm), opts, None)?;
-    let attrs = cms::signed_attributes(&prepared.document_digest(), signer, &opts.extra_signed_attributes)?;
+    let prepared = prepare(
+        input,
+        signer,
+        chain,
+        algorithm,
+        max_signature_len(signer, algorithm),
+        opts,
+        None,
+    )?;
+    let attrs = cms::signed_attributes(
+        &prepared.document_digest(),
+        signer,
+        &opts.extra_signed_attributes,
+    )?;
     let signed_attrs = cms::to_be_signed(&attrs)?;
     let mut handle = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut handle)
@@ -93,10 +108,17 @@ impl PendingSignature {
             )));
         }
         verify_signature_value(&self.signer, self.algorithm, &self.signed_attrs, signature)?;
-        let attrs = SignedAttributes::from_der(&self.signed_attrs).map_err(|e| SigningError::Cms(e.to_string()))?;
+        let attrs = SignedAttributes::from_der(&self.signed_attrs)
+            .map_err(|e| SigningError::Cms(e.to_string()))?;
         // The attributes must re-encode to exactly what was signed.
-        if attrs.to_der().map_err(|e| SigningError::Cms(e.to_string()))? != self.signed_attrs {
-            return Err(SigningError::Cms("signed attributes do not round-trip".into()));
+        if attrs
+            .to_der()
+            .map_err(|e| SigningError::Cms(e.to_string()))?
+            != self.signed_attrs
+        {
+            return Err(SigningError::Cms(
+                "signed attributes do not round-trip".into(),
+            ));
         }
         let cms = cms::assemble(attrs, signature, self.algorithm, &self.signer, &self.chain)?;
         self.prepared.embed(&cms)
@@ -143,7 +165,10 @@ pub enum PendingError {
 
 /// Stores `p` in the registry.
 pub fn save(conn: &Connection, p: &PendingSignature) -> Result<(), PendingError> {
-    let certs: Vec<String> = std::iter::once(&p.signer).chain(&p.chain).map(|c| hex_upper(c.der())).collect();
+    let certs: Vec<String> = std::iter::once(&p.signer)
+        .chain(&p.chain)
+        .map(|c| hex_upper(c.der()))
+        .collect();
     let (start, end) = p.prepared.contents_range();
     conn.execute(
         "INSERT INTO pending_signatures(handle, prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, created_at, expires_at)
@@ -169,13 +194,31 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Loads the pending signature `handle`, refusing completed and expired ones (expired ones are
 /// deleted: their prepared state is of no further use).
-pub fn load(conn: &Connection, handle: &str, now: OffsetDateTime) -> Result<PendingSignature, PendingError> {
-    type Row = (Vec<u8>, i64, i64, String, Vec<u8>, String, String, Option<String>, String, Option<String>);
+pub fn load(
+    conn: &Connection,
+    handle: &str,
+    now: OffsetDateTime,
+) -> Result<PendingSignature, PendingError> {
+    type Row = (
+        Vec<u8>,
+        i64,
+        i64,
+        String,
+        Vec<u8>,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+    );
     let row: Option<Row> = conn
         .query_row(
             "SELECT prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, expires_at, completed_at
@@ -189,28 +232,38 @@ pub fn load(conn: &Connection, handle: &str, now: OffsetDateTime) -> Result<Pend
     if completed.is_some() {
         return Err(PendingError::Completed(handle.to_owned()));
     }
-    let expires_at = OffsetDateTime::parse(&expires, &Rfc3339).map_err(|e| PendingError::Corrupt(e.to_string()))?;
+    let expires_at = OffsetDateTime::parse(&expires, &Rfc3339)
+        .map_err(|e| PendingError::Corrupt(e.to_string()))?;
     if now > expires_at {
         conn.execute("DELETE FROM pending_signatures WHERE handle = ?1", [handle])?;
         return Err(PendingError::Expired(handle.to_owned(), expires));
     }
-    let certs: Vec<String> = serde_json::from_str(&certs).map_err(|e| PendingError::Corrupt(e.to_string()))?;
+    let certs: Vec<String> =
+        serde_json::from_str(&certs).map_err(|e| PendingError::Corrupt(e.to_string()))?;
     let mut certs = certs
         .iter()
-        .map(|h| unhex(h).ok_or_else(|| PendingError::Corrupt("certificate hex".into())).and_then(|d| Certificate::from_der(d).map_err(|e| PendingError::Corrupt(e.to_string()))))
+        .map(|h| {
+            unhex(h)
+                .ok_or_else(|| PendingError::Corrupt("certificate hex".into()))
+                .and_then(|d| {
+                    Certificate::from_der(d).map_err(|e| PendingError::Corrupt(e.to_string()))
+                })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if certs.is_empty() {
         return Err(PendingError::Corrupt("no signer certificate".into()));
     }
     let signer = certs.remove(0);
-    let prepared = PreparedPdf::from_parts(bytes, start as usize, end as usize, field).map_err(|e| PendingError::Corrupt(e.to_string()))?;
+    let prepared = PreparedPdf::from_parts(bytes, start as usize, end as usize, field)
+        .map_err(|e| PendingError::Corrupt(e.to_string()))?;
     Ok(PendingSignature {
         handle: handle.to_owned(),
         prepared,
         signed_attrs,
         signer,
         chain: certs,
-        algorithm: algorithm_from_code(&alg).ok_or_else(|| PendingError::Corrupt(format!("algorithm {alg}")))?,
+        algorithm: algorithm_from_code(&alg)
+            .ok_or_else(|| PendingError::Corrupt(format!("algorithm {alg}")))?,
         expires_at,
         official_id,
     })
@@ -220,18 +273,29 @@ pub fn load(conn: &Connection, handle: &str, now: OffsetDateTime) -> Result<Pend
 pub fn mark_completed(conn: &Connection, handle: &str) -> Result<(), PendingError> {
     conn.execute(
         "UPDATE pending_signatures SET completed_at = ?2, prepared = x'' WHERE handle = ?1",
-        params![handle, OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()],
+        params![
+            handle,
+            OffsetDateTime::now_utc()
+                .format(&Rfc3339)
+                .unwrap_or_default()
+        ],
     )?;
     Ok(())
 }
 
 /// Deletes pending signatures that expired before `now`; returns how many.
 pub fn purge_expired(conn: &Connection, now: OffsetDateTime) -> Result<usize, PendingError> {
-    let mut st = conn.prepare("SELECT handle, expires_at FROM pending_signatures WHERE completed_at IS NULL")?;
-    let rows: Vec<(String, String)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let mut st = conn
+        .prepare("SELECT handle, expires_at FROM pending_signatures WHERE completed_at IS NULL")?;
+    let rows: Vec<(String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     let mut n = 0;
     for (h, e) in rows {
-        if OffsetDateTime::parse(&e, &Rfc3339).map(|t| t < now).unwrap_or(true) {
+        if OffsetDateTime::parse(&e, &Rfc3339)
+            .map(|t| t < now)
+            .unwrap_or(true)
+        {
             n += conn.execute("DELETE FROM pending_signatures WHERE handle = ?1", [h])?;
         }
     }

@@ -53,17 +53,29 @@ impl SignatureImage {
         }
         let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
         // Expand palettes and tRNS to real alpha, and 16-bit samples to 8-bit.
-        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16 | png::Transformations::ALPHA);
+        decoder.set_transformations(
+            png::Transformations::EXPAND
+                | png::Transformations::STRIP_16
+                | png::Transformations::ALPHA,
+        );
         // The decoded frame is at most 16 MiB; twice that covers the decoder's own buffers.
-        decoder.set_limits(png::Limits { bytes: 2 * (MAX_SIDE as usize) * (MAX_SIDE as usize) * 4 });
-        let mut reader = decoder.read_info().map_err(|e| ImageError::Decode(e.to_string()))?;
+        decoder.set_limits(png::Limits {
+            bytes: 2 * (MAX_SIDE as usize) * (MAX_SIDE as usize) * 4,
+        });
+        let mut reader = decoder
+            .read_info()
+            .map_err(|e| ImageError::Decode(e.to_string()))?;
         let (w, h) = (reader.info().width, reader.info().height);
         if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
             return Err(ImageError::BadSize(w, h));
         }
-        let size = reader.output_buffer_size().ok_or(ImageError::BadSize(w, h))?;
+        let size = reader
+            .output_buffer_size()
+            .ok_or(ImageError::BadSize(w, h))?;
         let mut buf = vec![0; size];
-        let info = reader.next_frame(&mut buf).map_err(|e| ImageError::Decode(e.to_string()))?;
+        let info = reader
+            .next_frame(&mut buf)
+            .map_err(|e| ImageError::Decode(e.to_string()))?;
         buf.truncate(info.buffer_size());
         let px = (w as usize) * (h as usize);
         let (mut rgb, mut alpha) = (Vec::with_capacity(px * 3), Vec::with_capacity(px));
@@ -83,12 +95,19 @@ impl SignatureImage {
             _ => return Err(ImageError::Opaque),
         }
         if rgb.len() != px * 3 || alpha.len() != px {
-            return Err(ImageError::Decode("pixel data shorter than the image".into()));
+            return Err(ImageError::Decode(
+                "pixel data shorter than the image".into(),
+            ));
         }
         if alpha.iter().all(|&a| a == 255) {
             return Err(ImageError::Opaque);
         }
-        Ok(SignatureImage { width: w, height: h, rgb, alpha })
+        Ok(SignatureImage {
+            width: w,
+            height: h,
+            rgb,
+            alpha,
+        })
     }
 
     /// Width and height in pixels.
@@ -143,7 +162,11 @@ fn image_stream(w: i64, h: i64, color_space: &[u8], data: Vec<u8>) -> Stream {
 }
 
 impl AppearanceBuilder for ImageAppearance {
-    fn build(&self, update: &mut IncrementalUpdate<'_>, ctx: &AppearanceContext<'_>) -> Result<ObjectId, SigningError> {
+    fn build(
+        &self,
+        update: &mut IncrementalUpdate<'_>,
+        ctx: &AppearanceContext<'_>,
+    ) -> Result<ObjectId, SigningError> {
         let (w, h) = (i64::from(self.width), i64::from(self.height));
         let smask = update.allocate();
         update.put(smask, Object::Stream(self.alpha.clone()));
@@ -168,7 +191,15 @@ impl AppearanceBuilder for ImageAppearance {
                 Dictionary::from_iter(vec![
                     ("Type", Object::Name(b"XObject".to_vec())),
                     ("Subtype", Object::Name(b"Form".to_vec())),
-                    ("BBox", Object::Array(vec![0.into(), 0.into(), Object::Real(ctx.width), Object::Real(ctx.height)])),
+                    (
+                        "BBox",
+                        Object::Array(vec![
+                            0.into(),
+                            0.into(),
+                            Object::Real(ctx.width),
+                            Object::Real(ctx.height),
+                        ]),
+                    ),
                     ("Resources", Object::Dictionary(resources)),
                 ]),
                 content,
@@ -193,19 +224,34 @@ mod tests {
 
     #[test]
     fn rgba_splits_into_colour_and_mask() {
-        let img = SignatureImage::from_png(&png(png::ColorType::Rgba, 2, 1, &[0, 0, 255, 255, 0, 0, 255, 0])).unwrap();
+        let img = SignatureImage::from_png(&png(
+            png::ColorType::Rgba,
+            2,
+            1,
+            &[0, 0, 255, 255, 0, 0, 255, 0],
+        ))
+        .unwrap();
         assert_eq!(img.rgb, [0, 0, 255, 0, 0, 255]);
         assert_eq!(img.alpha, [255, 0]);
     }
 
     #[test]
     fn opaque_images_and_garbage_are_refused() {
-        assert!(matches!(SignatureImage::from_png(&png(png::ColorType::Rgb, 1, 1, &[1, 2, 3])), Err(ImageError::Opaque)));
+        assert!(matches!(
+            SignatureImage::from_png(&png(png::ColorType::Rgb, 1, 1, &[1, 2, 3])),
+            Err(ImageError::Opaque)
+        ));
         assert!(matches!(
             SignatureImage::from_png(&png(png::ColorType::Rgba, 1, 1, &[1, 2, 3, 255])),
             Err(ImageError::Opaque)
         ));
-        assert!(matches!(SignatureImage::from_png(b"not a png"), Err(ImageError::Decode(_))));
-        assert!(matches!(SignatureImage::from_png(&vec![0; MAX_PNG_BYTES + 1]), Err(ImageError::TooLarge(_))));
+        assert!(matches!(
+            SignatureImage::from_png(b"not a png"),
+            Err(ImageError::Decode(_))
+        ));
+        assert!(matches!(
+            SignatureImage::from_png(&vec![0; MAX_PNG_BYTES + 1]),
+            Err(ImageError::TooLarge(_))
+        ));
     }
 }

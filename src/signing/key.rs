@@ -39,10 +39,16 @@ impl KeySigner {
     ) -> Result<KeySigner, SigningError> {
         let rng = SystemRandom::new();
         let key = match key {
-            PrivateKeyDer::Pkcs1Rsa(der) => Key::Rsa(RsaKeyPair::from_der(der).map_err(|e| SigningError::Key(e.to_string()))?),
+            PrivateKeyDer::Pkcs1Rsa(der) => {
+                Key::Rsa(RsaKeyPair::from_der(der).map_err(|e| SigningError::Key(e.to_string()))?)
+            }
             PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der) {
                 Ok(k) => Key::Rsa(k),
-                Err(rsa_err) => match EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng) {
+                Err(rsa_err) => match EcdsaKeyPair::from_pkcs8(
+                    &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    der,
+                    &rng,
+                ) {
                     Ok(k) => Key::Ecdsa(k),
                     Err(_) => {
                         return Err(SigningError::Key(format!(
@@ -64,7 +70,13 @@ impl KeySigner {
             (Key::Rsa(_), true) => SignatureAlgorithm::RsaPssSha256,
             (Key::Ecdsa(_), _) => SignatureAlgorithm::EcdsaP256Sha256,
         };
-        Ok(KeySigner { key, certificate, chain, algorithm, rng })
+        Ok(KeySigner {
+            key,
+            certificate,
+            chain,
+            algorithm,
+            rng,
+        })
     }
 }
 

@@ -46,13 +46,17 @@ pub enum SigningError {
     #[error("the private key does not match the certificate's public key")]
     KeyMismatch,
     /// The certificate does not allow signing documents.
-    #[error("certificate {subject} does not allow document signing (key usage digitalSignature or nonRepudiation is required)")]
+    #[error(
+        "certificate {subject} does not allow document signing (key usage digitalSignature or nonRepudiation is required)"
+    )]
     KeyUsage {
         /// The certificate's subject.
         subject: String,
     },
     /// The certificate is not valid at the signing time.
-    #[error("certificate {subject} is not valid at the signing time {at} (valid from {not_before} to {not_after})")]
+    #[error(
+        "certificate {subject} is not valid at the signing time {at} (valid from {not_before} to {not_after})"
+    )]
     CertificateNotValid {
         /// The certificate's subject.
         subject: String,
@@ -64,7 +68,9 @@ pub enum SigningError {
         not_after: OffsetDateTime,
     },
     /// Development PKI material outside development mode.
-    #[error("certificate {subject} belongs to the development PKI (keys-dev); it is accepted only in development mode (--dev)")]
+    #[error(
+        "certificate {subject} belongs to the development PKI (keys-dev); it is accepted only in development mode (--dev)"
+    )]
     DevelopmentPki {
         /// The certificate's subject.
         subject: String,
@@ -76,7 +82,9 @@ pub enum SigningError {
     #[error("signature field {0:?} is already signed")]
     FieldAlreadySigned(String),
     /// The signature value does not verify with the certificate's public key.
-    #[error("the signature value does not verify with the signer certificate's public key (wrong key?)")]
+    #[error(
+        "the signature value does not verify with the signer certificate's public key (wrong key?)"
+    )]
     SignatureMismatch,
     /// The signer (token, remote service) failed.
     #[error("the signer failed: {0}")]
@@ -188,20 +196,30 @@ impl Default for SignOptions {
 
 /// Checks that `cert` (with `chain`) may sign at `opts.signing_time`: key usage, validity and
 /// the development-mode guard. Run before anything is signed.
-pub fn check_certificate(cert: &Certificate, chain: &[Certificate], opts: &SignOptions) -> Result<(), SigningError> {
+pub fn check_certificate(
+    cert: &Certificate,
+    chain: &[Certificate],
+    opts: &SignOptions,
+) -> Result<(), SigningError> {
     if !opts.development_mode {
         if let Some(dev) = std::iter::once(cert)
             .chain(chain)
             .find(|c| crate::pki::is_development_certificate(c.der()))
         {
-            return Err(SigningError::DevelopmentPki { subject: dev.common_name().unwrap_or_else(|| dev.subject()) });
+            return Err(SigningError::DevelopmentPki {
+                subject: dev.common_name().unwrap_or_else(|| dev.subject()),
+            });
         }
     }
     if !cert.allows_document_signing() {
-        return Err(SigningError::KeyUsage { subject: cert.subject() });
+        return Err(SigningError::KeyUsage {
+            subject: cert.subject(),
+        });
     }
     let (not_before, not_after) = cert.validity();
-    if !opts.dangerous_skip_validity_check && (opts.signing_time < not_before || opts.signing_time > not_after) {
+    if !opts.dangerous_skip_validity_check
+        && (opts.signing_time < not_before || opts.signing_time > not_after)
+    {
         return Err(SigningError::CertificateNotValid {
             subject: cert.subject(),
             at: opts.signing_time,
@@ -226,7 +244,11 @@ pub fn verify_signature_value(
 
 /// Signs `input` with `signer`: the returned bytes start with `input` byte for byte and end
 /// with one incremental update holding the signature.
-pub fn sign_pdf(input: &[u8], signer: &dyn Signer, opts: &SignOptions) -> Result<Vec<u8>, SigningError> {
+pub fn sign_pdf(
+    input: &[u8],
+    signer: &dyn Signer,
+    opts: &SignOptions,
+) -> Result<Vec<u8>, SigningError> {
     sign_pdf_with_appearance(input, signer, opts, None)
 }
 
@@ -237,7 +259,14 @@ pub fn sign_pdf_with_appearance(
     opts: &SignOptions,
     appearance: Option<&dyn AppearanceBuilder>,
 ) -> Result<Vec<u8>, SigningError> {
-    sign_pdf_sequence(input, &[SignatureStep { signer, options: opts, appearance }])
+    sign_pdf_sequence(
+        input,
+        &[SignatureStep {
+            signer,
+            options: opts,
+            appearance,
+        }],
+    )
 }
 
 /// One signature of a [`sign_pdf_sequence`].
@@ -259,7 +288,10 @@ pub struct SignatureStep<'a> {
 /// file kyso has just produced, and checks the grown file against its own limits. Nothing is
 /// returned unless every step succeeds; a step that fails after an earlier one signed discards
 /// that signature (with a token or a remote signer, it was made for nothing).
-pub fn sign_pdf_sequence(input: &[u8], steps: &[SignatureStep<'_>]) -> Result<Vec<u8>, SigningError> {
+pub fn sign_pdf_sequence(
+    input: &[u8],
+    steps: &[SignatureStep<'_>],
+) -> Result<Vec<u8>, SigningError> {
     let Some(first) = steps.first() else {
         return Ok(input.to_vec());
     };
@@ -287,11 +319,21 @@ pub fn sign_pdf_sequence(input: &[u8], steps: &[SignatureStep<'_>]) -> Result<Ve
             opts,
             step.appearance,
         )?;
-        let attrs = cms::signed_attributes(&prepared.document_digest(), cert, &opts.extra_signed_attributes)?;
+        let attrs = cms::signed_attributes(
+            &prepared.document_digest(),
+            cert,
+            &opts.extra_signed_attributes,
+        )?;
         let tbs = cms::to_be_signed(&attrs)?;
         let signature = signer.sign(&tbs)?;
         verify_signature_value(cert, signer.algorithm(), &tbs, &signature)?;
-        let cms = cms::assemble(attrs, &signature, signer.algorithm(), cert, &cms_chain(signer.chain(), opts))?;
+        let cms = cms::assemble(
+            attrs,
+            &signature,
+            signer.algorithm(),
+            cert,
+            &cms_chain(signer.chain(), opts),
+        )?;
         let capacity = prepared.capacity();
         let bytes = prepared.embed(&cms)?;
         if k + 1 < steps.len() {

@@ -42,7 +42,11 @@ pub struct AppearanceContext<'a> {
 /// returns its id, which becomes the widget's normal appearance (`/AP /N`).
 pub trait AppearanceBuilder {
     /// Writes the appearance; see the trait documentation.
-    fn build(&self, update: &mut IncrementalUpdate<'_>, ctx: &AppearanceContext<'_>) -> Result<ObjectId, SigningError>;
+    fn build(
+        &self,
+        update: &mut IncrementalUpdate<'_>,
+        ctx: &AppearanceContext<'_>,
+    ) -> Result<ObjectId, SigningError>;
 }
 
 /// A PDF with a signature placeholder, waiting for its CMS.
@@ -69,16 +73,30 @@ impl std::fmt::Debug for PreparedPdf {
 impl PreparedPdf {
     /// Rebuilds a prepared PDF from stored parts (deferred signing keeps them in the registry),
     /// checking that the range really is an all-zero `/Contents` placeholder.
-    pub fn from_parts(bytes: Vec<u8>, contents_start: usize, contents_end: usize, field: String) -> Result<PreparedPdf, SigningError> {
+    pub fn from_parts(
+        bytes: Vec<u8>,
+        contents_start: usize,
+        contents_end: usize,
+        field: String,
+    ) -> Result<PreparedPdf, SigningError> {
         let ok = contents_start + 2 <= contents_end
             && contents_end <= bytes.len()
             && bytes[contents_start] == b'<'
             && bytes[contents_end - 1] == b'>'
-            && bytes[contents_start + 1..contents_end - 1].iter().all(|b| *b == b'0');
+            && bytes[contents_start + 1..contents_end - 1]
+                .iter()
+                .all(|b| *b == b'0');
         if !ok {
-            return Err(SigningError::Pdf(PdfError::Structure("not a prepared signature placeholder".into())));
+            return Err(SigningError::Pdf(PdfError::Structure(
+                "not a prepared signature placeholder".into(),
+            )));
         }
-        Ok(PreparedPdf { bytes, contents_start, contents_end, field })
+        Ok(PreparedPdf {
+            bytes,
+            contents_start,
+            contents_end,
+            field,
+        })
     }
 
     /// The whole prepared file.
@@ -98,7 +116,12 @@ impl PreparedPdf {
 
     /// The `/ByteRange` written into the signature dictionary.
     pub fn byte_range(&self) -> [usize; 4] {
-        [0, self.contents_start, self.contents_end, self.bytes.len() - self.contents_end]
+        [
+            0,
+            self.contents_start,
+            self.contents_end,
+            self.bytes.len() - self.contents_end,
+        ]
     }
 
     /// How many bytes of DER the placeholder holds.
@@ -119,7 +142,10 @@ impl PreparedPdf {
     /// Writes `cms` (DER) into the placeholder and returns the finished PDF.
     pub fn embed(mut self, cms: &[u8]) -> Result<Vec<u8>, SigningError> {
         if cms.len() > self.capacity() {
-            return Err(SigningError::ContentsOverflow { needed: cms.len(), capacity: self.capacity() });
+            return Err(SigningError::ContentsOverflow {
+                needed: cms.len(),
+                capacity: self.capacity(),
+            });
         }
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut at = self.contents_start + 1;
@@ -150,17 +176,31 @@ fn walk_fields(
         Object::Array(a) => a.clone(),
         _ => return Err(PdfError::Structure("/AcroForm /Fields is not an array".into()).into()),
     };
-    let mut stack: Vec<(Object, String, Option<Vec<u8>>, usize)> =
-        array.into_iter().rev().map(|o| (o, String::new(), None, 0)).collect();
+    let mut stack: Vec<(Object, String, Option<Vec<u8>>, usize)> = array
+        .into_iter()
+        .rev()
+        .map(|o| (o, String::new(), None, 0))
+        .collect();
     while let Some((obj, parent, inherited_ft, depth)) = stack.pop() {
         let Object::Reference(id) = obj else { continue };
         if depth > MAX_FIELD_DEPTH || seen.len() > MAX_FIELDS || !seen.insert(id) {
-            return Err(PdfError::Structure("the form's field tree is too deep, too large or cyclic".into()).into());
+            return Err(PdfError::Structure(
+                "the form's field tree is too deep, too large or cyclic".into(),
+            )
+            .into());
         }
         let reference = Object::Reference(id);
-        let Ok(dict) = pdf::resolve_dict(doc, &reference, limits, "a form field") else { continue };
+        let Ok(dict) = pdf::resolve_dict(doc, &reference, limits, "a form field") else {
+            continue;
+        };
         let partial = match dict.get(b"T") {
-            Ok(Object::String(bytes, _)) => Some(lopdf::decode_text_string(&Object::String(bytes.clone(), lopdf::StringFormat::Literal)).unwrap_or_default()),
+            Ok(Object::String(bytes, _)) => Some(
+                lopdf::decode_text_string(&Object::String(
+                    bytes.clone(),
+                    lopdf::StringFormat::Literal,
+                ))
+                .unwrap_or_default(),
+            ),
             _ => None,
         };
         let name = match (&partial, parent.is_empty()) {
@@ -183,7 +223,9 @@ fn walk_fields(
         let field_kids: Vec<Object> = kids
             .into_iter()
             .filter(|k| {
-                pdf::resolve_dict(doc, k, limits, "a kid").map(|d| d.has(b"T")).unwrap_or(false)
+                pdf::resolve_dict(doc, k, limits, "a kid")
+                    .map(|d| d.has(b"T"))
+                    .unwrap_or(false)
             })
             .collect();
         if field_kids.is_empty() {
@@ -210,7 +252,8 @@ fn append_reference(
     new: ObjectId,
     limits: &Limits,
 ) -> Result<bool, SigningError> {
-    let not_array = || PdfError::Structure(format!("/{} is not an array", String::from_utf8_lossy(key)));
+    let not_array =
+        || PdfError::Structure(format!("/{} is not an array", String::from_utf8_lossy(key)));
     match container.get(key) {
         Ok(Object::Reference(id)) => {
             let id = *id;
@@ -251,8 +294,12 @@ pub fn pdf_date_vietnam(t: OffsetDateTime) -> String {
 }
 
 fn rect_size(dict: &Dictionary, doc: &Document, limits: &Limits) -> (f32, f32) {
-    let Ok(rect) = dict.get(b"Rect") else { return (0.0, 0.0) };
-    let Ok(Object::Array(r)) = pdf::resolve(doc, rect, limits) else { return (0.0, 0.0) };
+    let Ok(rect) = dict.get(b"Rect") else {
+        return (0.0, 0.0);
+    };
+    let Ok(Object::Array(r)) = pdf::resolve(doc, rect, limits) else {
+        return (0.0, 0.0);
+    };
     let n: Vec<f32> = r.iter().filter_map(|o| o.as_float().ok()).collect();
     if n.len() != 4 {
         return (0.0, 0.0);
@@ -273,7 +320,17 @@ pub fn prepare(
     appearance: Option<&dyn AppearanceBuilder>,
 ) -> Result<PreparedPdf, SigningError> {
     let doc = pdf::load(input, &opts.limits)?;
-    Ok(prepare_loaded(input, &doc, signer, chain, algorithm, max_signature_len, opts, appearance)?.0)
+    Ok(prepare_loaded(
+        input,
+        &doc,
+        signer,
+        chain,
+        algorithm,
+        max_signature_len,
+        opts,
+        appearance,
+    )?
+    .0)
 }
 
 /// What a prepared signature adds to the parsed document: everything the update wrote, the
@@ -290,8 +347,12 @@ impl ParsedUpdate {
     pub(crate) fn apply(mut self, doc: &mut Document, cms: &[u8], capacity: usize) {
         let mut contents = cms.to_vec();
         contents.resize(capacity.max(cms.len()), 0);
-        self.sig_dict.set("Contents", Object::String(contents, lopdf::StringFormat::Hexadecimal));
-        self.written.apply_to(doc, [(self.sig_id, Object::Dictionary(self.sig_dict))]);
+        self.sig_dict.set(
+            "Contents",
+            Object::String(contents, lopdf::StringFormat::Hexadecimal),
+        );
+        self.written
+            .apply_to(doc, [(self.sig_id, Object::Dictionary(self.sig_dict))]);
     }
 }
 
@@ -311,7 +372,8 @@ pub(crate) fn prepare_loaded(
     let limits = &opts.limits;
     let mut update = IncrementalUpdate::new(input, doc)?;
     let catalog_id = pdf::catalog_id(doc)?;
-    let mut catalog = pdf::resolve_dict(doc, &Object::Reference(catalog_id), limits, "the catalog")?.clone();
+    let mut catalog =
+        pdf::resolve_dict(doc, &Object::Reference(catalog_id), limits, "the catalog")?.clone();
 
     // Where the AcroForm lives decides which object we rewrite.
     enum AcroLoc {
@@ -320,7 +382,10 @@ pub(crate) fn prepare_loaded(
         Absent,
     }
     let (acro_loc, mut acroform) = match catalog.get(b"AcroForm") {
-        Ok(Object::Reference(id)) => (AcroLoc::Indirect(*id), pdf::resolve_dict(doc, &Object::Reference(*id), limits, "the AcroForm")?.clone()),
+        Ok(Object::Reference(id)) => (
+            AcroLoc::Indirect(*id),
+            pdf::resolve_dict(doc, &Object::Reference(*id), limits, "the AcroForm")?.clone(),
+        ),
         Ok(Object::Dictionary(d)) => (AcroLoc::InCatalog, d.clone()),
         _ => (AcroLoc::Absent, Dictionary::new()),
     };
@@ -332,7 +397,13 @@ pub(crate) fn prepare_loaded(
         walk_fields(doc, fields, limits, &mut |name, id, dict, ft| {
             names.push(name.to_owned());
             if wanted.as_deref() == Some(name) && found.is_none() {
-                found = Some((FoundField { id, dict: dict.clone() }, ft == Some(b"Sig".as_slice())));
+                found = Some((
+                    FoundField {
+                        id,
+                        dict: dict.clone(),
+                    },
+                    ft == Some(b"Sig".as_slice()),
+                ));
             }
         })?;
     }
@@ -346,19 +417,37 @@ pub(crate) fn prepare_loaded(
             if !is_sig {
                 return Err(SigningError::NotSignatureField(field_name));
             }
-            if field.dict.get(b"V").map(|v| !matches!(v, Object::Null)).unwrap_or(false) {
+            if field
+                .dict
+                .get(b"V")
+                .map(|v| !matches!(v, Object::Null))
+                .unwrap_or(false)
+            {
                 return Err(SigningError::FieldAlreadySigned(field_name));
             }
             let mut field_dict = field.dict;
             field_dict.set("V", Object::Reference(sig_id));
             // The widget is the field itself (merged) or its first kid.
-            let widget = if field_dict.get(b"Subtype").map(|s| s == &Object::Name(b"Widget".to_vec())).unwrap_or(false) {
+            let widget = if field_dict
+                .get(b"Subtype")
+                .map(|s| s == &Object::Name(b"Widget".to_vec()))
+                .unwrap_or(false)
+            {
                 None
             } else {
                 match field_dict.get(b"Kids") {
                     Ok(k) => match pdf::resolve(doc, k, limits)? {
                         Object::Array(a) => match a.first() {
-                            Some(Object::Reference(wid)) => Some((*wid, pdf::resolve_dict(doc, &Object::Reference(*wid), limits, "the widget")?.clone())),
+                            Some(Object::Reference(wid)) => Some((
+                                *wid,
+                                pdf::resolve_dict(
+                                    doc,
+                                    &Object::Reference(*wid),
+                                    limits,
+                                    "the widget",
+                                )?
+                                .clone(),
+                            )),
                             _ => None,
                         },
                         _ => None,
@@ -372,12 +461,20 @@ pub(crate) fn prepare_loaded(
             };
             let ap = match appearance {
                 Some(builder) if w > 0.0 && h > 0.0 => {
-                    let ctx = AppearanceContext { signer, signing_time: opts.signing_time, field: &field_name, width: w, height: h };
+                    let ctx = AppearanceContext {
+                        signer,
+                        signing_time: opts.signing_time,
+                        field: &field_name,
+                        width: w,
+                        height: h,
+                    };
                     Some(builder.build(&mut update, &ctx)?)
                 }
                 _ => None,
             };
-            let ap_dict = |id: ObjectId| Object::Dictionary(Dictionary::from_iter(vec![("N", Object::Reference(id))]));
+            let ap_dict = |id: ObjectId| {
+                Object::Dictionary(Dictionary::from_iter(vec![("N", Object::Reference(id))]))
+            };
             match widget {
                 Some((wid, mut wd)) => {
                     if let Some(ap) = ap {
@@ -396,20 +493,28 @@ pub(crate) fn prepare_loaded(
         None => {
             field_name = match &opts.field {
                 Some(n) => n.clone(),
-                None => (1..).map(|i| format!("Signature{i}")).find(|n| !names.contains(n)).expect("unbounded"),
+                None => (1..)
+                    .map(|i| format!("Signature{i}"))
+                    .find(|n| !names.contains(n))
+                    .expect("unbounded"),
             };
             let pages = doc.get_pages();
             let page_id = *pages
                 .get(&1)
                 .ok_or_else(|| PdfError::Structure("the document has no pages".into()))?;
-            let mut page = pdf::resolve_dict(doc, &Object::Reference(page_id), limits, "the first page")?.clone();
+            let mut page =
+                pdf::resolve_dict(doc, &Object::Reference(page_id), limits, "the first page")?
+                    .clone();
             let field_id = update.allocate();
             let blank_id = update.allocate();
             let blank = Stream::new(
                 Dictionary::from_iter(vec![
                     ("Type", Object::Name(b"XObject".to_vec())),
                     ("Subtype", Object::Name(b"Form".to_vec())),
-                    ("BBox", Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()])),
+                    (
+                        "BBox",
+                        Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()]),
+                    ),
                     ("Resources", Object::Dictionary(Dictionary::new())),
                 ]),
                 Vec::new(),
@@ -422,9 +527,18 @@ pub(crate) fn prepare_loaded(
                 ("T", lopdf::text_string(&field_name)),
                 ("V", Object::Reference(sig_id)),
                 ("F", Object::Integer(132)),
-                ("Rect", Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()])),
+                (
+                    "Rect",
+                    Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()]),
+                ),
                 ("P", Object::Reference(page_id)),
-                ("AP", Object::Dictionary(Dictionary::from_iter(vec![("N", Object::Reference(blank_id))]))),
+                (
+                    "AP",
+                    Object::Dictionary(Dictionary::from_iter(vec![(
+                        "N",
+                        Object::Reference(blank_id),
+                    )])),
+                ),
             ]);
             update.put(field_id, Object::Dictionary(field));
             // An indirect /Annots or /Fields array is rewritten on its own, so the page (or the
@@ -432,7 +546,8 @@ pub(crate) fn prepare_loaded(
             if append_reference(doc, &mut update, &mut page, b"Annots", field_id, limits)? {
                 update.put(page_id, Object::Dictionary(page));
             }
-            acro_changed |= append_reference(doc, &mut update, &mut acroform, b"Fields", field_id, limits)?;
+            acro_changed |=
+                append_reference(doc, &mut update, &mut acroform, b"Fields", field_id, limits)?;
         }
     }
     if acroform.get(b"SigFlags").ok() != Some(&Object::Integer(3)) {
@@ -457,12 +572,21 @@ pub(crate) fn prepare_loaded(
 
     // The signature dictionary, serialised here so the placeholders' positions are known. Its
     // entries but /ByteRange and /Contents are written from the dictionary the parse gets.
-    let capacity = contents_capacity(signer, &super::cms_chain(chain, opts), algorithm, max_signature_len, &opts.extra_signed_attributes)?;
+    let capacity = contents_capacity(
+        signer,
+        &super::cms_chain(chain, opts),
+        algorithm,
+        max_signature_len,
+        &opts.extra_signed_attributes,
+    )?;
     let mut sig_dict = Dictionary::new();
     sig_dict.set("Type", Object::Name(b"Sig".to_vec()));
     sig_dict.set("Filter", Object::Name(b"Adobe.PPKLite".to_vec()));
     sig_dict.set("SubFilter", Object::Name(b"ETSI.CAdES.detached".to_vec()));
-    sig_dict.set("M", Object::string_literal(pdf_date_vietnam(opts.signing_time)));
+    sig_dict.set(
+        "M",
+        Object::string_literal(pdf_date_vietnam(opts.signing_time)),
+    );
     for (key, value) in [("Reason", &opts.reason), ("Location", &opts.location)] {
         if let Some(v) = value {
             sig_dict.set(key, lopdf::text_string(v));
@@ -475,14 +599,21 @@ pub(crate) fn prepare_loaded(
         ("Name", Object::Name(b"kyso".to_vec())),
         ("REx", Object::string_literal(env!("CARGO_PKG_VERSION"))),
     ]);
-    sig_dict.set("Prop_Build", Object::Dictionary(Dictionary::from_iter(vec![("App", Object::Dictionary(app))])));
+    sig_dict.set(
+        "Prop_Build",
+        Object::Dictionary(Dictionary::from_iter(vec![(
+            "App",
+            Object::Dictionary(app),
+        )])),
+    );
     let mut body = Vec::with_capacity(capacity * 2 + 512);
     body.extend_from_slice(b"<<\n");
     for (key, value) in sig_dict.iter() {
         body.push(b'/');
         body.extend_from_slice(key);
         body.push(b' ');
-        lopdf::Writer::write_object(&mut body, value).map_err(|e| PdfError::Structure(e.to_string()))?;
+        lopdf::Writer::write_object(&mut body, value)
+            .map_err(|e| PdfError::Structure(e.to_string()))?;
         body.push(b'\n');
     }
     body.extend_from_slice(b"/ByteRange [");
@@ -501,16 +632,38 @@ pub(crate) fn prepare_loaded(
     let contents_start = sig_body + contents_rel;
     let contents_end = contents_start + capacity * 2 + 2;
     let byte_range = [0, contents_start, contents_end, bytes.len() - contents_end];
-    let range = format!("{} {} {} {}", byte_range[0], byte_range[1], byte_range[2], byte_range[3]);
+    let range = format!(
+        "{} {} {} {}",
+        byte_range[0], byte_range[1], byte_range[2], byte_range[3]
+    );
     if range.len() > BYTE_RANGE_WIDTH {
         return Err(PdfError::Structure("file too large for the /ByteRange field".into()).into());
     }
     let at = sig_body + byte_range_rel;
     bytes[at..at + range.len()].copy_from_slice(range.as_bytes());
-    sig_dict.set("ByteRange", Object::Array(byte_range.iter().map(|v| Object::Integer(*v as i64)).collect()));
-    Ok((PreparedPdf { bytes, contents_start, contents_end, field: field_name }, ParsedUpdate { written, sig_id, sig_dict }))
+    sig_dict.set(
+        "ByteRange",
+        Object::Array(
+            byte_range
+                .iter()
+                .map(|v| Object::Integer(*v as i64))
+                .collect(),
+        ),
+    );
+    Ok((
+        PreparedPdf {
+            bytes,
+            contents_start,
+            contents_end,
+            field: field_name,
+        },
+        ParsedUpdate {
+            written,
+            sig_id,
+            sig_dict,
+        },
+    ))
 }
-
 
 /// Exact size of the CMS this signer will produce (with the longest possible signature value),
 /// plus a little slack: the placeholder is sized from the actual chain and never overflows.

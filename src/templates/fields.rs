@@ -19,7 +19,9 @@ use crate::pdf::incremental::IncrementalUpdate;
 fn description(role: &str) -> &'static str {
     match role {
         "seal" => "Chữ ký số của cơ quan (con dấu) / Agency digital seal",
-        "clerk" => "Chữ ký số của người tiếp nhận hồ sơ / Signature of the desk clerk who received the request",
+        "clerk" => {
+            "Chữ ký số của người tiếp nhận hồ sơ / Signature of the desk clerk who received the request"
+        }
         _ => "Chữ ký số của người có thẩm quyền / Signature of the competent official",
     }
 }
@@ -43,14 +45,19 @@ pub fn add_signature_fields(pdf: &[u8], fields: &[FieldPlacement]) -> Result<Vec
     let mut refs = Vec::with_capacity(fields.len());
     for f in fields {
         let page_no = u32::try_from(f.page).map_err(|_| "page number out of range".to_owned())?;
-        let page_id = *pages.get(&page_no).ok_or_else(|| format!("field {} on missing page {}", f.name, f.page))?;
+        let page_id = *pages
+            .get(&page_no)
+            .ok_or_else(|| format!("field {} on missing page {}", f.name, f.page))?;
         let mut w = Dictionary::new();
         w.set("Type", Object::Name(b"Annot".to_vec()));
         w.set("Subtype", Object::Name(b"Widget".to_vec()));
         w.set("FT", Object::Name(b"Sig".to_vec()));
         w.set("T", Object::string_literal(f.name.as_bytes().to_vec()));
         w.set("TU", text_string(description(&f.role)));
-        w.set("Rect", Object::Array(f.rect.iter().map(|v| Object::Real(*v as f32)).collect()));
+        w.set(
+            "Rect",
+            Object::Array(f.rect.iter().map(|v| Object::Real(*v as f32)).collect()),
+        );
         // Print flag: the signature appearance belongs on paper copies too.
         w.set("F", Object::Integer(4));
         w.set("P", Object::Reference(page_id));
@@ -59,7 +66,10 @@ pub fn add_signature_fields(pdf: &[u8], fields: &[FieldPlacement]) -> Result<Vec
         let at = match changed.iter().position(|(p, _)| *p == page_id) {
             Some(at) => at,
             None => {
-                let page = doc.get_dictionary(page_id).map_err(|e| format!("page: {e}"))?.clone();
+                let page = doc
+                    .get_dictionary(page_id)
+                    .map_err(|e| format!("page: {e}"))?
+                    .clone();
                 changed.push((page_id, page));
                 changed.len() - 1
             }
@@ -77,10 +87,16 @@ pub fn add_signature_fields(pdf: &[u8], fields: &[FieldPlacement]) -> Result<Vec
     let form_id = update.allocate();
     update.put(form_id, Object::Dictionary(form));
     let catalog_id = crate::pdf::catalog_id(&doc).map_err(|e| e.to_string())?;
-    let mut catalog = doc.get_dictionary(catalog_id).map_err(|e| format!("catalog: {e}"))?.clone();
+    let mut catalog = doc
+        .get_dictionary(catalog_id)
+        .map_err(|e| format!("catalog: {e}"))?
+        .clone();
     catalog.set("AcroForm", Object::Reference(form_id));
     update.put(catalog_id, Object::Dictionary(catalog));
-    Ok(update.write().map_err(|e| format!("writing the fields: {e}"))?.bytes)
+    Ok(update
+        .write()
+        .map_err(|e| format!("writing the fields: {e}"))?
+        .bytes)
 }
 
 /// Appends a reference to a page's `/Annots`. typst writes link annotations as an inline array;
@@ -106,7 +122,12 @@ mod tests {
         let link = doc.add_object(dictionary! {"Type" => "Annot", "Subtype" => "Link", "Rect" => vec![0.into(),0.into(),1.into(),1.into()]});
         let p1 = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages_id, "Contents" => content, "MediaBox" => vec![0.into(),0.into(),595.into(),842.into()], "Annots" => vec![Object::Reference(link)]});
         let p2 = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages_id, "Contents" => content, "MediaBox" => vec![0.into(),0.into(),595.into(),842.into()]});
-        doc.objects.insert(pages_id, Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => vec![p1.into(), p2.into()], "Count" => 2}));
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(
+                dictionary! {"Type" => "Pages", "Kids" => vec![p1.into(), p2.into()], "Count" => 2},
+            ),
+        );
         let cat = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
         doc.trailer.set("Root", cat);
         let mut out = Vec::new();
@@ -121,15 +142,43 @@ mod tests {
     fn fields_on_two_pages_join_an_existing_annots_array_with_either_xref_kind() {
         for xs in [false, true] {
             let pdf = two_pages(xs);
-            let fp = |name: &str, page| FieldPlacement { name: name.into(), role: "official".into(), page, rect: [1.0, 2.0, 3.0, 4.0] };
+            let fp = |name: &str, page| FieldPlacement {
+                name: name.into(),
+                role: "official".into(),
+                page,
+                rect: [1.0, 2.0, 3.0, 4.0],
+            };
             let out = add_signature_fields(&pdf, &[fp("A", 1), fp("B", 2), fp("C", 1)]).unwrap();
             assert!(out.starts_with(&pdf));
             let doc = crate::pdf::load(&out, &crate::pdf::Limits::default()).unwrap();
             let pages = doc.get_pages();
-            let annots = |n: u32| doc.get_dictionary(pages[&n]).unwrap().get(b"Annots").unwrap().as_array().unwrap().len();
+            let annots = |n: u32| {
+                doc.get_dictionary(pages[&n])
+                    .unwrap()
+                    .get(b"Annots")
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .len()
+            };
             assert_eq!((annots(1), annots(2)), (3, 1));
-            let form = doc.catalog().unwrap().get(b"AcroForm").unwrap().as_reference().unwrap();
-            assert_eq!(doc.get_dictionary(form).unwrap().get(b"Fields").unwrap().as_array().unwrap().len(), 3);
+            let form = doc
+                .catalog()
+                .unwrap()
+                .get(b"AcroForm")
+                .unwrap()
+                .as_reference()
+                .unwrap();
+            assert_eq!(
+                doc.get_dictionary(form)
+                    .unwrap()
+                    .get(b"Fields")
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                3
+            );
         }
     }
 }

@@ -157,27 +157,55 @@ impl Catalog {
             let file = format!("{}/schema.toml", e.dir);
             let schema = Schema::parse(&file, e.schema, &types)?;
             if schema.kind != e.dir {
-                return Err(SchemaError::Parse { file, message: format!("kind {:?} differs from its directory", schema.kind) }.into());
+                return Err(SchemaError::Parse {
+                    file,
+                    message: format!("kind {:?} differs from its directory", schema.kind),
+                }
+                .into());
             }
             order.push(schema.kind.clone());
-            templates.insert(schema.kind.clone(), Template { schema, sample: e.sample });
+            templates.insert(
+                schema.kind.clone(),
+                Template {
+                    schema,
+                    sample: e.sample,
+                },
+            );
         }
-        let mains: Vec<(String, String)> =
-            EMBEDDED.iter().map(|e| (e.dir.to_owned(), format!("/{}/template.typ", e.dir))).collect();
-        let mut files = vec![SourceFile { path: "/common/layout.typ", text: COMMON_LAYOUT }];
-        files.extend(mains.iter().zip(EMBEDDED).map(|((_, p), e)| SourceFile { path: p, text: e.source }));
+        let mains: Vec<(String, String)> = EMBEDDED
+            .iter()
+            .map(|e| (e.dir.to_owned(), format!("/{}/template.typ", e.dir)))
+            .collect();
+        let mut files = vec![SourceFile {
+            path: "/common/layout.typ",
+            text: COMMON_LAYOUT,
+        }];
+        files.extend(mains.iter().zip(EMBEDDED).map(|((_, p), e)| SourceFile {
+            path: p,
+            text: e.source,
+        }));
         let renderer = Renderer::new(files, mains.iter().map(|(k, p)| (k.as_str(), p.as_str())))?;
-        let catalog = Catalog { templates, order, renderer };
+        let catalog = Catalog {
+            templates,
+            order,
+            renderer,
+        };
         let probe_day = Datetime::from_ymd(2026, 1, 1).expect("a valid date");
         for t in catalog.kinds() {
-            let sample: serde_json::Value = serde_json::from_str(t.sample).map_err(|e| TemplateError::Sample {
-                kind: t.schema.kind.clone(),
-                message: e.to_string(),
-            })?;
+            let sample: serde_json::Value =
+                serde_json::from_str(t.sample).map_err(|e| TemplateError::Sample {
+                    kind: t.schema.kind.clone(),
+                    message: e.to_string(),
+                })?;
             if let Err(errs) = t.schema.validate(&sample, probe_day) {
                 return Err(TemplateError::Sample {
                     kind: t.schema.kind.clone(),
-                    message: errs.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                    message: errs
+                        .iter()
+                        .take(3)
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
                 });
             }
         }
@@ -196,8 +224,15 @@ impl Catalog {
 
     /// Renders `kind` with validated data and issuing metadata, then adds the empty signature
     /// fields where the layout put them.
-    pub fn render(&self, kind: &str, data: &Validated, meta: &DocumentMeta) -> Result<RenderedDocument, TemplateError> {
-        let template = self.get(kind).ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
+    pub fn render(
+        &self,
+        kind: &str,
+        data: &Validated,
+        meta: &DocumentMeta,
+    ) -> Result<RenderedDocument, TemplateError> {
+        let template = self
+            .get(kind)
+            .ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
         let (y, m, d) = meta.issued_on;
         let today = Datetime::from_ymd(y, m, d).ok_or_else(|| RenderError::Typst {
             kind: kind.to_owned(),
@@ -219,26 +254,48 @@ impl Catalog {
         m.insert("id".into(), Value::Str(meta.id.as_str().into()));
         m.insert("number".into(), Value::Int(i64::from(meta.number)));
         // Decree 23/2015 Art. 13.2 counts "from number 01": two digits at least.
-        m.insert("number_padded".into(), Value::Str(format!("{:02}", meta.number).into()));
-        m.insert("volume_label".into(), Value::Str(format!("{:02}/{}", meta.volume, meta.year).into()));
-        m.insert("type_code".into(), Value::Str(meta.type_code.as_str().into()));
+        m.insert(
+            "number_padded".into(),
+            Value::Str(format!("{:02}", meta.number).into()),
+        );
+        m.insert(
+            "volume_label".into(),
+            Value::Str(format!("{:02}/{}", meta.volume, meta.year).into()),
+        );
+        m.insert(
+            "type_code".into(),
+            Value::Str(meta.type_code.as_str().into()),
+        );
         m.insert("issued_on".into(), Value::Datetime(today));
         m.insert("authority".into(), Value::Dict(authority));
-        m.insert("verify_url".into(), Value::Str(meta.verify_url.as_str().into()));
+        m.insert(
+            "verify_url".into(),
+            Value::Str(meta.verify_url.as_str().into()),
+        );
         m.insert("qr_side".into(), Value::Int(i64::from(qr.side)));
         m.insert("qr_pixels".into(), Value::Bytes(Bytes::new(qr.pixels)));
-        m.insert("template_version".into(), Value::Str(template.schema.version.as_str().into()));
+        m.insert(
+            "template_version".into(),
+            Value::Str(template.schema.version.as_str().into()),
+        );
         let mut inputs = Dict::new();
         inputs.insert("data".into(), Value::Dict(data.typst.clone()));
         inputs.insert("meta".into(), Value::Dict(m));
         let rendered = self.renderer.render(kind, inputs, today, &meta.id)?;
-        let pdf = fields::add_signature_fields(&rendered.pdf, &rendered.fields).map_err(RenderError::Pdf)?;
-        Ok(RenderedDocument { pdf, page_sizes: rendered.page_sizes, fields: rendered.fields })
+        let pdf = fields::add_signature_fields(&rendered.pdf, &rendered.fields)
+            .map_err(RenderError::Pdf)?;
+        Ok(RenderedDocument {
+            pdf,
+            page_sizes: rendered.page_sizes,
+            fields: rendered.fields,
+        })
     }
 }
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("kinds", &self.order).finish_non_exhaustive()
+        f.debug_struct("Catalog")
+            .field("kinds", &self.order)
+            .finish_non_exhaustive()
     }
 }

@@ -169,9 +169,18 @@ impl Renderer {
                 .ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
             main_ids.insert(kind.to_owned(), id);
         }
-        let inputs = file_id(INPUTS_PATH).ok_or_else(|| RenderError::UnknownKind(INPUTS_PATH.to_owned()))?;
+        let inputs =
+            file_id(INPUTS_PATH).ok_or_else(|| RenderError::UnknownKind(INPUTS_PATH.to_owned()))?;
         let library = LazyHash::new(Library::builder().build());
-        Ok(Renderer { book, fonts, sources, mains: main_ids, library, inputs, renders: AtomicU64::new(0) })
+        Ok(Renderer {
+            book,
+            fonts,
+            sources,
+            mains: main_ids,
+            library,
+            inputs,
+            renders: AtomicU64::new(0),
+        })
     }
 
     /// Renders `kind` with `inputs` (keys `data` and `meta`) served as [`INPUTS_PATH`]; `today` is what
@@ -193,16 +202,35 @@ impl Renderer {
             .iter()
             .map(|p| (p.frame.width().to_pt(), p.frame.height().to_pt()))
             .collect();
-        Ok(Rendered { pdf, page_sizes, fields })
+        Ok(Rendered {
+            pdf,
+            page_sizes,
+            fields,
+        })
     }
 
     /// Renders `kind` to PDF without signature fields (appearance snippets).
-    pub fn render_plain(&self, kind: &str, inputs: Dict, today: Datetime, ident: &str) -> Result<Vec<u8>, RenderError> {
+    pub fn render_plain(
+        &self,
+        kind: &str,
+        inputs: Dict,
+        today: Datetime,
+        ident: &str,
+    ) -> Result<Vec<u8>, RenderError> {
         Ok(self.compile(kind, inputs, today, ident)?.1)
     }
 
-    fn compile(&self, kind: &str, inputs: Dict, today: Datetime, ident: &str) -> Result<(PagedDocument, Vec<u8>), RenderError> {
-        let main = *self.mains.get(kind).ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
+    fn compile(
+        &self,
+        kind: &str,
+        inputs: Dict,
+        today: Datetime,
+        ident: &str,
+    ) -> Result<(PagedDocument, Vec<u8>), RenderError> {
+        let main = *self
+            .mains
+            .get(kind)
+            .ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
         // typst memoises evaluation and layout results across compilations; what a
         // certification's own data produced is dead weight after it, while what every document
         // shares (the layout module, the header) is hit again each time. Evicting keeps a
@@ -212,8 +240,16 @@ impl Renderer {
         if self.renders.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
             typst::comemo::evict(2);
         }
-        let inputs = encode_inputs(inputs).map_err(|message| RenderError::Typst { kind: kind.to_owned(), message })?;
-        let world = DocWorld { renderer: self, inputs, main, today };
+        let inputs = encode_inputs(inputs).map_err(|message| RenderError::Typst {
+            kind: kind.to_owned(),
+            message,
+        })?;
+        let world = DocWorld {
+            renderer: self,
+            inputs,
+            main,
+            today,
+        };
         let warned = typst::compile::<PagedDocument>(&world);
         let doc = warned.output.map_err(|d| RenderError::Typst {
             kind: kind.to_owned(),
@@ -241,13 +277,24 @@ fn encode_inputs(inputs: Dict) -> Result<Bytes, String> {
                 let (Some(y), Some(m), Some(day)) = (d.year(), d.month(), d.day()) else {
                     return Err("an input datetime is not a calendar date".into());
                 };
-                let ymd = [i64::from(y), i64::from(m), i64::from(day)].into_iter().map(Value::Int).collect();
+                let ymd = [i64::from(y), i64::from(m), i64::from(day)]
+                    .into_iter()
+                    .map(Value::Int)
+                    .collect();
                 let mut tagged = Dict::new();
                 tagged.insert("kyso-date".into(), Value::Array(ymd));
                 Value::Dict(tagged)
             }
-            Value::Dict(d) => Value::Dict(d.into_iter().map(|(k, v)| Ok((k, tag_dates(v)?))).collect::<Result<_, String>>()?),
-            Value::Array(a) => Value::Array(a.into_iter().map(tag_dates).collect::<Result<_, String>>()?),
+            Value::Dict(d) => Value::Dict(
+                d.into_iter()
+                    .map(|(k, v)| Ok((k, tag_dates(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Value::Array(a) => Value::Array(
+                a.into_iter()
+                    .map(tag_dates)
+                    .collect::<Result<_, String>>()?,
+            ),
             other => other,
         })
     }
@@ -276,7 +323,9 @@ fn signature_fields(doc: &PagedDocument) -> Result<Vec<FieldPlacement>, String> 
     let intro = doc.introspector();
     let mut out: Vec<FieldPlacement> = Vec::new();
     for content in intro.elements().query(&Selector::Label(label)) {
-        let meta = content.to_packed::<MetadataElem>().ok_or("a <kyso-sig> label is not on metadata")?;
+        let meta = content
+            .to_packed::<MetadataElem>()
+            .ok_or("a <kyso-sig> label is not on metadata")?;
         let Value::Dict(d) = &meta.value else {
             return Err("a <kyso-sig> metadata value is not a dictionary".into());
         };
@@ -288,7 +337,12 @@ fn signature_fields(doc: &PagedDocument) -> Result<Vec<FieldPlacement>, String> 
             Ok(Value::Length(l)) if l.em == typst::layout::Em::zero() => Ok(l.abs.to_pt()),
             _ => Err(format!("marker without absolute length {k:?}")),
         };
-        let (name, role, w, h) = (text("name")?, text("role")?, length("width")?, length("height")?);
+        let (name, role, w, h) = (
+            text("name")?,
+            text("role")?,
+            length("width")?,
+            length("height")?,
+        );
         let loc = content.location().ok_or("marker without location")?;
         let pos = intro.position(loc).ok_or("marker not laid out")?;
         let page = pos.page.get();
@@ -301,7 +355,12 @@ fn signature_fields(doc: &PagedDocument) -> Result<Vec<FieldPlacement>, String> 
         if out.iter().any(|f| f.name == name) {
             return Err(format!("field {name:?} placed twice"));
         }
-        out.push(FieldPlacement { name, role, page, rect: [x, page_h - y - h, x + w, page_h - y] });
+        out.push(FieldPlacement {
+            name,
+            role,
+            page,
+            rect: [x, page_h - y - h, x + w, page_h - y],
+        });
     }
     if out.is_empty() {
         return Err("the template places no signature field".into());
@@ -344,7 +403,8 @@ impl World for DocWorld<'_> {
         if id == self.renderer.inputs {
             return Ok(self.inputs.clone());
         }
-        self.source(id).map(|s| Bytes::from_string(s.text().to_owned()))
+        self.source(id)
+            .map(|s| Bytes::from_string(s.text().to_owned()))
     }
 
     fn font(&self, index: usize) -> Option<Font> {

@@ -211,7 +211,9 @@ impl SharedTypes {
             file: file.to_owned(),
             message: e.message().to_owned(),
         })?;
-        Ok(SharedTypes { raw: raw.types.into_iter().map(|(k, v)| (k, v.fields)).collect() })
+        Ok(SharedTypes {
+            raw: raw.types.into_iter().map(|(k, v)| (k, v.fields)).collect(),
+        })
     }
 }
 
@@ -255,7 +257,11 @@ fn resolve_fields(
 ) -> Result<Vec<Field>, SchemaError> {
     let mut out: Vec<Field> = Vec::with_capacity(raw.len());
     for f in raw {
-        let path = if prefix.is_empty() { f.name.clone() } else { format!("{prefix}.{}", f.name) };
+        let path = if prefix.is_empty() {
+            f.name.clone()
+        } else {
+            format!("{prefix}.{}", f.name)
+        };
         let bad = |message: &str| SchemaError::Field {
             file: file.to_owned(),
             field: path.clone(),
@@ -271,12 +277,19 @@ fn resolve_fields(
             return Err(bad("declared twice"));
         }
         let named = |name: &str| -> Result<Vec<Field>, SchemaError> {
-            let fields = types.raw.get(name).ok_or_else(|| bad(&format!("unknown type {name:?}")))?;
+            let fields = types
+                .raw
+                .get(name)
+                .ok_or_else(|| bad(&format!("unknown type {name:?}")))?;
             resolve_fields(file, &path, fields, types, depth + 1)
         };
         let ty = match f.ty.as_str() {
-            "text" => FieldType::Text { max_length: f.max_length.unwrap_or(DEFAULT_MAX_TEXT) },
-            "date" => FieldType::Date { not_after_today: f.not_after_today.unwrap_or(false) },
+            "text" => FieldType::Text {
+                max_length: f.max_length.unwrap_or(DEFAULT_MAX_TEXT),
+            },
+            "date" => FieldType::Date {
+                not_after_today: f.not_after_today.unwrap_or(false),
+            },
             "citizen_id" => FieldType::CitizenId,
             "integer" => {
                 let (min, max) = (f.min.unwrap_or(0), f.max.unwrap_or(i64::from(u32::MAX)));
@@ -290,17 +303,30 @@ fn resolve_fields(
                 _ => return Err(bad("a choice needs a non-empty `choices` list")),
             },
             "list" => {
-                let item = f.item.as_deref().ok_or_else(|| bad("a list needs `item`, a type name"))?;
+                let item = f
+                    .item
+                    .as_deref()
+                    .ok_or_else(|| bad("a list needs `item`, a type name"))?;
                 let min_items = f.min_items.unwrap_or(if f.required { 1 } else { 0 });
                 let max_items = f.max_items.unwrap_or(DEFAULT_MAX_ITEMS);
                 if min_items > max_items {
                     return Err(bad("min_items is above max_items"));
                 }
-                FieldType::List { item: named(item)?, min_items, max_items }
+                FieldType::List {
+                    item: named(item)?,
+                    min_items,
+                    max_items,
+                }
             }
             other => FieldType::Object(named(other)?),
         };
-        out.push(Field { name: f.name.clone(), ty, required: f.required, vi: f.vi.clone(), en: f.en.clone() });
+        out.push(Field {
+            name: f.name.clone(),
+            ty,
+            required: f.required,
+            vi: f.vi.clone(),
+            en: f.en.clone(),
+        });
     }
     Ok(out)
 }
@@ -350,13 +376,23 @@ fn validate_object(
 ) -> Option<(Json, Dict)> {
     let Some(obj) = data.as_object() else {
         errors.push(FieldError {
-            path: if prefix.is_empty() { "(data)".to_owned() } else { prefix.to_owned() },
+            path: if prefix.is_empty() {
+                "(data)".to_owned()
+            } else {
+                prefix.to_owned()
+            },
             vi: "phải là một đối tượng JSON { … }".to_owned(),
             en: "must be a JSON object { … }".to_owned(),
         });
         return None;
     };
-    let path_of = |name: &str| if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };
+    let path_of = |name: &str| {
+        if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
     for key in obj.keys() {
         if !fields.iter().any(|f| &f.name == key) {
             errors.push(FieldError {
@@ -373,7 +409,13 @@ fn validate_object(
         match obj.get(&f.name) {
             None | Some(Json::Null) => {
                 if f.required {
-                    err(errors, &path, f, "bắt buộc, chưa nhập".into(), "is required but missing".into());
+                    err(
+                        errors,
+                        &path,
+                        f,
+                        "bắt buộc, chưa nhập".into(),
+                        "is required but missing".into(),
+                    );
                 }
             }
             Some(v) => {
@@ -397,12 +439,24 @@ fn validate_value(
     match &f.ty {
         FieldType::Text { max_length } => {
             let Some(s) = v.as_str() else {
-                err(errors, path, f, "phải là chuỗi ký tự".into(), "must be a string".into());
+                err(
+                    errors,
+                    path,
+                    f,
+                    "phải là chuỗi ký tự".into(),
+                    "must be a string".into(),
+                );
                 return None;
             };
             let s = s.trim();
             if s.is_empty() {
-                err(errors, path, f, "không được để trống".into(), "must not be empty".into());
+                err(
+                    errors,
+                    path,
+                    f,
+                    "không được để trống".into(),
+                    "must not be empty".into(),
+                );
                 return None;
             }
             let chars = s.chars().count();
@@ -441,10 +495,19 @@ fn validate_value(
                 return None;
             };
             if *not_after_today && (y, m, d) > ymd(today) {
-                err(errors, path, f, "không được sau ngày cấp".into(), "must not be after the day of issue".into());
+                err(
+                    errors,
+                    path,
+                    f,
+                    "không được sau ngày cấp".into(),
+                    "must not be after the day of issue".into(),
+                );
                 return None;
             }
-            Some((Json::String(format!("{y:04}-{m:02}-{d:02}")), Value::Datetime(dt)))
+            Some((
+                Json::String(format!("{y:04}-{m:02}-{d:02}")),
+                Value::Datetime(dt),
+            ))
         }
         FieldType::CitizenId => {
             let s = v.as_str().map(str::trim).unwrap_or_default();
@@ -474,16 +537,34 @@ fn validate_value(
             }
         },
         FieldType::Choice(choices) => match v.as_str().map(str::trim) {
-            Some(s) if choices.iter().any(|c| c == s) => Some((Json::String(s.to_owned()), Value::Str(s.into()))),
+            Some(s) if choices.iter().any(|c| c == s) => {
+                Some((Json::String(s.to_owned()), Value::Str(s.into())))
+            }
             _ => {
                 let list = choices.join(", ");
-                err(errors, path, f, format!("phải là một trong: {list}"), format!("must be one of: {list}"));
+                err(
+                    errors,
+                    path,
+                    f,
+                    format!("phải là một trong: {list}"),
+                    format!("must be one of: {list}"),
+                );
                 None
             }
         },
-        FieldType::List { item, min_items, max_items } => {
+        FieldType::List {
+            item,
+            min_items,
+            max_items,
+        } => {
             let Some(items) = v.as_array() else {
-                err(errors, path, f, "phải là một danh sách [ … ]".into(), "must be a list [ … ]".into());
+                err(
+                    errors,
+                    path,
+                    f,
+                    "phải là một danh sách [ … ]".into(),
+                    "must be a list [ … ]".into(),
+                );
                 return None;
             };
             if items.len() < *min_items || items.len() > *max_items {
@@ -492,14 +573,19 @@ fn validate_value(
                     path,
                     f,
                     format!("cần từ {min_items} đến {max_items} mục, có {}", items.len()),
-                    format!("needs {min_items} to {max_items} items, has {}", items.len()),
+                    format!(
+                        "needs {min_items} to {max_items} items, has {}",
+                        items.len()
+                    ),
                 );
                 return None;
             }
             let mut json = Vec::with_capacity(items.len());
             let mut arr = Array::new();
             for (i, it) in items.iter().enumerate() {
-                if let Some((j, t)) = validate_object(item, it, &format!("{path}[{i}]"), today, errors) {
+                if let Some((j, t)) =
+                    validate_object(item, it, &format!("{path}[{i}]"), today, errors)
+                {
                     json.push(j);
                     arr.push(Value::Dict(t));
                 }
@@ -513,7 +599,11 @@ fn validate_value(
 }
 
 fn ymd(d: Datetime) -> (i32, u8, u8) {
-    (d.year().unwrap_or(0), d.month().unwrap_or(0), d.day().unwrap_or(0))
+    (
+        d.year().unwrap_or(0),
+        d.month().unwrap_or(0),
+        d.day().unwrap_or(0),
+    )
 }
 
 /// Parses `YYYY-MM-DD` strictly (four-digit year from 1900, real calendar day).
@@ -606,7 +696,14 @@ fields = [
         // Unknown keys are reported first, then the declared fields in order.
         assert_eq!(
             paths,
-            ["extra", "people[0].full_name", "people[0].personal_id", "people[1].personal_id", "born", "pages"]
+            [
+                "extra",
+                "people[0].full_name",
+                "people[0].personal_id",
+                "people[1].personal_id",
+                "born",
+                "pages"
+            ]
         );
         assert!(errs.iter().all(|e| !e.vi.is_empty() && !e.en.is_empty()));
     }

@@ -80,13 +80,22 @@ pub fn check(
         Ok(a) => a,
         Err(e) => {
             return (
-                CapacityReport { basis: "unreadable".into(), ..Default::default() },
-                vec![constraint(format!("the claimed capacity (signer-attributes-v2) cannot be read: {e}"))],
+                CapacityReport {
+                    basis: "unreadable".into(),
+                    ..Default::default()
+                },
+                vec![constraint(format!(
+                    "the claimed capacity (signer-attributes-v2) cannot be read: {e}"
+                ))],
             );
         }
     };
     let mut report = CapacityReport {
-        basis: if attrs.grants.is_empty() { "own-right".into() } else { "delegation".into() },
+        basis: if attrs.grants.is_empty() {
+            "own-right".into()
+        } else {
+            "delegation".into()
+        },
         claimed_role: attrs.claimed_roles.first().cloned(),
         document_kind: attrs.claimed_kinds.first().cloned(),
         delegation: None,
@@ -95,11 +104,22 @@ pub fn check(
     match attrs.grants.as_slice() {
         [] => {}
         [g] => {
-            let (d, f) = check_grant(g, signer_der, pool, anchors, crls, signing_time, now, report.document_kind.as_deref());
+            let (d, f) = check_grant(
+                g,
+                signer_der,
+                pool,
+                anchors,
+                crls,
+                signing_time,
+                now,
+                report.document_kind.as_deref(),
+            );
             report.delegation = Some(d);
             findings.extend(f);
         }
-        _ => findings.push(constraint("the signature claims several delegations; exactly one is allowed".into())),
+        _ => findings.push(constraint(
+            "the signature claims several delegations; exactly one is allowed".into(),
+        )),
     }
     (report, findings)
 }
@@ -119,7 +139,14 @@ fn check_grant(
     let mut findings = Vec::new();
     let info = match grant::read(der) {
         Ok(i) => i,
-        Err(e) => return (DelegationReport::default(), vec![constraint(format!("the claimed delegation cannot be read: {e}"))]),
+        Err(e) => {
+            return (
+                DelegationReport::default(),
+                vec![constraint(format!(
+                    "the claimed delegation cannot be read: {e}"
+                ))],
+            );
+        }
     };
     let mut r = DelegationReport {
         mark: format!("{}.", info.mark),
@@ -131,11 +158,22 @@ fn check_grant(
         scope: info.scope.clone(),
         ..Default::default()
     };
-    let candidates: Vec<Certificate> = pool.iter().filter_map(|d| Certificate::from_der(d.clone()).ok()).collect();
+    let candidates: Vec<Certificate> = pool
+        .iter()
+        .filter_map(|d| Certificate::from_der(d.clone()).ok())
+        .collect();
     match grant::verify(der, &candidates) {
         Ok((_, delegator)) => {
             r.grant_signature_valid = true;
-            let outcome = chain::check_path(delegator.der(), pool, anchors, crls, signing_time.unwrap_or(now), now, chain::Purpose::Signing);
+            let outcome = chain::check_path(
+                delegator.der(),
+                pool,
+                anchors,
+                crls,
+                signing_time.unwrap_or(now),
+                now,
+                chain::Purpose::Signing,
+            );
             r.grant_trusted = outcome.trusted && outcome.findings.is_empty();
             r.grant_chain = outcome.chain;
             if !r.grant_trusted {
@@ -146,14 +184,18 @@ fn check_grant(
                 )));
             }
         }
-        Err(e) => findings.push(constraint(format!("the delegation grant does not verify: {e}"))),
+        Err(e) => findings.push(constraint(format!(
+            "the delegation grant does not verify: {e}"
+        ))),
     }
     let signer_subject = x509_parser::certificate::X509Certificate::from_der(signer_der)
         .map(|(_, c)| c.subject().as_raw().to_vec())
         .unwrap_or_default();
     r.holder_is_signer = signer_subject == info.holder_der;
     if !r.holder_is_signer {
-        findings.push(constraint("the delegation was granted to someone other than the signer".into()));
+        findings.push(constraint(
+            "the delegation was granted to someone other than the signer".into(),
+        ));
     }
     r.signing_time_in_window = match signing_time {
         Some(t) => t >= info.window.0.unix_timestamp() && t <= info.window.1.unix_timestamp(),
@@ -172,6 +214,10 @@ fn check_grant(
             None => "the signature does not state the document kind, so the delegation's scope cannot be checked".into(),
         }));
     }
-    r.verified = r.grant_signature_valid && r.grant_trusted && r.holder_is_signer && r.signing_time_in_window && r.kind_in_scope;
+    r.verified = r.grant_signature_valid
+        && r.grant_trusted
+        && r.holder_is_signer
+        && r.signing_time_in_window
+        && r.kind_in_scope;
     (r, findings)
 }

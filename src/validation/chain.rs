@@ -83,7 +83,11 @@ pub fn certs_from_pem_or_der(data: &[u8], label: &str) -> Result<Vec<Vec<u8>>, A
         .filter(|b| b.tag() == label)
         .map(|b| b.into_contents())
         .collect();
-    if out.is_empty() { Err(AnchorError::Empty) } else { Ok(out) }
+    if out.is_empty() {
+        Err(AnchorError::Empty)
+    } else {
+        Ok(out)
+    }
 }
 
 /// What the path check found.
@@ -145,7 +149,10 @@ pub fn check_path<'a>(
 ) -> ChainOutcome {
     let mut out = ChainOutcome::default();
     let Ok((_, signer_cert)) = X509Certificate::from_der(signer) else {
-        out.findings.push(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "signer certificate is unreadable"));
+        out.findings.push(Finding::indeterminate(
+            SubIndication::NoSigningCertificateFound,
+            "signer certificate is unreadable",
+        ));
         return out;
     };
 
@@ -153,7 +160,10 @@ pub fn check_path<'a>(
     let mut path: Vec<(X509Certificate<'a>, &'a [u8])> = vec![(signer_cert, signer)];
     let mut trusted = false;
     loop {
-        let (last, last_der) = path.last().map(|(c, d)| (c, *d)).expect("path is never empty");
+        let (last, last_der) = path
+            .last()
+            .map(|(c, d)| (c, *d))
+            .expect("path is never empty");
         if anchors.iter().any(|a| a == last_der) {
             trusted = true;
             break;
@@ -186,11 +196,20 @@ pub fn check_path<'a>(
     if !trusted {
         out.findings.push(Finding::indeterminate(
             SubIndication::NoCertificateChainFound,
-            format!("no chain from the signer to a configured trust anchor (issuer {})", path.last().map(|(c, _)| c.issuer().to_string()).unwrap_or_default()),
+            format!(
+                "no chain from the signer to a configured trust anchor (issuer {})",
+                path.last()
+                    .map(|(c, _)| c.issuer().to_string())
+                    .unwrap_or_default()
+            ),
         ));
         return out;
     }
-    out.chain = path.iter().rev().map(|(c, _)| c.subject().to_string()).collect();
+    out.chain = path
+        .iter()
+        .rev()
+        .map(|(c, _)| c.subject().to_string())
+        .collect();
 
     // Constraints, validity and revocation, signer first.
     for (i, (cert, _)) in path.iter().enumerate() {
@@ -198,7 +217,13 @@ pub fn check_path<'a>(
         let is_signer = i == 0;
         let is_anchor = i == path.len() - 1;
         for ext in cert.extensions() {
-            if ext.critical && matches!(ext.parsed_extension(), ParsedExtension::UnsupportedExtension { .. } | ParsedExtension::ParseError { .. }) {
+            if ext.critical
+                && matches!(
+                    ext.parsed_extension(),
+                    ParsedExtension::UnsupportedExtension { .. }
+                        | ParsedExtension::ParseError { .. }
+                )
+            {
                 out.findings.push(Finding::indeterminate(
                     SubIndication::ChainConstraintsFailure,
                     format!("{name}: unknown critical extension {}", ext.oid),
@@ -216,42 +241,70 @@ pub fn check_path<'a>(
                     format!("{name}: key usage allows neither digitalSignature nor nonRepudiation"),
                 ));
             }
-            let time_stamping = cert.extended_key_usage().ok().flatten().is_some_and(|e| e.value.time_stamping);
+            let time_stamping = cert
+                .extended_key_usage()
+                .ok()
+                .flatten()
+                .is_some_and(|e| e.value.time_stamping);
             if purpose == Purpose::TimeStamping && !time_stamping {
                 out.findings.push(Finding::indeterminate(
                     SubIndication::SigConstraintsFailure,
-                    format!("{name}: not a time-stamping authority (no extended key usage timeStamping)"),
+                    format!(
+                        "{name}: not a time-stamping authority (no extended key usage timeStamping)"
+                    ),
                 ));
             }
         } else {
-            let bc = cert.basic_constraints().ok().flatten().map(|b| (b.value.ca, b.value.path_len_constraint));
+            let bc = cert
+                .basic_constraints()
+                .ok()
+                .flatten()
+                .map(|b| (b.value.ca, b.value.path_len_constraint));
             if !bc.is_some_and(|b| b.0) {
-                out.findings.push(Finding::indeterminate(SubIndication::ChainConstraintsFailure, format!("{name}: not a CA certificate")));
+                out.findings.push(Finding::indeterminate(
+                    SubIndication::ChainConstraintsFailure,
+                    format!("{name}: not a CA certificate"),
+                ));
             }
             if let Some(ku) = ku
                 && !ku.key_cert_sign()
             {
-                out.findings.push(Finding::indeterminate(SubIndication::ChainConstraintsFailure, format!("{name}: key usage lacks keyCertSign")));
+                out.findings.push(Finding::indeterminate(
+                    SubIndication::ChainConstraintsFailure,
+                    format!("{name}: key usage lacks keyCertSign"),
+                ));
             }
             // CA certificates below this one, excluding the signer.
             let below = i - 1;
             if let Some(limit) = bc.and_then(|b| b.1)
                 && below as u32 > limit
             {
-                out.findings.push(Finding::indeterminate(SubIndication::ChainConstraintsFailure, format!("{name}: path length constraint {limit} exceeded")));
+                out.findings.push(Finding::indeterminate(
+                    SubIndication::ChainConstraintsFailure,
+                    format!("{name}: path length constraint {limit} exceeded"),
+                ));
             }
         }
         let v = cert.validity();
         let (nb, na) = (v.not_before.timestamp(), v.not_after.timestamp());
         if signing_time < nb {
             let finding = if is_signer {
-                Finding::failed(SubIndication::NotYetValid, format!("{name}: not yet valid at the claimed signing time"))
+                Finding::failed(
+                    SubIndication::NotYetValid,
+                    format!("{name}: not yet valid at the claimed signing time"),
+                )
             } else {
-                Finding::indeterminate(SubIndication::OutOfBoundsNoPoe, format!("{name}: not yet valid at the claimed signing time"))
+                Finding::indeterminate(
+                    SubIndication::OutOfBoundsNoPoe,
+                    format!("{name}: not yet valid at the claimed signing time"),
+                )
             };
             out.findings.push(finding);
         } else if signing_time > na {
-            out.findings.push(Finding::indeterminate(SubIndication::OutOfBoundsNoPoe, format!("{name}: expired before the claimed signing time")));
+            out.findings.push(Finding::indeterminate(
+                SubIndication::OutOfBoundsNoPoe,
+                format!("{name}: expired before the claimed signing time"),
+            ));
         } else if validation_time > na {
             out.findings.push(Finding::indeterminate(
                 SubIndication::OutOfBoundsNoPoe,
@@ -263,20 +316,33 @@ pub fn check_path<'a>(
         }
         let issuer = &path[i + 1].0;
         match revocation(cert, issuer, crls, validation_time) {
-            Revocation::Unknown => out.notes.push(format!("{name}: revocation not checked (no CRL from its issuer)")),
+            Revocation::Unknown => out.notes.push(format!(
+                "{name}: revocation not checked (no CRL from its issuer)"
+            )),
             Revocation::Good { stale } => {
                 if stale {
-                    out.notes.push(format!("{name}: not revoked, but the CRL is past its next update"));
+                    out.notes.push(format!(
+                        "{name}: not revoked, but the CRL is past its next update"
+                    ));
                 }
             }
             Revocation::Revoked(at) => {
                 let when = super::fmt_time(at);
                 let finding = if !is_signer {
-                    Finding::indeterminate(SubIndication::RevokedCaNoPoe, format!("{name}: CA certificate revoked on {when}"))
+                    Finding::indeterminate(
+                        SubIndication::RevokedCaNoPoe,
+                        format!("{name}: CA certificate revoked on {when}"),
+                    )
                 } else if at <= signing_time {
-                    Finding::failed(SubIndication::Revoked, format!("{name}: revoked on {when}, before the claimed signing time"))
+                    Finding::failed(
+                        SubIndication::Revoked,
+                        format!("{name}: revoked on {when}, before the claimed signing time"),
+                    )
                 } else {
-                    Finding::indeterminate(SubIndication::RevokedNoPoe, format!("{name}: revoked on {when}; nothing proves the signature is older"))
+                    Finding::indeterminate(
+                        SubIndication::RevokedNoPoe,
+                        format!("{name}: revoked on {when}; nothing proves the signature is older"),
+                    )
                 };
                 out.findings.push(finding);
             }
@@ -287,7 +353,9 @@ pub fn check_path<'a>(
 
 /// Whether `child`'s signature verifies with `issuer`'s key.
 fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    let Ok(alg) = Oid::from_bytes(child.signature_algorithm.algorithm.as_bytes()) else { return false };
+    let Ok(alg) = Oid::from_bytes(child.signature_algorithm.algorithm.as_bytes()) else {
+        return false;
+    };
     let params_der = raw_params(child.signature_algorithm.parameters.as_ref());
     crypto::verify(
         &alg,
@@ -312,20 +380,32 @@ enum Revocation {
     Revoked(i64),
 }
 
-fn revocation(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>, crls: &[Vec<u8>], validation_time: i64) -> Revocation {
+fn revocation(
+    cert: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+    crls: &[Vec<u8>],
+    validation_time: i64,
+) -> Revocation {
     let mut result = Revocation::Unknown;
     for der in crls {
-        let Ok((_, crl)) = CertificateRevocationList::from_der(der) else { continue };
+        let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
+            continue;
+        };
         if crl.issuer().as_raw() != issuer.subject().as_raw() || !crl_signed_by(&crl, issuer) {
             continue;
         }
         if crl.last_update().timestamp() > validation_time {
             continue;
         }
-        if let Some(entry) = crl.iter_revoked_certificates().find(|r| r.raw_serial() == cert.raw_serial()) {
+        if let Some(entry) = crl
+            .iter_revoked_certificates()
+            .find(|r| r.raw_serial() == cert.raw_serial())
+        {
             return Revocation::Revoked(entry.revocation_date.timestamp());
         }
-        let stale = crl.next_update().is_some_and(|n| n.timestamp() < validation_time);
+        let stale = crl
+            .next_update()
+            .is_some_and(|n| n.timestamp() < validation_time);
         result = match result {
             Revocation::Good { stale: s } => Revocation::Good { stale: s && stale },
             _ => Revocation::Good { stale },
@@ -335,7 +415,17 @@ fn revocation(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>, crls: &[
 }
 
 fn crl_signed_by(crl: &CertificateRevocationList<'_>, issuer: &X509Certificate<'_>) -> bool {
-    let Ok(alg) = Oid::from_bytes(crl.signature_algorithm.algorithm.as_bytes()) else { return false };
+    let Ok(alg) = Oid::from_bytes(crl.signature_algorithm.algorithm.as_bytes()) else {
+        return false;
+    };
     let params = raw_params(crl.signature_algorithm.parameters.as_ref());
-    crypto::verify(&alg, params.as_deref(), None, issuer.public_key().raw, crl.tbs_cert_list.as_ref(), &crl.signature_value.data).is_ok()
+    crypto::verify(
+        &alg,
+        params.as_deref(),
+        None,
+        issuer.public_key().raw,
+        crl.tbs_cert_list.as_ref(),
+        &crl.signature_value.data,
+    )
+    .is_ok()
 }

@@ -105,32 +105,52 @@ pub struct SignedCms {
 impl SignedCms {
     /// Parses `der` (the padding already stripped), which must carry `content`.
     pub fn parse(der: &[u8], content: Content) -> Result<SignedCms, CmsError> {
-        let ci = ContentInfo::from_der(der).map_err(|e| format(format!("not DER ContentInfo: {e}")))?;
+        let ci =
+            ContentInfo::from_der(der).map_err(|e| format(format!("not DER ContentInfo: {e}")))?;
         if ci.content_type != ID_SIGNED_DATA {
             return Err(format("content is not SignedData"));
         }
-        let sd: SignedData = ci.content.decode_as().map_err(|e| format(format!("malformed SignedData: {e}")))?;
+        let sd: SignedData = ci
+            .content
+            .decode_as()
+            .map_err(|e| format(format!("malformed SignedData: {e}")))?;
         let expected_type = match content {
             Content::Detached => ID_DATA,
             Content::TimeStampToken => ID_CT_TST_INFO,
         };
         let econtent = match (&sd.encap_content_info.econtent, content) {
             (None, Content::Detached) if sd.encap_content_info.econtent_type == ID_DATA => None,
-            (Some(any), Content::TimeStampToken) if sd.encap_content_info.econtent_type == ID_CT_TST_INFO => Some(
-                any.decode_as::<der::asn1::OctetString>()
-                    .map_err(|_| format("time-stamp token content is not an OCTET STRING"))?
-                    .into_bytes(),
-            ),
+            (Some(any), Content::TimeStampToken)
+                if sd.encap_content_info.econtent_type == ID_CT_TST_INFO =>
+            {
+                Some(
+                    any.decode_as::<der::asn1::OctetString>()
+                        .map_err(|_| format("time-stamp token content is not an OCTET STRING"))?
+                        .into_bytes(),
+                )
+            }
             (_, Content::Detached) => return Err(format("content must be detached id-data")),
-            (_, Content::TimeStampToken) => return Err(format("a time-stamp token must encapsulate TSTInfo")),
+            (_, Content::TimeStampToken) => {
+                return Err(format("a time-stamp token must encapsulate TSTInfo"));
+            }
         };
         let infos: Vec<_> = sd.signer_infos.0.iter().collect();
         let [info] = infos.as_slice() else {
-            return Err(format(format!("expected one SignerInfo, found {}", infos.len())));
+            return Err(format(format!(
+                "expected one SignerInfo, found {}",
+                infos.len()
+            )));
         };
-        let digest = Digest::from_oid(&info.digest_alg.oid)
-            .ok_or_else(|| format(format!("digest algorithm {} not accepted", info.digest_alg.oid)))?;
-        let attrs = info.signed_attrs.as_ref().ok_or_else(|| format("signed attributes are missing"))?;
+        let digest = Digest::from_oid(&info.digest_alg.oid).ok_or_else(|| {
+            format(format!(
+                "digest algorithm {} not accepted",
+                info.digest_alg.oid
+            ))
+        })?;
+        let attrs = info
+            .signed_attrs
+            .as_ref()
+            .ok_or_else(|| format("signed attributes are missing"))?;
 
         let mut content_type = None;
         let mut message_digest = None;
@@ -147,43 +167,68 @@ impl SignedCms {
             let one = || -> Result<_, CmsError> {
                 match values.as_slice() {
                     [v] => Ok(*v),
-                    _ => Err(format(format!("attribute {} must have one value", attr.oid))),
+                    _ => Err(format(format!(
+                        "attribute {} must have one value",
+                        attr.oid
+                    ))),
                 }
             };
             match attr.oid {
-                ATTR_CONTENT_TYPE => content_type = Some(one()?.decode_as::<Oid>().map_err(|_| format("bad content-type"))?),
+                ATTR_CONTENT_TYPE => {
+                    content_type = Some(
+                        one()?
+                            .decode_as::<Oid>()
+                            .map_err(|_| format("bad content-type"))?,
+                    )
+                }
                 ATTR_MESSAGE_DIGEST => {
-                    let v = one()?.decode_as::<der::asn1::OctetString>().map_err(|_| format("bad message-digest"))?;
+                    let v = one()?
+                        .decode_as::<der::asn1::OctetString>()
+                        .map_err(|_| format("bad message-digest"))?;
                     message_digest = Some(v.into_bytes());
                 }
                 ATTR_SIGNING_TIME => {
-                    let t = x509_cert::time::Time::from_der(&one()?.to_der().map_err(|_| format("bad signing-time"))?)
-                        .map_err(|_| format("bad signing-time"))?;
+                    let t = x509_cert::time::Time::from_der(
+                        &one()?.to_der().map_err(|_| format("bad signing-time"))?,
+                    )
+                    .map_err(|_| format("bad signing-time"))?;
                     signing_time = i64::try_from(t.to_unix_duration().as_secs()).ok();
                 }
                 ATTR_SIGNING_CERT | ATTR_SIGNING_CERT_V2 => {
-                    let raw = one()?.to_der().map_err(|_| format("bad signing-certificate"))?;
+                    let raw = one()?
+                        .to_der()
+                        .map_err(|_| format("bad signing-certificate"))?;
                     ess_cert = Some(
                         parse_ess(&raw, attr.oid == ATTR_SIGNING_CERT_V2)
                             .ok_or_else(|| format("malformed signing-certificate attribute"))?,
                     );
                 }
                 ATTR_SIGNER_ATTRIBUTES_V2 => {
-                    signer_attributes_v2 = Some(one()?.to_der().map_err(|_| format("bad signer-attributes-v2"))?);
+                    signer_attributes_v2 = Some(
+                        one()?
+                            .to_der()
+                            .map_err(|_| format("bad signer-attributes-v2"))?,
+                    );
                 }
                 _ => {}
             }
         }
         if content_type != Some(expected_type) {
-            return Err(format(format!("content-type attribute must be {expected_type}")));
+            return Err(format(format!(
+                "content-type attribute must be {expected_type}"
+            )));
         }
-        let message_digest = message_digest.ok_or_else(|| format("message-digest attribute is missing"))?;
+        let message_digest =
+            message_digest.ok_or_else(|| format("message-digest attribute is missing"))?;
 
         let mut certificates = Vec::new();
         let mut parsed = Vec::new();
         for choice in sd.certificates.iter().flat_map(|set| set.0.iter()) {
             if let CertificateChoices::Certificate(cert) = choice {
-                certificates.push(cert.to_der().map_err(|_| format("unencodable certificate"))?);
+                certificates.push(
+                    cert.to_der()
+                        .map_err(|_| format("unencodable certificate"))?,
+                );
                 parsed.push(cert);
             }
         }
@@ -213,7 +258,11 @@ impl SignedCms {
             econtent,
             signed_attrs: raw_signed_attrs(der)?,
             sig_alg: info.signature_algorithm.oid,
-            sig_params: info.signature_algorithm.parameters.as_ref().and_then(|p| p.to_der().ok()),
+            sig_params: info
+                .signature_algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.to_der().ok()),
             signature: info.signature.as_bytes().to_vec(),
         })
     }
@@ -234,15 +283,19 @@ impl SignedCms {
 
     /// The TSTInfo of a time-stamp token.
     pub fn tst_info(&self) -> Result<TstInfo, CmsError> {
-        let e = self.econtent.as_deref().ok_or_else(|| format("not a time-stamp token"))?;
+        let e = self
+            .econtent
+            .as_deref()
+            .ok_or_else(|| format("not a time-stamp token"))?;
         parse_tst_info(e).ok_or_else(|| format("malformed TSTInfo"))
     }
 
     /// Verifies the signature over the signed attributes with the signer certificate's key.
     pub fn verify_signature(&self) -> Result<(), CryptoError> {
         use x509_parser::prelude::FromDer;
-        let (_, cert) = x509_parser::certificate::X509Certificate::from_der(self.signer_certificate())
-            .map_err(|_| CryptoError::BadKey)?;
+        let (_, cert) =
+            x509_parser::certificate::X509Certificate::from_der(self.signer_certificate())
+                .map_err(|_| CryptoError::BadKey)?;
         crypto::verify(
             &self.sig_alg,
             self.sig_params.as_deref(),
@@ -256,22 +309,33 @@ impl SignedCms {
     /// Checks the signing-certificate(-v2) binding; `required` for ETSI.CAdES.detached.
     pub fn check_ess_binding(&self, required: bool) -> Result<(), CmsError> {
         let Some(ess) = &self.ess_cert else {
-            return if required { Err(format("signing-certificate-v2 attribute is missing")) } else { Ok(()) };
+            return if required {
+                Err(format("signing-certificate-v2 attribute is missing"))
+            } else {
+                Ok(())
+            };
         };
         let cert = self.signer_certificate();
         let actual = match (ess.sha1, ess.digest) {
-            (true, _) => ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert).as_ref().to_vec(),
+            (true, _) => ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert)
+                .as_ref()
+                .to_vec(),
             (false, Some(d)) => d.digest(&[cert]),
             (false, None) => return Err(CmsError::SigningCertificateMismatch),
         };
-        if actual == ess.hash { Ok(()) } else { Err(CmsError::SigningCertificateMismatch) }
+        if actual == ess.hash {
+            Ok(())
+        } else {
+            Err(CmsError::SigningCertificateMismatch)
+        }
     }
 }
 
 fn matches_sid(cert: &Certificate, sid: &SignerIdentifier) -> bool {
     match sid {
         SignerIdentifier::IssuerAndSerialNumber(isn) => {
-            cert.tbs_certificate.issuer == isn.issuer && cert.tbs_certificate.serial_number == isn.serial_number
+            cert.tbs_certificate.issuer == isn.issuer
+                && cert.tbs_certificate.serial_number == isn.serial_number
         }
         SignerIdentifier::SubjectKeyIdentifier(ski) => cert
             .tbs_certificate
@@ -298,7 +362,11 @@ fn parse_tst_info(der: &[u8]) -> Option<TstInfo> {
     let (_, hashed) = imp.expect(0x04).ok()?;
     cur.expect(0x02).ok()?;
     let (_, gen_time) = cur.expect(0x18).ok()?;
-    Some(TstInfo { imprint_digest, imprint: hashed.to_vec(), gen_time: generalized_time(gen_time)? })
+    Some(TstInfo {
+        imprint_digest,
+        imprint: hashed.to_vec(),
+        gen_time: generalized_time(gen_time)?,
+    })
 }
 
 /// `YYYYMMDDHHMMSS[.f*]Z` as RFC 3161 allows it (fractions of a second, which DER's
@@ -317,8 +385,17 @@ fn generalized_time(text: &[u8]) -> Option<i64> {
         u8::try_from(n(6..8)?).ok()?,
     )
     .ok()?;
-    let t = time::Time::from_hms(u8::try_from(n(8..10)?).ok()?, u8::try_from(n(10..12)?).ok()?, u8::try_from(n(12..14)?).ok()?).ok()?;
-    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp())
+    let t = time::Time::from_hms(
+        u8::try_from(n(8..10)?).ok()?,
+        u8::try_from(n(10..12)?).ok()?,
+        u8::try_from(n(12..14)?).ok()?,
+    )
+    .ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 /// SigningCertificate(V2) ::= SEQUENCE { certs SEQUENCE OF ESSCertID(v2), policies OPTIONAL }.
@@ -335,7 +412,11 @@ fn parse_ess(raw: &[u8], v2: bool) -> Option<EssCertId> {
         digest?;
     }
     let (_, hash) = cur.expect(0x04).ok()?;
-    Some(EssCertId { sha1: !v2, digest: if v2 { digest } else { None }, hash: hash.to_vec() })
+    Some(EssCertId {
+        sha1: !v2,
+        digest: if v2 { digest } else { None },
+        hash: hash.to_vec(),
+    })
 }
 
 /// The signed attributes exactly as they were signed, retagged as a SET (RFC 5652, 5.4).

@@ -94,8 +94,10 @@ pub fn verify(
     signature: &[u8],
 ) -> Result<(), CryptoError> {
     use x509_parser::prelude::FromDer;
-    let (_, key) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).map_err(|_| CryptoError::BadKey)?;
-    let key_alg = Oid::from_bytes(key.algorithm.algorithm.as_bytes()).map_err(|_| CryptoError::BadKey)?;
+    let (_, key) =
+        x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).map_err(|_| CryptoError::BadKey)?;
+    let key_alg =
+        Oid::from_bytes(key.algorithm.algorithm.as_bytes()).map_err(|_| CryptoError::BadKey)?;
     let key_bytes: &[u8] = &key.subject_public_key.data;
     let unsupported = || CryptoError::Unsupported(alg.to_string());
     let algorithm: &'static dyn sig::VerificationAlgorithm = match *alg {
@@ -149,7 +151,11 @@ pub fn verify(
                 (P384, Digest::Sha256) => &sig::ECDSA_P384_SHA256_ASN1,
                 (P384, Digest::Sha384) => &sig::ECDSA_P384_SHA384_ASN1,
                 // ring has no ECDSA with SHA-512; such signatures are reported, not guessed at.
-                (curve, digest) => return Err(CryptoError::Unsupported(format!("ECDSA on {curve} with {digest:?}"))),
+                (curve, digest) => {
+                    return Err(CryptoError::Unsupported(format!(
+                        "ECDSA on {curve} with {digest:?}"
+                    )));
+                }
             }
         }
         _ => return Err(unsupported()),
@@ -193,7 +199,8 @@ fn pss_digest(params: &[u8]) -> Option<Digest> {
         }
     }
     let digest = Digest::from_oid(&hash?)?;
-    let ok = mgf_hash.is_some_and(|m| Digest::from_oid(&m) == Some(digest)) && salt == digest.ring().output_len();
+    let ok = mgf_hash.is_some_and(|m| Digest::from_oid(&m) == Some(digest))
+        && salt == digest.ring().output_len();
     ok.then_some(digest)
 }
 

@@ -25,8 +25,11 @@ use lopdf::{Dictionary, Object, ObjectId};
 
 use crate::pdf::revisions::{self, LoadedRevision, ReadLimits, RevisionError, Revisions};
 pub use chain::TrustAnchors;
-pub use report::{Coverage, Indication, Integrity, Modifications, Signer, SignatureReport, SubIndication, ValidationReport, Verdict};
 use report::Finding;
+pub use report::{
+    Coverage, Indication, Integrity, Modifications, SignatureReport, Signer, SubIndication,
+    ValidationReport, Verdict,
+};
 use structure::ByteRange;
 
 /// Why a file could not be validated at all (as opposed to a signature failing).
@@ -66,7 +69,11 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
     let limits = &policy.limits;
     let sha256 = chain::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     let revs = revisions::find_revisions(bytes, limits)?;
-    let last = revs.revisions.last().copied().expect("find_revisions returns at least one");
+    let last = revs
+        .revisions
+        .last()
+        .copied()
+        .expect("find_revisions returns at least one");
     let final_rev = revisions::load_revision(bytes, last.end, limits)?;
     let now = policy
         .validation_time
@@ -74,7 +81,11 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
 
     // Signatures of every revision: an update may hide a signature field from the final
     // document (re-pointing the catalog), and such a signature must still be judged.
-    let mut cache = RevisionCache { bytes, limits, loaded: vec![None; revs.revisions.len()] };
+    let mut cache = RevisionCache {
+        bytes,
+        limits,
+        loaded: vec![None; revs.revisions.len()],
+    };
     let last_index = revs.revisions.len() - 1;
     cache.loaded[last_index] = Some(std::rc::Rc::new(final_rev));
     let final_rev = cache.get(&revs, last_index)?;
@@ -82,11 +93,19 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
     // Loading every earlier revision is only needed when the final document does not account for
     // every signature dictionary in the file: each has its own `/ByteRange` key in the raw bytes.
     let byte_range_keys = revisions::count(bytes, b"/ByteRange");
-    let earlier = if found.len() < byte_range_keys { last_index } else { 0 };
+    let earlier = if found.len() < byte_range_keys {
+        last_index
+    } else {
+        0
+    };
     for index in (0..earlier).rev() {
-        let Ok(rev) = cache.get(&revs, index) else { continue };
+        let Ok(rev) = cache.get(&revs, index) else {
+            continue;
+        };
         for f in find_signatures(&rev, limits) {
-            let duplicate = found.iter().any(|g| g.sig_id == f.sig_id && g.sig.get(b"ByteRange").ok() == f.sig.get(b"ByteRange").ok());
+            let duplicate = found.iter().any(|g| {
+                g.sig_id == f.sig_id && g.sig.get(b"ByteRange").ok() == f.sig.get(b"ByteRange").ok()
+            });
             if !duplicate {
                 found.push(f);
             }
@@ -94,7 +113,10 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
     }
     // Revision order: by where each signature's byte range ends.
     let end_of = |f: &Found| match f.sig.get(b"ByteRange") {
-        Ok(Object::Array(a)) if a.len() == 4 => a[2].as_i64().unwrap_or(0).saturating_add(a[3].as_i64().unwrap_or(0)),
+        Ok(Object::Array(a)) if a.len() == 4 => a[2]
+            .as_i64()
+            .unwrap_or(0)
+            .saturating_add(a[3].as_i64().unwrap_or(0)),
         _ => i64::MAX,
     };
     found.sort_by_key(end_of);
@@ -119,11 +141,19 @@ struct RevisionCache<'a> {
 }
 
 impl RevisionCache<'_> {
-    fn get(&mut self, revs: &Revisions, index: usize) -> Result<std::rc::Rc<LoadedRevision>, RevisionError> {
+    fn get(
+        &mut self,
+        revs: &Revisions,
+        index: usize,
+    ) -> Result<std::rc::Rc<LoadedRevision>, RevisionError> {
         if let Some(rev) = &self.loaded[index] {
             return Ok(rev.clone());
         }
-        let rev = std::rc::Rc::new(revisions::load_revision(self.bytes, revs.revisions[index].end, self.limits)?);
+        let rev = std::rc::Rc::new(revisions::load_revision(
+            self.bytes,
+            revs.revisions[index].end,
+            self.limits,
+        )?);
         self.loaded[index] = Some(rev.clone());
         Ok(rev)
     }
@@ -161,7 +191,9 @@ fn find_signatures(rev: &LoadedRevision, limits: &ReadLimits) -> Vec<Found> {
         {
             continue;
         }
-        let Some(field) = rev.resolve(item, limits).and_then(|f| f.as_dict().ok()) else { continue };
+        let Some(field) = rev.resolve(item, limits).and_then(|f| f.as_dict().ok()) else {
+            continue;
+        };
         if let Ok(Object::Array(kids)) = field.get(b"Kids") {
             stack.extend(kids.iter().map(|k| (k, depth + 1)));
         }
@@ -172,7 +204,9 @@ fn find_signatures(rev: &LoadedRevision, limits: &ReadLimits) -> Vec<Found> {
             continue;
         }
         let sig_id = value.as_reference().ok();
-        let Some(sig) = rev.resolve(value, limits).and_then(|v| v.as_dict().ok()) else { continue };
+        let Some(sig) = rev.resolve(value, limits).and_then(|v| v.as_dict().ok()) else {
+            continue;
+        };
         out.push(Found {
             field: modifications::full_name(rev, field, limits),
             field_id,
@@ -186,7 +220,12 @@ fn find_signatures(rev: &LoadedRevision, limits: &ReadLimits) -> Vec<Found> {
 fn inherited_ft(rev: &LoadedRevision, field: &Dictionary, limits: &ReadLimits) -> bool {
     let mut d = field;
     for _ in 0..limits.max_depth {
-        let Some(parent) = d.get(b"Parent").ok().and_then(|p| rev.resolve(p, limits)).and_then(|p| p.as_dict().ok()) else {
+        let Some(parent) = d
+            .get(b"Parent")
+            .ok()
+            .and_then(|p| rev.resolve(p, limits))
+            .and_then(|p| p.as_dict().ok())
+        else {
             return false;
         };
         if let Ok(ft) = parent.get(b"FT") {
@@ -258,15 +297,29 @@ impl Draft {
     }
 }
 
-fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>, f: &Found, policy: &Policy, now: i64) -> SignatureReport {
+fn check_signature(
+    bytes: &[u8],
+    revs: &Revisions,
+    cache: &mut RevisionCache<'_>,
+    f: &Found,
+    policy: &Policy,
+    now: i64,
+) -> SignatureReport {
     let limits = &policy.limits;
-    let mut d = Draft { report: blank_report(f.field.clone()), findings: Vec::new() };
+    let mut d = Draft {
+        report: blank_report(f.field.clone()),
+        findings: Vec::new(),
+    };
     let format = |m: String| Finding::failed(SubIndication::FormatFailure, m);
     let sig = &f.sig;
 
     // 1. Structure.
     let kind = sig.get(b"Type").ok().and_then(|t| t.as_name().ok());
-    let subfilter = sig.get(b"SubFilter").ok().and_then(|s| s.as_name().ok()).unwrap_or_default();
+    let subfilter = sig
+        .get(b"SubFilter")
+        .ok()
+        .and_then(|s| s.as_name().ok())
+        .unwrap_or_default();
     d.report.subfilter = String::from_utf8_lossy(subfilter).into_owned();
     let timestamp = match (kind, subfilter) {
         (Some(b"Sig"), sf) if SUBFILTERS.contains(&sf) => false,
@@ -275,17 +328,29 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
             let msg = format!("/SubFilter /{} is not accepted", d.report.subfilter);
             return d.fail(format(msg));
         }
-        _ => return d.fail(format("signature dictionary /Type is missing or not /Sig".into())),
+        _ => {
+            return d.fail(format(
+                "signature dictionary /Type is missing or not /Sig".into(),
+            ));
+        }
     };
     let range = match ByteRange::parse(sig.get(b"ByteRange").ok(), bytes.len()) {
         Ok(r) => r,
         Err(e) => return d.fail(format(e.to_string())),
     };
     let Some(signed_index) = revs.revisions.iter().position(|r| r.ends_at(range.end)) else {
-        return d.fail(format("/ByteRange does not end at the end of a revision".into()));
+        return d.fail(format(
+            "/ByteRange does not end at the end of a revision".into(),
+        ));
     };
-    let covered_to_end = bytes[range.end..].iter().all(|b| revisions::is_pdf_whitespace(*b));
-    d.report.coverage = Some(if covered_to_end { Coverage::WholeFile } else { Coverage::Revision });
+    let covered_to_end = bytes[range.end..]
+        .iter()
+        .all(|b| revisions::is_pdf_whitespace(*b));
+    d.report.coverage = Some(if covered_to_end {
+        Coverage::WholeFile
+    } else {
+        Coverage::Revision
+    });
     let Ok(Object::String(contents, _)) = sig.get(b"Contents") else {
         return d.fail(format("/Contents is missing or not a string".into()));
     };
@@ -298,7 +363,9 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
         return d.fail(format("signature value is not an indirect object".into()));
     };
     if signed.get(sig_id).and_then(|o| o.as_dict().ok()) != Some(sig) {
-        return d.fail(format("signature dictionary differs from the one in the signed revision".into()));
+        return d.fail(format(
+            "signature dictionary differs from the one in the signed revision".into(),
+        ));
     }
     let dict_offset = match signed.doc.reference_table.get(sig_id.0) {
         Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
@@ -313,11 +380,18 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
         Ok(der) => der,
         Err(e) => return d.fail(format(format!("/Contents: {e}"))),
     };
-    let content = if timestamp { cms::Content::TimeStampToken } else { cms::Content::Detached };
+    let content = if timestamp {
+        cms::Content::TimeStampToken
+    } else {
+        cms::Content::Detached
+    };
     let cms = match cms::SignedCms::parse(&der, content) {
         Ok(c) => c,
         Err(cms::CmsError::NoSignerCertificate) => {
-            return d.fail(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "the signer's certificate is not in the signature"));
+            return d.fail(Finding::indeterminate(
+                SubIndication::NoSigningCertificateFound,
+                "the signer's certificate is not in the signature",
+            ));
         }
         Err(e) => return d.fail(format(e.to_string())),
     };
@@ -342,25 +416,41 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
     };
     d.report.claimed_signing_time = claimed.map(fmt_time);
     let parts = range.signed_parts(bytes);
-    let imprint_ok = tst.as_ref().is_none_or(|t| t.imprint_digest.digest(&parts) == t.imprint);
+    let imprint_ok = tst
+        .as_ref()
+        .is_none_or(|t| t.imprint_digest.digest(&parts) == t.imprint);
     if cms.content_digest(&parts) != cms.message_digest || !imprint_ok {
         d.report.integrity = Integrity::Broken;
-        return d.fail(Finding::failed(SubIndication::HashFailure, "the signed bytes were changed: their digest differs from the signed message digest"));
+        return d.fail(Finding::failed(
+            SubIndication::HashFailure,
+            "the signed bytes were changed: their digest differs from the signed message digest",
+        ));
     }
     match cms.verify_signature() {
         Ok(()) => {}
         Err(crypto::CryptoError::Invalid) => {
             d.report.integrity = Integrity::Broken;
-            return d.fail(Finding::failed(SubIndication::SigCryptoFailure, "the signature value does not verify with the signer's key"));
+            return d.fail(Finding::failed(
+                SubIndication::SigCryptoFailure,
+                "the signature value does not verify with the signer's key",
+            ));
         }
-        Err(e) => return d.fail(Finding::indeterminate(SubIndication::CryptoConstraintsFailure, e.to_string())),
+        Err(e) => {
+            return d.fail(Finding::indeterminate(
+                SubIndication::CryptoConstraintsFailure,
+                e.to_string(),
+            ));
+        }
     }
     d.report.integrity = Integrity::Intact;
     // RFC 3161 and ETSI.CAdES.detached both require the signing-certificate binding.
     match cms.check_ess_binding(timestamp || subfilter == b"ETSI.CAdES.detached") {
         Ok(()) => {}
         Err(cms::CmsError::SigningCertificateMismatch) => {
-            d.findings.push(Finding::indeterminate(SubIndication::NoSigningCertificateFound, "signing-certificate-v2 does not match the signer's certificate"));
+            d.findings.push(Finding::indeterminate(
+                SubIndication::NoSigningCertificateFound,
+                "signing-certificate-v2 does not match the signer's certificate",
+            ));
         }
         Err(e) => d.findings.push(format(e.to_string())),
     }
@@ -368,25 +458,50 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
     // 3. Chain.
     let mut crls = policy.crls.clone();
     crls.extend(cms.crls.iter().cloned());
-    let purpose = if timestamp { chain::Purpose::TimeStamping } else { chain::Purpose::Signing };
-    let outcome = chain::check_path(cms.signer_certificate(), &cms.certificates, &policy.anchors, &crls, claimed.unwrap_or(now), now, purpose);
+    let purpose = if timestamp {
+        chain::Purpose::TimeStamping
+    } else {
+        chain::Purpose::Signing
+    };
+    let outcome = chain::check_path(
+        cms.signer_certificate(),
+        &cms.certificates,
+        &policy.anchors,
+        &crls,
+        claimed.unwrap_or(now),
+        now,
+        purpose,
+    );
     d.report.chain = outcome.chain;
     d.report.trusted = outcome.trusted;
     d.findings.extend(outcome.findings);
     d.report.messages.extend(outcome.notes);
     if claimed.is_none() {
-        d.report.messages.push("no claimed signing time (/M); validity checked at validation time".into());
+        d.report
+            .messages
+            .push("no claimed signing time (/M); validity checked at validation time".into());
     }
 
     // 3b. The claimed capacity (own right, or a delegation whose grant must verify).
     if let Some(sa) = &cms.signer_attributes_v2 {
-        let (capacity, findings) = capacity::check(sa, cms.signer_certificate(), &cms.certificates, &policy.anchors, &crls, claimed, now);
+        let (capacity, findings) = capacity::check(
+            sa,
+            cms.signer_certificate(),
+            &cms.certificates,
+            &policy.anchors,
+            &crls,
+            claimed,
+            now,
+        );
         d.report.capacity = Some(capacity);
         d.findings.extend(findings);
     }
 
     // 4. Modifications after the signed revision.
-    let field_dict = f.field_id.and_then(|id| signed.get(id)).and_then(|o| o.as_dict().ok());
+    let field_dict = f
+        .field_id
+        .and_then(|id| signed.get(id))
+        .and_then(|o| o.as_dict().ok());
     let perms = modifications::permissions(&signed, field_dict, sig, limits);
     let mut level = Modifications::None;
     for (index, later) in revs.revisions.iter().enumerate().skip(signed_index + 1) {
@@ -395,8 +510,12 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
             Ok(r) => r,
             Err(e) => {
                 level = Modifications::Disallowed;
-                d.report.changed_objects.push(format!("revision ending at byte {}", later.end));
-                d.report.messages.push(format!("a later revision cannot be read: {e}"));
+                d.report
+                    .changed_objects
+                    .push(format!("revision ending at byte {}", later.end));
+                d.report
+                    .messages
+                    .push(format!("a later revision cannot be read: {e}"));
                 continue;
             }
         };
@@ -406,19 +525,35 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
             if !d.report.changed_objects.contains(&id) {
                 d.report.changed_objects.push(id.clone());
             }
-            d.report.messages.push(format!("revision ending at byte {}: object {id}: {why}", later.end));
+            d.report.messages.push(format!(
+                "revision ending at byte {}: object {id}: {why}",
+                later.end
+            ));
         }
     }
     if revs.trailing_garbage && !covered_to_end {
         level = Modifications::Disallowed;
-        d.report.changed_objects.push(format!("bytes after offset {}", revs.revisions.last().map_or(0, |r| r.end)));
-        d.report.messages.push("bytes that form no revision follow the last revision".into());
+        d.report.changed_objects.push(format!(
+            "bytes after offset {}",
+            revs.revisions.last().map_or(0, |r| r.end)
+        ));
+        d.report
+            .messages
+            .push("bytes that form no revision follow the last revision".into());
     }
     d.report.modifications_after = level;
     if level == Modifications::Disallowed {
-        d.findings.insert(0, Finding::failed(SubIndication::FormatFailure, "the document was modified after signing in a way a signature does not allow"));
+        d.findings.insert(
+            0,
+            Finding::failed(
+                SubIndication::FormatFailure,
+                "the document was modified after signing in a way a signature does not allow",
+            ),
+        );
     } else if level == Modifications::Allowed {
-        d.report.messages.push("later revisions only add signatures, validation data or permitted form filling".into());
+        d.report.messages.push(
+            "later revisions only add signatures, validation data or permitted form filling".into(),
+        );
     }
     d.finish()
 }
@@ -427,7 +562,10 @@ fn check_signature(bytes: &[u8], revs: &Revisions, cache: &mut RevisionCache<'_>
 pub fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| t.to_string())
 }
 
@@ -472,9 +610,21 @@ pub fn parse_pdf_date(s: &[u8]) -> Option<i64> {
         Some(_) => return None,
     }
     let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
-    let t = time::Time::from_hms(u8::try_from(hour).ok()?, u8::try_from(minute).ok()?, u8::try_from(second).ok()?).ok()?;
-    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp() - offset)
+    let date =
+        time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?)
+            .ok()?;
+    let t = time::Time::from_hms(
+        u8::try_from(hour).ok()?,
+        u8::try_from(minute).ok()?,
+        u8::try_from(second).ok()?,
+    )
+    .ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp()
+            - offset,
+    )
 }
 
 #[cfg(test)]
@@ -483,7 +633,10 @@ mod tests {
 
     #[test]
     fn pdf_dates() {
-        assert_eq!(parse_pdf_date(b"D:20261125103000+07'00'"), Some(1_795_577_400));
+        assert_eq!(
+            parse_pdf_date(b"D:20261125103000+07'00'"),
+            Some(1_795_577_400)
+        );
         assert_eq!(parse_pdf_date(b"D:20261125033000Z"), Some(1_795_577_400));
         assert_eq!(parse_pdf_date(b"D:2026"), Some(1_767_225_600));
         assert_eq!(parse_pdf_date(b"D:20261325"), None);

@@ -72,17 +72,37 @@ pub struct Diff {
 }
 
 /// Reads the permissions a signature dictionary (and the catalog) of the signed revision grant.
-pub fn permissions(signed: &LoadedRevision, sig_field: Option<&Dictionary>, sig_dict: &Dictionary, limits: &ReadLimits) -> Permissions {
+pub fn permissions(
+    signed: &LoadedRevision,
+    sig_field: Option<&Dictionary>,
+    sig_dict: &Dictionary,
+    limits: &ReadLimits,
+) -> Permissions {
     let mut p = Permissions::default();
-    let refs = sig_dict.get(b"Reference").ok().and_then(|r| signed.resolve(r, limits));
+    let refs = sig_dict
+        .get(b"Reference")
+        .ok()
+        .and_then(|r| signed.resolve(r, limits));
     if let Some(Object::Array(items)) = refs {
         for item in items {
-            let Some(Object::Dictionary(r)) = signed.resolve(item, limits) else { continue };
-            let method = r.get(b"TransformMethod").ok().and_then(|m| m.as_name().ok());
-            let params = r.get(b"TransformParams").ok().and_then(|t| signed.resolve(t, limits)).and_then(|t| t.as_dict().ok());
+            let Some(Object::Dictionary(r)) = signed.resolve(item, limits) else {
+                continue;
+            };
+            let method = r
+                .get(b"TransformMethod")
+                .ok()
+                .and_then(|m| m.as_name().ok());
+            let params = r
+                .get(b"TransformParams")
+                .ok()
+                .and_then(|t| signed.resolve(t, limits))
+                .and_then(|t| t.as_dict().ok());
             match method {
                 Some(b"DocMDP") => {
-                    let v = params.and_then(|d| d.get(b"P").ok()).and_then(|p| p.as_i64().ok()).unwrap_or(2);
+                    let v = params
+                        .and_then(|d| d.get(b"P").ok())
+                        .and_then(|p| p.as_i64().ok())
+                        .unwrap_or(2);
                     p.docmdp = Some(v);
                 }
                 Some(b"FieldMDP") => {
@@ -103,8 +123,14 @@ pub fn permissions(signed: &LoadedRevision, sig_field: Option<&Dictionary>, sig_
         p.locks.push(lock);
     }
     // A certification signature elsewhere in the signed revision binds this one too.
-    let perms = catalog(signed).and_then(|c| c.get(b"Perms").ok()).and_then(|x| signed.resolve(x, limits)).and_then(|x| x.as_dict().ok());
-    if let Some(docmdp) = perms.and_then(|d| d.get(b"DocMDP").ok()).and_then(|x| signed.resolve(x, limits)).and_then(|x| x.as_dict().ok())
+    let perms = catalog(signed)
+        .and_then(|c| c.get(b"Perms").ok())
+        .and_then(|x| signed.resolve(x, limits))
+        .and_then(|x| x.as_dict().ok());
+    if let Some(docmdp) = perms
+        .and_then(|d| d.get(b"DocMDP").ok())
+        .and_then(|x| signed.resolve(x, limits))
+        .and_then(|x| x.as_dict().ok())
         && p.docmdp.is_none()
     {
         let sub = permissions(signed, None, docmdp, limits);
@@ -197,24 +223,45 @@ fn reachable(rev: &LoadedRevision, limits: &ReadLimits) -> HashSet<ObjectId> {
 }
 
 /// The field type of a field or widget, inherited through `/Parent`.
-fn field_type<'a>(rev: &'a LoadedRevision, mut dict: &'a Dictionary, limits: &ReadLimits) -> Option<&'a [u8]> {
+fn field_type<'a>(
+    rev: &'a LoadedRevision,
+    mut dict: &'a Dictionary,
+    limits: &ReadLimits,
+) -> Option<&'a [u8]> {
     for _ in 0..limits.max_depth {
         if let Ok(ft) = dict.get(b"FT") {
             return rev.resolve(ft, limits)?.as_name().ok();
         }
-        dict = rev.resolve(dict.get(b"Parent").ok()?, limits)?.as_dict().ok()?;
+        dict = rev
+            .resolve(dict.get(b"Parent").ok()?, limits)?
+            .as_dict()
+            .ok()?;
     }
     None
 }
 
 /// The fully qualified name of a field.
-pub fn full_name<'a>(rev: &'a LoadedRevision, mut dict: &'a Dictionary, limits: &ReadLimits) -> String {
+pub fn full_name<'a>(
+    rev: &'a LoadedRevision,
+    mut dict: &'a Dictionary,
+    limits: &ReadLimits,
+) -> String {
     let mut parts = Vec::new();
     for _ in 0..limits.max_depth {
-        if let Some(t) = dict.get(b"T").ok().and_then(|t| rev.resolve(t, limits)).and_then(|t| t.as_str().ok()) {
+        if let Some(t) = dict
+            .get(b"T")
+            .ok()
+            .and_then(|t| rev.resolve(t, limits))
+            .and_then(|t| t.as_str().ok())
+        {
             parts.push(decode_text(t));
         }
-        match dict.get(b"Parent").ok().and_then(|p| rev.resolve(p, limits)).and_then(|p| p.as_dict().ok()) {
+        match dict
+            .get(b"Parent")
+            .ok()
+            .and_then(|p| rev.resolve(p, limits))
+            .and_then(|p| p.as_dict().ok())
+        {
             Some(parent) => dict = parent,
             None => break,
         }
@@ -226,7 +273,10 @@ pub fn full_name<'a>(rev: &'a LoadedRevision, mut dict: &'a Dictionary, limits: 
 /// A PDF text string (UTF-16BE with BOM, or PDFDocEncoding read as Latin-1).
 pub fn decode_text(bytes: &[u8]) -> String {
     if let Some(rest) = bytes.strip_prefix(&[0xfe, 0xff]) {
-        let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
         return String::from_utf16_lossy(&units);
     }
     if let Some(rest) = bytes.strip_prefix(&[0xef, 0xbb, 0xbf]) {
@@ -238,35 +288,70 @@ pub fn decode_text(bytes: &[u8]) -> String {
 /// Terminal fields of the AcroForm of a revision, with their full names.
 fn form_fields(rev: &LoadedRevision, limits: &ReadLimits) -> HashMap<ObjectId, String> {
     let mut out = HashMap::new();
-    let Some(af) = catalog(rev).and_then(|c| c.get(b"AcroForm").ok()).and_then(|a| rev.resolve(a, limits)).and_then(|a| a.as_dict().ok()) else {
+    let Some(af) = catalog(rev)
+        .and_then(|c| c.get(b"AcroForm").ok())
+        .and_then(|a| rev.resolve(a, limits))
+        .and_then(|a| a.as_dict().ok())
+    else {
         return out;
     };
     let mut stack: Vec<(ObjectId, usize)> = Vec::new();
-    if let Some(Object::Array(fields)) = af.get(b"Fields").ok().and_then(|f| rev.resolve(f, limits)) {
-        stack.extend(fields.iter().filter_map(|f| f.as_reference().ok()).map(|id| (id, 0)));
+    if let Some(Object::Array(fields)) = af.get(b"Fields").ok().and_then(|f| rev.resolve(f, limits))
+    {
+        stack.extend(
+            fields
+                .iter()
+                .filter_map(|f| f.as_reference().ok())
+                .map(|id| (id, 0)),
+        );
     }
     let mut seen = HashSet::new();
     while let Some((id, depth)) = stack.pop() {
         if depth > limits.max_depth || !seen.insert(id) || seen.len() > limits.max_objects {
             continue;
         }
-        let Some(d) = rev.get(id).and_then(|o| o.as_dict().ok()) else { continue };
+        let Some(d) = rev.get(id).and_then(|o| o.as_dict().ok()) else {
+            continue;
+        };
         out.insert(id, full_name(rev, d, limits));
-        if let Some(Object::Array(kids)) = d.get(b"Kids").ok().and_then(|k| rev.resolve(k, limits)) {
-            stack.extend(kids.iter().filter_map(|k| k.as_reference().ok()).map(|k| (k, depth + 1)));
+        if let Some(Object::Array(kids)) = d.get(b"Kids").ok().and_then(|k| rev.resolve(k, limits))
+        {
+            stack.extend(
+                kids.iter()
+                    .filter_map(|k| k.as_reference().ok())
+                    .map(|k| (k, depth + 1)),
+            );
         }
     }
     out
 }
 
 /// Compares `later` with `signed`.
-pub fn diff(signed: &LoadedRevision, later: &LoadedRevision, perms: &Permissions, limits: &ReadLimits) -> Diff {
+pub fn diff(
+    signed: &LoadedRevision,
+    later: &LoadedRevision,
+    perms: &Permissions,
+    limits: &ReadLimits,
+) -> Diff {
     let mut d = Diff::default();
-    let root_s = signed.doc.trailer.get(b"Root").ok().and_then(|r| r.as_reference().ok());
-    let root_l = later.doc.trailer.get(b"Root").ok().and_then(|r| r.as_reference().ok());
+    let root_s = signed
+        .doc
+        .trailer
+        .get(b"Root")
+        .ok()
+        .and_then(|r| r.as_reference().ok());
+    let root_l = later
+        .doc
+        .trailer
+        .get(b"Root")
+        .ok()
+        .and_then(|r| r.as_reference().ok());
     let (Some(root), true) = (root_l, root_s == root_l) else {
         d.changed = true;
-        d.disallowed.push(("trailer".into(), "the document catalog (/Root) was replaced".into()));
+        d.disallowed.push((
+            "trailer".into(),
+            "the document catalog (/Root) was replaced".into(),
+        ));
         return d;
     };
     let visible_in_signed = reachable(signed, limits);
@@ -278,7 +363,9 @@ pub fn diff(signed: &LoadedRevision, later: &LoadedRevision, perms: &Permissions
 
     // Containers whose rules depend on who refers to them.
     let cat_l = later.get(root).and_then(|o| o.as_dict().ok());
-    let acroform_id = cat_l.and_then(|c| c.get(b"AcroForm").ok()).and_then(|a| a.as_reference().ok());
+    let acroform_id = cat_l
+        .and_then(|c| c.get(b"AcroForm").ok())
+        .and_then(|a| a.as_reference().ok());
     let fields_array_id = acroform_id
         .and_then(|a| later.get(a))
         .and_then(|a| a.as_dict().ok())
@@ -300,7 +387,10 @@ pub fn diff(signed: &LoadedRevision, later: &LoadedRevision, perms: &Permissions
         let Some(obj_l) = obj_l else {
             if obj_s.is_some() {
                 d.changed = true;
-                d.disallowed.push((id_str(id), "object was deleted (freed) after signing".into()));
+                d.disallowed.push((
+                    id_str(id),
+                    "object was deleted (freed) after signing".into(),
+                ));
             }
             continue;
         };
@@ -309,11 +399,16 @@ pub fn diff(signed: &LoadedRevision, later: &LoadedRevision, perms: &Permissions
         if let Object::Dictionary(dict) = obj_l {
             let ft = field_type(later, dict, limits);
             let fresh_signature_field = ft == Some(b"Sig".as_slice())
-                && (is_new(id) || obj_s.and_then(|o| o.as_dict().ok()).is_some_and(|s| !s.has(b"V")))
+                && (is_new(id)
+                    || obj_s
+                        .and_then(|o| o.as_dict().ok())
+                        .is_some_and(|s| !s.has(b"V")))
                 && (changed(id) || is_new(id));
             // A signature field being signed now, or a form field that may be filled: its value
             // and appearance are the allowed change.
-            let fillable = ft.is_some() && ft != Some(b"Sig".as_slice()) && fields_s.get(&id).is_some_and(|n| perms.may_fill(n));
+            let fillable = ft.is_some()
+                && ft != Some(b"Sig".as_slice())
+                && fields_s.get(&id).is_some_and(|n| perms.may_fill(n));
             if id == root {
                 allowed_keys = &[b"DSS"];
             } else if fresh_signature_field || fillable {
@@ -327,7 +422,19 @@ pub fn diff(signed: &LoadedRevision, later: &LoadedRevision, perms: &Permissions
         }
         if changed(id) {
             d.changed = true;
-            if let Some(reason) = judge(signed, later, id, root, acroform_id, fields_array_id, &annots_arrays, &fields_s, &fields_l, perms, limits) {
+            if let Some(reason) = judge(
+                signed,
+                later,
+                id,
+                root,
+                acroform_id,
+                fields_array_id,
+                &annots_arrays,
+                &fields_s,
+                &fields_l,
+                perms,
+                limits,
+            ) {
                 d.disallowed.push((id_str(id), reason));
             }
         }
@@ -361,7 +468,10 @@ pub fn diff(signed: &LoadedRevision, later: &LoadedRevision, perms: &Permissions
             d.changed = true;
         }
         if signed.get(id).is_some() && !visible_in_signed.contains(&id) {
-            d.disallowed.push((id_str(id), "an allowed change brings into view an object hidden in the signed revision".into()));
+            d.disallowed.push((
+                id_str(id),
+                "an allowed change brings into view an object hidden in the signed revision".into(),
+            ));
         }
         if let Some(obj) = later.get(id) {
             refs.clear();
@@ -401,23 +511,38 @@ fn judge(
             }
         }
         for item in items_l.iter().filter(|i| !items_s.contains(i)) {
-            let Ok(new_id) = item.as_reference() else { return Some("a direct entry was added".into()) };
+            let Ok(new_id) = item.as_reference() else {
+                return Some("a direct entry was added".into());
+            };
             if signed.get(new_id).is_some() {
-                return Some(format!("object {} of the signed revision was added", id_str(new_id)));
+                return Some(format!(
+                    "object {} of the signed revision was added",
+                    id_str(new_id)
+                ));
             }
-            let is_sig = later.get(new_id).and_then(|o| o.as_dict().ok()).is_some_and(|w| field_type(later, w, limits) == Some(b"Sig"));
+            let is_sig = later
+                .get(new_id)
+                .and_then(|o| o.as_dict().ok())
+                .is_some_and(|w| field_type(later, w, limits) == Some(b"Sig"));
             if !is_sig {
-                return Some(format!("object {} added is not a signature field", id_str(new_id)));
+                return Some(format!(
+                    "object {} added is not a signature field",
+                    id_str(new_id)
+                ));
             }
             if !perms.may_sign() {
-                return Some("a certification signature (DocMDP P=1) forbids new signatures".into());
+                return Some(
+                    "a certification signature (DocMDP P=1) forbids new signatures".into(),
+                );
             }
         }
         None
     };
 
     if id == root {
-        let Object::Dictionary(c) = obj_l else { return Some("catalog is not a dictionary".into()) };
+        let Object::Dictionary(c) = obj_l else {
+            return Some("catalog is not a dictionary".into());
+        };
         for key in changed_keys(dict_s, c) {
             match key {
                 // /Version only declares which PDF version the file conforms to (writers raise it
@@ -427,13 +552,17 @@ fn judge(
                     let af_s = dict_s.and_then(|d| d.get(b"AcroForm").ok());
                     match (af_s, c.get(b"AcroForm").ok()) {
                         (Some(Object::Dictionary(a)), Some(Object::Dictionary(b))) => {
-                            if let Some(r) = judge_acroform(signed, later, Some(a), b, &new_sig_element, limits) {
+                            if let Some(r) =
+                                judge_acroform(signed, later, Some(a), b, &new_sig_element, limits)
+                            {
                                 return Some(r);
                             }
                         }
                         (None, Some(Object::Reference(_))) => {}
                         (None, Some(Object::Dictionary(b))) => {
-                            if let Some(r) = judge_acroform(signed, later, None, b, &new_sig_element, limits) {
+                            if let Some(r) =
+                                judge_acroform(signed, later, None, b, &new_sig_element, limits)
+                            {
                                 return Some(r);
                             }
                         }
@@ -446,17 +575,24 @@ fn judge(
         return None;
     }
     if Some(id) == acroform_id {
-        let Object::Dictionary(b) = obj_l else { return Some("/AcroForm is not a dictionary".into()) };
+        let Object::Dictionary(b) = obj_l else {
+            return Some("/AcroForm is not a dictionary".into());
+        };
         return judge_acroform(signed, later, dict_s, b, &new_sig_element, limits);
     }
     if Some(id) == fields_array_id || annots_arrays.contains_key(&id) {
-        let Object::Array(items_l) = obj_l else { return Some("array became something else".into()) };
+        let Object::Array(items_l) = obj_l else {
+            return Some("array became something else".into());
+        };
         let items_s: Vec<Object> = match obj_s {
             Some(Object::Array(a)) => a.clone(),
             Some(_) => return Some("array replaced an object of another type".into()),
             None => {
                 // A new array: compare with what the signed revision had in that place.
-                let owner = annots_arrays.get(&id).and_then(|p| signed.get(*p)).and_then(|p| p.as_dict().ok());
+                let owner = annots_arrays
+                    .get(&id)
+                    .and_then(|p| signed.get(*p))
+                    .and_then(|p| p.as_dict().ok());
                 let before = match owner {
                     Some(page) => page.get(b"Annots").ok(),
                     None => catalog(signed)
@@ -474,7 +610,11 @@ fn judge(
         return new_sig_element(&items_s, items_l);
     }
     let Object::Dictionary(dict_l) = obj_l else {
-        return Some(if obj_s.is_some() { "object changed after signing".into() } else { "object added after signing".into() });
+        return Some(if obj_s.is_some() {
+            "object changed after signing".into()
+        } else {
+            "object added after signing".into()
+        });
     };
     // A page: only /Annots may change, by appending signature widgets.
     if dict_l.has_type(b"Page") && dict_s.is_some_and(|s| s.has_type(b"Page")) {
@@ -482,7 +622,9 @@ fn judge(
             if key != b"Annots" {
                 return Some(format!("page entry {} changed", name(key)));
             }
-            let before = dict_s.and_then(|s| s.get(b"Annots").ok()).and_then(|a| signed.resolve(a, limits));
+            let before = dict_s
+                .and_then(|s| s.get(b"Annots").ok())
+                .and_then(|a| signed.resolve(a, limits));
             let after = dict_l.get(b"Annots").ok();
             match (before, after) {
                 (_, Some(Object::Reference(r))) => {
@@ -511,7 +653,11 @@ fn judge(
     if ft == Some(b"Sig".as_slice()) {
         if dict_s.is_none() {
             // New signature field or widget: reached only through the arrays judged above.
-            return if perms.may_sign() { None } else { Some("a certification signature (DocMDP P=1) forbids new signatures".into()) };
+            return if perms.may_sign() {
+                None
+            } else {
+                Some("a certification signature (DocMDP P=1) forbids new signatures".into())
+            };
         }
         let was_empty = dict_s.is_some_and(|s| !s.has(b"V"));
         for key in changed_keys(dict_s, dict_l) {
@@ -527,7 +673,9 @@ fn judge(
             return Some(format!("form field {field} was renamed or detached"));
         }
         if !perms.may_fill(field) {
-            return Some(format!("form field {field} changed, but the signature locks it"));
+            return Some(format!(
+                "form field {field} changed, but the signature locks it"
+            ));
         }
         for key in changed_keys(dict_s, dict_l) {
             if !matches!(key, b"V" | b"AP" | b"AS") {
@@ -539,7 +687,11 @@ fn judge(
     if dict_l.has_type(b"Sig") || dict_l.has_type(b"DocTimeStamp") {
         return Some("signature dictionary changed after signing".into());
     }
-    Some(if obj_s.is_some() { "object changed after signing".into() } else { "object added after signing".into() })
+    Some(if obj_s.is_some() {
+        "object changed after signing".into()
+    } else {
+        "object added after signing".into()
+    })
 }
 
 fn judge_acroform(
@@ -570,7 +722,9 @@ fn judge_acroform(
                         if let (Some(Object::Reference(o)), true) = (old, signed.get(*r).is_some())
                             && o != r
                         {
-                            return Some("/AcroForm /Fields re-pointed to an existing array".into());
+                            return Some(
+                                "/AcroForm /Fields re-pointed to an existing array".into(),
+                            );
                         }
                     }
                     _ => return Some("/AcroForm /Fields removed".into()),

@@ -104,11 +104,19 @@ pub struct Finding {
 impl Finding {
     /// A TOTAL-FAILED finding.
     pub fn failed(sub: SubIndication, message: impl Into<String>) -> Self {
-        Finding { indication: Indication::TotalFailed, sub, message: message.into() }
+        Finding {
+            indication: Indication::TotalFailed,
+            sub,
+            message: message.into(),
+        }
     }
     /// An INDETERMINATE finding.
     pub fn indeterminate(sub: SubIndication, message: impl Into<String>) -> Self {
-        Finding { indication: Indication::Indeterminate, sub, message: message.into() }
+        Finding {
+            indication: Indication::Indeterminate,
+            sub,
+            message: message.into(),
+        }
     }
 }
 
@@ -233,16 +241,23 @@ impl ValidationReport {
     pub fn new(sha256: String, signatures: Vec<SignatureReport>) -> Self {
         let indication = if signatures.is_empty() {
             Verdict::NoSignature
+        } else if signatures.iter().any(|s| {
+            s.indication == Indication::TotalFailed
+                || s.modifications_after == Modifications::Disallowed
+        }) {
+            Verdict::Failed
         } else if signatures
             .iter()
-            .any(|s| s.indication == Indication::TotalFailed || s.modifications_after == Modifications::Disallowed)
+            .all(|s| s.indication == Indication::TotalPassed)
         {
-            Verdict::Failed
-        } else if signatures.iter().all(|s| s.indication == Indication::TotalPassed) {
             Verdict::Passed
         } else {
             Verdict::Indeterminate
         };
-        ValidationReport { indication, sha256, signatures }
+        ValidationReport {
+            indication,
+            sha256,
+            signatures,
+        }
     }
 }

@@ -157,7 +157,11 @@ impl ByteRange {
         if a != 0 || b == 0 || c < b.saturating_add(2) || d == 0 || end > file_len {
             return Err(bounds);
         }
-        Ok(ByteRange { gap_start: b, gap_end: c, end })
+        Ok(ByteRange {
+            gap_start: b,
+            gap_end: c,
+            end,
+        })
     }
 
     /// The signed bytes, in order.
@@ -167,7 +171,12 @@ impl ByteRange {
 
     /// Checks that the gap holds exactly one hex string decoding to `contents`, and that the
     /// dictionary starting at `dict_offset` encloses it (no `endobj` between the two).
-    pub fn check_gap(&self, file: &[u8], contents: &[u8], dict_offset: Option<usize>) -> Result<(), ParseError> {
+    pub fn check_gap(
+        &self,
+        file: &[u8],
+        contents: &[u8],
+        dict_offset: Option<usize>,
+    ) -> Result<(), ParseError> {
         let gap = &file[self.gap_start..self.gap_end];
         let mut cur = Cursor::new(gap);
         if cur.byte() != Some(b'<') {
@@ -189,7 +198,13 @@ impl ByteRange {
             }
         }
         match dict_offset {
-            Some(at) if at < self.gap_start && crate::pdf::revisions::find(&file[at..self.gap_start], b"endobj").is_none() => Ok(()),
+            Some(at)
+                if at < self.gap_start
+                    && crate::pdf::revisions::find(&file[at..self.gap_start], b"endobj")
+                        .is_none() =>
+            {
+                Ok(())
+            }
             _ => Err(ParseError::GapOutsideDictionary),
         }
     }
@@ -261,7 +276,10 @@ fn ber_to_der(cur: &mut Cursor<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(
             if n > 4 {
                 return Err(err);
             }
-            cur.take(n).ok_or(err.clone())?.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize)
+            cur.take(n)
+                .ok_or(err.clone())?
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | *b as usize)
         };
         let value = cur.take(len).ok_or(err.clone())?;
         if constructed {
@@ -313,14 +331,38 @@ mod tests {
 
     #[test]
     fn byte_range_shape_and_bounds() {
-        assert_eq!(ByteRange::parse(None, 100), Err(ParseError::ByteRangeMissing));
-        assert_eq!(ByteRange::parse(Some(&br(&[0, 10, 20])), 100), Err(ParseError::ByteRangeShape));
-        assert_eq!(ByteRange::parse(Some(&br(&[0, 10, 20, -1])), 100), Err(ParseError::ByteRangeShape));
-        assert!(matches!(ByteRange::parse(Some(&br(&[1, 10, 20, 10])), 100), Err(ParseError::ByteRangeBounds(_))));
-        assert!(matches!(ByteRange::parse(Some(&br(&[0, 0, 0, 0])), 100), Err(ParseError::ByteRangeBounds(_))));
-        assert!(matches!(ByteRange::parse(Some(&br(&[0, 30, 20, 10])), 100), Err(ParseError::ByteRangeBounds(_))));
-        assert!(matches!(ByteRange::parse(Some(&br(&[0, 10, 20, 90])), 100), Err(ParseError::ByteRangeBounds(_))));
-        assert!(matches!(ByteRange::parse(Some(&br(&[0, 10, i64::MAX, i64::MAX])), 100), Err(ParseError::ByteRangeBounds(_))));
+        assert_eq!(
+            ByteRange::parse(None, 100),
+            Err(ParseError::ByteRangeMissing)
+        );
+        assert_eq!(
+            ByteRange::parse(Some(&br(&[0, 10, 20])), 100),
+            Err(ParseError::ByteRangeShape)
+        );
+        assert_eq!(
+            ByteRange::parse(Some(&br(&[0, 10, 20, -1])), 100),
+            Err(ParseError::ByteRangeShape)
+        );
+        assert!(matches!(
+            ByteRange::parse(Some(&br(&[1, 10, 20, 10])), 100),
+            Err(ParseError::ByteRangeBounds(_))
+        ));
+        assert!(matches!(
+            ByteRange::parse(Some(&br(&[0, 0, 0, 0])), 100),
+            Err(ParseError::ByteRangeBounds(_))
+        ));
+        assert!(matches!(
+            ByteRange::parse(Some(&br(&[0, 30, 20, 10])), 100),
+            Err(ParseError::ByteRangeBounds(_))
+        ));
+        assert!(matches!(
+            ByteRange::parse(Some(&br(&[0, 10, 20, 90])), 100),
+            Err(ParseError::ByteRangeBounds(_))
+        ));
+        assert!(matches!(
+            ByteRange::parse(Some(&br(&[0, 10, i64::MAX, i64::MAX])), 100),
+            Err(ParseError::ByteRangeBounds(_))
+        ));
         let ok = ByteRange::parse(Some(&br(&[0, 10, 20, 80])), 100).unwrap();
         assert_eq!((ok.gap_start, ok.gap_end, ok.end), (10, 20, 100));
     }
@@ -329,30 +371,62 @@ mod tests {
     fn gap_must_be_exactly_the_contents() {
         let file = b"1 0 obj <</Contents <0a0b0000>/X 1>> endobj";
         let start = 20;
-        let range = ByteRange { gap_start: start, gap_end: start + 10, end: file.len() };
+        let range = ByteRange {
+            gap_start: start,
+            gap_end: start + 10,
+            end: file.len(),
+        };
         assert_eq!(range.check_gap(file, &[0x0a, 0x0b, 0, 0], Some(0)), Ok(()));
-        assert_eq!(range.check_gap(file, &[0x0a, 0x0c, 0, 0], Some(0)), Err(ParseError::GapNotContents));
-        assert_eq!(range.check_gap(file, &[0x0a, 0x0b, 0, 0], None), Err(ParseError::GapOutsideDictionary));
-        let wide = ByteRange { gap_start: start, gap_end: start + 12, end: file.len() };
-        assert_eq!(wide.check_gap(file, &[0x0a, 0x0b, 0, 0], Some(0)), Err(ParseError::GapNotHexString));
+        assert_eq!(
+            range.check_gap(file, &[0x0a, 0x0c, 0, 0], Some(0)),
+            Err(ParseError::GapNotContents)
+        );
+        assert_eq!(
+            range.check_gap(file, &[0x0a, 0x0b, 0, 0], None),
+            Err(ParseError::GapOutsideDictionary)
+        );
+        let wide = ByteRange {
+            gap_start: start,
+            gap_end: start + 12,
+            end: file.len(),
+        };
+        assert_eq!(
+            wide.check_gap(file, &[0x0a, 0x0b, 0, 0], Some(0)),
+            Err(ParseError::GapNotHexString)
+        );
     }
 
     #[test]
     fn der_cursor_never_overruns() {
         assert!(Cursor::new(&[0x30, 0x05, 0x01]).der().is_err());
         assert!(Cursor::new(&[0x30, 0x80, 0x00, 0x00]).der().is_err());
-        assert!(Cursor::new(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).der().is_err());
+        assert!(
+            Cursor::new(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff])
+                .der()
+                .is_err()
+        );
         let (tag, whole, value) = Cursor::new(&[0x04, 0x01, 0x07, 0x00]).der().unwrap();
-        assert_eq!((tag, whole, value), (0x04, &[0x04, 0x01, 0x07][..], &[0x07][..]));
-        assert_eq!(cms_der(&[0x04, 0x01, 0x07, 0, 0]).unwrap(), vec![0x04, 0x01, 0x07]);
+        assert_eq!(
+            (tag, whole, value),
+            (0x04, &[0x04, 0x01, 0x07][..], &[0x07][..])
+        );
+        assert_eq!(
+            cms_der(&[0x04, 0x01, 0x07, 0, 0]).unwrap(),
+            vec![0x04, 0x01, 0x07]
+        );
         assert!(cms_der(&[0x04, 0x01, 0x07, 1]).is_err());
     }
 
     #[test]
     fn ber_indefinite_lengths_become_der() {
         // SEQUENCE (indefinite) { constructed OCTET STRING (indefinite) { "ab", "c" } }
-        let ber = [0x30, 0x80, 0x24, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0, 0, 0, 0, 0, 0];
-        assert_eq!(cms_der(&ber).unwrap(), vec![0x30, 0x05, 0x04, 0x03, b'a', b'b', b'c']);
+        let ber = [
+            0x30, 0x80, 0x24, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(
+            cms_der(&ber).unwrap(),
+            vec![0x30, 0x05, 0x04, 0x03, b'a', b'b', b'c']
+        );
         assert!(cms_der(&[0x30, 0x80, 0x04, 0x01, b'a']).is_err());
         let deep: Vec<u8> = std::iter::repeat_n([0x30u8, 0x80], 100).flatten().collect();
         assert!(cms_der(&deep).is_err());

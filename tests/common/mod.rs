@@ -36,9 +36,14 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// The `kyso` binary built for these tests.
 pub fn kyso() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kyso"));
-    c.env_remove("KYSO_CONFIG").env_remove("KYSO_DEVELOPMENT").env_remove("KYSO_TRUST");
+    c.env_remove("KYSO_CONFIG")
+        .env_remove("KYSO_DEVELOPMENT")
+        .env_remove("KYSO_TRUST");
     // Signed output is recorded in the archive outbox; keep that out of the source tree.
-    c.env("KYSO_DATA_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("kyso-data"));
+    c.env(
+        "KYSO_DATA_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("kyso-data"),
+    );
     c
 }
 
@@ -68,7 +73,10 @@ pub fn sign_args(stem: &str, input: &Path, output: &Path, extra: &[&str]) -> Vec
 
 /// `kyso --dev sign` as `stem`; panics with kyso's stderr on failure.
 pub fn dev_sign(stem: &str, input: &Path, output: &Path, extra: &[&str]) {
-    let out = kyso().args(sign_args(stem, input, output, extra)).output().expect("kyso runs");
+    let out = kyso()
+        .args(sign_args(stem, input, output, extra))
+        .output()
+        .expect("kyso runs");
     assert!(
         out.status.success(),
         "kyso sign failed: {}",
@@ -80,7 +88,9 @@ pub fn dev_sign(stem: &str, input: &Path, output: &Path, extra: &[&str]) {
 pub fn tools() -> PathBuf {
     std::env::var_os("KYSO_TOOLS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/kyso-tools"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/kyso-tools")
+        })
 }
 
 /// Runs `shared/tools/external-verify.sh FILE ROOTS...`; returns (accepted, report).
@@ -90,8 +100,15 @@ pub fn external_verify(file: &Path, roots: &[&Path]) -> (bool, String) {
     for r in roots {
         c.arg(r);
     }
-    let out = c.env("KYSO_TOOLS", tools()).output().expect("external-verify.sh runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = c
+        .env("KYSO_TOOLS", tools())
+        .output()
+        .expect("external-verify.sh runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -101,12 +118,20 @@ pub fn assert_externally_valid(file: &Path, extra_roots: &[&Path]) {
     let mut roots = vec![root.as_path()];
     roots.extend_from_slice(extra_roots);
     let (ok, report) = external_verify(file, &roots);
-    assert!(ok, "external verifiers rejected {}:\n{report}", file.display());
+    assert!(
+        ok,
+        "external verifiers rejected {}:\n{report}",
+        file.display()
+    );
 }
 
 /// Asserts `qpdf --check` finds no errors.
 pub fn assert_qpdf_clean(file: &Path) {
-    let out = Command::new("qpdf").arg("--check").arg(file).output().expect("qpdf runs");
+    let out = Command::new("qpdf")
+        .arg("--check")
+        .arg(file)
+        .output()
+        .expect("qpdf runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("No syntax or stream encoding errors"),
@@ -129,8 +154,13 @@ pub fn der_len(b: &[u8]) -> usize {
 /// Validation policy trusting the keys-dev root.
 pub fn dev_policy() -> kyso::validation::Policy {
     let mut anchors = kyso::validation::TrustAnchors::new();
-    anchors.add_pem_or_der(&std::fs::read(keys_dev().join("root-ca.pem")).unwrap()).unwrap();
-    kyso::validation::Policy { anchors, ..Default::default() }
+    anchors
+        .add_pem_or_der(&std::fs::read(keys_dev().join("root-ca.pem")).unwrap())
+        .unwrap();
+    kyso::validation::Policy {
+        anchors,
+        ..Default::default()
+    }
 }
 
 /// Validates `bytes` under [`dev_policy`].
@@ -152,7 +182,9 @@ pub fn sign_bytes(stem: &str, input: &[u8]) -> Vec<u8> {
 pub fn dev_key_signer(stem: &str) -> kyso::signing::KeySigner {
     let k = keys_dev();
     let key = kyso::pki::load_private_key(&k.join(format!("{stem}.key.pem"))).unwrap();
-    let cert = kyso::pki::load_certificates(&k.join(format!("{stem}.pem"))).unwrap().remove(0);
+    let cert = kyso::pki::load_certificates(&k.join(format!("{stem}.pem")))
+        .unwrap()
+        .remove(0);
     let chain = kyso::pki::load_certificates(&k.join("intermediate-ca.pem")).unwrap();
     kyso::signing::KeySigner::new(&key, cert, chain, false).unwrap()
 }

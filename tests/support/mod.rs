@@ -12,7 +12,11 @@ pub fn shared_dir() -> PathBuf {
         return PathBuf::from(p);
     }
     let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if beside.join("fixtures").is_dir() { beside } else { PathBuf::from("/work/shared") }
+    if beside.join("fixtures").is_dir() {
+        beside
+    } else {
+        PathBuf::from("/work/shared")
+    }
 }
 
 /// A 1-page PDF signed by pyHanko, made unique by an appended comment (as an incremental
@@ -36,13 +40,19 @@ impl Kyso {
     pub fn new() -> Kyso {
         let dir = tempfile::tempdir().unwrap();
         let mut env = BTreeMap::new();
-        env.insert("KYSO_DATA_DIR".into(), dir.path().join("data").display().to_string());
+        env.insert(
+            "KYSO_DATA_DIR".into(),
+            dir.path().join("data").display().to_string(),
+        );
         env.insert("KYSO_ARCHIVE_RETRY_BASE_MS".into(), "50".into());
         env.insert("KYSO_ARCHIVE_RETRY_MAX_MS".into(), "400".into());
         env.insert("KYSO_ARCHIVE_POLL_MS".into(), "50".into());
         env.insert("KYSO_ARCHIVE_TIMEOUT_MS".into(), "10000".into());
         // A prefix of its own, so stories sharing one bucket never see each other's objects.
-        env.insert("KYSO_ARCHIVE_PREFIX".into(), format!("t{:016x}", random_u64()));
+        env.insert(
+            "KYSO_ARCHIVE_PREFIX".into(),
+            format!("t{:016x}", random_u64()),
+        );
         Kyso { dir, env }
     }
 
@@ -108,7 +118,10 @@ impl Kyso {
         let mut args = vec!["archive", "put", "--kind", kind, "--commune", "xa-ta-phin"];
         let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         args.extend(names.iter().map(String::as_str));
-        self.ok(&args).lines().map(|l| l.split(' ').nth(2).unwrap().to_owned()).collect()
+        self.ok(&args)
+            .lines()
+            .map(|l| l.split(' ').nth(2).unwrap().to_owned())
+            .collect()
     }
 
     /// `kyso archive status --json`.
@@ -118,7 +131,11 @@ impl Kyso {
 
     pub fn counts(&self) -> (u64, u64, u64) {
         let s = self.status();
-        (s["pending"].as_u64().unwrap(), s["failed"].as_u64().unwrap(), s["archived"].as_u64().unwrap())
+        (
+            s["pending"].as_u64().unwrap(),
+            s["failed"].as_u64().unwrap(),
+            s["archived"].as_u64().unwrap(),
+        )
     }
 }
 
@@ -151,7 +168,11 @@ impl Garage {
     /// (`.ci/garage.sh install`, which `.ci/run` does).
     pub fn start() -> Garage {
         let state = tempfile::tempdir().unwrap();
-        let mut g = Garage { state, owned: true, env: BTreeMap::new() };
+        let mut g = Garage {
+            state,
+            owned: true,
+            env: BTreeMap::new(),
+        };
         let out = g.script(&["start"]);
         assert!(
             out.status.success(),
@@ -168,7 +189,11 @@ impl Garage {
         if let Some(file) = std::env::var_os("KYSO_TEST_GARAGE_ENV")
             && let Ok(text) = std::fs::read_to_string(&file)
         {
-            return Garage { state: tempfile::tempdir().unwrap(), owned: false, env: parse_env(&text) };
+            return Garage {
+                state: tempfile::tempdir().unwrap(),
+                owned: false,
+                env: parse_env(&text),
+            };
         }
         Garage::start()
     }
@@ -189,13 +214,21 @@ impl Garage {
     /// Stops the server process; data and settings stay.
     pub fn pause(&self) {
         let out = self.script(&["pause"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts it again with the same data, ports and key.
     pub fn resume(&self) {
         let out = self.script(&["resume"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The blocks Garage keeps on disk.
@@ -237,14 +270,20 @@ pub fn store_keys(k: &Kyso) -> Vec<(String, u64)> {
     use kyso::archive::ArchiveStore;
     let s = settings_of(k);
     let store = kyso::archive::AnyStore::open(&s).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(store.list(&format!("{}/", s.archive.prefix))).unwrap()
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(store.list(&format!("{}/", s.archive.prefix)))
+        .unwrap()
 }
 
 /// A random number (seeded from the OS through std's hasher keys).
 pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// Signing and archiving killed with SIGKILL at random moments, `rounds` times; then every
@@ -260,14 +299,31 @@ pub fn kill_loop(k: &Kyso, rounds: usize) {
     let mut kills = 0;
     for r in 0..rounds {
         let chunk = &files[r * per_round..(r + 1) * per_round];
-        let mut args: Vec<String> = ["archive", "put", "--kind", "signature", "--commune", "xa-ta-phin"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "archive",
+            "put",
+            "--kind",
+            "signature",
+            "--commune",
+            "xa-ta-phin",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend(chunk.iter().map(|p| p.display().to_string()));
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut producer = k.command(&arg_refs).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-        let mut worker = k.command(&["archive", "run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut producer = k
+            .command(&arg_refs)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut worker = k
+            .command(&["archive", "run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(random_u64() % 400));
         // Mostly both at once; sometimes only one of them, leaving the other to finish.
         match random_u64() % 4 {
@@ -287,25 +343,46 @@ pub fn kill_loop(k: &Kyso, rounds: usize) {
         }
         let _ = producer.wait();
         let mut out = String::new();
-        producer.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        producer
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         // A line is printed only after the document is durable and committed.
-        reported.extend(out.lines().filter_map(|l| l.split(' ').nth(2)).map(str::to_owned));
+        reported.extend(
+            out.lines()
+                .filter_map(|l| l.split(' ').nth(2))
+                .map(str::to_owned),
+        );
         let _ = worker.kill();
         let _ = worker.wait();
     }
     assert!(kills >= rounds, "only {kills} kills");
-    assert!(!reported.is_empty(), "no document was ever reported recorded; the kills came too early");
+    assert!(
+        !reported.is_empty(),
+        "no document was ever reported recorded; the kills came too early"
+    );
 
     // After the crashes: every reported document is known and pending, failed or archived.
     let rows: std::collections::HashMap<String, String> = outbox_rows(k).into_iter().collect();
     for key in &reported {
-        let state = rows.get(key).unwrap_or_else(|| panic!("reported document {key} is missing from the registry"));
-        assert!(["pending", "failed", "archived"].contains(&state.as_str()), "{key}: {state}");
+        let state = rows
+            .get(key)
+            .unwrap_or_else(|| panic!("reported document {key} is missing from the registry"));
+        assert!(
+            ["pending", "failed", "archived"].contains(&state.as_str()),
+            "{key}: {state}"
+        );
     }
 
     // Restart: the backlog drains, every byte verifies, registry and store agree.
     let out = k.run(&["archive", "drain", "--passes", "5"]);
-    assert!(out.status.success(), "drain after kills: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "drain after kills: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     eprintln!(
         "{rounds} rounds, {kills} kills, {} documents reported recorded, {} rows; final drain: {}",
         reported.len(),
@@ -317,7 +394,8 @@ pub fn kill_loop(k: &Kyso, rounds: usize) {
     assert_eq!(archived as usize, rows.len());
     let verify = k.ok(&["archive", "verify"]);
     assert!(verify.contains(": 0 bad"), "{verify}");
-    let registry_keys: std::collections::BTreeSet<String> = outbox_rows(k).into_iter().map(|(key, _)| key).collect();
+    let registry_keys: std::collections::BTreeSet<String> =
+        outbox_rows(k).into_iter().map(|(key, _)| key).collect();
     let stored: Vec<String> = store_keys(k).into_iter().map(|(key, _)| key).collect();
     let stored_set: std::collections::BTreeSet<String> = stored.iter().cloned().collect();
     assert_eq!(stored.len(), stored_set.len(), "duplicate objects");
@@ -326,6 +404,7 @@ pub fn kill_loop(k: &Kyso, rounds: usize) {
         assert!(stored_set.contains(key), "{key} reported but not archived");
     }
     // Nothing ever recorded that the test did not submit.
-    let submitted: std::collections::BTreeSet<Vec<u8>> = (0..rounds * per_round).map(signed_pdf).collect();
+    let submitted: std::collections::BTreeSet<Vec<u8>> =
+        (0..rounds * per_round).map(signed_pdf).collect();
     assert!(registry_keys.len() <= submitted.len());
 }
