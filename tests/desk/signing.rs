@@ -1,12 +1,10 @@
 //! Officials sign certifications with `kyso sign`, and the software a recipient uses (pyHanko,
 //! pdfsig, qpdf) accepts what kyso produces; bad input is refused with one clear line.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")

@@ -2,11 +2,9 @@
 //! verifier accept something the official never signed. Each test builds the attack by hand,
 //! byte by byte, and the validator must refuse it with the fitting indication.
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use kyso::pdf::incremental::IncrementalUpdate;
 use kyso::pki::{Certificate, PrivateKeyDer};
 use kyso::signing::{KeySigner, SignOptions};

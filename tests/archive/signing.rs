@@ -1,10 +1,8 @@
 //! Signing feeds the archive: every signature `kyso sign` reports is already recorded in the
 //! outbox, and signing never waits for the archive's network.
 
-mod common;
-mod support;
-
-use support::Kyso;
+use crate::common;
+use crate::support::{self, Kyso};
 
 fn sign(
     k: &Kyso,

@@ -2,12 +2,11 @@
 //! verified, damage is named, a full disk holds documents back without losing them, and
 //! crashes at random moments lose nothing.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Kyso, outbox_rows, store_keys};
+use crate::support;
+use crate::support::{Kyso, outbox_rows, store_keys};
 
 #[test]
 fn a_clerk_archives_many_documents_and_the_audit_finds_a_flipped_byte() {

@@ -3,12 +3,10 @@
 //! delegation does not cover, with a reason a clerk understands; tokens sign in two steps; and
 //! the audit log shows any edit.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 /// A commune registry in a temporary data directory.
 struct Commune {
@@ -236,8 +234,7 @@ fn signer_attributes_of(
         .objects
         .values()
         .filter_map(|o| o.as_dict().ok())
-        .filter(|d| d.get(b"Type").ok() == Some(&lopdf::Object::Name(b"Sig".to_vec())))
-        .last()
+        .rfind(|d| d.get(b"Type").ok() == Some(&lopdf::Object::Name(b"Sig".to_vec())))
         .expect("a signature");
     let contents = sig.get(b"Contents").unwrap().as_str().unwrap();
     let ci = cms::content_info::ContentInfo::from_der(&contents[..der_len(contents)]).unwrap();

@@ -2,11 +2,9 @@
 //! sets (pyHanko-signed files, the public Shadow-attack vectors) and kyso's own signatures the way
 //! their `expect.tsv` files and the output contract in README.md say.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Runs `kyso verify --json` with `args`; returns (exit code, report).

@@ -1,9 +1,7 @@
 //! README's first command: `kyso --dev demo` runs the main job end to end on embedded defaults,
 //! and what it produces stands on its own before the external verifiers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn the_demo_issues_signs_under_delegation_seals_verifies_and_archives() {

@@ -2,9 +2,7 @@
 //! adds its seal or long-term validation data — allowed; anything that changes what the official
 //! saw — refused, naming the objects. Documents are built by hand with incremental updates.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use kyso::pdf::incremental::IncrementalUpdate;
 use kyso::validation::{self, Modifications, ValidationReport, Verdict};
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream, dictionary};

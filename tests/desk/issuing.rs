@@ -3,14 +3,13 @@
 //! document, and empty signature fields that the official and then the agency seal sign into —
 //! accepted by pyHanko and pdfsig. Numbers are never repeated or skipped, even under concurrency.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{assert_externally_valid, dev_sign};
+use crate::common;
+use crate::common::{assert_externally_valid, dev_sign};
 use kyso::config::Authority;
 use kyso::issuing::{IssueError, Issuer, RegisterKey, Status};
 use kyso::registry::Registry;

@@ -3,13 +3,12 @@
 //! (each under its own key prefix). Garage must be installed with `bash .ci/garage.sh install`
 //! (`.ci/run` does it).
 
-mod support;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support;
+use crate::support::{Garage, Kyso, outbox_rows, settings_of, store_keys};
 use kyso::archive::{ArchiveStore, ObjectKey};
-use support::{Garage, Kyso, outbox_rows, settings_of, store_keys};
 
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();

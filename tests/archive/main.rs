@@ -1,0 +1,10 @@
+//! Archive stories: signed files reach the local store or Garage, checksummed, and survive
+//! outages and crashes.
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod garage;
+mod local;
+mod signing;

@@ -1,0 +1,7 @@
+//! Verification stories: what `kyso verify` says of signed, tampered and forged files.
+#[path = "../common/mod.rs"]
+mod common;
+
+mod attacks;
+mod fixtures;
+mod modifications;
