@@ -306,14 +306,14 @@ pub fn check_delegation(
             official: official.id.clone(),
         });
     }
-    if let Some((when, reason)) = &d.revoked {
-        if *when <= at {
-            return Err(Refusal::Revoked {
-                id: d.id,
-                at: rfc3339(*when),
-                reason: reason.clone(),
-            });
-        }
+    if let Some((when, reason)) = &d.revoked
+        && *when <= at
+    {
+        return Err(Refusal::Revoked {
+            id: d.id,
+            at: rfc3339(*when),
+            reason: reason.clone(),
+        });
     }
     if at < d.valid_from {
         return Err(Refusal::NotYetValid {
@@ -375,10 +375,10 @@ pub fn decide(req: &Request<'_>) -> Result<Authorisation, Refusal> {
             not_after: rfc3339(na),
         });
     }
-    if let (Some(req_id), Some(own)) = (req.requester_id, official.citizen_id.as_deref()) {
-        if normalise_id(req_id) == normalise_id(own) {
-            return Err(Refusal::CertifierIsRequester);
-        }
+    if let (Some(req_id), Some(own)) = (req.requester_id, official.citizen_id.as_deref())
+        && normalise_id(req_id) == normalise_id(own)
+    {
+        return Err(Refusal::CertifierIsRequester);
     }
     if let Some(chosen) = req.chosen {
         let d = req

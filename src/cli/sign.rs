@@ -77,6 +77,8 @@ struct CommonArgs {
     delegation: Option<i64>,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 enum Stage {
     /// Prepare a signature for an external key: prints the handle and the digest to sign.

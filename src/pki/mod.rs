@@ -67,7 +67,7 @@ impl Certificate {
             return Err(PkiError::CertificateTooLarge(der.len()));
         }
         match X509Certificate::from_der(&der) {
-            Ok((rest, _)) if rest.is_empty() => Ok(Certificate { der }),
+            Ok(([], _)) => Ok(Certificate { der }),
             Ok(_) => Err(PkiError::BadCertificate(
                 "trailing bytes after the certificate".into(),
             )),
@@ -339,12 +339,10 @@ pub const DEV_PKI_MARKER: &str = "KYSO DEVELOPMENT PKI - NOT FOR PRODUCTION";
 
 fn dev_root_fingerprint() -> Option<[u8; 32]> {
     let block = ::pem::parse(DEV_ROOT_PEM).ok()?;
-    Some(
-        ring::digest::digest(&ring::digest::SHA256, block.contents())
-            .as_ref()
-            .try_into()
-            .ok()?,
-    )
+    ring::digest::digest(&ring::digest::SHA256, block.contents())
+        .as_ref()
+        .try_into()
+        .ok()
 }
 
 /// Whether `der` is development material that must be refused outside development mode: the
@@ -369,11 +367,11 @@ pub fn is_development_certificate(der: &[u8]) -> bool {
         return true;
     }
     // Issued by the committed root, even without the marker.
-    if let Ok(block) = ::pem::parse(DEV_ROOT_PEM) {
-        if let Ok((_, root)) = X509Certificate::from_der(block.contents()) {
-            return cert.issuer().as_raw() == root.subject().as_raw()
-                && cert.verify_signature(Some(root.public_key())).is_ok();
-        }
+    if let Ok(block) = ::pem::parse(DEV_ROOT_PEM)
+        && let Ok((_, root)) = X509Certificate::from_der(block.contents())
+    {
+        return cert.issuer().as_raw() == root.subject().as_raw()
+            && cert.verify_signature(Some(root.public_key())).is_ok();
     }
     false
 }

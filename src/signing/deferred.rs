@@ -191,7 +191,7 @@ pub fn save(conn: &Connection, p: &PendingSignature) -> Result<(), PendingError>
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

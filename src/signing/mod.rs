@@ -201,15 +201,14 @@ pub fn check_certificate(
     chain: &[Certificate],
     opts: &SignOptions,
 ) -> Result<(), SigningError> {
-    if !opts.development_mode {
-        if let Some(dev) = std::iter::once(cert)
+    if !opts.development_mode
+        && let Some(dev) = std::iter::once(cert)
             .chain(chain)
             .find(|c| crate::pki::is_development_certificate(c.der()))
-        {
-            return Err(SigningError::DevelopmentPki {
-                subject: dev.common_name().unwrap_or_else(|| dev.subject()),
-            });
-        }
+    {
+        return Err(SigningError::DevelopmentPki {
+            subject: dev.common_name().unwrap_or_else(|| dev.subject()),
+        });
     }
     if !cert.allows_document_signing() {
         return Err(SigningError::KeyUsage {

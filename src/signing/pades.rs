@@ -164,12 +164,15 @@ struct FoundField {
     dict: Dictionary,
 }
 
+/// What [`walk_fields`] calls for each terminal field: full name, id, dictionary, inherited `/FT`.
+type FieldVisitor<'a> = dyn FnMut(&str, ObjectId, &Dictionary, Option<&[u8]>) + 'a;
+
 /// Walks the AcroForm's field tree, calling `visit(full_name, id, dict, inherited FT)`.
 fn walk_fields(
     doc: &Document,
     fields: &Object,
     limits: &Limits,
-    visit: &mut dyn FnMut(&str, ObjectId, &Dictionary, Option<&[u8]>),
+    visit: &mut FieldVisitor<'_>,
 ) -> Result<(), SigningError> {
     let mut seen = HashSet::new();
     let array = match pdf::resolve(doc, fields, limits)? {
