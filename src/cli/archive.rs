@@ -14,6 +14,7 @@ use kyso::archive::{AnyStore, ArchiveStore, LockSupport, SubmitRequest};
 use kyso::registry::Registry;
 
 use super::Context;
+use super::output::{errln, outln};
 
 /// Archive of signed documents.
 #[derive(Debug, Args)]
@@ -133,13 +134,13 @@ fn put(
             .map_err(|e| disk_hint(e.into(), &settings.data_dir))
             .with_context(|| format!("{}: not recorded", file.display()))?;
         // One line per document, printed only once it is durable and recorded.
-        println!(
+        outln!(
             "{} {} {} {}",
             if done.new { "queued" } else { "known" },
             done.id,
             done.key,
             done.state.as_str()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -163,26 +164,26 @@ fn worker(ctx: &Context) -> anyhow::Result<Worker<AnyStore>> {
 async fn drain(ctx: &Context, passes: usize) -> anyhow::Result<ExitCode> {
     let mut w = worker(ctx)?;
     let (report, waiting) = w.drain(passes).await?;
-    println!(
+    outln!(
         "archived {} ({} already in the store), {} attempt(s) failed, {} waiting; store {}",
         report.archived,
         report.already_present,
         report.failed,
         waiting,
         w.store().describe()
-    );
+    )?;
     if waiting == 0 {
         return Ok(ExitCode::SUCCESS);
     }
     for (reason, n) in &report.reasons {
-        println!("failing ({n}): {reason}");
+        outln!("failing ({n}): {reason}")?;
     }
     Ok(ExitCode::from(2))
 }
 
 async fn run_worker(ctx: &Context) -> anyhow::Result<ExitCode> {
     let mut w = worker(ctx)?;
-    eprintln!(
+    errln!(
         "kyso: archive worker started; store {}",
         w.store().describe()
     );
@@ -222,15 +223,15 @@ async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCo
             v["reachable"] = reach.clone().map_or_else(|e| e.into(), |()| true.into());
             v["object_lock"] = lock.clone().into();
         }
-        println!("{v}");
+        outln!("{v}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("store:    {}", store.describe());
-    println!("pending:  {}", s.pending);
-    println!("failed:   {} (retried automatically)", s.failed);
-    println!("archived: {}", s.archived);
+    outln!("store:    {}", store.describe())?;
+    outln!("pending:  {}", s.pending)?;
+    outln!("failed:   {} (retried automatically)", s.failed)?;
+    outln!("archived: {}", s.archived)?;
     if let Some(o) = &s.oldest_waiting {
-        println!(
+        outln!(
             "oldest waiting: #{} since {} ({} attempt(s)) {}{}",
             o.id,
             o.since,
@@ -240,24 +241,24 @@ async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCo
                 .as_deref()
                 .map(|s| format!(" from {s}"))
                 .unwrap_or_default()
-        );
-        println!("waiting bytes: {}", s.waiting_bytes);
+        )?;
+        outln!("waiting bytes: {}", s.waiting_bytes)?;
     }
     for (reason, n) in &s.failures {
-        println!("failing ({n}): {reason}");
+        outln!("failing ({n}): {reason}")?;
     }
     if s.archived_without_retention > 0 {
-        println!(
+        outln!(
             "retention: {} archived document(s) without the retention their kind needs (the store cannot apply it)",
             s.archived_without_retention
-        );
+        )?;
     }
     if let Some((reach, lock)) = probed {
         match reach {
-            Ok(()) => println!("reachable: yes"),
-            Err(e) => println!("reachable: no: {e}"),
+            Ok(()) => outln!("reachable: yes")?,
+            Err(e) => outln!("reachable: no: {e}")?,
         }
-        println!("object lock: {lock}");
+        outln!("object lock: {lock}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -301,15 +302,15 @@ async fn verify(ctx: &Context, sample: Option<usize>) -> anyhow::Result<ExitCode
         };
         if let Some(p) = problem {
             bad += 1;
-            println!("BAD #{} {}: {p}", item.id, item.key);
+            outln!("BAD #{} {}: {p}", item.id, item.key)?;
         }
     }
-    println!(
+    outln!(
         "verified {} archived object(s) in {}: {} bad",
         items.len(),
         store.describe(),
         bad
-    );
+    )?;
     Ok(if bad == 0 {
         ExitCode::SUCCESS
     } else {

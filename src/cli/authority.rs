@@ -14,6 +14,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Context;
+use super::output::{errln, outln};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum OfficialsCmd {
@@ -175,7 +176,7 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
                 &json!({"name": o.full_name, "title": o.title, "agency": o.agency, "seal": seal}),
             )?;
             tx.commit()?;
-            println!("registered {id}");
+            outln!("registered {id}")?;
         }
         OfficialsCmd::AddCert {
             id,
@@ -205,7 +206,7 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
                 &json!({"subject": c.subject(), "serial": c.serial_hex(), "key_location": key_location}),
             )?;
             tx.commit()?;
-            println!("certificate {} registered for {id}", c.serial_hex());
+            outln!("certificate {} registered for {id}", c.serial_hex())?;
         }
         OfficialsCmd::Allow { title, kinds } => {
             let tx = reg.connection_mut().transaction()?;
@@ -220,21 +221,21 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
                 &json!({"kinds": kinds}),
             )?;
             tx.commit()?;
-            println!("{title} signs {} in its own right", kinds.join(", "));
+            outln!("{title} signs {} in its own right", kinds.join(", "))?;
         }
         OfficialsCmd::List => {
             let conn = reg.connection();
             for o in store::officials(conn)? {
-                println!(
+                outln!(
                     "{}\t{}\t{}\t{}{}",
                     o.id,
                     o.full_name,
                     o.title,
                     o.agency,
                     if o.is_seal { "\t(seal)" } else { "" }
-                );
+                )?;
                 for c in store::certificates_of(conn, &o.id)? {
-                    println!("\tcertificate {} {}", c.serial_hex(), c.subject());
+                    outln!("\tcertificate {} {}", c.serial_hex(), c.subject())?;
                 }
             }
         }
@@ -340,7 +341,7 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
             )?;
             tx.commit()?;
             let (a, b) = d.capacity_lines();
-            println!("delegation {id} granted: {a} / {b}");
+            outln!("delegation {id} granted: {a} / {b}")?;
         }
         DelegationsCmd::Revoke { id, reason, at } => {
             let at = match at {
@@ -357,7 +358,7 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
                 &json!({"at": store::fmt_time(at), "reason": reason}),
             )?;
             tx.commit()?;
-            println!("delegation {id} revoked");
+            outln!("delegation {id} revoked")?;
         }
         DelegationsCmd::List { official } => {
             for d in store::delegations(reg.connection(), official.as_deref())? {
@@ -366,7 +367,7 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
                     Some((t, r)) => format!("revoked {} ({r})", store::fmt_time(*t)),
                     None => "active".into(),
                 };
-                println!(
+                outln!(
                     "{}\t{} -> {}\t{a} / {b}\t{}\t{} .. {}\t{} ({})\t{state}",
                     d.id,
                     d.delegator.id,
@@ -376,7 +377,7 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
                     store::fmt_time(d.valid_until),
                     d.basis_number,
                     d.basis_date
-                );
+                )?;
             }
         }
     }
@@ -389,13 +390,13 @@ pub fn audit_cmd(ctx: &Context, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         AuditCmd::Verify => {
             let report = audit::verify(reg.connection())?;
             if report.problems.is_empty() {
-                println!("audit log intact: {} entries", report.entries);
+                outln!("audit log intact: {} entries", report.entries)?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 for p in &report.problems {
-                    println!("entry {}: {}", p.seq, p.what);
+                    outln!("entry {}: {}", p.seq, p.what)?;
                 }
-                eprintln!(
+                errln!(
                     "kyso: the audit log was tampered with ({} problem(s), first at entry {})",
                     report.problems.len(),
                     report.problems[0].seq
@@ -405,10 +406,15 @@ pub fn audit_cmd(ctx: &Context, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         }
         AuditCmd::List { limit } => {
             for e in audit::list(reg.connection(), limit)? {
-                println!(
+                outln!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
-                    e.seq, e.at, e.actor, e.action, e.subject, e.details
-                );
+                    e.seq,
+                    e.at,
+                    e.actor,
+                    e.action,
+                    e.subject,
+                    e.details
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -11,6 +11,7 @@ use kyso::templates::Catalog;
 use time::OffsetDateTime;
 
 use super::Context;
+use super::output::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,6 +41,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         &args.reason,
         OffsetDateTime::now_utc(),
     )?;
-    println!("cancelled {}: {}", args.id, args.decision.trim());
+    outln!("cancelled {}: {}", args.id, args.decision.trim())?;
     Ok(ExitCode::SUCCESS)
 }

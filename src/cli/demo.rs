@@ -21,6 +21,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Context;
+use super::output::outln;
 use super::sign::write_atomically;
 
 #[derive(Debug, clap::Args)]
@@ -161,9 +162,9 @@ fn ensure_commune(
         &json!({"mark": "KT", "delegate": "pho-chu-tich", "kinds": kinds}),
     )?;
     tx.commit()?;
-    println!(
+    outln!(
         "registered the demo commune: Chủ tịch, Phó Chủ tịch (KT. delegation {id}), agency seal"
-    );
+    )?;
     Ok(())
 }
 
@@ -225,13 +226,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let issued_path = out_dir.join(format!("{}-issued.pdf", issued.id));
     write_atomically(&issued_path, &issued.pdf)?;
-    println!(
+    outln!(
         "1. issued {} number {} -> {}",
         issued.id,
         issued.number_text(&catalog),
         issued_path.display()
-    );
-    println!("   verification URL in the QR code: {}", issued.verify_url);
+    )?;
+    outln!("   verification URL in the QR code: {}", issued.verify_url)?;
 
     // 2. The Vice-Chairman signs under the KT. delegation, into the official's field.
     let field = |role: &str| {
@@ -308,7 +309,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         &issued.id,
         &json!({"capacity": auth.claimed_role(), "kind": args.kind}),
     )?;
-    println!("2. signed by Trần Thị Bình as {}", auth.claimed_role());
+    outln!("2. signed by Trần Thị Bình as {}", auth.claimed_role())?;
     kyso::audit::append(
         conn,
         "con-dau",
@@ -318,11 +319,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let final_path = out_dir.join(format!("{}-signed.pdf", issued.id));
     write_atomically(&final_path, &sealed)?;
-    println!(
+    outln!(
         "3. sealed by {} -> {}",
         settings.authority.full_name,
         final_path.display()
-    );
+    )?;
 
     // 4. Verify, as anyone holding the file and the root would.
     let mut anchors = TrustAnchors::new();
@@ -332,7 +333,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let report = validation::validate(&sealed, &policy)?;
-    println!("4. verified: {:?}", report.indication);
+    outln!("4. verified: {:?}", report.indication)?;
     for s in &report.signatures {
         let who = s
             .signer
@@ -344,13 +345,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .as_ref()
             .and_then(|c| c.claimed_role.clone())
             .unwrap_or_default();
-        println!(
+        outln!(
             "   {} — {} {} — {}",
             s.field,
             who,
             capacity,
             s.indication.as_str()
-        );
+        )?;
     }
 
     // 5. Archive.
@@ -381,10 +382,11 @@ fn archive(ctx: &Context, pdf: &[u8], id: &str, kind: &str) -> anyhow::Result<()
             source: Some(&source),
         },
     )?;
-    println!(
+    outln!(
         "5. recorded for the archive as #{} {}",
-        queued.id, queued.key
-    );
+        queued.id,
+        queued.key
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -392,12 +394,12 @@ fn archive(ctx: &Context, pdf: &[u8], id: &str, kind: &str) -> anyhow::Result<()
     let store = kyso::archive::AnyStore::open(&ctx.settings)?;
     let mut worker = kyso::archive::worker::Worker::new(&ctx.settings, store)?;
     let (report, waiting) = runtime.block_on(worker.drain(3))?;
-    println!(
+    outln!(
         "   archived {} ({} already there), {} waiting; store {}",
         report.archived,
         report.already_present,
         waiting,
         kyso::archive::ArchiveStore::describe(worker.store())
-    );
+    )?;
     Ok(())
 }

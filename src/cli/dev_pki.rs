@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::Context;
+use super::output::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,10 +22,10 @@ pub fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             args.out.display()
         )
     })?;
-    println!(
+    outln!(
         "development PKI written to {} ({} files) — for development only",
         args.out.display(),
         summary.files.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

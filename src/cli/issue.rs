@@ -12,6 +12,7 @@ use kyso::templates::Catalog;
 use time::OffsetDateTime;
 
 use super::Context;
+use super::output::{errln, outln};
 use super::sign::write_atomically;
 
 /// Largest data file accepted: a certification's fields are a few kilobytes.
@@ -59,14 +60,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let issued = match issuer.issue(&args.kind, &data, now) {
         Ok(doc) => doc,
         Err(IssueError::Invalid(errors)) => {
-            eprintln!(
+            errln!(
                 "kyso: {}: {} trường không hợp lệ / {} invalid field(s); không cấp số / nothing was numbered",
                 args.data.display(),
                 errors.len(),
                 errors.len()
             );
             for e in &errors {
-                eprintln!("  {e}");
+                errln!("  {e}");
             }
             return Ok(ExitCode::from(1));
         }
@@ -77,10 +78,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(format!("{}.pdf", issued.id)));
     // The document is issued in the register whatever happens to the file: say which one it is
     // before writing, so a failed write still tells the clerk what to re-render or cancel.
-    println!("id: {}", issued.id);
-    println!("number: {}", issued.number_text(&catalog));
-    println!("verify: {}", issued.verify_url);
+    outln!("id: {}", issued.id)?;
+    outln!("number: {}", issued.number_text(&catalog))?;
+    outln!("verify: {}", issued.verify_url)?;
     write_atomically(&out, &issued.pdf)?;
-    println!("file: {}", out.display());
+    outln!("file: {}", out.display())?;
     Ok(ExitCode::SUCCESS)
 }

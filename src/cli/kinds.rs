@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use kyso::templates::{Catalog, Field, FieldType};
 
 use super::Context;
+use super::output::out;
 
 pub fn run(_ctx: &Context) -> anyhow::Result<ExitCode> {
     let catalog = Catalog::load().context("templates")?;
@@ -19,7 +20,7 @@ pub fn run(_ctx: &Context) -> anyhow::Result<ExitCode> {
         list_fields(&mut out, &s.fields, 2);
         out.push('\n');
     }
-    print!("{out}");
+    out!("{out}")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -17,6 +17,7 @@ mod demo;
 mod dev_pki;
 mod issue;
 mod kinds;
+mod output;
 mod sign;
 mod verify;
 
@@ -86,7 +87,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("kyso: {}", one_line(&err));
+            output::errln!("kyso: {}", one_line(&err));
             ExitCode::from(1)
         }
     }

@@ -20,6 +20,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Context;
+use super::output::outln;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -276,11 +277,11 @@ fn sign_now(
     )?;
     drop(registry);
     let archived = record_for_archive(ctx, &signed, common.kind.as_deref(), output)?;
-    println!(
+    outln!(
         "signed {} -> {} ({archived})",
         input.display(),
         output.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -366,9 +367,9 @@ fn prepare(
     if let Some(path) = digest_out {
         write_atomically(path, &digest)?;
     }
-    println!("handle: {}", pending.handle);
-    println!("digest: {}", pki::hex_upper(&digest).to_ascii_lowercase());
-    println!("algorithm: {:?}", pending.algorithm);
+    outln!("handle: {}", pending.handle)?;
+    outln!("digest: {}", pki::hex_upper(&digest).to_ascii_lowercase())?;
+    outln!("algorithm: {:?}", pending.algorithm)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -421,7 +422,7 @@ fn complete(
     )?;
     tx.commit()?;
     let archived = record_for_archive(ctx, &signed, None, output)?;
-    println!("signed -> {} ({archived})", output.display());
+    outln!("signed -> {} ({archived})", output.display())?;
     Ok(ExitCode::SUCCESS)
 }
 

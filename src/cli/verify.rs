@@ -4,7 +4,6 @@
 //! modification; 2 otherwise INDETERMINATE; 3 no signature; 4 not readable as a PDF;
 //! 5 verification could not run (unreadable --trust / --crl / configuration).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,6 +15,7 @@ use kyso::validation::{
 };
 
 use super::Context;
+use super::output::{errln, out, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,14 +45,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let policy = match policy(ctx, &args) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("kyso: {}", super::one_line(&e));
+            errln!("kyso: {}", super::one_line(&e));
             return Ok(ExitCode::from(EXIT_SETUP));
         }
     };
     let bytes = match read_input(&args.file, &policy.limits) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("kyso: {}", super::one_line(&e));
+            errln!("kyso: {}", super::one_line(&e));
             return Ok(ExitCode::from(4));
         }
     };
@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let _ = std::hint::black_box(validation::validate(&bytes, &policy));
         }
         let secs = start.elapsed().as_secs_f64();
-        eprintln!(
+        errln!(
             "repeat={n} total_s={secs:.6} per_validation_ms={:.4}",
             secs * 1000.0 / f64::from(n.max(1))
         );
@@ -70,16 +70,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let report = match validation::validate(&bytes, &policy) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("kyso: {}: {e}", args.file.display());
+            errln!("kyso: {}: {e}", args.file.display());
             return Ok(ExitCode::from(4));
         }
     };
-    let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        write!(out, "{}", human(&args.file.display().to_string(), &report))?;
+        out!("{}", human(&args.file.display().to_string(), &report))?;
     }
     Ok(ExitCode::from(exit_code(&report)))
 }
@@ -109,7 +107,7 @@ fn policy(ctx: &Context, args: &Args) -> anyhow::Result<Policy> {
         let before = anchors.iter().count();
         anchors.retain(|der| !kyso::pki::is_development_certificate(der));
         if anchors.iter().count() != before {
-            eprintln!(
+            errln!(
                 "kyso: warning: development trust anchors (keys-dev) are ignored outside development mode / \
                  chứng thư gốc phát triển bị bỏ qua ngoài chế độ phát triển"
             );

@@ -5,5 +5,6 @@ mod common;
 
 mod authority;
 mod demo;
+mod inputs;
 mod issuing;
 mod signing;
