@@ -11,6 +11,7 @@
 //! document id, QR code) into the inputs file the templates read, lays the page out, reads where
 //! the template placed its signature boxes, and adds empty named signature fields there.
 
+pub mod charset;
 mod fields;
 pub mod qr;
 mod render;
@@ -18,9 +19,11 @@ pub mod schema;
 pub mod signature_block;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use typst::foundations::{Bytes, Datetime, Dict, Str, Value};
 
+pub use charset::Repertoire;
 pub use render::{FieldPlacement, RenderError};
 pub use schema::{Field, FieldError, FieldType, Numbering, Schema, SchemaError, Validated};
 
@@ -145,17 +148,35 @@ pub struct Catalog {
     templates: BTreeMap<String, Template>,
     order: Vec<String>,
     renderer: Renderer,
+    repertoire: Arc<Repertoire>,
 }
 
 impl Catalog {
-    /// Loads the embedded templates and checks each sample against its schema.
+    /// Loads the embedded templates and fonts, computes what the fonts draw, and checks each
+    /// sample against its schema.
     pub fn load() -> Result<Catalog, TemplateError> {
+        let mains: Vec<(String, String)> = EMBEDDED
+            .iter()
+            .map(|e| (e.dir.to_owned(), format!("/{}/template.typ", e.dir)))
+            .collect();
+        let mut files = vec![SourceFile {
+            path: "/common/layout.typ",
+            text: COMMON_LAYOUT,
+        }];
+        files.extend(mains.iter().zip(EMBEDDED).map(|((_, p), e)| SourceFile {
+            path: p,
+            text: e.source,
+        }));
+        let renderer = Renderer::new(files, mains.iter().map(|(k, p)| (k.as_str(), p.as_str())))?;
+        // Every template prints with the faces in the renderer's book (typst falls back to no
+        // other font), so one repertoire, computed once here, serves every schema.
+        let repertoire = Arc::new(Repertoire::of_fonts(renderer.fonts()));
         let types = schema::SharedTypes::parse("common/types.toml", COMMON_TYPES)?;
         let mut templates = BTreeMap::new();
         let mut order = Vec::new();
         for e in EMBEDDED {
             let file = format!("{}/schema.toml", e.dir);
-            let schema = Schema::parse(&file, e.schema, &types)?;
+            let schema = Schema::parse(&file, e.schema, &types, repertoire.clone())?;
             if schema.kind != e.dir {
                 return Err(SchemaError::Parse {
                     file,
@@ -172,23 +193,11 @@ impl Catalog {
                 },
             );
         }
-        let mains: Vec<(String, String)> = EMBEDDED
-            .iter()
-            .map(|e| (e.dir.to_owned(), format!("/{}/template.typ", e.dir)))
-            .collect();
-        let mut files = vec![SourceFile {
-            path: "/common/layout.typ",
-            text: COMMON_LAYOUT,
-        }];
-        files.extend(mains.iter().zip(EMBEDDED).map(|((_, p), e)| SourceFile {
-            path: p,
-            text: e.source,
-        }));
-        let renderer = Renderer::new(files, mains.iter().map(|(k, p)| (k.as_str(), p.as_str())))?;
         let catalog = Catalog {
             templates,
             order,
             renderer,
+            repertoire,
         };
         let probe_day = Datetime::from_ymd(2026, 1, 1).expect("a valid date");
         for t in catalog.kinds() {
@@ -215,6 +224,12 @@ impl Catalog {
     /// The kinds, in listing order.
     pub fn kinds(&self) -> impl Iterator<Item = &Template> {
         self.order.iter().filter_map(|k| self.templates.get(k))
+    }
+
+    /// The characters the templates' fonts draw (the same for every kind today: all print with
+    /// the embedded Kyso Serif faces).
+    pub fn repertoire(&self) -> &Repertoire {
+        &self.repertoire
     }
 
     /// One kind's template.

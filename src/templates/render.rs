@@ -47,6 +47,14 @@ const FONTS: [&[u8]; 4] = [
     include_bytes!("../../fonts/KysoSerif-BoldItalic.ttf"),
 ];
 
+/// The embedded faces, parsed.
+pub(crate) fn embedded_fonts() -> Vec<Font> {
+    FONTS
+        .iter()
+        .flat_map(|data| Font::iter(Bytes::new(*data)))
+        .collect()
+}
+
 /// The virtual file that holds a document's inputs (keys `data` and `meta`) as CBOR, read by each
 /// template through `kyso-inputs()`. Dates are maps `{"kyso-date": [year, month, day]}`, which
 /// `templates/common/layout.typ` turns back into typst datetimes; a template field can never
@@ -152,10 +160,7 @@ impl Renderer {
         files: impl IntoIterator<Item = SourceFile<'a>>,
         mains: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Renderer, RenderError> {
-        let fonts: Vec<Font> = FONTS
-            .iter()
-            .flat_map(|data| Font::iter(Bytes::new(*data)))
-            .collect();
+        let fonts = embedded_fonts();
         let book = LazyHash::new(FontBook::from_fonts(&fonts));
         let mut sources = HashMap::new();
         for f in files {
@@ -181,6 +186,11 @@ impl Renderer {
             inputs,
             renders: AtomicU64::new(0),
         })
+    }
+
+    /// The font faces typst can use: the only ones in its book, so the only ones that can draw.
+    pub fn fonts(&self) -> &[Font] {
+        &self.fonts
     }
 
     /// Renders `kind` with `inputs` (keys `data` and `meta`) served as [`INPUTS_PATH`]; `today` is what

@@ -3,16 +3,25 @@
 //! Each kind's `schema.toml` names its version, register type code and fields; object types used
 //! by several kinds (a person with an identity paper, the signing official, a parent) are declared
 //! once in `templates/common/types.toml`. Validation is pure: it takes the submitted JSON and
-//! returns either the data normalised (strings trimmed) and converted to typst values, or one
-//! [`FieldError`] per offending field, each worded in Vietnamese and English, so that a clerk can
-//! fix everything in one pass.
+//! returns either the data normalised (strings trimmed and in Unicode NFC) and converted to typst
+//! values, or one [`FieldError`] per offending field, each worded in Vietnamese and English, so
+//! that a clerk can fix everything in one pass.
+//!
+//! A schema carries the [`Repertoire`] of the fonts its template prints with: text that the PDF
+//! could not show as typed (characters the fonts lack, invisible or bidi format characters) is
+//! refused here, beside the field, rather than printed as blanks or reordered while the register
+//! keeps the original (see `charset.rs` for the class and the NFC decision).
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use typst::foundations::{Array, Datetime, Dict, Str, Value};
+use unicode_normalization::UnicodeNormalization as _;
+
+use super::charset::{self, MAX_STACKED_MARKS, Repertoire};
 
 /// Longest text accepted in a field that does not declare its own limit (characters).
 const DEFAULT_MAX_TEXT: usize = 200;
@@ -123,7 +132,7 @@ pub struct Field {
 }
 
 /// A kind's declared schema.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Schema {
     /// The kind's identifier (`certified-copy`, `birth-extract`, …).
     pub kind: String,
@@ -139,6 +148,19 @@ pub struct Schema {
     pub numbering: Numbering,
     /// The top-level fields.
     pub fields: Vec<Field>,
+    /// What the template's fonts draw; text outside it is refused.
+    repertoire: Arc<Repertoire>,
+}
+
+impl fmt::Debug for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Schema")
+            .field("kind", &self.kind)
+            .field("version", &self.version)
+            .field("type_code", &self.type_code)
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
 }
 
 // ---- TOML shapes -------------------------------------------------------------------------------
@@ -218,13 +240,20 @@ impl SharedTypes {
 }
 
 impl Schema {
-    /// Parses a kind's `schema.toml`, resolving named types against `types`.
-    pub fn parse(file: &str, text: &str, types: &SharedTypes) -> Result<Schema, SchemaError> {
+    /// Parses a kind's `schema.toml`, resolving named types against `types`; `repertoire` is what
+    /// the template's fonts draw, which every choice must stay within.
+    pub fn parse(
+        file: &str,
+        text: &str,
+        types: &SharedTypes,
+        repertoire: Arc<Repertoire>,
+    ) -> Result<Schema, SchemaError> {
         let raw: RawSchema = toml::from_str(text).map_err(|e| SchemaError::Parse {
             file: file.to_owned(),
             message: e.message().to_owned(),
         })?;
         let fields = resolve_fields(file, "", &raw.fields, types, 0)?;
+        check_choices(file, "", &fields, &repertoire)?;
         Ok(Schema {
             kind: raw.kind,
             version: raw.version,
@@ -233,6 +262,7 @@ impl Schema {
             type_code: raw.type_code,
             numbering: raw.numbering,
             fields,
+            repertoire,
         })
     }
 
@@ -240,12 +270,58 @@ impl Schema {
     /// register) and the same data as a typst dictionary (given to the template).
     pub fn validate(&self, data: &Json, today: Datetime) -> Result<Validated, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let out = validate_object(&self.fields, data, "", today, &mut errors);
+        let ctx = Check {
+            today,
+            repertoire: &self.repertoire,
+        };
+        let out = validate_object(&self.fields, data, "", &ctx, &mut errors);
         match out {
             Some((json, typst)) if errors.is_empty() => Ok(Validated { json, typst }),
             _ => Err(errors),
         }
     }
+}
+
+/// Choices are compared with NFC input and printed: each must be NFC and drawable, or no data
+/// could ever select it (a defect of the template set, caught at load).
+fn check_choices(
+    file: &str,
+    prefix: &str,
+    fields: &[Field],
+    repertoire: &Repertoire,
+) -> Result<(), SchemaError> {
+    for f in fields {
+        let path = if prefix.is_empty() {
+            f.name.clone()
+        } else {
+            format!("{prefix}.{}", f.name)
+        };
+        match &f.ty {
+            FieldType::Choice(choices) => {
+                for c in choices {
+                    if let Err(problem) = text_problem(c, repertoire) {
+                        return Err(SchemaError::Field {
+                            file: file.to_owned(),
+                            field: path,
+                            message: format!("choice {c:?}: {}", problem.1),
+                        });
+                    }
+                    if c.nfc().ne(c.chars()) {
+                        return Err(SchemaError::Field {
+                            file: file.to_owned(),
+                            field: path,
+                            message: format!("choice {c:?} is not in Unicode NFC"),
+                        });
+                    }
+                }
+            }
+            FieldType::List { item: sub, .. } | FieldType::Object(sub) => {
+                check_choices(file, &path, sub, repertoire)?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn resolve_fields(
@@ -367,11 +443,17 @@ fn err(errors: &mut Vec<FieldError>, path: &str, field: &Field, vi: String, en: 
     });
 }
 
+/// What validation checks against besides the data: the day of issue and the fonts.
+struct Check<'a> {
+    today: Datetime,
+    repertoire: &'a Repertoire,
+}
+
 fn validate_object(
     fields: &[Field],
     data: &Json,
     prefix: &str,
-    today: Datetime,
+    ctx: &Check<'_>,
     errors: &mut Vec<FieldError>,
 ) -> Option<(Json, Dict)> {
     let Some(obj) = data.as_object() else {
@@ -419,7 +501,7 @@ fn validate_object(
                 }
             }
             Some(v) => {
-                if let Some((j, t)) = validate_value(f, v, &path, today, errors) {
+                if let Some((j, t)) = validate_value(f, v, &path, ctx, errors) {
                     json.insert(f.name.clone(), j);
                     dict.insert(Str::from(f.name.as_str()), t);
                 }
@@ -433,7 +515,7 @@ fn validate_value(
     f: &Field,
     v: &Json,
     path: &str,
-    today: Datetime,
+    ctx: &Check<'_>,
     errors: &mut Vec<FieldError>,
 ) -> Option<(Json, Value)> {
     match &f.ty {
@@ -448,7 +530,10 @@ fn validate_value(
                 );
                 return None;
             };
-            let s = s.trim();
+            // NFC first, so that length counts letters as printed and the register holds one
+            // spelling whichever keyboard typed it.
+            let s: String = s.trim().nfc().collect();
+            let s = s.as_str();
             if s.is_empty() {
                 err(
                     errors,
@@ -480,6 +565,10 @@ fn validate_value(
                 );
                 return None;
             }
+            if let Err((vi, en)) = text_problem(s, ctx.repertoire) {
+                err(errors, path, f, vi, en);
+                return None;
+            }
             Some((Json::String(s.to_owned()), Value::Str(s.into())))
         }
         FieldType::Date { not_after_today } => {
@@ -494,7 +583,7 @@ fn validate_value(
                 );
                 return None;
             };
-            if *not_after_today && (y, m, d) > ymd(today) {
+            if *not_after_today && (y, m, d) > ymd(ctx.today) {
                 err(
                     errors,
                     path,
@@ -536,22 +625,25 @@ fn validate_value(
                 None
             }
         },
-        FieldType::Choice(choices) => match v.as_str().map(str::trim) {
-            Some(s) if choices.iter().any(|c| c == s) => {
-                Some((Json::String(s.to_owned()), Value::Str(s.into())))
+        // Choices are NFC (checked at load), so NFD input selects the same choice.
+        FieldType::Choice(choices) => {
+            match v.as_str().map(|s| s.trim().nfc().collect::<String>()) {
+                Some(s) if choices.contains(&s) => {
+                    Some((Json::String(s.clone()), Value::Str(s.as_str().into())))
+                }
+                _ => {
+                    let list = choices.join(", ");
+                    err(
+                        errors,
+                        path,
+                        f,
+                        format!("phải là một trong: {list}"),
+                        format!("must be one of: {list}"),
+                    );
+                    None
+                }
             }
-            _ => {
-                let list = choices.join(", ");
-                err(
-                    errors,
-                    path,
-                    f,
-                    format!("phải là một trong: {list}"),
-                    format!("must be one of: {list}"),
-                );
-                None
-            }
-        },
+        }
         FieldType::List {
             item,
             min_items,
@@ -584,7 +676,7 @@ fn validate_value(
             let mut arr = Array::new();
             for (i, it) in items.iter().enumerate() {
                 if let Some((j, t)) =
-                    validate_object(item, it, &format!("{path}[{i}]"), today, errors)
+                    validate_object(item, it, &format!("{path}[{i}]"), ctx, errors)
                 {
                     json.push(j);
                     arr.push(Value::Dict(t));
@@ -593,9 +685,78 @@ fn validate_value(
             Some((Json::Array(json), Value::Array(arr)))
         }
         FieldType::Object(fields) => {
-            validate_object(fields, v, path, today, errors).map(|(j, t)| (j, Value::Dict(t)))
+            validate_object(fields, v, path, ctx, errors).map(|(j, t)| (j, Value::Dict(t)))
         }
     }
+}
+
+/// At most this many offending characters are named in one message.
+const NAMED_AT_MOST: usize = 5;
+
+/// Why NFC text `s` cannot be printed as typed, in Vietnamese and English; `Ok` when it can.
+/// Invisible and reordering characters are reported first: they are the ones that mislead.
+fn text_problem(s: &str, repertoire: &Repertoire) -> Result<(), (String, String)> {
+    let named = |bad: &dyn Fn(char) -> bool| -> Option<String> {
+        let mut found: Vec<char> = Vec::new();
+        for c in s.chars().filter(|&c| bad(c)) {
+            if !found.contains(&c) {
+                found.push(c);
+            }
+        }
+        if found.is_empty() {
+            return None;
+        }
+        let mut list: Vec<String> = found
+            .iter()
+            .take(NAMED_AT_MOST)
+            .map(|&c| charset::describe(c))
+            .collect();
+        if found.len() > NAMED_AT_MOST {
+            list.push("…".to_owned());
+        }
+        Some(list.join(", "))
+    };
+    if let Some(list) = named(&charset::is_invisible_or_reordering) {
+        return Err((
+            format!(
+                "chứa ký tự vô hình hoặc ký tự đổi chiều chữ ({list}); chúng làm văn bản in ra \
+                 khác với dữ liệu lưu trong sổ"
+            ),
+            format!(
+                "contains invisible or text-direction characters ({list}), which make the \
+                 printed text differ from what the register keeps"
+            ),
+        ));
+    }
+    if let Some(list) = named(&|c| !repertoire.contains(c)) {
+        return Err((
+            format!("chứa ký tự mà phông chữ của mẫu không in được: {list}"),
+            format!("contains characters the template's font cannot print: {list}"),
+        ));
+    }
+    let mut stacked = 0;
+    for c in s.chars() {
+        if unicode_normalization::char::canonical_combining_class(c) == 0 {
+            stacked = 0;
+            continue;
+        }
+        stacked += 1;
+        if stacked > MAX_STACKED_MARKS {
+            return Err((
+                format!(
+                    "có hơn {MAX_STACKED_MARKS} dấu chồng lên một chữ ({}); dấu chồng sẽ che dòng \
+                     bên trên",
+                    charset::describe(c)
+                ),
+                format!(
+                    "stacks more than {MAX_STACKED_MARKS} combining marks on one letter ({}), \
+                     which would cover the line above",
+                    charset::describe(c)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn ymd(d: Datetime) -> (i32, u8, u8) {
@@ -648,6 +809,12 @@ fields = [
         .unwrap()
     }
 
+    fn fonts() -> Arc<Repertoire> {
+        Arc::new(Repertoire::of_fonts(
+            &crate::templates::render::embedded_fonts(),
+        ))
+    }
+
     fn schema() -> Schema {
         Schema::parse(
             "s.toml",
@@ -666,6 +833,7 @@ fields = [
 ]
 "#,
             &types(),
+            fonts(),
         )
         .unwrap()
     }
@@ -716,12 +884,109 @@ fields = [
         assert!(schema().validate(&serde_json::json!([1]), today()).is_err());
     }
 
+    /// Data with `note` (a free text field) set to `text`.
+    fn with_note(text: &str) -> Json {
+        serde_json::json!({
+            "people": [{"full_name": "Lê Văn A", "personal_id": "001090000001"}],
+            "born": "2000-02-29", "pages": 3, "note": text
+        })
+    }
+
+    fn note_error(text: &str) -> FieldError {
+        let errs = schema().validate(&with_note(text), today()).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path, "note");
+        errs[0].clone()
+    }
+
+    #[test]
+    fn characters_the_font_cannot_print_are_refused_and_named() {
+        for (text, shown) in [
+            ("Nguyễn 阮 An", "\"阮\" U+962E"),
+            ("Đã ký 😀", "\"😀\" U+1F600"),
+        ] {
+            let e = note_error(text);
+            assert!(e.vi.contains("phông chữ") && e.vi.contains(shown), "{e}");
+            assert!(e.en.contains("cannot print") && e.en.contains(shown), "{e}");
+        }
+    }
+
+    #[test]
+    fn bidi_and_invisible_characters_are_refused_although_the_font_maps_them() {
+        for c in [
+            '\u{202E}', '\u{2066}', '\u{200F}', '\u{200B}', '\u{00AD}', '\u{FEFF}',
+        ] {
+            let e = note_error(&format!("Nguyễn{c}An"));
+            let code = format!("U+{:04X}", u32::from(c));
+            assert!(e.vi.contains("đổi chiều") && e.vi.contains(&code), "{e}");
+            assert!(
+                e.en.contains("text-direction") && e.en.contains(&code),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn decomposed_vietnamese_is_stored_composed() {
+        // "Nguyễn Thị Ánh" as NFD: ê as e + U+0302, then the tone marks as combining characters.
+        let nfd = "Nguye\u{302}\u{303}n Thi\u{323} A\u{301}nh";
+        let v = schema().validate(&with_note(nfd), today()).unwrap();
+        assert_eq!(v.json["note"], "Nguyễn Thị Ánh");
+        assert_eq!(v.json["note"].as_str().unwrap().chars().count(), 14);
+        // The length limit counts letters as printed, not code points typed.
+        let name = "Nguye\u{302}\u{303}n A\u{301}"; // 8 letters, 11 code points
+        let data = serde_json::json!({
+            "people": [{"full_name": name, "personal_id": "001090000001"}],
+            "born": "2000-02-29", "pages": 3
+        });
+        assert!(schema().validate(&data, today()).is_ok());
+    }
+
+    #[test]
+    fn marks_stacked_beyond_what_vietnamese_needs_are_refused() {
+        // A mark with no precomposed form is drawable and stays; five on one letter do not.
+        assert!(
+            schema()
+                .validate(&with_note("x\u{323}\u{301}"), today())
+                .is_ok()
+        );
+        let e = note_error("Lê\u{301}\u{300}\u{303}\u{309}\u{323} Văn");
+        assert!(e.en.contains("combining marks"), "{e}");
+    }
+
+    #[test]
+    fn a_choice_typed_decomposed_selects_the_composed_choice() {
+        let s = Schema::parse(
+            "s.toml",
+            "kind='k'\nversion='1'\ntitle_vi='k'\ntitle_en='k'\ntype_code='X'\nnumbering='document'\nfields=[{name='sex',type='choice',choices=['Nam','Nữ'],vi='Giới tính',en='Sex'}]",
+            &types(),
+            fonts(),
+        )
+        .unwrap();
+        let v = s
+            .validate(&serde_json::json!({"sex": "Nu\u{31b}\u{303}"}), today())
+            .unwrap();
+        assert_eq!(v.json["sex"], "Nữ");
+    }
+
+    #[test]
+    fn a_choice_the_font_cannot_print_is_a_schema_error() {
+        let e = Schema::parse(
+            "s.toml",
+            "kind='k'\nversion='1'\ntitle_vi='k'\ntitle_en='k'\ntype_code='X'\nnumbering='document'\nfields=[{name='c',type='choice',choices=['男'],vi='c',en='c'}]",
+            &types(),
+            fonts(),
+        );
+        assert!(matches!(e, Err(SchemaError::Field { .. })), "{e:?}");
+    }
+
     #[test]
     fn unknown_types_are_schema_errors() {
         let e = Schema::parse(
             "s.toml",
             "kind='k'\nversion='1'\ntitle_vi='k'\ntitle_en='k'\ntype_code='X'\nnumbering='document'\nfields=[{name='a',type='nope',vi='a',en='a'}]",
             &types(),
+            fonts(),
         );
         assert!(matches!(e, Err(SchemaError::Field { .. })));
     }

@@ -205,3 +205,140 @@ fn a_full_disk_behind_stdout_is_an_error_not_silence() {
         "{err}"
     );
 }
+
+/// Every text field the data fills: (path as errors name it, JSON pointer, value).
+fn text_fields(
+    fields: &[kyso::templates::Field],
+    data: &serde_json::Value,
+    path: &str,
+    pointer: &str,
+    out: &mut Vec<(String, String, String)>,
+) {
+    use kyso::templates::FieldType;
+    for f in fields {
+        let Some(v) = data.get(&f.name) else { continue };
+        let p = if path.is_empty() {
+            f.name.clone()
+        } else {
+            format!("{path}.{}", f.name)
+        };
+        let ptr = format!("{pointer}/{}", f.name);
+        match &f.ty {
+            FieldType::Text { .. } => {
+                out.push((p, ptr, v.as_str().unwrap().to_owned()));
+            }
+            FieldType::Object(sub) => text_fields(sub, v, &p, &ptr, out),
+            FieldType::List { item, .. } => {
+                for (i, it) in v.as_array().unwrap().iter().enumerate() {
+                    text_fields(item, it, &format!("{p}[{i}]"), &format!("{ptr}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn every_kind_refuses_text_its_pdf_would_not_show_and_composes_decomposed_vietnamese() {
+    use unicode_normalization::UnicodeNormalization as _;
+    let catalog = kyso::templates::Catalog::load().unwrap();
+    let desk = Desk::new();
+    let mut kinds = 0;
+    for t in catalog.kinds() {
+        kinds += 1;
+        let kind = t.schema.kind.as_str();
+        let sample: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(sample(kind)).unwrap()).unwrap();
+        let mut texts = Vec::new();
+        text_fields(&t.schema.fields, &sample, "", "", &mut texts);
+        // A field with Vietnamese diacritics, so that its NFD form differs from what it prints.
+        let (path, pointer, value) = texts
+            .into_iter()
+            .find(|(_, _, v)| v.nfd().ne(v.chars()))
+            .unwrap_or_else(|| panic!("{kind}: no text field with diacritics in sample.json"));
+        let issue = |text: String, out: &Path| {
+            let mut data = sample.clone();
+            *data.pointer_mut(&pointer).unwrap() = serde_json::Value::String(text);
+            let file = desk.path(&format!("{kind}.json"));
+            std::fs::write(&file, data.to_string()).unwrap();
+            desk.cmd(&[
+                "issue",
+                "--kind",
+                kind,
+                "--data",
+                file.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+        };
+
+        let refused = desk.path(&format!("{kind}-refused.pdf"));
+        for (text, shown, vi, en) in [
+            (
+                format!("{value} 阮"),
+                "\"阮\" U+962E",
+                "phông chữ",
+                "cannot print",
+            ),
+            (
+                format!("{value} 😀"),
+                "\"😀\" U+1F600",
+                "phông chữ",
+                "cannot print",
+            ),
+            (
+                // U+202E first: the whole field would print right to left.
+                format!("\u{202E}{value}"),
+                "U+202E",
+                "đổi chiều chữ",
+                "text-direction",
+            ),
+        ] {
+            let o = issue(text, &refused);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{kind} {shown}: {err}");
+            let line = err
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{path}:")))
+                .unwrap_or_else(|| panic!("{kind}: no error beside {path}: {err}"));
+            for part in [shown, vi, en] {
+                assert!(line.contains(part), "{kind}: {part:?} not in {line}");
+            }
+            assert!(!refused.exists(), "{kind}: a refused document was written");
+        }
+
+        // Decomposed input (as macOS and some Vietnamese keyboards send it) prints composed.
+        let pdf = desk.path(&format!("{kind}.pdf"));
+        let nfd: String = value.nfd().collect();
+        let o = issue(nfd.clone(), &pdf);
+        assert!(
+            o.status.success(),
+            "{kind}: NFD {path} refused: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::process::Command::new("pdftotext")
+            .args([pdf.to_str().unwrap(), "-"])
+            .output()
+            .expect("pdftotext runs (./test.sh installs poppler-utils)");
+        let text = squash(&String::from_utf8_lossy(&text.stdout));
+        assert!(
+            text.contains(&squash(&value)),
+            "{kind}: {value:?} not in the PDF's text"
+        );
+        assert!(!text.contains(&squash(&nfd)), "{kind}: NFD text in the PDF");
+        // And the register keeps that composed spelling (what validation returns is what the
+        // register row stores).
+        let mut data = sample.clone();
+        *data.pointer_mut(&pointer).unwrap() = serde_json::Value::String(nfd);
+        let today = typst::foundations::Datetime::from_ymd(2026, 11, 25).unwrap();
+        let valid = t.schema.validate(&data, today).unwrap();
+        assert_eq!(valid.json.pointer(&pointer).unwrap(), &value, "{kind}");
+    }
+    assert_eq!(kinds, 8, "every kind is tried");
+}
