@@ -2,6 +2,15 @@
 //!
 //! The defaults must run kyso with no file at all (local-disk archive and SQLite under
 //! `./kyso-data`), so every field has a default and the file only overrides what it names.
+//!
+//! Whatever the source (file, environment, command-line flag), the result is checked as a whole by
+//! [`Settings::checked`] before anything uses it: a value that parses but means nothing, or means
+//! something other than what was intended, is refused with one line naming the setting. That class
+//! covers: an empty `data_dir` (which would silently be the current directory), a `base_url` that
+//! is not an http(s) URL with a host (`javascript:…` would be printed into every QR code), empty
+//! authority names (printed on every document and keying its registers), text with control,
+//! invisible or bidi characters in those names, and empty trust anchor paths. Archive settings are
+//! checked by [`ArchiveSettings`] itself.
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +44,14 @@ pub enum ConfigError {
         /// The variable.
         name: &'static str,
         /// Why.
+        message: String,
+    },
+    /// A setting, from whichever source, has a value that cannot be used.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The setting, with the environment variable and flag that also set it.
+        key: &'static str,
+        /// Why, in Vietnamese then English.
         message: String,
     },
 }
@@ -105,7 +122,8 @@ impl Default for Settings {
 
 impl Settings {
     /// Loads settings: defaults, then `file` (or the file named by `KYSO_CONFIG`) when given,
-    /// then environment overrides.
+    /// then environment overrides; the result is [`checked`](Settings::checked). A caller that
+    /// changes settings afterwards (command-line flags) checks them again.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
         let env_file = std::env::var_os("KYSO_CONFIG").map(PathBuf::from);
         let mut settings = match file.map(Path::to_path_buf).or(env_file) {
@@ -113,7 +131,31 @@ impl Settings {
             None => Settings::default(),
         };
         settings.apply_env(|name| std::env::var(name).ok())?;
-        Ok(settings)
+        settings.checked()
+    }
+
+    /// Refuses values that parse but cannot be meant (see the module documentation), and writes
+    /// `base_url` in its normalised form (lower-case host, punycode, a path ending in `/`), so the
+    /// QR code carries the URL a browser would go to, not a spelling it would have to repair.
+    pub fn checked(mut self) -> Result<Settings, ConfigError> {
+        if self.data_dir.as_os_str().is_empty() || self.data_dir.to_string_lossy().trim().is_empty()
+        {
+            return Err(invalid(
+                "data_dir (KYSO_DATA_DIR, --data-dir)",
+                "không được để trống (trống sẽ là thư mục hiện hành) / \
+                 must not be empty (empty would mean the current directory)",
+            ));
+        }
+        self.base_url = check_base_url(&self.base_url)?;
+        if self.trust.iter().any(|p| p.as_os_str().is_empty()) {
+            return Err(invalid(
+                "trust (KYSO_TRUST)",
+                "có đường dẫn trống (hai dấu phân cách liền nhau?) / \
+                 has an empty path (two separators in a row?)",
+            ));
+        }
+        self.authority.check()?;
+        Ok(self)
     }
 
     /// Parses a TOML file on top of the defaults.
@@ -146,7 +188,12 @@ impl Settings {
             self.base_url = v;
         }
         if let Some(v) = get("KYSO_TRUST") {
-            self.trust = std::env::split_paths(&v).collect();
+            // Set but empty: no trust anchors (splitting "" would give one empty path).
+            self.trust = if v.is_empty() {
+                Vec::new()
+            } else {
+                std::env::split_paths(&v).collect()
+            };
         }
         self.archive.apply_env(&get)?;
         Ok(())
@@ -155,6 +202,115 @@ impl Settings {
     /// The registry database file.
     pub fn registry_path(&self) -> PathBuf {
         self.data_dir.join("registry.sqlite3")
+    }
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// The base URL of verification pages, normalised: http or https, a host, and nothing that would
+/// change what `{base_url}/v/{id}` means or who it shows as the site: no user name or password
+/// (`https://ubnd.gov.vn@example.com` names example.com), no query or fragment (they would swallow
+/// the `/v/{id}` appended to it).
+fn check_base_url(text: &str) -> Result<String, ConfigError> {
+    const KEY: &str = "base_url (KYSO_BASE_URL)";
+    let shown: String = text.chars().take(60).collect();
+    let refuse = |vi: &str, en: &str| invalid(KEY, format!("{vi} / {en}: {shown:?}"));
+    // The URL parser forgives spaces and line breaks by dropping them, a backslash by reading `/`,
+    // and `https:/host` or `https:///host` by repairing the slashes; a QR code scanner may not,
+    // so only the plain spelling `http(s)://host…` is taken.
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err(refuse(
+            "có khoảng trắng, ký tự điều khiển hoặc dấu \\",
+            "contains spaces, control characters or a backslash",
+        ));
+    }
+    let lower = text.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+        return Err(refuse(
+            "không phải địa chỉ http hoặc https có tên máy chủ",
+            "is not an http or https URL with a host",
+        ));
+    }
+    let url = url::Url::parse(text).map_err(|_| {
+        refuse(
+            "không phải địa chỉ http hoặc https có tên máy chủ",
+            "is not an http or https URL with a host",
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(refuse(
+            "không phải địa chỉ http hoặc https có tên máy chủ",
+            "is not an http or https URL with a host",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not shown: the value holds a password, which must not reach a terminal or a log.
+        return Err(invalid(
+            KEY,
+            "không được chứa tên người dùng hay mật khẩu / must not contain a user name or password",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse(
+            "không được có phần truy vấn (?) hay phân đoạn (#)",
+            "must not have a query (?) or fragment (#)",
+        ));
+    }
+    Ok(url.to_string())
+}
+
+impl Authority {
+    /// Every name the documents print is present and plain text; `parent` alone may be empty.
+    fn check(&self) -> Result<(), ConfigError> {
+        let fields: [(&'static str, &str); 6] = [
+            ("authority.code", &self.code),
+            ("authority.parent", &self.parent),
+            ("authority.name", &self.name),
+            ("authority.full_name", &self.full_name),
+            ("authority.place", &self.place),
+            ("authority.office", &self.office),
+        ];
+        for (key, value) in fields {
+            if value.trim().is_empty() && key != "authority.parent" {
+                return Err(invalid(key, "không được để trống / must not be empty"));
+            }
+            // `name` breaks its line with `\n` (see the field); nothing else may move text.
+            let bad = value.chars().find(|&c| {
+                (c.is_control() && !(key == "authority.name" && c == '\n'))
+                    || crate::templates::charset::is_invisible_or_reordering(c)
+            });
+            if let Some(c) = bad {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "chứa ký tự điều khiển hoặc vô hình U+{:04X} / \
+                         contains the control or invisible character U+{:04X}",
+                        u32::from(c),
+                        u32::from(c)
+                    ),
+                ));
+            }
+        }
+        // Registers are keyed by the code: "xa-a " and "xa-a" would be two registers, each
+        // numbering from 01, so one commune would issue the same number twice.
+        if self.code.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "authority.code",
+                "không được chứa khoảng trắng / must not contain spaces",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -194,6 +350,83 @@ mod tests {
             s.apply_env(|k| (k == "KYSO_DEVELOPMENT").then(|| "maybe".to_owned()))
                 .is_err()
         );
+    }
+
+    fn with_env(name: &'static str, value: &str) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        s.apply_env(|k| (k == name).then(|| value.to_owned()))?;
+        s.checked()
+    }
+
+    #[test]
+    fn the_defaults_pass_their_own_checks() {
+        let s = Settings::default().checked().unwrap();
+        assert_eq!(s.base_url, "http://localhost:8080/");
+    }
+
+    #[test]
+    fn base_urls_other_than_http_or_https_with_a_host_are_refused() {
+        for bad in [
+            "javascript:alert(document.cookie)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "file:///etc/passwd",
+            "ftp://kyso.gov.vn",
+            "https://",
+            "https:///v",
+            "kyso.gov.vn",
+            "",
+            " https://kyso.gov.vn",
+            "https://kyso.gov.vn/x y",
+            "https://kyso\n.gov.vn",
+            "https://ubnd.gov.vn@example.com",
+            "https://user:secret@kyso.gov.vn",
+            "https://kyso.gov.vn/?next=",
+            "https://kyso.gov.vn/#",
+            "http:/kyso.gov.vn",
+            "https:\\\\kyso.gov.vn",
+        ] {
+            let e = with_env("KYSO_BASE_URL", bad).expect_err(bad);
+            let text = e.to_string();
+            assert!(text.contains("KYSO_BASE_URL"), "{text}");
+            assert!(!text.contains('\n'), "one line: {text}");
+        }
+    }
+
+    #[test]
+    fn a_good_base_url_is_kept_normalised() {
+        let s = with_env("KYSO_BASE_URL", "HTTPS://Kyso.Example.GOV.vn:8443/xac-thuc").unwrap();
+        assert_eq!(s.base_url, "https://kyso.example.gov.vn:8443/xac-thuc");
+        let s = with_env("KYSO_BASE_URL", "https://xã-tân-lạc.vn").unwrap();
+        assert!(s.base_url.starts_with("https://xn--"), "{}", s.base_url);
+    }
+
+    #[test]
+    fn empty_or_blank_values_that_would_mean_something_else_are_refused() {
+        assert!(with_env("KYSO_DATA_DIR", "").is_err());
+        assert!(with_env("KYSO_DATA_DIR", "  ").is_err());
+        assert!(with_env("KYSO_DATA_DIR", "/srv/kyso").is_ok());
+        // An empty KYSO_TRUST clears the list; an empty entry inside one is refused.
+        assert!(with_env("KYSO_TRUST", "").unwrap().trust.is_empty());
+        assert!(with_env("KYSO_TRUST", "/a.pem::/b.pem").is_err());
+        for toml in [
+            "[authority]\ncode = \"\"",
+            "[authority]\ncode = \"xa a\"",
+            "[authority]\nname = \" \"",
+            "[authority]\nfull_name = \"\"",
+            "[authority]\nplace = \"\"",
+            "[authority]\noffice = \"\"",
+            "[authority]\nfull_name = \"Ủy ban nhân dân xã \u{202E}Lạc\"",
+            "[authority]\nplace = \"Tân\tLạc\"",
+            "data_dir = \"\"",
+            "trust = [\"\"]",
+        ] {
+            let s = Settings::from_toml(toml).unwrap();
+            assert!(s.checked().is_err(), "{toml}");
+        }
+        // The superior body may be absent; the header name may break its line.
+        let s = Settings::from_toml("[authority]\nparent = \"\"\nname = \"UBND\\nxã A\"").unwrap();
+        assert!(s.checked().is_ok());
     }
 
     #[test]

@@ -101,6 +101,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(dir) = cli.data_dir {
         settings.data_dir = dir;
     }
+    // Flags come after the file and the environment: check the result again.
+    let settings = settings.checked()?;
     let ctx = Context { settings };
     match cli.command {
         Command::Demo(args) => demo::run(&ctx, args),

@@ -342,3 +342,118 @@ fn every_kind_refuses_text_its_pdf_would_not_show_and_composes_decomposed_vietna
     }
     assert_eq!(kinds, 8, "every kind is tried");
 }
+
+/// A refusal of the configuration: exit 1, one line on stderr naming `needle`, nothing done.
+fn refused_setting(o: &Output, needle: &str) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "expected a refusal: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+    err
+}
+
+#[test]
+fn a_base_url_that_is_not_http_or_https_with_a_host_never_reaches_a_qr_code() {
+    let desk = Desk::new();
+    let data = sample("certified-copy");
+    let pdf = desk.path("c.pdf");
+    let issue = |base_url: &str| {
+        desk.cmd(&[
+            "issue",
+            "--kind",
+            "certified-copy",
+            "--data",
+            data.to_str().unwrap(),
+            "-o",
+            pdf.to_str().unwrap(),
+        ])
+        .env("KYSO_BASE_URL", base_url)
+        .output()
+        .unwrap()
+    };
+    for bad in [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<h1>x</h1>",
+        "ftp://kyso.example.gov.vn",
+        "https://",
+        "",
+        "https://kyso.example.gov.vn/?id=",
+    ] {
+        refused_setting(&issue(bad), "KYSO_BASE_URL");
+        assert!(!pdf.exists(), "{bad}: a document was issued");
+    }
+    // A password in it is refused without being printed.
+    let err = refused_setting(
+        &issue("https://admin:hunter2@kyso.example.gov.vn"),
+        "KYSO_BASE_URL",
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let o = issue("https://Kyso.Example.gov.vn/xac-thuc/");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("https://kyso.example.gov.vn/xac-thuc/v/"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_empty_data_dir_is_refused_not_taken_as_the_current_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let run = |env: Option<&str>, flag: Option<&str>| {
+        let mut c = kyso();
+        c.current_dir(cwd.path()).arg("--dev");
+        if let Some(v) = env {
+            c.env("KYSO_DATA_DIR", v);
+        }
+        if let Some(v) = flag {
+            c.args(["--data-dir", v]);
+        }
+        c.args(["officials", "list"]).output().unwrap()
+    };
+    refused_setting(&run(Some(""), None), "KYSO_DATA_DIR");
+    refused_setting(&run(Some("  "), None), "KYSO_DATA_DIR");
+    refused_setting(&run(None, Some("  ")), "--data-dir");
+    // clap itself refuses an empty flag value, as a usage error.
+    assert_eq!(run(None, Some("")).status.code(), Some(64));
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "nothing was created in the current directory"
+    );
+    // The same command with a real directory works.
+    let o = run(Some(cwd.path().join("data").to_str().unwrap()), None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn empty_or_hidden_authority_names_in_the_configuration_are_refused() {
+    let desk = Desk::new();
+    for (toml, key) in [
+        ("[authority]\nfull_name = \"\"\n", "authority.full_name"),
+        ("[authority]\ncode = \"  \"\n", "authority.code"),
+        ("[authority]\ncode = \"xa-a \"\n", "authority.code"),
+        (
+            "[authority]\nplace = \"T\u{202E}ân Lạc\"\n",
+            "authority.place",
+        ),
+        ("trust = [\"\"]\n", "trust"),
+    ] {
+        let file = desk.path("kyso.toml");
+        std::fs::write(&file, toml).unwrap();
+        let o = desk
+            .cmd(&["--config", file.to_str().unwrap(), "kinds"])
+            .output()
+            .unwrap();
+        refused_setting(&o, key);
+    }
+    refused_setting(
+        &desk
+            .cmd(&["kinds"])
+            .env("KYSO_TRUST", "/a.pem::/b.pem")
+            .output()
+            .unwrap(),
+        "KYSO_TRUST",
+    );
+}
