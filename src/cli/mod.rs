@@ -136,11 +136,16 @@ fn one_line(err: &anyhow::Error) -> String {
 }
 
 /// Logs go to stderr, quiet unless `KYSO_LOG` (an env-filter directive) asks for more.
+///
+/// When a log line cannot be written, the subscriber by default reports that with `eprintln!` to
+/// the same stderr, which panics when stderr is a closed pipe: a worker whose log reader went away
+/// died at its next log line. A lost log line is dropped instead (see `output.rs`).
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("KYSO_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -30,7 +30,7 @@ impl Desk {
         c
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    fn ok<S: AsRef<OsStr> + std::fmt::Debug>(&self, args: &[S]) -> String {
         let o = self.cmd(args).output().expect("kyso runs");
         assert!(
             o.status.success(),
@@ -183,6 +183,55 @@ fn a_closed_stderr_does_not_turn_a_refusal_into_a_panic() {
     assert_eq!(o.status.code(), Some(1), "a refusal stays exit 1, not 101");
     let o = with_stderr_closed(&mut desk.cmd(&["verify", "/nonexistent.pdf"]));
     assert_eq!(o.status.code(), Some(4), "unreadable input stays exit 4");
+}
+
+#[test]
+fn a_closed_stderr_does_not_turn_a_log_line_into_a_panic() {
+    // The archive worker logs each batch at info level; with its stderr closed, the logger's own
+    // report of the failed write used to panic the worker (exit 101) at its first batch.
+    let desk = Desk::new();
+    let signed = desk.path("signed.pdf");
+    let unsigned = fixture("pyhanko/unsigned.pdf");
+    let args = sign_args("clerk-rsa", &unsigned, &signed, &[]);
+    desk.ok(&args[1..]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut worker = desk
+        .cmd(&["archive", "run"])
+        .env("KYSO_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = desk.ok(&["archive", "status"]);
+        if status.contains("archived: 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not archived: {status}"
+        );
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "the worker ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Give the worker time to log the batch, then ask it to stop.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "the worker died after logging: {:?}",
+        worker.try_wait()
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(worker.wait().unwrap().code(), Some(0));
 }
 
 #[test]
