@@ -17,8 +17,9 @@
 //!   zero-width and other format characters (U+200B–U+200D, U+2060 word joiner, U+FEFF, U+00AD
 //!   soft hyphen, variation selectors, tag characters, Hangul fillers) are invisible, so two
 //!   register entries that differ only by them print identically and a search for the printed
-//!   name misses them. Liberation Serif, and so Kyso Serif, maps several of them to empty glyphs,
-//!   which is why coverage alone would let them through.
+//!   name misses them. Kyso Serif's `cmap` (Liberation Serif's) maps several of them, U+00AD,
+//!   U+200B–U+200F and U+202A–U+202E among them, which is why coverage alone would let them
+//!   through.
 //!
 //! The class is decided from Unicode properties rather than listed by hand character by
 //! character: every `Default_Ignorable_Code_Point` (Unicode's own definition of "renders as
@@ -156,10 +157,13 @@ fn is_default_ignorable(c: char) -> bool {
 }
 
 /// `c` as a person can find it in a character table: the character itself when it is visible,
-/// and always its code point (`"中" U+4E2D`, `U+202E`).
+/// a combining mark on a dotted circle (as character tables show them), and always its code point
+/// (`"中" U+4E2D`, `"◌́" U+0301`, `U+202E`).
 pub fn describe(c: char) -> String {
     if c.is_control() || is_invisible_or_reordering(c) || c.is_whitespace() {
         format!("U+{:04X}", u32::from(c))
+    } else if unicode_normalization::char::is_combining_mark(c) {
+        format!("\"\u{25CC}{c}\" U+{:04X}", u32::from(c))
     } else {
         format!("\"{c}\" U+{:04X}", u32::from(c))
     }
@@ -257,5 +261,6 @@ mod tests {
         assert_eq!(describe('中'), "\"中\" U+4E2D");
         assert_eq!(describe('\u{202E}'), "U+202E");
         assert_eq!(describe('😀'), "\"😀\" U+1F600");
+        assert_eq!(describe('\u{0301}'), "\"\u{25CC}\u{0301}\" U+0301");
     }
 }
