@@ -212,6 +212,40 @@ impl LocalStore {
     }
 }
 
+/// Removes the temporary files (`.tmp-…`) older than `grace` under `dir`, at any depth: what a
+/// write interrupted by a crash leaves behind. A younger one may belong to a write in progress
+/// in another process, so it stays. Returns how many were removed; unreadable directories are
+/// skipped (this is tidying, never a reason to stop).
+pub fn remove_stale_temporaries(dir: &Path, grace: std::time::Duration) -> usize {
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            let stale = meta
+                .modified()
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age >= grace);
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                && stale
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 fn io_err(action: &'static str, path: &Path, e: &io::Error) -> StoreError {
     StoreError::Io {
         action,
@@ -236,6 +270,10 @@ async fn blocking<T: Send + 'static>(
 impl ArchiveStore for LocalStore {
     fn describe(&self) -> String {
         format!("local:{}", self.root.display())
+    }
+
+    fn remove_stale_temporaries(&self, grace: std::time::Duration) -> usize {
+        remove_stale_temporaries(&self.root, grace)
     }
 
     async fn put(

@@ -75,6 +75,19 @@ pub enum ArchiveError {
     /// Another worker already drains this outbox.
     #[error("another archive worker is running on {0} (its lock file is held)")]
     WorkerBusy(PathBuf),
+    /// What was given to archive is not a PDF.
+    #[error("không phải tệp PDF / not a PDF: {0}")]
+    NotPdf(String),
+    /// The document kind is not one kyso knows.
+    #[error(
+        "loại giấy tờ {kind:?} không có trong danh mục / unknown document kind {kind:?}; known kinds: {known}"
+    )]
+    UnknownKind {
+        /// The kind given.
+        kind: String,
+        /// The kinds accepted, comma-separated.
+        known: String,
+    },
 }
 
 impl From<rusqlite::Error> for ArchiveError {
@@ -220,6 +233,14 @@ pub trait ArchiveStore: Send + Sync {
 
     /// Whether this store can enforce retention.
     fn lock_support(&self) -> impl Future<Output = Result<LockSupport, StoreError>> + Send;
+
+    /// Removes temporary files older than `grace` that interrupted writes left in the store
+    /// (run at worker start); returns how many. Stores whose writes are atomic on the server
+    /// (S3) have none.
+    fn remove_stale_temporaries(&self, grace: std::time::Duration) -> usize {
+        let _ = grace;
+        0
+    }
 }
 
 /// The store chosen by the settings.
@@ -287,6 +308,57 @@ impl ArchiveStore for AnyStore {
             AnyStore::S3(s) => s.lock_support().await,
         }
     }
+    fn remove_stale_temporaries(&self, grace: std::time::Duration) -> usize {
+        match self {
+            AnyStore::Local(s) => s.remove_stale_temporaries(grace),
+            AnyStore::S3(s) => s.remove_stale_temporaries(grace),
+        }
+    }
+}
+
+/// The kind the archive gives a document whose kind is not known (a staged file adopted after a
+/// crash): it takes the longest retention.
+pub const DEFAULT_KIND: &str = "default";
+
+/// Checks what an operator hands to `kyso archive put`: the bytes must be a PDF (a `%PDF-x.y`
+/// header in the first KiB, as readers look for it, and an end-of-file marker) and the kind one
+/// of the template catalog's kinds or [`DEFAULT_KIND`]. The kind chooses the retention, so a
+/// misspelt kind would silently archive a document under the wrong one.
+pub fn check_document(
+    bytes: &[u8],
+    kind: &str,
+    catalog: &crate::templates::Catalog,
+) -> Result<(), ArchiveError> {
+    if kind != DEFAULT_KIND && catalog.get(kind).is_none() {
+        let mut known: Vec<&str> = catalog.kinds().map(|t| t.schema.kind.as_str()).collect();
+        known.push(DEFAULT_KIND);
+        return Err(ArchiveError::UnknownKind {
+            kind: kind.to_owned(),
+            known: known.join(", "),
+        });
+    }
+    check_pdf(bytes)
+}
+
+/// The PDF test of [`check_document`].
+pub fn check_pdf(bytes: &[u8]) -> Result<(), ArchiveError> {
+    let head = &bytes[..bytes.len().min(1024)];
+    let header = memchr::memmem::find(head, b"%PDF-").and_then(|at| head.get(at + 5..at + 8));
+    match header {
+        Some([major, b'.', minor]) if major.is_ascii_digit() && minor.is_ascii_digit() => {}
+        _ => {
+            return Err(ArchiveError::NotPdf(
+                "không có phần đầu %PDF-x.y trong 1024 byte đầu / no %PDF-x.y header in the first 1024 bytes".into(),
+            ));
+        }
+    }
+    if memchr::memmem::rfind(bytes, b"%%EOF").is_none() {
+        return Err(ArchiveError::NotPdf(
+            "không có dấu kết thúc %%EOF (tệp bị cắt cụt?) / no %%EOF marker (a truncated file?)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Records a signed document in the archive outbox of the deployment `settings` describe:

@@ -22,6 +22,7 @@ use aws_sdk_s3::types::{
 };
 
 use super::retention::LockMode;
+use super::settings::redact_userinfo_in;
 use super::{
     ArchiveError, ArchiveSettings, ArchiveStore, Bytes, Lock, LockOutcome, LockSupport, ObjectKey,
     PutReceipt, Sha256, StoreError,
@@ -40,6 +41,8 @@ pub struct S3Store {
     multipart_threshold: u64,
     part_size: u64,
     max_object_size: u64,
+    /// Operation, connect and first-byte limits in milliseconds, for messages.
+    timeouts: (u64, u128, u128),
     lock_support: Mutex<Option<LockSupport>>,
 }
 
@@ -90,9 +93,15 @@ impl S3Store {
             .credentials_provider(credentials)
             .force_path_style(s.path_style)
             .retry_config(RetryConfig::disabled())
+            // Without a connect and a read (first byte) limit, a store that accepts
+            // connections but does not answer (a server starting up, a half-open firewall)
+            // holds each upload slot for the whole operation limit: a stall must cost seconds.
+            // The worker bounds each attempt as a whole besides (`attempt_deadline`).
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(std::time::Duration::from_secs(10).min(s.timeout()))
+                    .connect_timeout(s.connect_timeout())
+                    .read_timeout(s.read_timeout())
+                    .operation_attempt_timeout(s.timeout())
                     .operation_timeout(s.timeout())
                     .build(),
             )
@@ -105,13 +114,18 @@ impl S3Store {
         Ok(S3Store {
             client: Client::from_conf(config.build()),
             bucket: s.bucket.clone(),
+            // Shown in status and stored with failure reasons: never with a password in it.
             endpoint: s
-                .endpoint
-                .clone()
+                .endpoint_for_display()
                 .unwrap_or_else(|| format!("AWS S3 ({})", s.region)),
             multipart_threshold: s.multipart_threshold,
             part_size: s.part_size,
             max_object_size: s.max_document_size,
+            timeouts: (
+                s.timeout_ms,
+                s.connect_timeout().as_millis(),
+                s.read_timeout().as_millis(),
+            ),
             lock_support: Mutex::new(None),
         })
     }
@@ -132,18 +146,30 @@ impl S3Store {
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
         let code = err.code().map(str::to_owned);
-        let message = err.message().map(str::to_owned).unwrap_or_default();
+        let message = redact_userinfo_in(err.message().unwrap_or_default());
         match &err {
             SdkError::TimeoutError(_) => {
                 return StoreError::Unreachable {
                     endpoint: self.endpoint.clone(),
-                    message: "timed out".into(),
+                    message: format!(
+                        "no complete answer within the operation time limit of {} ms (archive.timeout_ms)",
+                        self.timeouts.0
+                    ),
                 };
             }
-            SdkError::DispatchFailure(_) => {
+            SdkError::DispatchFailure(failure) => {
+                let text = innermost(&err);
+                let message = if failure.is_timeout() {
+                    format!(
+                        "timed out ({text}); limits: connect {} ms, first byte {} ms (archive.connect_timeout_ms, archive.read_timeout_ms)",
+                        self.timeouts.1, self.timeouts.2
+                    )
+                } else {
+                    text
+                };
                 return StoreError::Unreachable {
                     endpoint: self.endpoint.clone(),
-                    message: innermost(&err),
+                    message,
                 };
             }
             _ => {}
@@ -377,11 +403,12 @@ fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = e.source();
     }
-    if last.is_empty() {
+    // Errors may quote the request's URL; an endpoint with a password in it must not leak.
+    redact_userinfo_in(&if last.is_empty() {
         DisplayErrorContext(err).to_string()
     } else {
         last
-    }
+    })
 }
 
 impl ArchiveStore for S3Store {

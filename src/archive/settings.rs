@@ -109,10 +109,22 @@ pub struct ArchiveSettings {
     pub retry_base_ms: u64,
     /// Longest delay between two attempts for one document, in milliseconds.
     pub retry_max_ms: u64,
-    /// Uploads in flight at once.
+    /// Uploads in flight at once (at least 1).
+    #[serde(deserialize_with = "at_least_one")]
     pub concurrency: usize,
-    /// Time limit of one S3 operation, in milliseconds.
+    /// Time limit of one S3 operation, in milliseconds. It also bounds one upload attempt of the
+    /// worker, extended by the time its bytes need at a slow link's pace (see
+    /// [`ArchiveSettings::attempt_deadline`]).
     pub timeout_ms: u64,
+    /// Time limit for opening a connection to the S3 endpoint, in milliseconds. A host that
+    /// drops packets (a firewall, a server half up) would otherwise hold an upload slot for the
+    /// kernel's own connect timeout, about two minutes.
+    pub connect_timeout_ms: u64,
+    /// Time limit from sending a request to the first byte of the answer, in milliseconds
+    /// (sending the request body counts: keep it above what one part takes on the uplink). A
+    /// server that accepts connections but does not answer (starting up, overloaded) costs
+    /// this much per attempt instead of the whole operation time limit.
+    pub read_timeout_ms: u64,
     /// How often an idle worker looks for new documents, in milliseconds.
     pub poll_ms: u64,
 }
@@ -140,6 +152,8 @@ impl Default for ArchiveSettings {
             retry_max_ms: 300_000,
             concurrency: 4,
             timeout_ms: 60_000,
+            connect_timeout_ms: 3_000,
+            read_timeout_ms: 20_000,
             poll_ms: 1_000,
         }
     }
@@ -151,7 +165,10 @@ impl fmt::Debug for ArchiveSettings {
         f.debug_struct("ArchiveSettings")
             .field("backend", &self.backend)
             .field("dir", &self.dir)
-            .field("endpoint", &self.endpoint)
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(redact_url_userinfo),
+            )
             .field("region", &self.region)
             .field("bucket", &self.bucket)
             .field("path_style", &self.path_style)
@@ -169,6 +186,8 @@ impl fmt::Debug for ArchiveSettings {
             .field("retry_max_ms", &self.retry_max_ms)
             .field("concurrency", &self.concurrency)
             .field("timeout_ms", &self.timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("read_timeout_ms", &self.read_timeout_ms)
             .field("poll_ms", &self.poll_ms)
             .finish()
     }
@@ -183,6 +202,31 @@ impl ArchiveSettings {
     /// The time limit of one S3 operation.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms.max(1))
+    }
+
+    /// The time limit for opening a connection (never above the operation's).
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.max(1)).min(self.timeout())
+    }
+
+    /// The time limit to the first byte of an answer (never above the operation's).
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms.max(1)).min(self.timeout())
+    }
+
+    /// How long one upload attempt of a document of `size` bytes may take in all (lock probe,
+    /// look-up, read-back, upload) before the worker gives up on it, records it as failed and
+    /// frees its slot: the operation time limit, plus the time the bytes need at
+    /// [`SLOW_LINK_BYTES_PER_SEC`], so that a large document on a slow but working link is not
+    /// cut off while a stalled store costs no more than the limit.
+    pub fn attempt_deadline(&self, size: u64) -> Duration {
+        self.timeout()
+            .saturating_add(Duration::from_secs(size / SLOW_LINK_BYTES_PER_SEC))
+    }
+
+    /// The endpoint as it may be shown or stored: without any `user:password@` part.
+    pub fn endpoint_for_display(&self) -> Option<String> {
+        self.endpoint.as_deref().map(redact_url_userinfo)
     }
 
     /// Applies `KYSO_ARCHIVE_*` overrides read through `get`.
@@ -273,10 +317,77 @@ impl ArchiveSettings {
         number(get, "KYSO_ARCHIVE_RETRY_BASE_MS", &mut self.retry_base_ms)?;
         number(get, "KYSO_ARCHIVE_RETRY_MAX_MS", &mut self.retry_max_ms)?;
         number(get, "KYSO_ARCHIVE_CONCURRENCY", &mut self.concurrency)?;
+        if self.concurrency == 0 {
+            return Err(env_err(
+                "KYSO_ARCHIVE_CONCURRENCY",
+                CONCURRENCY_ZERO.to_owned(),
+            ));
+        }
         number(get, "KYSO_ARCHIVE_TIMEOUT_MS", &mut self.timeout_ms)?;
+        number(
+            get,
+            "KYSO_ARCHIVE_CONNECT_TIMEOUT_MS",
+            &mut self.connect_timeout_ms,
+        )?;
+        number(
+            get,
+            "KYSO_ARCHIVE_READ_TIMEOUT_MS",
+            &mut self.read_timeout_ms,
+        )?;
         number(get, "KYSO_ARCHIVE_POLL_MS", &mut self.poll_ms)?;
         Ok(())
     }
+}
+
+/// The slowest uplink a commune office is assumed to have, in bytes per second (about 0.5
+/// Mbit/s): the allowance per byte in [`ArchiveSettings::attempt_deadline`].
+pub const SLOW_LINK_BYTES_PER_SEC: u64 = 64 * 1024;
+
+const CONCURRENCY_ZERO: &str = "số lượt tải lên đồng thời phải ít nhất là 1 (0 thì không tài liệu nào được lưu trữ) / \
+     must be at least 1: with 0 uploads at once nothing would ever be archived";
+
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom(format!(
+            "archive.concurrency: {CONCURRENCY_ZERO}"
+        )));
+    }
+    Ok(n)
+}
+
+/// `url` without the `user:password@` of its authority, if it has one: an endpoint URL is shown
+/// in status and error messages and stored with failure reasons, where a password must never
+/// appear. Text that is not a URL is returned as it is.
+pub fn redact_url_userinfo(url: &str) -> String {
+    redact_userinfo_in(url)
+}
+
+/// Every `scheme://user:password@` in `text` (an error message quoting a URL) with the user
+/// information replaced by `***`.
+pub fn redact_userinfo_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace; userinfo is what comes
+        // before its last '@'.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn merge_retention<'de, D: serde::Deserializer<'de>>(
@@ -353,6 +464,57 @@ mod tests {
             s.apply_env(|k| (k == "KYSO_ARCHIVE_BACKEND").then(|| "ftp".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn zero_concurrency_is_refused_from_the_file_and_the_environment() {
+        let err = Settings::from_toml("[archive]\nconcurrency = 0\n").unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        let mut s = Settings::default();
+        let err = s
+            .apply_env(|k| (k == "KYSO_ARCHIVE_CONCURRENCY").then(|| "0".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        s.apply_env(|k| (k == "KYSO_ARCHIVE_CONCURRENCY").then(|| "2".into()))
+            .unwrap();
+        assert_eq!(s.archive.concurrency, 2);
+    }
+
+    #[test]
+    fn userinfo_is_redacted_from_urls_and_messages() {
+        assert_eq!(
+            redact_url_userinfo("http://admin:hunter2@127.0.0.1:3900/x?a=b@c"),
+            "http://***@127.0.0.1:3900/x?a=b@c"
+        );
+        assert_eq!(
+            redact_url_userinfo("https://s3.example.gov.vn"),
+            "https://s3.example.gov.vn"
+        );
+        assert_eq!(
+            redact_userinfo_in(
+                "cannot reach http://u:p%40ss@h:1: refused; also https://k@h2/b and x@y"
+            ),
+            "cannot reach http://***@h:1: refused; also https://***@h2/b and x@y"
+        );
+        let s = ArchiveSettings {
+            endpoint: Some("http://u:topsecret@h:1".into()),
+            ..ArchiveSettings::default()
+        };
+        assert!(!format!("{s:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn an_attempt_deadline_grows_with_the_size_from_the_operation_limit() {
+        let s = ArchiveSettings {
+            timeout_ms: 10_000,
+            ..ArchiveSettings::default()
+        };
+        assert_eq!(s.attempt_deadline(1000), Duration::from_secs(10));
+        assert_eq!(
+            s.attempt_deadline(64 * 1024 * 100),
+            Duration::from_secs(110)
+        );
+        assert!(s.connect_timeout() <= s.timeout() && s.read_timeout() <= s.timeout());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
@@ -52,8 +52,18 @@ pub struct Worker<S: ArchiveStore + 'static> {
     outbox: Outbox,
     registry: Registry,
     settings: ArchiveSettings,
+    /// When the last failure warning was logged, and its reason.
+    last_warning: Option<(Instant, String)>,
     _lock: File,
 }
+
+/// Age after which a temporary file (`.tmp-…`) in the staging directory or the local store is
+/// taken for the leftover of a crashed write and removed at worker start. No write of one
+/// document takes this long; a younger file may be a write in progress in another process.
+const STALE_TEMPORARY_AFTER: Duration = Duration::from_secs(600);
+
+/// How often a failure that goes on is logged again.
+const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(30);
 
 impl<S: ArchiveStore + 'static> Worker<S> {
     /// A worker for the deployment `settings` describe. Fails with
@@ -87,10 +97,17 @@ impl<S: ArchiveStore + 'static> Worker<S> {
         })?;
         let mut registry = Registry::open(&settings.registry_path())?;
         let outbox = Outbox::new(settings);
-        let adopted = outbox.recover_staging(&mut registry, Duration::from_secs(600))?;
+        let adopted = outbox.recover_staging(&mut registry, STALE_TEMPORARY_AFTER)?;
         if adopted > 0 {
             tracing::warn!(
                 "archive: adopted {adopted} staged document(s) whose submission had been interrupted"
+            );
+        }
+        let removed = store.remove_stale_temporaries(STALE_TEMPORARY_AFTER);
+        if removed > 0 {
+            tracing::info!(
+                "archive: removed {removed} temporary file(s) that interrupted writes left in {}",
+                store.describe()
             );
         }
         Ok(Worker {
@@ -98,6 +115,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             outbox,
             registry,
             settings: settings.archive.clone(),
+            last_warning: None,
             _lock: lock,
         })
     }
@@ -143,7 +161,26 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                     let staged = self.outbox.read_staged(&item);
                     let (store, settings) = (Arc::clone(&self.store), self.settings.clone());
                     running.spawn(async move {
-                        let result = attempt(&*store, &settings, &item, staged).await;
+                        // The whole attempt is bounded, whatever the client's own limits do: a
+                        // store that hangs must free this slot and leave a reason behind, or a
+                        // few stuck attempts would hold every slot and the backlog would wait.
+                        let deadline = settings.attempt_deadline(item.size);
+                        let result = match tokio::time::timeout(
+                            deadline,
+                            attempt(&*store, &settings, &item, staged),
+                        )
+                        .await
+                        {
+                            Ok(result) => result,
+                            Err(_) => Err(StoreError::Unreachable {
+                                endpoint: store.describe(),
+                                message: format!(
+                                    "lượt tải lên không xong trong {ms} ms nên đã bị bỏ / \
+                                     the attempt did not finish within {ms} ms and was abandoned",
+                                    ms = deadline.as_millis()
+                                ),
+                            }),
+                        };
                         (item, result)
                     });
                 }
@@ -193,18 +230,23 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 .collect();
             self.outbox.record(&mut self.registry, &outcomes)?;
             let mut came_back = false;
+            let mut went_through = false;
             for ((item, r), (text, _)) in results.iter().zip(&texts) {
                 match r {
                     Ok(done) => {
                         report.archived += 1;
                         report.already_present += usize::from(done.already_present);
                         came_back |= item.attempts > 1;
+                        went_through = true;
                     }
                     Err(_) => {
                         report.failed += 1;
                         *reasons.entry(text.clone()).or_default() += 1;
                     }
                 }
+            }
+            if went_through && self.last_warning.take().is_some() {
+                tracing::warn!("archive: the store answers again; uploading the backlog");
             }
             if came_back {
                 // A document that had failed or been interrupted went through: the store is
@@ -217,11 +259,30 @@ impl<S: ArchiveStore + 'static> Worker<S> {
         report.reasons = reasons;
         if report.failed > 0 {
             let (first, n) = &report.reasons[0];
-            tracing::warn!(
-                "archive: {} upload(s) failed ({} archived); most common reason ({n}x): {first}; will retry",
-                report.failed,
-                report.archived
-            );
+            // During an outage passes come every few milliseconds; one line per pass would
+            // flood the log (and a log nobody reads, a full pipe, blocks the worker). Say it
+            // when the reason changes, then again every `REPEAT_WARNING_AFTER`.
+            let now = Instant::now();
+            let repeat = match &self.last_warning {
+                Some((at, reason)) => {
+                    reason != first || now.duration_since(*at) >= REPEAT_WARNING_AFTER
+                }
+                None => true,
+            };
+            if repeat {
+                tracing::warn!(
+                    "archive: {} upload(s) failed ({} archived); most common reason ({n}x): {first}; will retry",
+                    report.failed,
+                    report.archived
+                );
+                self.last_warning = Some((now, first.clone()));
+            } else {
+                tracing::debug!(
+                    "archive: {} upload(s) failed ({} archived); most common reason ({n}x): {first}",
+                    report.failed,
+                    report.archived
+                );
+            }
         }
         Ok(report)
     }
@@ -382,6 +443,79 @@ async fn attempt<S: ArchiveStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::{Bytes, Lock, ObjectKey, PutReceipt, SubmitRequest};
+
+    /// A store whose every operation waits forever: a server that accepted and went silent.
+    struct Stuck;
+
+    impl ArchiveStore for Stuck {
+        fn describe(&self) -> String {
+            "stuck".into()
+        }
+        async fn put(
+            &self,
+            _: &ObjectKey,
+            _: &Bytes,
+            _: Option<Lock>,
+        ) -> Result<PutReceipt, StoreError> {
+            std::future::pending().await
+        }
+        async fn get(&self, _: &ObjectKey) -> Result<Bytes, StoreError> {
+            std::future::pending().await
+        }
+        async fn head(&self, _: &ObjectKey) -> Result<Option<u64>, StoreError> {
+            std::future::pending().await
+        }
+        async fn list(&self, _: &str) -> Result<Vec<(String, u64)>, StoreError> {
+            std::future::pending().await
+        }
+        async fn lock_support(&self) -> Result<LockSupport, StoreError> {
+            std::future::pending().await
+        }
+    }
+
+    #[test]
+    fn a_hanging_attempt_is_abandoned_at_its_deadline_and_recorded_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        settings.archive.timeout_ms = 200;
+        settings.archive.concurrency = 2;
+        let mut reg = Registry::open(&settings.registry_path()).unwrap();
+        for n in 0..5u8 {
+            crate::archive::Outbox::new(&settings)
+                .submit(
+                    &mut reg,
+                    SubmitRequest {
+                        bytes: &[b'%', b'P', b'D', b'F', n],
+                        kind: "contract",
+                        commune: Some("xa-a"),
+                        date: None,
+                        source: None,
+                    },
+                )
+                .unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut worker = Worker::new(&settings, Stuck).unwrap();
+        let started = std::time::Instant::now();
+        let report = rt.block_on(worker.pass(true)).unwrap();
+        // Five documents, two slots, 200 ms each: three rounds, not forever.
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!((report.archived, report.failed), (0, 5));
+        assert!(
+            report.reasons[0].0.contains("did not finish within 200 ms"),
+            "{:?}",
+            report.reasons
+        );
+        let status = worker.outbox.status(&worker.registry).unwrap();
+        assert_eq!(status.failed, 5);
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {

@@ -30,8 +30,8 @@ enum ArchiveCommand {
         /// Signed documents.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Document kind, which chooses the retention (signature, translator, contract,
-        /// register, civil-status, …).
+        /// Document kind, which chooses the retention: a kind of the template catalog
+        /// (`kyso kinds`: signature, contract, birth-extract, …) or `default`.
         #[arg(long)]
         kind: String,
         /// Commune code for the object key (default: archive.commune).
@@ -102,6 +102,7 @@ fn put(
         })
         .transpose()?;
     let settings = &ctx.settings;
+    let catalog = kyso::templates::Catalog::load().context("templates")?;
     let mut registry = Registry::open(&settings.registry_path())
         .map_err(|e| disk_hint(e.into(), &settings.data_dir))
         .context("cannot open the registry")?;
@@ -119,6 +120,8 @@ fn put(
         }
         let bytes =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        kyso::archive::check_document(&bytes, kind, &catalog)
+            .with_context(|| format!("{}: not recorded", file.display()))?;
         let source = file.display().to_string();
         let done = outbox
             .submit(

@@ -147,5 +147,6 @@ fn init_tracing() {
         .with_env_filter(filter)
         .log_internal_errors(false)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -7,7 +7,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support;
-use crate::support::{Garage, Kyso, outbox_rows, settings_of, store_keys};
+use crate::support::{
+    Background, Garage, Kyso, SilentServer, outbox_rows, settings_of, store_keys,
+};
 use kyso::archive::{ArchiveStore, ObjectKey};
 
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
@@ -162,11 +164,7 @@ fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn signing_goes_on_while_garage_is_down_and_the_backlog_drains_when_it_returns() {
     let garage = Garage::start();
     let k = Kyso::on_garage(&garage);
-    let worker = k
-        .command(&["archive", "run"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let worker = Background::spawn(k.command(&["archive", "run"]));
     garage.pause();
 
     // 100 documents, ten per command, as a counter would sign them through a day.
@@ -180,9 +178,12 @@ fn signing_goes_on_while_garage_is_down_and_the_backlog_drains_when_it_returns()
         elapsed < Duration::from_secs(30),
         "recording never waits for S3 ({elapsed:?})"
     );
-    std::thread::sleep(Duration::from_millis(800));
-    let (pending, failed, archived) = k.counts();
-    assert_eq!((pending + failed, archived), (100, 0));
+    // Every document has been tried against the stopped server and failed with the reason.
+    wait_for(
+        "every document to fail once",
+        Duration::from_secs(20),
+        || k.counts().1 == 100,
+    );
     let s = k.status();
     assert!(
         s["failures"][0][0]
@@ -191,20 +192,43 @@ fn signing_goes_on_while_garage_is_down_and_the_backlog_drains_when_it_returns()
             .contains("cannot reach S3 endpoint"),
         "{s}"
     );
+    // Keep it down long enough for many failing passes: the worker must neither flood its log
+    // nor stop.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, _, archived) = k.counts();
+    assert_eq!(archived, 0);
+    let lines = worker.log().lines().count();
+    assert!(
+        lines < 20,
+        "one warning per failing pass floods the log: {lines} lines\n{}",
+        worker.log()
+    );
 
     garage.resume();
+    let resumed = Instant::now();
     wait_for("the backlog to drain", Duration::from_secs(60), || {
         k.counts().2 == 100
     });
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(worker.id().to_string())
-        .status();
-    let out = worker.wait_with_output().unwrap();
-    assert!(out.status.success(), "the worker stops cleanly on SIGTERM");
+    eprintln!(
+        "backlog of 100 drained {:?} after Garage resumed",
+        resumed.elapsed()
+    );
+    let (status, log) = worker.terminate();
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot reach S3 endpoint"),
-        "it said why it waited"
+        status.success(),
+        "the worker stops cleanly on SIGTERM\n{log}"
+    );
+    assert!(
+        log.contains("cannot reach S3 endpoint"),
+        "it said why it waited\n{log}"
+    );
+    assert!(
+        log.contains("answers again"),
+        "it said the store came back\n{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log that is not a terminal\n{log}"
     );
 
     let stored = store_keys(&k);
@@ -218,6 +242,40 @@ fn signing_goes_on_while_garage_is_down_and_the_backlog_drains_when_it_returns()
         k.ok(&["archive", "verify"])
             .contains("verified 100 archived object(s)")
     );
+}
+
+#[test]
+fn a_store_that_accepts_connections_but_never_answers_costs_seconds() {
+    let silent = SilentServer::start();
+    let mut k = Kyso::new();
+    k.set("KYSO_ARCHIVE_BACKEND", "s3")
+        .set(
+            "KYSO_ARCHIVE_ENDPOINT",
+            &format!("http://127.0.0.1:{}", silent.port),
+        )
+        .set("KYSO_ARCHIVE_BUCKET", "b")
+        .set("KYSO_ARCHIVE_ACCESS_KEY_ID", "GK0")
+        .set("KYSO_ARCHIVE_SECRET_ACCESS_KEY", "s")
+        .set("KYSO_ARCHIVE_READ_TIMEOUT_MS", "1000")
+        .set("KYSO_ARCHIVE_TIMEOUT_MS", "60000")
+        .set("KYSO_ARCHIVE_CONCURRENCY", "2");
+    let files = k.write_docs(0..4);
+    k.put(&files, "signature");
+    let started = Instant::now();
+    let out = k.run(&["archive", "drain", "--passes", "1"]);
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    // Four documents, two slots: two rounds of one first-byte limit each, not of 60 s.
+    assert!(
+        took < Duration::from_secs(15),
+        "drain took {took:?}: {text}"
+    );
+    assert!(
+        text.contains("timed out") && text.contains("archive.read_timeout_ms"),
+        "{text}"
+    );
+    assert_eq!(k.counts(), (0, 4, 0));
 }
 
 #[test]
@@ -280,7 +338,7 @@ fn a_missing_bucket_holds_documents_back_with_the_reason_until_fixed() {
     let bucket = k.env["KYSO_ARCHIVE_BUCKET"].clone();
     k.set("KYSO_ARCHIVE_BUCKET", "no-such-bucket");
     let files = k.write_docs(0..3);
-    k.put(&files, "register");
+    k.put(&files, "birth-extract");
     let out = k.run(&["archive", "drain"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -90,6 +90,8 @@ fn the_same_document_twice_is_one_entry_and_bad_input_is_one_clear_line() {
     assert!(first.starts_with("queued "), "{first}");
     assert!(again.starts_with("known "), "{again}");
     assert_eq!(k.counts(), (1, 0, 0));
+    let text = k.dir.path().join("notes.txt");
+    std::fs::write(&text, "Biên bản họp, không phải PDF\n").unwrap();
 
     for (args, expect) in [
         (
@@ -104,7 +106,29 @@ fn the_same_document_twice_is_one_entry_and_bad_input_is_one_clear_line() {
                 "Hợp đồng",
                 files[0].to_str().unwrap(),
             ],
-            "invalid document kind",
+            "unknown document kind",
+        ),
+        (
+            // A kind the retention table may name but no template issues: refused, since the
+            // kind chooses the retention.
+            vec![
+                "archive",
+                "put",
+                "--kind",
+                "civil-status",
+                files[0].to_str().unwrap(),
+            ],
+            "unknown document kind \"civil-status\"",
+        ),
+        (
+            vec![
+                "archive",
+                "put",
+                "--kind",
+                "signature",
+                text.to_str().unwrap(),
+            ],
+            "not a PDF",
         ),
         (
             vec![
@@ -294,4 +318,56 @@ fn count_files(dir: &Path) -> usize {
             }
         })
         .sum()
+}
+
+#[test]
+fn leftovers_of_crashes_are_cleaned_at_worker_start_and_fresh_temporaries_are_kept() {
+    let k = Kyso::new();
+    let files = k.write_docs(0..2);
+    let keys = k.put(&files, "contract");
+    k.ok(&["archive", "drain"]);
+    assert_eq!(k.counts(), (0, 0, 2));
+
+    // What crashes leave: a staged copy whose row says archived (killed between the commit and
+    // the removal), temporary files of interrupted writes in the staging directory and in the
+    // local store, and one temporary file of a write still going on in another process.
+    let data = k.data_dir();
+    let sha = keys[0].rsplit('/').next().unwrap().trim_end_matches(".pdf");
+    let staged = data
+        .join("outbox")
+        .join(&sha[..2])
+        .join(format!("{sha}.pdf"));
+    std::fs::create_dir_all(staged.parent().unwrap()).unwrap();
+    std::fs::write(&staged, support::signed_pdf(0)).unwrap();
+    let old_staging_tmp = staged.with_file_name(format!(".tmp-{sha}.pdf.999.0"));
+    let young_staging_tmp = staged.with_file_name(format!(".tmp-{sha}.pdf.999.1"));
+    let archived = data.join("archive").join(&keys[1]);
+    let old_store_tmp = archived.with_file_name(".tmp-x.pdf.999.2");
+    for p in [&old_staging_tmp, &young_staging_tmp, &old_store_tmp] {
+        std::fs::write(p, b"%PDF-1.7 half written").unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for p in [&staged, &old_staging_tmp, &old_store_tmp] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+
+    k.ok(&["archive", "drain"]);
+    assert!(!staged.exists(), "staged copy of an archived document");
+    assert!(!old_staging_tmp.exists(), "old temporary file in staging");
+    assert!(
+        !old_store_tmp.exists(),
+        "old temporary file in the local store"
+    );
+    assert!(
+        young_staging_tmp.exists(),
+        "a write in progress is left alone"
+    );
+    assert!(archived.exists());
+    assert_eq!(k.counts(), (0, 0, 2));
+    assert!(k.ok(&["archive", "verify"]).contains(": 0 bad"));
 }
