@@ -5,6 +5,10 @@
 //! so a retried upload can only ever write the same bytes again, and any read can be checked
 //! against the key it came from. Every component is restricted to `[a-z0-9-]`, so a key is also
 //! a safe relative path for the local store.
+//!
+//! Audit checkpoints (see [`super::checkpoint`]) have keys of their own,
+//! `{prefix}-audit/{seq:016}-{sha256}.json`: beside the documents' `{prefix}/` tree, not in it,
+//! so a listing of documents never meets them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -112,6 +116,7 @@ impl Slug {
 pub struct ObjectKey {
     key: String,
     sha256: Sha256,
+    checkpoint_seq: Option<u64>,
 }
 
 impl ObjectKey {
@@ -126,13 +131,56 @@ impl ObjectKey {
             date.day(),
             sha256.hex()
         );
-        ObjectKey { key, sha256 }
+        ObjectKey {
+            key,
+            sha256,
+            checkpoint_seq: None,
+        }
+    }
+
+    /// The key of an audit checkpoint anchoring entry `seq`, whose bytes have digest `sha256`.
+    pub fn checkpoint(prefix: &Slug, seq: u64, sha256: Sha256) -> ObjectKey {
+        ObjectKey {
+            key: format!(
+                "{}{seq:016}-{}.json",
+                Self::checkpoint_prefix(prefix),
+                sha256.hex()
+            ),
+            sha256,
+            checkpoint_seq: Some(seq),
+        }
+    }
+
+    /// Where the checkpoints of the archive under `prefix` live (a listing prefix).
+    pub fn checkpoint_prefix(prefix: &Slug) -> String {
+        format!("{}-audit/", prefix.as_str())
+    }
+
+    /// The audit entry a checkpoint's key names; `None` for a document's key.
+    pub fn checkpoint_seq(&self) -> Option<u64> {
+        self.checkpoint_seq
     }
 
     /// Parses a stored key, recovering the digest it names.
     pub fn parse(key: &str) -> Result<ObjectKey, ArchiveError> {
         let bad = || ArchiveError::InvalidKey(format!("not a kyso archive key: {key:?}"));
         let parts: Vec<&str> = key.split('/').collect();
+        if let [dir, file] = parts.as_slice() {
+            let prefix = dir.strip_suffix("-audit").ok_or_else(bad)?;
+            Slug::parse(prefix, "prefix")?;
+            let (seq, hex) = file
+                .strip_suffix(".json")
+                .and_then(|f| f.split_once('-'))
+                .ok_or_else(bad)?;
+            if seq.len() != 16 || !seq.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(bad());
+            }
+            return Ok(ObjectKey {
+                key: key.to_owned(),
+                sha256: hex.parse()?,
+                checkpoint_seq: Some(seq.parse().map_err(|_| bad())?),
+            });
+        }
         let [prefix, commune, y, m, d, file] = parts.as_slice() else {
             return Err(bad());
         };
@@ -146,6 +194,7 @@ impl ObjectKey {
         Ok(ObjectKey {
             key: key.to_owned(),
             sha256: hex.parse()?,
+            checkpoint_seq: None,
         })
     }
 
@@ -210,6 +259,20 @@ mod tests {
         assert_eq!(back, k);
         assert!(k.check(b"doc").is_ok());
         assert!(k.check(b"dod").is_err());
+    }
+
+    #[test]
+    fn checkpoint_keys_round_trip_and_sort_by_entry() {
+        let prefix = Slug::parse("kyso", "prefix").unwrap();
+        let a = ObjectKey::checkpoint(&prefix, 9, Sha256::of(b"a"));
+        let b = ObjectKey::checkpoint(&prefix, 10, Sha256::of(b"b"));
+        assert!(a.as_str().starts_with("kyso-audit/0000000000000009-"));
+        assert!(a.as_str() < b.as_str());
+        let back = ObjectKey::parse(b.as_str()).unwrap();
+        assert_eq!(back, b);
+        assert_eq!(back.checkpoint_seq(), Some(10));
+        assert!(ObjectKey::parse("kyso-audit/9-aa.json").is_err());
+        assert!(ObjectKey::parse("kyso/x/2026/11/05/x.json").is_err());
     }
 
     #[test]

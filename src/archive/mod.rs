@@ -17,6 +17,7 @@
 //! SHA-256 checksums on every PUT and GET, multipart above a threshold, Object Lock retention
 //! per document kind from [`retention`] where the bucket supports it).
 
+pub mod checkpoint;
 pub mod key;
 pub mod local;
 pub mod outbox;

@@ -247,7 +247,7 @@ impl S3Store {
             .put_object()
             .bucket(&self.bucket)
             .key(key.as_str())
-            .content_type("application/pdf")
+            .content_type(content_type(key))
             .content_length(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(&sum)
@@ -282,7 +282,7 @@ impl S3Store {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key.as_str())
-            .content_type("application/pdf")
+            .content_type(content_type(key))
             .checksum_algorithm(ChecksumAlgorithm::Sha256);
         req = match lock {
             None => req,
@@ -382,6 +382,15 @@ impl S3Store {
             .await
             .map_err(|e| self.error(key, e))?;
         Ok(())
+    }
+}
+
+/// Documents are PDFs; audit checkpoints are JSON.
+fn content_type(key: &ObjectKey) -> &'static str {
+    if key.checkpoint_seq().is_some() {
+        "application/json"
+    } else {
+        "application/pdf"
     }
 }
 

@@ -127,6 +127,13 @@ pub struct ArchiveSettings {
     pub read_timeout_ms: u64,
     /// How often an idle worker looks for new documents, in milliseconds.
     pub poll_ms: u64,
+    /// The audit key (PKCS#8 PEM) that signs the audit checkpoints the worker writes to the
+    /// store with each batch; none means no checkpoints are written. Keep it readable by the
+    /// worker's account only: whoever holds it can sign checkpoints.
+    pub audit_key: Option<PathBuf>,
+    /// The audit key's certificate (PEM): checkpoints signed by any other key are refused.
+    /// `kyso audit verify` needs only this.
+    pub audit_certificate: Option<PathBuf>,
 }
 
 impl Default for ArchiveSettings {
@@ -155,6 +162,8 @@ impl Default for ArchiveSettings {
             connect_timeout_ms: 3_000,
             read_timeout_ms: 20_000,
             poll_ms: 1_000,
+            audit_key: None,
+            audit_certificate: None,
         }
     }
 }
@@ -189,6 +198,8 @@ impl fmt::Debug for ArchiveSettings {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("read_timeout_ms", &self.read_timeout_ms)
             .field("poll_ms", &self.poll_ms)
+            .field("audit_key", &self.audit_key)
+            .field("audit_certificate", &self.audit_certificate)
             .finish()
     }
 }
@@ -335,6 +346,12 @@ impl ArchiveSettings {
             &mut self.read_timeout_ms,
         )?;
         number(get, "KYSO_ARCHIVE_POLL_MS", &mut self.poll_ms)?;
+        if let Some(v) = get("KYSO_ARCHIVE_AUDIT_KEY") {
+            self.audit_key = (!v.is_empty()).then(|| PathBuf::from(v));
+        }
+        if let Some(v) = get("KYSO_ARCHIVE_AUDIT_CERTIFICATE") {
+            self.audit_certificate = (!v.is_empty()).then(|| PathBuf::from(v));
+        }
         Ok(())
     }
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use super::checkpoint::AuditSigner;
 use super::outbox::{Item, Outbox, Outcome, now_ms};
 use super::retention::{Retention, lock_for};
 use super::{
@@ -54,6 +55,11 @@ pub struct Worker<S: ArchiveStore + 'static> {
     settings: ArchiveSettings,
     /// When the last failure warning was logged, and its reason.
     last_warning: Option<(Instant, String)>,
+    /// The audit key, when configured: each pass that archives something also writes a signed
+    /// checkpoint of the audit head to the store (see [`super::checkpoint`]).
+    audit_signer: Option<AuditSigner>,
+    /// The audit entry the last checkpoint written by this worker anchors.
+    checkpointed: Option<i64>,
     _lock: File,
 }
 
@@ -95,6 +101,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 source,
             },
         })?;
+        let audit_signer = AuditSigner::from_settings(settings)?;
         let mut registry = Registry::open(&settings.registry_path())?;
         let outbox = Outbox::new(settings);
         let adopted = outbox.recover_staging(&mut registry, STALE_TEMPORARY_AFTER)?;
@@ -116,6 +123,8 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             registry,
             settings: settings.archive.clone(),
             last_warning: None,
+            audit_signer,
+            checkpointed: None,
             _lock: lock,
         })
     }
@@ -284,7 +293,51 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 );
             }
         }
+        if report.archived > 0 {
+            self.write_checkpoint().await;
+        }
         Ok(report)
+    }
+
+    /// Writes a signed checkpoint of the audit head with the batch just archived, when an audit
+    /// key is configured and the head moved since the last one. A failure is logged, not
+    /// fatal: the documents are archived either way, and the next batch tries again.
+    async fn write_checkpoint(&mut self) {
+        let Some(signer) = &self.audit_signer else {
+            return;
+        };
+        let checkpoint = match signer.sign_head(self.registry.connection()) {
+            Ok(Some(c)) if Some(c.head.seq) != self.checkpointed => c,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(
+                    "archive: không ký được mốc kiểm / cannot sign the audit checkpoint: {e}"
+                );
+                return;
+            }
+        };
+        let deadline = self.settings.attempt_deadline(0);
+        match tokio::time::timeout(
+            deadline,
+            super::checkpoint::write(&*self.store, &self.settings, &checkpoint),
+        )
+        .await
+        {
+            Ok(Ok(key)) => {
+                tracing::info!(
+                    "archive: audit checkpoint of entry {} written as {key}",
+                    checkpoint.head.seq
+                );
+                self.checkpointed = Some(checkpoint.head.seq);
+            }
+            Ok(Err(e)) => tracing::warn!(
+                "archive: không ghi được mốc kiểm / cannot write the audit checkpoint: {e}"
+            ),
+            Err(_) => tracing::warn!(
+                "archive: không ghi được mốc kiểm / cannot write the audit checkpoint: no answer within {} ms",
+                deadline.as_millis()
+            ),
+        }
     }
 
     /// Passes until nothing is waiting or `max_passes` passes ran, ignoring backoff schedules

@@ -320,3 +320,62 @@ async fn verify(ctx: &Context, sample: Option<usize>) -> anyhow::Result<ExitCode
         ExitCode::from(2)
     })
 }
+
+/// `kyso audit verify`: the chain, then the chain against the newest checkpoint in the store.
+pub fn audit_verify(ctx: &Context, registry: &Registry) -> anyhow::Result<ExitCode> {
+    use kyso::archive::checkpoint::{Anchor, verify_log};
+    let store = AnyStore::open(&ctx.settings)?;
+    let anchored = runtime()?
+        .block_on(verify_log(registry.connection(), &store, &ctx.settings))
+        .context("không kiểm được nhật ký với mốc kiểm / cannot check the audit log against its checkpoint")?;
+    let report = &anchored.report;
+    match &anchored.anchor {
+        Anchor::Checkpoint { key, seq, at } => outln!(
+            "checkpoint: entry {seq} signed at {at} ({key} in {})",
+            store.describe()
+        )?,
+        // On stdout with the verdict: what the log was held against is part of the report.
+        Anchor::NoCheckpoint { store } => outln!(
+            "checkpoint: chưa có mốc kiểm nào trong {store}; nhật ký chỉ được kiểm với chính nó / \
+             none in {store} yet; the log is checked only against itself"
+        )?,
+        Anchor::NotConfigured => outln!(
+            "checkpoint: chưa cấu hình chứng thư kiểm toán (archive.audit_certificate); nhật ký chỉ được kiểm với chính nó / \
+             no audit certificate configured; the log is checked only against itself"
+        )?,
+        other => outln!("checkpoint: {other:?}")?,
+    }
+    if report.problems.is_empty() {
+        outln!("audit log intact: {} entries", report.entries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &report.problems {
+        outln!("entry {}: {}", p.seq, p.what)?;
+    }
+    errln!(
+        "kyso: nhật ký kiểm toán đã bị sửa / the audit log was tampered with ({} problem(s), first at entry {})",
+        report.problems.len(),
+        report.problems[0].seq
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// `kyso audit checkpoint`: sign the audit head now and write it to the store.
+pub fn audit_checkpoint(ctx: &Context, registry: &Registry) -> anyhow::Result<ExitCode> {
+    let store = AnyStore::open(&ctx.settings)?;
+    let written = runtime()?.block_on(kyso::archive::checkpoint::checkpoint_now(
+        registry.connection(),
+        &store,
+        &ctx.settings,
+    ))?;
+    match written {
+        Some((key, c)) => outln!(
+            "checkpoint of entry {} ({}) written to {} as {key}",
+            c.head.seq,
+            c.head.hash,
+            store.describe()
+        )?,
+        None => outln!("the audit log is empty: nothing to anchor")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -14,7 +14,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Context;
-use super::output::{errln, outln};
+use super::output::outln;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum OfficialsCmd {
@@ -387,23 +387,8 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
 pub fn audit_cmd(ctx: &Context, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
     let reg = open(ctx)?;
     match cmd {
-        AuditCmd::Verify => {
-            let report = audit::verify(reg.connection())?;
-            if report.problems.is_empty() {
-                outln!("audit log intact: {} entries", report.entries)?;
-                Ok(ExitCode::SUCCESS)
-            } else {
-                for p in &report.problems {
-                    outln!("entry {}: {}", p.seq, p.what)?;
-                }
-                errln!(
-                    "kyso: the audit log was tampered with ({} problem(s), first at entry {})",
-                    report.problems.len(),
-                    report.problems[0].seq
-                );
-                Ok(ExitCode::from(1))
-            }
-        }
+        AuditCmd::Verify => super::archive::audit_verify(ctx, &reg),
+        AuditCmd::Checkpoint => super::archive::audit_checkpoint(ctx, &reg),
         AuditCmd::List { limit } => {
             for e in audit::list(reg.connection(), limit)? {
                 outln!(
@@ -423,8 +408,11 @@ pub fn audit_cmd(ctx: &Context, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCmd {
-    /// Re-check every entry's hash and link; exit 1 naming the first tampered entry.
+    /// Re-check every entry's hash and link, and the log against the newest signed checkpoint
+    /// in the archive store; exit 1 naming the first problem.
     Verify,
+    /// Sign the audit head with the audit key and write it to the archive store now.
+    Checkpoint,
     /// Print the latest entries.
     List {
         /// How many.

@@ -5,6 +5,7 @@ mod common;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod audit;
 mod garage;
 mod local;
 mod signing;
