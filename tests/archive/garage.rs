@@ -378,3 +378,50 @@ fn required_retention_on_a_server_without_object_lock_holds_documents_back() {
     k.ok(&["archive", "drain"]);
     assert_eq!(k.counts(), (0, 0, 2));
 }
+
+#[test]
+fn a_password_in_the_endpoint_url_is_never_shown_or_stored() {
+    // A closed port: every attempt fails, with the endpoint in the reason.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut k = Kyso::new();
+    k.set("KYSO_ARCHIVE_BACKEND", "s3")
+        .set(
+            "KYSO_ARCHIVE_ENDPOINT",
+            &format!("http://archivist:hunter2-secret@127.0.0.1:{port}"),
+        )
+        .set("KYSO_ARCHIVE_BUCKET", "b")
+        .set("KYSO_ARCHIVE_ACCESS_KEY_ID", "GK0")
+        .set("KYSO_ARCHIVE_SECRET_ACCESS_KEY", "s");
+    let files = k.write_docs(0..2);
+    k.put(&files, "contract");
+    let drain = k.run(&["archive", "drain", "--passes", "1"]);
+    let status = k.run(&["archive", "status", "--probe"]);
+    let json = k.ok(&["archive", "status", "--json"]);
+    let settings = settings_of(&k);
+    let reg = kyso::registry::Registry::open(&settings.registry_path()).unwrap();
+    let stored: Vec<String> = kyso::archive::Outbox::new(&settings)
+        .all(&reg)
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| i.last_error)
+        .collect();
+    assert_eq!(stored.len(), 2);
+    let shown = format!(
+        "{}{}{}{}{json}{}",
+        String::from_utf8_lossy(&drain.stdout),
+        String::from_utf8_lossy(&drain.stderr),
+        String::from_utf8_lossy(&status.stdout),
+        String::from_utf8_lossy(&status.stderr),
+        stored.join("\n")
+    );
+    assert!(
+        shown.contains(&format!("http://***@127.0.0.1:{port}")),
+        "{shown}"
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!shown.contains("archivist"), "{shown}");
+}
