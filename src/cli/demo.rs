@@ -92,7 +92,7 @@ fn signer(keys: &Path, stem: &str) -> anyhow::Result<KeySigner> {
         &key,
         load_identity(keys, stem)?,
         chain,
-        false,
+        true,
     )?)
 }
 

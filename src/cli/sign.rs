@@ -61,9 +61,10 @@ struct CommonArgs {
     /// Place of signing (/Location).
     #[arg(long, value_name = "TEXT")]
     location: Option<String>,
-    /// Sign RSA keys with RSASSA-PSS instead of PKCS#1 v1.5.
+    /// Sign RSA keys with PKCS#1 v1.5 instead of RSASSA-PSS, for older tokens and verifiers
+    /// (Circular 15/2025/TT-BKHCN names PSS, so PSS is the default).
     #[arg(long)]
-    pss: bool,
+    pkcs1: bool,
     /// The registered official who signs: kyso checks their authority first.
     #[arg(long, value_name = "ID")]
     official: Option<String>,
@@ -234,7 +235,12 @@ fn sign_now(
 ) -> anyhow::Result<ExitCode> {
     let key = pki::load_private_key(key)?;
     let cert = pki::load_certificates(cert)?.remove(0);
-    let signer = KeySigner::new(&key, cert.clone(), load_chain(&common.chain)?, common.pss)?;
+    let signer = KeySigner::new(
+        &key,
+        cert.clone(),
+        load_chain(&common.chain)?,
+        !common.pkcs1,
+    )?;
     drop(key);
     let input_bytes =
         std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
@@ -349,7 +355,7 @@ fn prepare(
         &input_bytes,
         &cert,
         &chain,
-        algorithm_for(&cert, common.pss),
+        algorithm_for(&cert, !common.pkcs1),
         &opts,
         time::Duration::minutes(ttl_minutes),
     )

@@ -30,7 +30,9 @@ impl std::fmt::Debug for KeySigner {
 }
 
 impl KeySigner {
-    /// A signer for `key` and `certificate`. RSA keys sign with PKCS#1 v1.5 unless `rsa_pss`.
+    /// A signer for `key` and `certificate`. RSA keys sign with RSASSA-PSS when `rsa_pss` (what
+    /// Circular 15/2025/TT-BKHCN names, the CLI's default), else with PKCS#1 v1.5, which older
+    /// tokens and verifiers need and which is deterministic (tests comparing bytes rely on it).
     pub fn new(
         key: &PrivateKeyDer,
         certificate: Certificate,

@@ -567,7 +567,17 @@ fn deferred_signing_with_openssl_as_the_token() {
             "chairman-rsa",
             "chu-tich",
             "chung-thuc-ban-sao",
-            vec!["-pkeyopt", "digest:sha256"],
+            // RSASSA-PSS by default: SHA-256, MGF1-SHA-256, a 32-byte salt.
+            vec![
+                "-pkeyopt",
+                "digest:sha256",
+                "-pkeyopt",
+                "rsa_padding_mode:pss",
+                "-pkeyopt",
+                "rsa_pss_saltlen:32",
+                "-pkeyopt",
+                "rsa_mgf1_md:sha256",
+            ],
         ),
         (
             "vice-chairman-ec",

@@ -42,13 +42,31 @@ fn an_official_signs_with_ecdsa_and_both_verifiers_accept_it() {
     assert_qpdf_clean(&out);
 }
 
+/// Whether the CMS in `pdf`'s `/Contents` (hex) names id-RSASSA-PSS as an algorithm.
+fn names_rsassa_pss(pdf: &Path) -> bool {
+    // DER of OBJECT IDENTIFIER 1.2.840.113549.1.1.10, as it appears in the hex /Contents.
+    let pss_oid = "06092a864886f70d01010a";
+    String::from_utf8_lossy(&std::fs::read(pdf).unwrap())
+        .to_ascii_lowercase()
+        .contains(pss_oid)
+}
+
 #[test]
-fn an_official_signs_with_rsassa_pss_and_both_verifiers_accept_it() {
+fn rsa_keys_sign_with_rsassa_pss_by_default_and_pkcs1_on_request_and_both_verifiers_accept_it() {
+    // Circular 15/2025/TT-BKHCN names RSASSA-PSS; --pkcs1 is for older tokens and verifiers.
     let dir = tmp();
-    let out = dir.path().join("signed.pdf");
-    dev_sign("vice-chairman-rsa", &unsigned(), &out, &["--pss"]);
-    assert_externally_valid(&out, &[]);
-    assert_qpdf_clean(&out);
+    let pss = dir.path().join("pss.pdf");
+    dev_sign("vice-chairman-rsa", &unsigned(), &pss, &[]);
+    assert!(
+        names_rsassa_pss(&pss),
+        "the default RSA signature is not PSS"
+    );
+    assert_externally_valid(&pss, &[]);
+    assert_qpdf_clean(&pss);
+    let pkcs1 = dir.path().join("pkcs1.pdf");
+    dev_sign("vice-chairman-rsa", &unsigned(), &pkcs1, &["--pkcs1"]);
+    assert!(!names_rsassa_pss(&pkcs1), "--pkcs1 still signed with PSS");
+    assert_externally_valid(&pkcs1, &[]);
 }
 
 #[test]
