@@ -6,6 +6,7 @@
 
 pub mod incremental;
 pub mod revisions;
+pub mod strict;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
@@ -47,6 +48,14 @@ pub enum PdfError {
         "the PDF's cross-reference data is damaged ({0}); repair it first (e.g. qpdf in.pdf out.pdf)"
     )]
     Damaged(String),
+    /// The file holds a structure that readers could read differently (duplicate cross-reference
+    /// entries or dictionary keys, an entry pointing at another object's header, …): signing it
+    /// would sign something a viewer may show differently.
+    #[error("cấu trúc PDF mập mờ, không ký / ambiguous PDF structure, refused: {0}")]
+    Ambiguous(String),
+    /// A resource limit was reached while reading the file.
+    #[error("the PDF exceeds a reading limit: {0}")]
+    Limit(String),
     /// The file is encrypted.
     #[error("the PDF is encrypted; kyso signs only unencrypted documents")]
     Encrypted,
@@ -77,8 +86,9 @@ pub fn last_startxref(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Parses untrusted bytes into the document of their last revision within `limits`, with the
-/// validator's hardened loader ([`revisions::load_revision`]): refuses encrypted files, damaged
-/// cross-reference data, bytes after the last `%%EOF` (a truncated update) and a panicking parser.
+/// validator's strict reader ([`revisions::load_revision`], [`strict`]): refuses encrypted files,
+/// damaged or ambiguous cross-reference data and objects, and bytes after the last `%%EOF` (a
+/// truncated update).
 /// Stream bodies are replaced by their digests: signing reads dictionaries and never rewrites an
 /// existing stream.
 pub fn load(bytes: &[u8], limits: &Limits) -> Result<Document, PdfError> {
@@ -91,7 +101,8 @@ pub fn load(bytes: &[u8], limits: &Limits) -> Result<Document, PdfError> {
             count: found,
             limit,
         },
-        E::DamagedXref(_) => PdfError::Damaged("the cross-reference data had to be rebuilt".into()),
+        E::Ambiguous { .. } => PdfError::Ambiguous(e.to_string()),
+        E::Limit { .. } => PdfError::Limit(e.to_string()),
         E::Encrypted(_) => PdfError::Encrypted,
         other => PdfError::Parse(other.to_string()),
     };
@@ -100,7 +111,8 @@ pub fn load(bytes: &[u8], limits: &Limits) -> Result<Document, PdfError> {
         return Err(PdfError::Truncated);
     }
     let last = revs.revisions.last().ok_or(PdfError::Truncated)?;
-    let doc = revisions::load_revision(bytes, last.end, limits)
+    let budget = revisions::Budget::for_file(bytes.len());
+    let doc = revisions::load_revision(bytes, last, limits, &budget)
         .map_err(map)?
         .doc;
     if doc.is_encrypted() || doc.was_encrypted() {

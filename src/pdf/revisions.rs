@@ -7,20 +7,19 @@
 //! that point as a document of its own.
 //!
 //! Untrusted bytes are read defensively:
-//! * the file size, object count, revision count and decompressed size of object streams are capped
-//!   (the decompression budget is shared between all object streams of a revision, so a file full
-//!   of small compression bombs cannot multiply the per-stream cap);
+//! * the file size, object count, revision count and decompressed size of structural streams are
+//!   capped, and all work on a file is charged to one budget shared by its revisions (so a file
+//!   full of small compression bombs, or of revisions, cannot multiply a per-stream cap);
 //! * stream bodies are replaced by their SHA-256 digest while loading, so a loaded revision costs
 //!   little beyond its object dictionaries however large the file is, and two revisions compare
 //!   stream contents exactly by digest;
-//! * the parser runs under `catch_unwind`: a panic inside it becomes [`RevisionError::Parser`]
-//!   instead of ending the process (defence in depth, on top of the limits).
+//! * each revision is read by kyso's strict reader ([`super::strict`]), which refuses structures
+//!   that readers could read differently and charges all work to one [`Budget`] per file.
 
-use std::cell::RefCell;
-use std::collections::HashSet;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use lopdf::{Document, Object, ObjectId};
 
-use lopdf::{Document, LoadOptions, Object, ObjectId};
+use super::strict::{self, StrictError};
+pub use super::strict::{Budget, Entry, XrefChain};
 
 /// Caps on the work spent reading one untrusted PDF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +30,8 @@ pub struct ReadLimits {
     pub max_objects: usize,
     /// Most revisions (incremental updates plus the original) a file may have.
     pub max_revisions: usize,
-    /// Total bytes all object and cross-reference streams of one revision may decompress to.
+    /// Bytes one object or cross-reference stream may decompress to (the file's work budget
+    /// bounds the total).
     pub max_decompressed_total: usize,
     /// Most object streams one revision may hold.
     pub max_object_streams: usize,
@@ -87,16 +87,32 @@ pub enum RevisionError {
         /// What the parser said.
         message: String,
     },
-    /// The cross-reference data of the revision is damaged and had to be rebuilt by scanning.
-    /// Objects found by scanning are not what a conforming reader resolves, so they are refused.
-    #[error("cross-reference data of the revision ending at byte {0} is damaged")]
-    DamagedXref(usize),
+    /// The revision holds a structure that two conforming readers could read differently
+    /// (ISO 32000 leaves the choice open, or readers are known to differ).
+    #[error(
+        "cấu trúc mập mờ trong bản sửa kết thúc ở byte {end} (đối tượng {}) / ambiguous structure in the revision ending at byte {end} (objects {}): {reason}",
+        objects.join(", "),
+        objects.join(", ")
+    )]
+    Ambiguous {
+        /// Where the revision ends.
+        end: usize,
+        /// The objects concerned.
+        objects: Vec<String>,
+        /// What is ambiguous.
+        reason: String,
+    },
+    /// A resource limit was reached while reading the revision ending at `end`.
+    #[error("revision ending at byte {end}: {message}")]
+    Limit {
+        /// Where the revision ends.
+        end: usize,
+        /// Which limit, with the figures.
+        message: String,
+    },
     /// The revision is encrypted; signed certifications are never encrypted.
     #[error("revision ending at byte {0} is encrypted")]
     Encrypted(usize),
-    /// The parser panicked on this input.
-    #[error("the PDF parser failed on the revision ending at byte {0}")]
-    Parser(usize),
 }
 
 /// One revision of the file: the bytes `[0, end)` form a complete PDF.
@@ -181,6 +197,10 @@ pub fn find_revisions(bytes: &[u8], limits: &ReadLimits) -> Result<Revisions, Re
 pub struct LoadedRevision {
     /// The document as of this revision.
     pub doc: Document,
+    /// Where each object of the revision lives, per its cross-reference chain.
+    pub xref: XrefChain,
+    /// Object numbers whose entry leads to no such object; nothing reachable refers to them.
+    pub unresolved: Vec<u32>,
     /// Where the revision ends in the file.
     pub end: usize,
 }
@@ -204,97 +224,75 @@ impl LoadedRevision {
     }
 }
 
-thread_local! {
-    /// Ids of streams whose body the load filter already replaced by its digest. The filter is a
-    /// plain function pointer, so this is how it tells the after-load pass what is left to do.
-    static HASHED: RefCell<HashSet<ObjectId>> = RefCell::new(HashSet::new());
-}
-
-/// Loads the revision that ends at `end` (the prefix `bytes[..end]`) within `limits`.
+/// Loads `rev` (the prefix `bytes[..rev.end]`) with kyso's strict reader ([`super::strict`]),
+/// charging the work to `budget`, which the caller shares between all revisions of the file.
 pub fn load_revision(
     bytes: &[u8],
-    end: usize,
+    rev: &Revision,
     limits: &ReadLimits,
+    budget: &Budget,
 ) -> Result<LoadedRevision, RevisionError> {
+    let end = rev.end;
     let prefix = bytes
         .get(..end)
         .ok_or(RevisionError::NotPdf("revision end beyond the file"))?;
-    // Every object stream may decompress to at most its share of the revision's budget.
-    let object_streams = count(prefix, b"/ObjStm");
-    if object_streams > limits.max_object_streams {
-        return Err(RevisionError::TooManyObjects {
-            found: object_streams,
-            limit: limits.max_object_streams,
-        });
+    match strict::read_revision(prefix, rev.startxref, limits, budget) {
+        Ok(r) => Ok(LoadedRevision {
+            doc: r.doc,
+            xref: r.xref,
+            unresolved: r.unresolved,
+            end,
+        }),
+        Err(e) => Err(RevisionError::from_strict(end, e)),
     }
-    let per_stream = limits.max_decompressed_total / (object_streams + 1).max(1);
-    let options = LoadOptions {
-        strict: false,
-        max_decompressed_size: Some(per_stream.max(64 * 1024)),
-        filter: Some(hash_stream_filter),
-        ..LoadOptions::default()
-    };
-    HASHED.with(|h| h.borrow_mut().clear());
-    let loaded = catch_unwind(AssertUnwindSafe(|| {
-        Document::load_mem_with_options(prefix, options)
-    }));
-    let hashed = HASHED.with(|h| std::mem::take(&mut *h.borrow_mut()));
-    let mut doc = match loaded {
-        Err(_) => return Err(RevisionError::Parser(end)),
-        Ok(Err(e)) => {
-            return Err(RevisionError::Malformed {
+}
+
+/// Reads only where the objects of `rev` live (its cross-reference chain), within `budget`.
+pub fn read_xref_chain(
+    bytes: &[u8],
+    rev: &Revision,
+    limits: &ReadLimits,
+    budget: &Budget,
+) -> Result<XrefChain, RevisionError> {
+    let prefix = bytes
+        .get(..rev.end)
+        .ok_or(RevisionError::NotPdf("revision end beyond the file"))?;
+    strict::read_xref(prefix, rev.startxref, limits, budget)
+        .map_err(|e| RevisionError::from_strict(rev.end, e))
+}
+
+impl RevisionError {
+    fn from_strict(end: usize, e: StrictError) -> RevisionError {
+        match e {
+            StrictError::Limit { .. } => RevisionError::Limit {
                 end,
                 message: e.to_string(),
-            });
-        }
-        Ok(Ok(doc)) => doc,
-    };
-    if doc.xref_recovery.is_some() {
-        return Err(RevisionError::DamagedXref(end));
-    }
-    if doc.trailer.has(b"Encrypt") {
-        return Err(RevisionError::Encrypted(end));
-    }
-    if doc.objects.len() > limits.max_objects {
-        return Err(RevisionError::TooManyObjects {
-            found: doc.objects.len(),
-            limit: limits.max_objects,
-        });
-    }
-    // Streams whose /Length was an indirect reference were read after the filter ran.
-    for (id, object) in doc.objects.iter_mut() {
-        if let Object::Stream(stream) = object
-            && !hashed.contains(id)
-        {
-            stream.content = digest_marker(&stream.content);
-            stream.start_position = None;
+            },
+            StrictError::Ambiguous { objects, reason }
+            | StrictError::Unresolvable { objects, reason } => RevisionError::Ambiguous {
+                end,
+                objects,
+                reason,
+            },
+            StrictError::Encrypted => RevisionError::Encrypted(end),
+            other => RevisionError::Malformed {
+                end,
+                message: other.to_string(),
+            },
         }
     }
-    Ok(LoadedRevision { doc, end })
-}
 
-/// Load filter: keeps object and cross-reference streams (the loader decodes them next) and
-/// replaces every other stream body by its digest.
-fn hash_stream_filter(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
-    if let Object::Stream(stream) = object {
-        let kind = stream.dict.get(b"Type").ok().and_then(|t| t.as_name().ok());
-        let structural = matches!(kind, Some(b"ObjStm") | Some(b"XRef"));
-        // An empty body may be one whose indirect /Length is resolved later by the loader.
-        if !structural && !stream.content.is_empty() {
-            stream.content = digest_marker(&stream.content);
-            stream.start_position = None;
-            HASHED.with(|h| h.borrow_mut().insert(id));
-        }
+    /// Whether a resource limit stopped the reading (the file is refused as a whole), as opposed
+    /// to a revision whose structure is wrong or ambiguous (a signature over it fails).
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            RevisionError::Limit { .. }
+                | RevisionError::TooLarge { .. }
+                | RevisionError::TooManyRevisions(_)
+                | RevisionError::TooManyObjects { .. }
+        )
     }
-    // lopdf keeps the object it passed in for top-level objects and takes the returned one for
-    // members of object streams, so both must hold the result.
-    Some((id, object.clone()))
-}
-
-fn digest_marker(content: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, content)
-        .as_ref()
-        .to_vec()
 }
 
 /// Finds `needle` in `hay`.

@@ -23,12 +23,12 @@ pub mod structure;
 
 use lopdf::{Dictionary, Object, ObjectId};
 
-use crate::pdf::revisions::{self, LoadedRevision, ReadLimits, RevisionError, Revisions};
+use crate::pdf::revisions::{self, Budget, LoadedRevision, ReadLimits, RevisionError, Revisions};
 pub use chain::TrustAnchors;
 use report::Finding;
 pub use report::{
-    Coverage, Indication, Integrity, Modifications, SignatureReport, Signer, SubIndication,
-    ValidationReport, Verdict,
+    Coverage, Indication, Integrity, ModificationLevel, Modifications, SignatureReport, Signer,
+    SubIndication, ValidationReport, Verdict,
 };
 use structure::ByteRange;
 
@@ -65,31 +65,31 @@ struct Found {
 }
 
 /// Validates every signature of `bytes`.
+///
+/// A resource limit reached in any revision refuses the file as a whole ([`ValidationError`]); a
+/// revision that is malformed or ambiguous fails the signatures it follows or holds instead.
 pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, ValidationError> {
     let limits = &policy.limits;
     let sha256 = chain::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     let revs = revisions::find_revisions(bytes, limits)?;
-    let last = revs
-        .revisions
-        .last()
-        .copied()
-        .expect("find_revisions returns at least one");
-    let final_rev = revisions::load_revision(bytes, last.end, limits)?;
+    let budget = Budget::for_file(bytes.len());
     let now = policy
         .validation_time
         .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
 
     // Signatures of every revision: an update may hide a signature field from the final
     // document (re-pointing the catalog), and such a signature must still be judged.
-    let mut cache = RevisionCache {
-        bytes,
-        limits,
-        loaded: vec![None; revs.revisions.len()],
-    };
+    let mut cache = RevisionCache::new(bytes, limits, &budget, revs.revisions.len());
     let last_index = revs.revisions.len() - 1;
-    cache.loaded[last_index] = Some(std::rc::Rc::new(final_rev));
-    let final_rev = cache.get(&revs, last_index)?;
-    let mut found: Vec<Found> = find_signatures(&final_rev, limits);
+    let mut unreadable: Vec<RevisionError> = Vec::new();
+    let mut found: Vec<Found> = match cache.get(&revs, last_index) {
+        Ok(final_rev) => find_signatures(&final_rev, limits),
+        Err(e) if e.is_limit() => return Err(e.into()),
+        Err(e) => {
+            unreadable.push(e);
+            Vec::new()
+        }
+    };
     // Loading every earlier revision is only needed when the final document does not account for
     // every signature dictionary in the file: each has its own `/ByteRange` key in the raw bytes.
     let byte_range_keys = revisions::count(bytes, b"/ByteRange");
@@ -99,8 +99,13 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
         0
     };
     for index in (0..earlier).rev() {
-        let Ok(rev) = cache.get(&revs, index) else {
-            continue;
+        let rev = match cache.get(&revs, index) {
+            Ok(rev) => rev,
+            Err(e) if e.is_limit() => return Err(e.into()),
+            Err(e) => {
+                unreadable.push(e);
+                continue;
+            }
         };
         for f in find_signatures(&rev, limits) {
             let duplicate = found.iter().any(|g| {
@@ -120,9 +125,72 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
         _ => i64::MAX,
     };
     found.sort_by_key(end_of);
+    // The gaps of every signature: no cross-reference entry may point into one (their bytes are
+    // not signed, so an object placed there is an update no signature accounts for).
+    let gaps: Vec<(usize, usize)> = found
+        .iter()
+        .filter_map(|f| ByteRange::parse(f.sig.get(b"ByteRange").ok(), bytes.len()).ok())
+        .map(|r| (r.gap_start, r.gap_end))
+        .collect();
     let mut reports = Vec::with_capacity(found.len());
     for f in &found {
-        reports.push(check_signature(bytes, &revs, &mut cache, f, policy, now));
+        reports.push(check_signature(
+            bytes, &revs, &mut cache, f, &gaps, policy, now,
+        )?);
+    }
+    // Signature dictionaries in revisions that cannot be read at all must not vanish from the
+    // report: the file then fails rather than reading as unsigned.
+    if reports.is_empty() && byte_range_keys > 0 {
+        // Name the objects placed in the gaps of the signatures the raw bytes declare.
+        let raw = raw_gaps(bytes);
+        let mut hidden: Vec<String> = Vec::new();
+        if !raw.is_empty() {
+            for rev in &revs.revisions {
+                match revisions::read_xref_chain(bytes, rev, limits, &budget) {
+                    Ok(chain) => {
+                        for (num, e) in &chain.entries {
+                            if let revisions::Entry::InFile { offset, .. } = e
+                                && raw.iter().any(|(s, e)| offset >= s && offset < e)
+                                && !hidden.contains(&format!("{num} 0"))
+                            {
+                                hidden.push(format!("{num} 0"));
+                            }
+                        }
+                    }
+                    Err(e) if e.is_limit() => return Err(e.into()),
+                    Err(_) => {}
+                }
+            }
+        }
+        for e in &unreadable {
+            let mut report = blank_report("(unreadable)".into());
+            if let RevisionError::Ambiguous { objects, .. } = e {
+                report.changed_objects.clone_from(objects);
+            }
+            for h in &hidden {
+                if !report.changed_objects.contains(h) {
+                    report.changed_objects.push(h.clone());
+                }
+            }
+            reports.push(
+                Draft {
+                    report,
+                    findings: Vec::new(),
+                }
+                .fail(Finding::failed(
+                    SubIndication::FormatFailure,
+                    format!("the file holds a signature, but a revision cannot be read: {e}"),
+                )),
+            );
+        }
+    }
+    // A file none of whose revisions can be read, and which declares no signature, is not a
+    // readable PDF.
+    if reports.is_empty()
+        && byte_range_keys == 0
+        && let Some(e) = unreadable.into_iter().next()
+    {
+        return Err(e.into());
     }
     // A signature dictionary in bytes that form no complete revision (a truncated or damaged
     // update) cannot be judged, but it must not vanish from the report either.
@@ -133,28 +201,98 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
     Ok(ValidationReport::new(sha256, reports))
 }
 
-/// Revisions loaded on demand and kept for the other signatures of the same file.
+/// The gaps `(start, end)` of every `/ByteRange [0 a b c]` written in the raw bytes, read without
+/// parsing the file (for naming objects when a revision cannot be parsed).
+fn raw_gaps(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for at in memchr::memmem::find_iter(bytes, b"/ByteRange") {
+        let rest = bytes.get(at + 10..).unwrap_or_default();
+        let rest = rest.get(..rest.len().min(80)).unwrap_or_default();
+        let text = String::from_utf8_lossy(rest);
+        let Some(open) = text.trim_start().strip_prefix('[') else {
+            continue;
+        };
+        let Some(close) = open.find(']') else {
+            continue;
+        };
+        let nums: Vec<usize> = open[..close]
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        if let [0, a, b, _] = nums[..]
+            && a < b
+            && b <= bytes.len()
+        {
+            out.push((a, b));
+        }
+    }
+    out
+}
+
+/// How many loaded revisions stay in memory at once: the signed revision, the one compared with
+/// it and the final one cover the common cases; a file with many revisions re-reads some instead
+/// of holding every revision's object table.
+const CACHED_REVISIONS: usize = 3;
+/// Most objects the cached revisions may hold together.
+const CACHED_OBJECTS: usize = 100_000;
+
+/// Revisions loaded on demand, a few kept for the other signatures of the same file.
 struct RevisionCache<'a> {
     bytes: &'a [u8],
     limits: &'a ReadLimits,
+    budget: &'a Budget,
     loaded: Vec<Option<std::rc::Rc<LoadedRevision>>>,
+    /// Indices in `loaded`, least recently used first.
+    order: std::collections::VecDeque<usize>,
 }
 
-impl RevisionCache<'_> {
+impl<'a> RevisionCache<'a> {
+    fn new(bytes: &'a [u8], limits: &'a ReadLimits, budget: &'a Budget, count: usize) -> Self {
+        RevisionCache {
+            bytes,
+            limits,
+            budget,
+            loaded: vec![None; count],
+            order: std::collections::VecDeque::new(),
+        }
+    }
+
     fn get(
         &mut self,
         revs: &Revisions,
         index: usize,
     ) -> Result<std::rc::Rc<LoadedRevision>, RevisionError> {
         if let Some(rev) = &self.loaded[index] {
-            return Ok(rev.clone());
+            let rev = rev.clone();
+            self.order.retain(|i| *i != index);
+            self.order.push_back(index);
+            return Ok(rev);
         }
         let rev = std::rc::Rc::new(revisions::load_revision(
             self.bytes,
-            revs.revisions[index].end,
+            &revs.revisions[index],
             self.limits,
+            self.budget,
         )?);
         self.loaded[index] = Some(rev.clone());
+        self.order.push_back(index);
+        // Keep at most a few revisions, and only as many objects as a large honest file has: a
+        // revision of a quarter million tiny objects is read again rather than kept (the caller
+        // holds the one it asked for as long as it needs it).
+        let objects = |loaded: &[Option<std::rc::Rc<LoadedRevision>>],
+                       order: &std::collections::VecDeque<usize>| {
+            order
+                .iter()
+                .map(|i| loaded[*i].as_ref().map_or(0, |r| r.doc.objects.len()))
+                .sum::<usize>()
+        };
+        while self.order.len() > CACHED_REVISIONS
+            || objects(&self.loaded, &self.order) > CACHED_OBJECTS
+        {
+            if let Some(old) = self.order.pop_front() {
+                self.loaded[old] = None;
+            }
+        }
         Ok(rev)
     }
 }
@@ -204,14 +342,18 @@ fn find_signatures(rev: &LoadedRevision, limits: &ReadLimits) -> Vec<Found> {
             continue;
         }
         let sig_id = value.as_reference().ok();
-        let Some(sig) = rev.resolve(value, limits).and_then(|v| v.as_dict().ok()) else {
-            continue;
-        };
+        // A value that is not a dictionary is still a signature: it fails (as a dictionary
+        // without /Type) instead of making the file read as unsigned.
+        let sig = rev
+            .resolve(value, limits)
+            .and_then(|v| v.as_dict().ok())
+            .cloned()
+            .unwrap_or_default();
         out.push(Found {
             field: modifications::full_name(rev, field, limits),
             field_id,
             sig_id,
-            sig: sig.clone(),
+            sig,
         });
     }
     out
@@ -251,6 +393,7 @@ fn blank_report(field: String) -> SignatureReport {
         integrity: Integrity::Unreadable,
         coverage: None,
         modifications_after: Modifications::None,
+        modification_level: ModificationLevel::None,
         changed_objects: Vec::new(),
         chain: Vec::new(),
         trusted: false,
@@ -302,9 +445,10 @@ fn check_signature(
     revs: &Revisions,
     cache: &mut RevisionCache<'_>,
     f: &Found,
+    gaps: &[(usize, usize)],
     policy: &Policy,
     now: i64,
-) -> SignatureReport {
+) -> Result<SignatureReport, RevisionError> {
     let limits = &policy.limits;
     let mut d = Draft {
         report: blank_report(f.field.clone()),
@@ -326,22 +470,22 @@ fn check_signature(
         (Some(b"DocTimeStamp"), b"ETSI.RFC3161") => true,
         (Some(b"Sig" | b"DocTimeStamp"), _) => {
             let msg = format!("/SubFilter /{} is not accepted", d.report.subfilter);
-            return d.fail(format(msg));
+            return Ok(d.fail(format(msg)));
         }
         _ => {
-            return d.fail(format(
+            return Ok(d.fail(format(
                 "signature dictionary /Type is missing or not /Sig".into(),
-            ));
+            )));
         }
     };
     let range = match ByteRange::parse(sig.get(b"ByteRange").ok(), bytes.len()) {
         Ok(r) => r,
-        Err(e) => return d.fail(format(e.to_string())),
+        Err(e) => return Ok(d.fail(format(e.to_string()))),
     };
     let Some(signed_index) = revs.revisions.iter().position(|r| r.ends_at(range.end)) else {
-        return d.fail(format(
+        return Ok(d.fail(format(
             "/ByteRange does not end at the end of a revision".into(),
-        ));
+        )));
     };
     let covered_to_end = bytes[range.end..]
         .iter()
@@ -352,33 +496,55 @@ fn check_signature(
         Coverage::Revision
     });
     let Ok(Object::String(contents, _)) = sig.get(b"Contents") else {
-        return d.fail(format("/Contents is missing or not a string".into()));
+        return Ok(d.fail(format("/Contents is missing or not a string".into())));
     };
     let signed = match cache.get(revs, signed_index) {
         Ok(r) => r,
-        Err(e) => return d.fail(format(format!("signed revision: {e}"))),
+        Err(e) if e.is_limit() => return Err(e),
+        Err(e) => {
+            if let RevisionError::Ambiguous { objects, .. } = &e {
+                d.report.changed_objects.clone_from(objects);
+            }
+            return Ok(d.fail(format(format!("signed revision: {e}"))));
+        }
     };
     // The dictionary must be the one the signed revision defines, unchanged and uncompressed.
     let Some(sig_id) = f.sig_id else {
-        return d.fail(format("signature value is not an indirect object".into()));
+        return Ok(d.fail(format("signature value is not an indirect object".into())));
     };
     if signed.get(sig_id).and_then(|o| o.as_dict().ok()) != Some(sig) {
-        return d.fail(format(
+        return Ok(d.fail(format(
             "signature dictionary differs from the one in the signed revision".into(),
-        ));
+        )));
     }
     let dict_offset = match signed.doc.reference_table.get(sig_id.0) {
         Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
         _ => None,
     };
     if let Err(e) = range.check_gap(bytes, contents, dict_offset) {
-        return d.fail(format(e.to_string()));
+        // Foreign bytes in the gap may be an update that a later cross-reference section
+        // reaches: name the objects it places there.
+        for index in signed_index + 1..revs.revisions.len() {
+            match cache.get(revs, index) {
+                Ok(later) => {
+                    for (num, _) in entries_in_gaps(&later, &[(range.gap_start, range.gap_end)]) {
+                        let id = format!("{num} 0");
+                        if !d.report.changed_objects.contains(&id) {
+                            d.report.changed_objects.push(id);
+                        }
+                    }
+                }
+                Err(e) if e.is_limit() => return Err(e),
+                Err(_) => {}
+            }
+        }
+        return Ok(d.fail(format(e.to_string())));
     }
 
     // 2. Integrity.
     let der = match structure::cms_der(contents) {
         Ok(der) => der,
-        Err(e) => return d.fail(format(format!("/Contents: {e}"))),
+        Err(e) => return Ok(d.fail(format(format!("/Contents: {e}")))),
     };
     let content = if timestamp {
         cms::Content::TimeStampToken
@@ -388,18 +554,18 @@ fn check_signature(
     let cms = match cms::SignedCms::parse(&der, content) {
         Ok(c) => c,
         Err(cms::CmsError::NoSignerCertificate) => {
-            return d.fail(Finding::indeterminate(
+            return Ok(d.fail(Finding::indeterminate(
                 SubIndication::NoSigningCertificateFound,
                 "the signer's certificate is not in the signature",
-            ));
+            )));
         }
-        Err(e) => return d.fail(format(e.to_string())),
+        Err(e) => return Ok(d.fail(format(e.to_string()))),
     };
     d.report.signer = chain::describe_signer(cms.signer_certificate());
     let tst = if timestamp {
         match cms.tst_info() {
             Ok(t) => Some(t),
-            Err(e) => return d.fail(format(e.to_string())),
+            Err(e) => return Ok(d.fail(format(e.to_string()))),
         }
     } else {
         None
@@ -421,25 +587,33 @@ fn check_signature(
         .is_none_or(|t| t.imprint_digest.digest(&parts) == t.imprint);
     if cms.content_digest(&parts) != cms.message_digest || !imprint_ok {
         d.report.integrity = Integrity::Broken;
-        return d.fail(Finding::failed(
+        return Ok(d.fail(Finding::failed(
             SubIndication::HashFailure,
             "the signed bytes were changed: their digest differs from the signed message digest",
-        ));
+        )));
     }
     match cms.verify_signature() {
         Ok(()) => {}
         Err(crypto::CryptoError::Invalid) => {
             d.report.integrity = Integrity::Broken;
-            return d.fail(Finding::failed(
+            return Ok(d.fail(Finding::failed(
                 SubIndication::SigCryptoFailure,
                 "the signature value does not verify with the signer's key",
-            ));
+            )));
+        }
+        // The SignerIdentifier names a certificate whose key is not of the signature's kind:
+        // it is not the signer's certificate, whatever else it is.
+        Err(crypto::CryptoError::BadKey) => {
+            return Ok(d.fail(Finding::indeterminate(
+                SubIndication::NoSigningCertificateFound,
+                "the certificate the SignerIdentifier names holds no key that could have made this signature: it is not the signer's certificate",
+            )));
         }
         Err(e) => {
-            return d.fail(Finding::indeterminate(
+            return Ok(d.fail(Finding::indeterminate(
                 SubIndication::CryptoConstraintsFailure,
                 e.to_string(),
-            ));
+            )));
         }
     }
     d.report.integrity = Integrity::Intact;
@@ -504,22 +678,63 @@ fn check_signature(
         .and_then(|o| o.as_dict().ok());
     let perms = modifications::permissions(&signed, field_dict, sig, limits);
     let mut level = Modifications::None;
+    let mut graded = ModificationLevel::None;
     for (index, later) in revs.revisions.iter().enumerate().skip(signed_index + 1) {
         level = level.max(Modifications::Allowed);
         let later_rev = match cache.get(revs, index) {
             Ok(r) => r,
+            Err(e) if e.is_limit() => return Err(e),
             Err(e) => {
                 level = Modifications::Disallowed;
-                d.report
-                    .changed_objects
-                    .push(format!("revision ending at byte {}", later.end));
+                match &e {
+                    RevisionError::Ambiguous { objects, .. } => {
+                        for o in objects {
+                            if !d.report.changed_objects.contains(o) {
+                                d.report.changed_objects.push(o.clone());
+                            }
+                        }
+                    }
+                    _ => d
+                        .report
+                        .changed_objects
+                        .push(format!("revision ending at byte {}", later.end)),
+                }
                 d.report
                     .messages
                     .push(format!("a later revision cannot be read: {e}"));
                 continue;
             }
         };
+        // Entries written after signing must lead to the objects they name, reachable or not.
+        for num in &later_rev.unresolved {
+            if later_rev.xref.entries.get(num) == signed.xref.entries.get(num) {
+                continue;
+            }
+            level = Modifications::Disallowed;
+            let id = format!("{num} 0");
+            if !d.report.changed_objects.contains(&id) {
+                d.report.changed_objects.push(id.clone());
+            }
+            if d.report.messages.len() < 64 {
+                d.report.messages.push(format!(
+                    "revision ending at byte {}: object {id}: its cross-reference entry, written after signing, does not lead to object {num} (an ambiguous structure)",
+                    later.end
+                ));
+            }
+        }
+        for (num, at) in entries_in_gaps(&later_rev, gaps) {
+            level = Modifications::Disallowed;
+            let id = format!("{num} 0");
+            if !d.report.changed_objects.contains(&id) {
+                d.report.changed_objects.push(id.clone());
+            }
+            d.report.messages.push(format!(
+                "revision ending at byte {}: object {id}: its cross-reference entry points at byte {at}, inside a signature's /Contents, which no signature covers",
+                later.end
+            ));
+        }
         let diff = modifications::diff(&signed, &later_rev, &perms, limits);
+        graded = graded.max(diff.level);
         for (id, why) in diff.disallowed {
             level = Modifications::Disallowed;
             if !d.report.changed_objects.contains(&id) {
@@ -542,6 +757,11 @@ fn check_signature(
             .push("bytes that form no revision follow the last revision".into());
     }
     d.report.modifications_after = level;
+    d.report.modification_level = if level == Modifications::Disallowed {
+        ModificationLevel::Other
+    } else {
+        graded
+    };
     if level == Modifications::Disallowed {
         d.findings.insert(
             0,
@@ -555,7 +775,30 @@ fn check_signature(
             "later revisions only add signatures, validation data or permitted form filling".into(),
         );
     }
-    d.finish()
+    Ok(d.finish())
+}
+
+/// Cross-reference entries (object numbers and offsets) and sections of `rev` that lie inside one
+/// of the signature gaps `gaps` (section offsets are reported as object 0).
+fn entries_in_gaps(rev: &LoadedRevision, gaps: &[(usize, usize)]) -> Vec<(u32, usize)> {
+    let inside = |at: usize| gaps.iter().any(|(s, e)| at >= *s && at < *e);
+    let mut out: Vec<(u32, usize)> = rev
+        .xref
+        .entries
+        .iter()
+        .filter_map(|(num, e)| match e {
+            revisions::Entry::InFile { offset, .. } if inside(*offset) => Some((*num, *offset)),
+            _ => None,
+        })
+        .collect();
+    out.extend(
+        rev.xref
+            .sections
+            .iter()
+            .filter(|s| inside(**s))
+            .map(|s| (0, *s)),
+    );
+    out
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.

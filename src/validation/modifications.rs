@@ -23,6 +23,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use lopdf::{Dictionary, Object, ObjectId};
 
+use super::report::ModificationLevel;
 use crate::pdf::revisions::{LoadedRevision, ReadLimits};
 
 /// What the signer allowed to change after signing.
@@ -67,6 +68,8 @@ impl Permissions {
 pub struct Diff {
     /// Whether anything reachable changed at all.
     pub changed: bool,
+    /// How far the changes go, in pyHanko's order.
+    pub level: ModificationLevel,
     /// Disallowed changes: object ids (`"12 0"`) with what happened to them.
     pub disallowed: Vec<(String, String)>,
 }
@@ -91,6 +94,7 @@ pub fn permissions(
             let method = r
                 .get(b"TransformMethod")
                 .ok()
+                .and_then(|m| signed.resolve(m, limits))
                 .and_then(|m| m.as_name().ok());
             let params = r
                 .get(b"TransformParams")
@@ -99,10 +103,16 @@ pub fn permissions(
                 .and_then(|t| t.as_dict().ok());
             match method {
                 Some(b"DocMDP") => {
-                    let v = params
-                        .and_then(|d| d.get(b"P").ok())
-                        .and_then(|p| p.as_i64().ok())
-                        .unwrap_or(2);
+                    // An indirect /P is resolved like any value; a value outside 1..=3 is read
+                    // as the strictest, never as the default.
+                    let v = match params.and_then(|d| d.get(b"P").ok()) {
+                        None => 2,
+                        Some(v) => signed
+                            .resolve(v, limits)
+                            .and_then(|v| v.as_i64().ok())
+                            .filter(|v| (1..=3).contains(v))
+                            .unwrap_or(1),
+                    };
                     p.docmdp = Some(v);
                 }
                 Some(b"FieldMDP") => {
@@ -151,11 +161,12 @@ fn field_lock(rev: &LoadedRevision, d: &Dictionary, limits: &ReadLimits) -> Opti
             _ => Vec::new(),
         }
     };
-    match d.get(b"Action").ok().and_then(|a| a.as_name().ok())? {
-        b"All" => Some(FieldLock::All),
-        b"Include" => Some(FieldLock::Include(names())),
-        b"Exclude" => Some(FieldLock::Exclude(names())),
-        _ => None,
+    let action = d.get(b"Action").ok()?;
+    // An action that cannot be read locks everything rather than nothing.
+    match rev.resolve(action, limits).and_then(|a| a.as_name().ok()) {
+        Some(b"Include") => Some(FieldLock::Include(names())),
+        Some(b"Exclude") => Some(FieldLock::Exclude(names())),
+        _ => Some(FieldLock::All),
     }
 }
 
@@ -377,6 +388,7 @@ pub fn diff(
     let mut queue: VecDeque<ObjectId> = VecDeque::from([root]);
     let mut annots_arrays: HashMap<ObjectId, ObjectId> = HashMap::new();
     let mut refs = Vec::new();
+    let mut form_filling = false;
 
     while let Some(id) = queue.pop_front() {
         if !main_seen.insert(id) || main_seen.len() > limits.max_objects {
@@ -394,6 +406,14 @@ pub fn diff(
             }
             continue;
         };
+        // An object the signer could not see may not come into view, whatever leads to it.
+        if obj_s.is_some() && !visible_in_signed.contains(&id) {
+            d.changed = true;
+            d.disallowed.push((
+                id_str(id),
+                "an object that was unreachable in the signed revision became reachable".into(),
+            ));
+        }
         // Which of this object's entries lead into an allowed-change region.
         let mut allowed_keys: &[&[u8]] = &[];
         if let Object::Dictionary(dict) = obj_l {
@@ -436,6 +456,13 @@ pub fn diff(
                 limits,
             ) {
                 d.disallowed.push((id_str(id), reason));
+            } else if let Object::Dictionary(dict) = obj_l
+                && field_type(later, dict, limits).is_some()
+                && !(field_type(later, dict, limits) == Some(b"Sig".as_slice())
+                    && is_timestamp_field(later, dict, limits))
+            {
+                // A field changed (filled, or signed) beyond adding a document timestamp.
+                form_filling = true;
             }
         }
         refs.clear();
@@ -479,6 +506,15 @@ pub fn diff(
             queue.extend(refs.iter().copied());
         }
     }
+    d.level = if !d.disallowed.is_empty() {
+        ModificationLevel::Other
+    } else if form_filling {
+        ModificationLevel::FormFilling
+    } else if d.changed {
+        ModificationLevel::LtaUpdates
+    } else {
+        ModificationLevel::None
+    };
     d
 }
 
@@ -520,20 +556,8 @@ fn judge(
                     id_str(new_id)
                 ));
             }
-            let is_sig = later
-                .get(new_id)
-                .and_then(|o| o.as_dict().ok())
-                .is_some_and(|w| field_type(later, w, limits) == Some(b"Sig"));
-            if !is_sig {
-                return Some(format!(
-                    "object {} added is not a signature field",
-                    id_str(new_id)
-                ));
-            }
-            if !perms.may_sign() {
-                return Some(
-                    "a certification signature (DocMDP P=1) forbids new signatures".into(),
-                );
+            if let Some(why) = new_signature_field(signed, later, new_id, perms, limits) {
+                return Some(why);
             }
         }
         None
@@ -652,18 +676,31 @@ fn judge(
     let is_widget = dict_l.get(b"Subtype").ok().and_then(|s| s.as_name().ok()) == Some(b"Widget");
     if ft == Some(b"Sig".as_slice()) {
         if dict_s.is_none() {
-            // New signature field or widget: reached only through the arrays judged above.
-            return if perms.may_sign() {
-                None
-            } else {
-                Some("a certification signature (DocMDP P=1) forbids new signatures".into())
-            };
+            // New signature field or widget: reached only through the arrays judged above, which
+            // applied the same rule; judged again here for a field reached some other way.
+            return new_signature_field(signed, later, id, perms, limits);
         }
+        // A field that was signed keeps its appearance: re-pointing /AP would show something
+        // else over a signature that still verifies.
         let was_empty = dict_s.is_some_and(|s| !s.has(b"V"));
         for key in changed_keys(dict_s, dict_l) {
-            let ok = matches!(key, b"AP" | b"AS") || (key == b"V" && was_empty && perms.may_sign());
+            let ok = match key {
+                b"AP" | b"AS" => was_empty,
+                b"V" => {
+                    was_empty
+                        && signature_value_problem(signed, later, dict_l, perms, limits).is_none()
+                }
+                _ => false,
+            };
             if !ok {
-                return Some(format!("signature field entry {} changed", name(key)));
+                return Some(if was_empty {
+                    format!("signature field entry {} changed", name(key))
+                } else {
+                    format!(
+                        "entry {} of a signature field that is already signed changed",
+                        name(key)
+                    )
+                });
             }
         }
         return None;
@@ -691,6 +728,208 @@ fn judge(
         "object changed after signing".into()
     } else {
         "object added after signing".into()
+    })
+}
+
+/// Why the new object `id` may not join `/AcroForm /Fields` or a page's `/Annots` as a new
+/// signature field, if it may not. Only a widget annotation (`/Subtype /Widget`, or a field whose
+/// kids all are) without actions may be one: other annotations carrying `/FT /Sig` (FreeText,
+/// Stamp, Link, …) draw what they like (the Evil Annotation attack). An unsigned new field must
+/// be invisible; a signed one needs a signature dictionary of its own, new in this update.
+fn new_signature_field(
+    signed: &LoadedRevision,
+    later: &LoadedRevision,
+    id: ObjectId,
+    perms: &Permissions,
+    limits: &ReadLimits,
+) -> Option<String> {
+    let Some(dict) = later.get(id).and_then(|o| o.as_dict().ok()) else {
+        return Some(format!(
+            "object {} added is not a signature field",
+            id_str(id)
+        ));
+    };
+    if field_type(later, dict, limits) != Some(b"Sig") {
+        return Some(format!(
+            "object {} added is not a signature field",
+            id_str(id)
+        ));
+    }
+    let mut widgets: Vec<&Dictionary> = Vec::new();
+    match dict
+        .get(b"Kids")
+        .ok()
+        .and_then(|k| later.resolve(k, limits))
+    {
+        Some(Object::Array(kids)) => {
+            for kid in kids {
+                match later.resolve(kid, limits).and_then(|k| k.as_dict().ok()) {
+                    Some(k) => widgets.push(k),
+                    None => {
+                        return Some(format!(
+                            "signature field {} has a kid that is not a widget",
+                            id_str(id)
+                        ));
+                    }
+                }
+            }
+        }
+        _ => widgets.push(dict),
+    }
+    for w in &widgets {
+        let subtype = w
+            .get(b"Subtype")
+            .ok()
+            .and_then(|s| later.resolve(s, limits))
+            .and_then(|s| s.as_name().ok());
+        if subtype != Some(b"Widget") {
+            return Some(format!(
+                "object {} carries /FT /Sig but is a /{} annotation, not a signature widget",
+                id_str(id),
+                String::from_utf8_lossy(subtype.unwrap_or(b"(none)"))
+            ));
+        }
+        if w.has(b"A") || w.has(b"AA") || (dict.has(b"AA")) {
+            return Some(format!(
+                "new signature field {} carries actions (/A or /AA)",
+                id_str(id)
+            ));
+        }
+    }
+    if !dict.has(b"V") {
+        if !perms.may_sign() {
+            return Some(
+                "a certification signature (DocMDP P=1) forbids new signature fields".into(),
+            );
+        }
+        // An empty field is a place for a later signature; drawn over the page it is an overlay
+        // that no signature accounts for.
+        if widgets.iter().any(|w| visible(later, w, limits)) {
+            return Some(format!(
+                "new unsigned signature field {} has a visible appearance",
+                id_str(id)
+            ));
+        }
+        return None;
+    }
+    if let Some(why) = signature_value_problem(signed, later, dict, perms, limits) {
+        return Some(format!("new signature field {}: {why}", id_str(id)));
+    }
+    // After a certification that allows form filling (P=2), a new signature may not draw over
+    // what was certified (the Sneaky Signature attack): its widget may not overlap an annotation
+    // the certified page already showed.
+    if perms.docmdp == Some(2) {
+        for w in &widgets {
+            if let Some(other) = covers_existing_annotation(signed, later, w, limits) {
+                return Some(format!(
+                    "new signature field {} draws over annotation {} of the certified document",
+                    id_str(id),
+                    id_str(other)
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Why a signature field's `/V` in `later` is not an acceptable new value: it must be a
+/// signature or document timestamp dictionary written after `signed` (each signature dictionary
+/// belongs to exactly one field), and only a document timestamp may follow a P=1 certification
+/// (ISO 32000-2, 12.8.2.2: validation data and document timestamps are not changes).
+fn signature_value_problem(
+    signed: &LoadedRevision,
+    later: &LoadedRevision,
+    field: &Dictionary,
+    perms: &Permissions,
+    limits: &ReadLimits,
+) -> Option<String> {
+    let v = field.get(b"V").ok()?;
+    let Ok(v_id) = v.as_reference() else {
+        return Some("its signature value is not an indirect object".into());
+    };
+    if signed.get(v_id).is_some() {
+        return Some(format!(
+            "its value {} is a signature dictionary that already existed (it belongs to another field)",
+            id_str(v_id)
+        ));
+    }
+    let value = later.resolve(v, limits).and_then(|o| o.as_dict().ok());
+    match value
+        .and_then(|d| d.get(b"Type").ok())
+        .and_then(|t| t.as_name().ok())
+    {
+        Some(b"DocTimeStamp") => None,
+        Some(b"Sig") if perms.may_sign() => None,
+        Some(b"Sig") => {
+            Some("a certification signature (DocMDP P=1) forbids new signatures".into())
+        }
+        _ => Some("its value is not a signature dictionary".into()),
+    }
+}
+
+/// Whether the value at `/V` of this new field is a document timestamp (an LTA update).
+fn is_timestamp_field(later: &LoadedRevision, dict: &Dictionary, limits: &ReadLimits) -> bool {
+    dict.get(b"V")
+        .ok()
+        .and_then(|v| later.resolve(v, limits))
+        .and_then(|v| v.as_dict().ok())
+        .is_some_and(|v| v.has_type(b"DocTimeStamp"))
+}
+
+/// A widget's rectangle, normalised, if it has an area.
+fn rect(rev: &LoadedRevision, w: &Dictionary, limits: &ReadLimits) -> Option<[f64; 4]> {
+    let Some(Object::Array(r)) = w.get(b"Rect").ok().and_then(|r| rev.resolve(r, limits)) else {
+        return None;
+    };
+    if r.len() != 4 {
+        return None;
+    }
+    let mut v = [0f64; 4];
+    for (slot, item) in v.iter_mut().zip(r) {
+        *slot = match rev.resolve(item, limits)? {
+            Object::Integer(n) => *n as f64,
+            Object::Real(x) => f64::from(*x),
+            _ => return None,
+        };
+    }
+    let [x1, y1, x2, y2] = v;
+    let out = [x1.min(x2), y1.min(y2), x1.max(x2), y1.max(y2)];
+    (out[2] - out[0] > 0.0 && out[3] - out[1] > 0.0).then_some(out)
+}
+
+/// Whether a widget shows anything: an area, an appearance, and no hidden / no-view flag.
+fn visible(rev: &LoadedRevision, w: &Dictionary, limits: &ReadLimits) -> bool {
+    let flags = w
+        .get(b"F")
+        .ok()
+        .and_then(|f| rev.resolve(f, limits))
+        .and_then(|f| f.as_i64().ok())
+        .unwrap_or(0);
+    let hidden = flags & 0b10 != 0 || flags & 0b10_0000 != 0;
+    !hidden && w.has(b"AP") && rect(rev, w, limits).is_some()
+}
+
+/// An annotation of the signed revision, on the page the widget `w` names with `/P`, that the
+/// widget's rectangle overlaps.
+fn covers_existing_annotation(
+    signed: &LoadedRevision,
+    later: &LoadedRevision,
+    w: &Dictionary,
+    limits: &ReadLimits,
+) -> Option<ObjectId> {
+    if !visible(later, w, limits) {
+        return None;
+    }
+    let r = rect(later, w, limits)?;
+    let page = w.get(b"P").ok()?.as_reference().ok()?;
+    let annots = signed.get(page)?.as_dict().ok()?.get(b"Annots").ok()?;
+    let Some(Object::Array(items)) = signed.resolve(annots, limits) else {
+        return None;
+    };
+    items.iter().find_map(|a| {
+        let aid = a.as_reference().ok()?;
+        let o = rect(signed, signed.get(aid)?.as_dict().ok()?, limits)?;
+        (r[0] < o[2] && o[0] < r[2] && r[1] < o[3] && o[1] < r[3]).then_some(aid)
     })
 }
 

@@ -158,6 +158,26 @@ pub enum Modifications {
     Disallowed,
 }
 
+/// How far the changes after a signature go, ordered as pyHanko orders its modification levels
+/// (none < LTA updates < form filling < annotations < other), so that later checks (long-term
+/// signatures) can compare levels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ModificationLevel {
+    /// Nothing changed.
+    #[default]
+    None,
+    /// Only validation data (`/DSS`) and document timestamps were added.
+    LtaUpdates,
+    /// Form fields were filled or signed (new signatures included).
+    FormFilling,
+    /// Annotations were added or changed (kyso allows none after a signature).
+    Annotations,
+    /// Anything else: a disallowed change.
+    Other,
+}
+
 /// Who signed, from the signer's certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Signer {
@@ -186,6 +206,8 @@ pub struct SignatureReport {
     pub coverage: Option<Coverage>,
     /// What changed after the signed revision.
     pub modifications_after: Modifications,
+    /// The same, graded: `none`, `lta-updates`, `form-filling`, `annotations`, `other`.
+    pub modification_level: ModificationLevel,
     /// Object numbers changed in a disallowed way after signing (`"12 0"`), or a description when
     /// the change is not one object.
     pub changed_objects: Vec<String>,

@@ -2,6 +2,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ambiguity;
 mod attacks;
 mod fixtures;
+mod limits;
 mod modifications;
+mod posing;

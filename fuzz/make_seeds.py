@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the `verify` fuzz target: small files of every shape issue 12 names
+(ambiguous cross-reference data, duplicate keys, aliases, object streams holding a number twice,
+fan-out to one object, many objects, huge declared sections, decompression bombs), beside the
+signed fixtures in the shared folder. Usage: fuzz/make_seeds.py OUT_DIR [SHARED_DIR]"""
+import os
+import shutil
+import struct
+import sys
+import zlib
+
+out_dir = sys.argv[1]
+shared = sys.argv[2] if len(sys.argv) > 2 else "/work/shared"
+os.makedirs(out_dir, exist_ok=True)
+
+
+def base_objects():
+    return [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R>>",
+        b"<</Length 8>>stream\nBT ET q\nendstream",
+    ]
+
+
+def body(objs, first=1):
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offs = []
+    for i, o in enumerate(objs, first):
+        offs.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    return out, offs
+
+
+def table(out, entries, trailer=b"/Root 1 0 R", size=None):
+    at = len(out)
+    out += b"xref\n"
+    for num, off in entries:
+        if off is None:
+            out += b"%d 1\n0000000000 65535 f \n" % num
+        else:
+            out += b"%d 1\n%010d 00000 n \n" % (num, off)
+    out += b"trailer\n<</Size %d%s>>\nstartxref\n%d\n%%%%EOF\n" % (
+        size or (max(n for n, _ in entries) + 1), trailer, at)
+    return out
+
+
+def xref_stream(out, num, rows, index, size, extra=b"", compress=False, raw=None):
+    at = len(out)
+    data = raw if raw is not None else b"".join(struct.pack(">BIH", t, a, b) for t, a, b in rows)
+    filt = b""
+    if compress:
+        data = zlib.compress(data, 9)
+        filt = b"/Filter/FlateDecode"
+    out += b"%d 0 obj\n<</Type/XRef/Size %d/Root 1 0 R/W[1 4 2]/Index[%s]/Length %d%s%s>>stream\n" % (
+        num, size, index, len(data), filt, extra)
+    out += data + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at
+    return out
+
+
+def write(name, data):
+    with open(os.path.join(out_dir, name), "wb") as f:
+        f.write(bytes(data))
+
+
+def plain():
+    out, offs = body(base_objects())
+    return table(out, [(0, None)] + [(i + 1, o) for i, o in enumerate(offs)]), offs
+
+
+# An honest file, in both forms.
+good, offs = plain()
+write("plain-table.pdf", good)
+out, offs2 = body(base_objects())
+rows = [(0, 0, 65535)] + [(1, o, 0) for o in offs2]
+rows.append((1, len(out), 0))
+write("plain-stream.pdf", xref_stream(out, 5, rows, b"0 6", 6))
+
+# An update listing object 4 twice (new definition first), as a table and as a stream.
+for form in ("table", "stream"):
+    out = bytearray(good)
+    prev = good.rfind(b"startxref")
+    prev = int(good[prev + 9:].split()[0])
+    new = len(out)
+    out += b"4 0 obj\n<</Length 6>>stream\nFORGED\nendstream\nendobj\n"
+    if form == "table":
+        at = len(out)
+        out += b"xref\n4 1\n%010d 00000 n \n4 1\n%010d 00000 n \ntrailer\n<</Size 5/Root 1 0 R/Prev %d>>\nstartxref\n%d\n%%%%EOF\n" % (
+            new, offs[3], prev, at)
+    else:
+        rows = [(1, new, 0), (1, offs[3], 0), (1, len(out), 0)]
+        out = xref_stream(out, 5, rows, b"4 1 4 1 5 1", 6, extra=b"/Prev %d" % prev)
+    write("dup-entry-%s.pdf" % form, out)
+
+# An entry for object 4 pointing at object 3's header (alias).
+out, offs = body(base_objects())
+write("alias.pdf", table(out, [(0, None), (1, offs[0]), (2, offs[1]), (3, offs[2]), (4, offs[2])]))
+
+# A trailer with two /Root, a dictionary with two /Contents.
+out, offs = body(base_objects())
+write("two-roots.pdf", table(out, [(0, None)] + [(i + 1, o) for i, o in enumerate(offs)],
+                             trailer=b"/Root 1 0 R/Root 2 0 R"))
+objs = base_objects() + [b"<</Type/Sig/Contents <00>/Contents <01>/ByteRange[0 1 2 3]>>"]
+out, offs = body(objs)
+write("dup-key.pdf", table(out, [(0, None)] + [(i + 1, o) for i, o in enumerate(offs)]))
+
+# An object stream holding object 3 twice.
+out, offs = body(base_objects()[:2] + [b"<</Length 8>>stream\nBT ET q\nendstream"])
+objstm = b"3 0 3 60 " + b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R>>".ljust(60) + \
+    b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 9 9]/Contents 4 0 R>>"
+stm_at = len(out)
+out += b"5 0 obj\n<</Type/ObjStm/N 2/First 9/Length %d>>stream\n" % len(objstm) + objstm + b"\nendstream\nendobj\n"
+rows = [(0, 0, 65535), (1, offs[0], 0), (1, offs[1], 0), (2, 5, 1), (1, offs[2], 0), (1, stm_at, 0)]
+rows.append((1, len(out), 0))
+write("objstm-dup.pdf", xref_stream(out, 6, rows, b"0 7", 7))
+
+# 2,000 entries pointing at one 20 KB array.
+out, offs = body(base_objects())
+arr_at = len(out)
+out += b"5 0 obj\n[" + b"0 " * 10000 + b"]\nendobj\n"
+rows = [(0, 0, 65535)] + [(1, o, 0) for o in offs] + [(1, arr_at, 0)] * 2000
+rows.append((1, len(out), 0))
+write("fanout.pdf", xref_stream(out, len(rows) - 1, rows, b"0 %d" % len(rows), len(rows), compress=True))
+
+# An object stream of 25,000 nulls followed by five xref-only updates.
+out, offs = body(base_objects())
+n = 25000
+head = b"".join(b"%d %d " % (6 + i, 5 * i) for i in range(n))
+data = zlib.compress(head + b"null " * n, 9)
+stm_at = len(out)
+out += b"5 0 obj\n<</Type/ObjStm/N %d/First %d/Filter/FlateDecode/Length %d>>stream\n" % (n, len(head), len(data))
+out += data + b"\nendstream\nendobj\n"
+rows = [(0, 0, 65535)] + [(1, o, 0) for o in offs] + [(1, stm_at, 0)] + [(2, 5, i) for i in range(n)]
+num = len(rows)
+rows.append((1, len(out), 0))
+out = xref_stream(out, num, rows, b"0 %d" % len(rows), len(rows), compress=True)
+for _ in range(5):
+    prev = int(out[out.rfind(b"startxref") + 9:].split()[0])
+    num += 1
+    out = xref_stream(out, num, [(1, len(out), 0)], b"%d 1" % num, num + 1, extra=b"/Prev %d" % prev)
+write("nulls-updates.pdf", out)
+
+# Sixty million declared entries, as a stream and as a table.
+out, offs = body(base_objects())
+rows = [(0, 0, 65535)] + [(1, o, 0) for o in offs] + [(1, len(out), 0)]
+write("sixty-million-stream.pdf", xref_stream(out, 5, rows, b"0 60000000", 60000000))
+out, offs = body(base_objects())
+at = len(out)
+out += b"xref\n0 60000000\n0000000000 65535 f \n" + b"0000000009 00000 n \n" * 200
+out += b"trailer\n<</Size 60000000/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % at
+write("sixty-million-table.pdf", out)
+
+# A decompression bomb in the xref stream (8 MiB of zeros in a few KB).
+out, offs = body(base_objects())
+write("bomb.pdf", xref_stream(out, 5, None, b"0 6", 6, raw=b"\0" * (8 << 20), compress=True))
+
+# The signed fixtures, when the shared folder is there.
+for sub in ("fixtures/external/pyhanko",):
+    d = os.path.join(shared, sub)
+    if os.path.isdir(d):
+        for f in sorted(os.listdir(d)):
+            if f.endswith(".pdf"):
+                shutil.copy(os.path.join(d, f), os.path.join(out_dir, "fixture-" + f))
+print("seeds written to", out_dir, len(os.listdir(out_dir)))
