@@ -7,7 +7,7 @@
 use crate::ambiguity::{BASES, Base, base, check, pyhanko_sign, unsigned_stream_form};
 use crate::common::*;
 use kyso::pdf::incremental::IncrementalUpdate;
-use kyso::validation::{Indication, ModificationLevel, Modifications, Verdict};
+use kyso::validation::{Indication, ModificationLevel, Modifications, SubIndication, Verdict};
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream, dictionary};
 
 fn load(bytes: &[u8]) -> Document {
@@ -586,5 +586,76 @@ fn a_signature_dictionary_that_does_not_parse_fails_instead_of_reading_as_unsign
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// Re-points the SignerIdentifier of the (only) signature at the intermediate CA's certificate,
+/// which the signature carries too. The gap is not signed, so nothing else changes.
+fn sid_naming_the_intermediate(signed: &[u8]) -> Vec<u8> {
+    use cms::cert::IssuerAndSerialNumber;
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::{SignedData, SignerIdentifier, SignerInfos};
+    use der::asn1::SetOfVec;
+    use der::{Any, Decode, DecodePem, Encode};
+    let key = signed
+        .windows(10)
+        .rposition(|w| w == b"/ByteRange")
+        .unwrap();
+    let open = key + signed[key..].iter().position(|c| *c == b'[').unwrap();
+    let close = open + signed[open..].iter().position(|c| *c == b']').unwrap();
+    let nums: Vec<usize> = std::str::from_utf8(&signed[open + 1..close])
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (start, end) = (nums[1] + 1, nums[2] - 1);
+    let hex = std::str::from_utf8(&signed[start..end]).unwrap();
+    let raw: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let der = &raw[..der_len(&raw)];
+    let ci = ContentInfo::from_der(der).unwrap();
+    let mut sd: SignedData = ci.content.decode_as().unwrap();
+    let pem = std::fs::read(keys_dev().join("intermediate-ca.pem")).unwrap();
+    let inter = x509_cert::Certificate::from_pem(&pem).unwrap();
+    let mut infos = sd.signer_infos.0.into_vec();
+    infos[0].sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: inter.tbs_certificate.issuer.clone(),
+        serial_number: inter.tbs_certificate.serial_number.clone(),
+    });
+    sd.signer_infos = SignerInfos(SetOfVec::try_from(infos).unwrap());
+    let forged = ContentInfo {
+        content_type: ci.content_type,
+        content: Any::encode_from(&sd).unwrap(),
+    }
+    .to_der()
+    .unwrap();
+    let mut text: String = forged.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(text.len() <= end - start, "room in the gap");
+    while text.len() < end - start {
+        text.push('0');
+    }
+    let mut out = signed.to_vec();
+    out[start..end].copy_from_slice(text.as_bytes());
+    out
+}
+
+#[test]
+fn a_signer_identifier_naming_another_certificate_is_not_the_signers() {
+    for (stem, expected) in [
+        // An RSA signer, an RSA intermediate: the value does not verify with the named key.
+        ("chairman-rsa", SubIndication::SigCryptoFailure),
+        // An ECDSA signer named as the RSA intermediate: that key cannot have made it.
+        ("chairman-ec", SubIndication::NoSigningCertificateFound),
+    ] {
+        let signed = sign_bytes(
+            stem,
+            &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(),
+        );
+        assert_eq!(check(&signed).indication, Verdict::Passed, "{stem}");
+        let report = check(&sid_naming_the_intermediate(&signed));
+        let s = &report.signatures[0];
+        assert_ne!(s.indication, Indication::TotalPassed, "{stem}: {s:#?}");
+        assert_eq!(s.sub_indication, Some(expected), "{stem}: {s:#?}");
     }
 }
