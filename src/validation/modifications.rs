@@ -974,3 +974,66 @@ fn judge_acroform(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdf::revisions::XrefChain;
+    use lopdf::dictionary;
+
+    fn revision(objects: Vec<(ObjectId, Object)>) -> LoadedRevision {
+        let mut doc = lopdf::Document::new();
+        doc.objects.extend(objects);
+        LoadedRevision {
+            doc,
+            xref: XrefChain::default(),
+            unresolved: Vec::new(),
+            end: 0,
+        }
+    }
+
+    #[test]
+    fn indirect_permission_values_are_resolved() {
+        let limits = ReadLimits::default();
+        // FieldMDP with /Action and /Fields written as indirect objects.
+        let rev = revision(vec![
+            ((5, 0), Object::Name(b"Include".to_vec())),
+            (
+                (6, 0),
+                Object::Array(vec![Object::string_literal("ho_ten")]),
+            ),
+        ]);
+        let sig = dictionary! { "Reference" => vec![Object::Dictionary(dictionary! {
+            "TransformMethod" => "FieldMDP",
+            "TransformParams" => dictionary! { "Action" => Object::Reference((5, 0)), "Fields" => Object::Reference((6, 0)) },
+        })] };
+        let p = permissions(&rev, None, &sig, &limits);
+        assert_eq!(p.locks, vec![FieldLock::Include(vec!["ho_ten".into()])]);
+        assert!(!p.may_fill("ho_ten"));
+        assert!(p.may_fill("ghi_chu"));
+        // An action that does not resolve to a known name locks every field.
+        let sig = dictionary! { "Reference" => vec![Object::Dictionary(dictionary! {
+            "TransformMethod" => "FieldMDP",
+            "TransformParams" => dictionary! { "Action" => Object::Reference((9, 0)) },
+        })] };
+        assert_eq!(
+            permissions(&rev, None, &sig, &limits).locks,
+            vec![FieldLock::All]
+        );
+        // DocMDP /P written as an indirect 1, and a /P outside 1..=3.
+        let rev = revision(vec![
+            ((7, 0), Object::Integer(1)),
+            ((8, 0), Object::Integer(9)),
+        ]);
+        for (p, expected) in [((7, 0), 1), ((8, 0), 1)] {
+            let sig = dictionary! { "Reference" => vec![Object::Dictionary(dictionary! {
+                "TransformMethod" => "DocMDP",
+                "TransformParams" => dictionary! { "P" => Object::Reference(p) },
+            })] };
+            assert_eq!(
+                permissions(&rev, None, &sig, &limits).docmdp,
+                Some(expected)
+            );
+        }
+    }
+}
