@@ -5,7 +5,10 @@
 #   - poppler-utils (pdftotext, pdffonts, pdftoppm) and zbar-tools (zbarimg), which check issued
 #     PDFs: their text layer, embedded fonts, rendering against tests/reference/ and the QR code;
 #   - Garage, the S3 server of the archive tests, built once into $KYSO_TOOLS/garage (about 10
-#     minutes on 2 cores the first time), started on loopback for this run and stopped at the end.
+#     minutes on 2 cores the first time), started on loopback for this run and stopped at the end;
+#   - certomancer 0.16 (in the same venv), the test PKI of tests/pki/certomancer.yml with a live
+#     TSA, OCSP responder and CRLs, started on a free loopback port for this run and stopped at
+#     the end; the tests find it through KYSO_TEST_PKI_URL and its keys in KYSO_TEST_PKI_KEYS.
 # Extra arguments go to `cargo test` (e.g. `./test.sh --release`, `./test.sh --test verify`).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,7 +30,11 @@ bash .ci/garage.sh install
 # One shared instance per run, in a state directory of its own so that two runs never share one.
 export GARAGE_STATE=${GARAGE_STATE:-$HOME/.cache/kyso-garage/test-$$}
 bash .ci/garage.sh start >/dev/null
-trap 'bash .ci/garage.sh stop >/dev/null 2>&1 || true' EXIT
+export PKI_STATE=${PKI_STATE:-$HOME/.cache/kyso-pki/test-$$}
+trap 'bash .ci/garage.sh stop >/dev/null 2>&1 || true; bash .ci/certomancer.sh stop >/dev/null 2>&1 || true' EXIT
 export KYSO_TEST_GARAGE_ENV=$GARAGE_STATE/env
+bash .ci/certomancer.sh start >/dev/null
+# shellcheck source=/dev/null
+source "$PKI_STATE/env"
 
 cargo test --locked "$@"
