@@ -73,6 +73,40 @@ pub struct Settings {
     pub authority: Authority,
     /// The archive of signed documents (`[archive]`): local disk by default, or S3.
     pub archive: ArchiveSettings,
+    /// Signature timestamps (`[timestamp]`): none configured means B-B signatures.
+    pub timestamp: TimestampSettings,
+}
+
+/// RFC 3161 time-stamping authorities for PAdES B-T signatures. Opt-in: with no URL, kyso signs
+/// B-B as before; with some, every signature asks them in order for a signature timestamp, and
+/// is delivered B-B (recording that a timestamp is owed) when none answers.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimestampSettings {
+    /// TSA URLs, tried in order (`KYSO_TSA_URLS`, separated by spaces or commas).
+    pub urls: Vec<String>,
+    /// Seconds to wait for a TCP connection to one TSA.
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for one TSA's answer once connected.
+    pub read_timeout_secs: u64,
+    /// Bytes of `/Contents` reserved for the token: its DER with the TSA's certificate is
+    /// usually 2–6 KB; a larger one is not embedded (the signature stays B-B, owed).
+    pub reserve_bytes: usize,
+    /// PEM files of the anchors the TSA certificates must chain to; empty: the anchors of
+    /// `trust`. With neither, the chain is not checked (EKU, signature, nonce and imprint are).
+    pub trust: Vec<PathBuf>,
+}
+
+impl Default for TimestampSettings {
+    fn default() -> Self {
+        TimestampSettings {
+            urls: Vec::new(),
+            connect_timeout_secs: 3,
+            read_timeout_secs: 5,
+            reserve_bytes: 8192,
+            trust: Vec::new(),
+        }
+    }
 }
 
 /// The commune People's Committee this deployment issues for. The defaults are the development
@@ -116,6 +150,7 @@ impl Default for Settings {
             trust: Vec::new(),
             authority: Authority::default(),
             archive: ArchiveSettings::default(),
+            timestamp: TimestampSettings::default(),
         }
     }
 }
@@ -155,6 +190,22 @@ impl Settings {
             ));
         }
         self.authority.check()?;
+        for u in &self.timestamp.urls {
+            let ok = url::Url::parse(u)
+                .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
+            if !ok {
+                return Err(invalid(
+                    "timestamp.urls (KYSO_TSA_URLS)",
+                    format!("{u:?} không phải URL http(s) / is not an http(s) URL"),
+                ));
+            }
+        }
+        if self.timestamp.connect_timeout_secs == 0 || self.timestamp.read_timeout_secs == 0 {
+            return Err(invalid(
+                "timestamp.connect_timeout_secs, read_timeout_secs",
+                "phải lớn hơn 0 / must be more than 0",
+            ));
+        }
         Ok(self)
     }
 
@@ -194,6 +245,13 @@ impl Settings {
             } else {
                 std::env::split_paths(&v).collect()
             };
+        }
+        if let Some(v) = get("KYSO_TSA_URLS") {
+            self.timestamp.urls = v
+                .split([' ', ','])
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         self.archive.apply_env(&get)?;
         Ok(())
@@ -406,6 +464,20 @@ mod tests {
         assert!(with_env("KYSO_DATA_DIR", "").is_err());
         assert!(with_env("KYSO_DATA_DIR", "  ").is_err());
         assert!(with_env("KYSO_DATA_DIR", "/srv/kyso").is_ok());
+        // TSA URLs: several, in order; only http(s).
+        let s = with_env("KYSO_TSA_URLS", "http://a.test/tsa, https://b.test/tsa").unwrap();
+        assert_eq!(
+            s.timestamp.urls,
+            ["http://a.test/tsa", "https://b.test/tsa"]
+        );
+        assert!(with_env("KYSO_TSA_URLS", "ftp://a.test/tsa").is_err());
+        assert!(
+            with_env("KYSO_TSA_URLS", "")
+                .unwrap()
+                .timestamp
+                .urls
+                .is_empty()
+        );
         // An empty KYSO_TRUST clears the list; an empty entry inside one is refused.
         assert!(with_env("KYSO_TRUST", "").unwrap().trust.is_empty());
         assert!(with_env("KYSO_TRUST", "/a.pem::/b.pem").is_err());

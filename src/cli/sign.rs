@@ -15,7 +15,9 @@ use kyso::authority::{self, AuthorityError, Capacity};
 use kyso::pki::{self, Certificate};
 use kyso::registry::Registry;
 use kyso::signing::image::{ImageAppearance, SignatureImage};
-use kyso::signing::{self, KeySigner, SignOptions, SignatureAlgorithm, deferred};
+use kyso::signing::timestamp::TimestampClient;
+use kyso::signing::{self, KeySigner, SignOptions, SignatureAlgorithm, TimestampOutcome, deferred};
+use kyso::validation::chain::TrustAnchors;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -163,6 +165,52 @@ fn base_options(ctx: &Context, common: &CommonArgs) -> SignOptions {
     }
 }
 
+/// The configured TSAs (`[timestamp]`), or `None` when none is configured (B-B signing). The
+/// TSA certificates must chain to `[timestamp] trust`, else to `trust`.
+fn timestamper(ctx: &Context) -> anyhow::Result<Option<TimestampClient>> {
+    let t = &ctx.settings.timestamp;
+    if t.urls.is_empty() {
+        return Ok(None);
+    }
+    let mut anchors = TrustAnchors::new();
+    let paths = if t.trust.is_empty() {
+        &ctx.settings.trust
+    } else {
+        &t.trust
+    };
+    for p in paths {
+        let data = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        anchors
+            .add_pem_or_der(&data)
+            .with_context(|| format!("{}: not a trust anchor certificate", p.display()))?;
+    }
+    Ok(Some(TimestampClient::new(
+        t.urls.clone(),
+        anchors,
+        std::time::Duration::from_secs(t.connect_timeout_secs),
+        std::time::Duration::from_secs(t.read_timeout_secs),
+        t.reserve_bytes,
+    )))
+}
+
+/// What the audit entry and the output say about the signature timestamp.
+fn timestamp_summary(outcome: Option<&TimestampOutcome>) -> (serde_json::Value, String) {
+    match outcome {
+        None | Some(TimestampOutcome::NotAsked) => (serde_json::Value::Null, String::new()),
+        Some(TimestampOutcome::Stamped { time, tsa, url }) => (
+            json!({"state": "stamped", "time": time, "tsa": tsa, "url": url}),
+            format!("; dấu thời gian / timestamp {time} ({tsa})"),
+        ),
+        Some(TimestampOutcome::Owed { reasons }) => (
+            json!({"state": "owed", "reasons": reasons}),
+            format!(
+                "; KHÔNG có dấu thời gian, chữ ký B-B, còn nợ dấu thời gian / NO timestamp: a B-B signature, timestamp owed ({})",
+                reasons.join("; ")
+            ),
+        ),
+    }
+}
+
 /// With `--official`: decide, record a refusal, and add the capacity claims to `opts`.
 /// Returns the registry (kept open for the audit entry after signing) and a summary.
 fn apply_authority(
@@ -245,6 +293,7 @@ fn sign_now(
     let input_bytes =
         std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let mut opts = base_options(ctx, common);
+    opts.timestamper = timestamper(ctx)?;
     let authority = apply_authority(ctx, common, &cert, &mut opts)?;
     // A visible field shows the signature image when one is given, else a text block with the
     // signer's name, title and the signing time in Vietnam time.
@@ -258,9 +307,15 @@ fn sign_now(
         }
         None => Box::new(kyso::templates::signature_block::TextAppearance),
     };
-    let signed =
-        signing::sign_pdf_with_appearance(&input_bytes, &signer, &opts, Some(appearance.as_ref()))
-            .with_context(|| format!("cannot sign {}", input.display()))?;
+    let step = signing::SignatureStep {
+        signer: &signer,
+        options: &opts,
+        appearance: Some(appearance.as_ref()),
+    };
+    let stamped = signing::sign_pdf_sequence_stamped(&input_bytes, &[step])
+        .with_context(|| format!("cannot sign {}", input.display()))?;
+    let signed = stamped.bytes;
+    let (timestamp_json, timestamp_note) = timestamp_summary(stamped.timestamps.first());
     write_atomically(output, &signed)?;
     // Every signing is audited; without --official the actor is the certificate's holder as
     // the certificate names them (no registry check was asked for).
@@ -274,6 +329,9 @@ fn sign_now(
     summary["certificate"] = json!(cert.serial_hex());
     summary["output"] = json!(output.display().to_string());
     summary["sha256"] = json!(sha256_hex(&signed));
+    if !timestamp_json.is_null() {
+        summary["timestamp"] = timestamp_json;
+    }
     audit::append(
         registry.connection(),
         summary["official"].as_str().unwrap_or_default(),
@@ -284,7 +342,7 @@ fn sign_now(
     drop(registry);
     let archived = record_for_archive(ctx, &signed, common.kind.as_deref(), output)?;
     outln!(
-        "signed {} -> {} ({archived})",
+        "signed {} -> {} ({archived}{timestamp_note})",
         input.display(),
         output.display()
     )?;

@@ -227,6 +227,18 @@ fn signature_text(n: usize, sig: &SignatureReport) -> String {
             ));
         }
     }
+    for t in &sig.timestamps {
+        let verdict = if t.valid {
+            "hợp lệ / valid"
+        } else {
+            "KHÔNG HỢP LỆ / NOT VALID"
+        };
+        s.push_str(&format!(
+            "  Dấu thời gian chữ ký / Signature timestamp: {} — {} ({verdict})\n",
+            t.time.as_deref().unwrap_or("?"),
+            t.tsa
+        ));
+    }
     let integrity = match sig.integrity {
         Integrity::Intact => "nguyên vẹn / intact",
         Integrity::Broken => "BỊ THAY ĐỔI / BROKEN",

@@ -162,6 +162,37 @@ pub fn assemble(
     signer: &Certificate,
     chain: &[Certificate],
 ) -> Result<Vec<u8>, SigningError> {
+    assemble_with_timestamp(attrs, signature, algorithm, signer, chain, None)
+}
+
+/// The CAdES signature-time-stamp unsigned attribute (ETSI EN 319 122-1 §5.3) holding `token`,
+/// the DER ContentInfo of an RFC 3161 token over the signature value: what makes B-B into B-T.
+pub fn signature_time_stamp(token: &[u8]) -> Result<Attribute, SigningError> {
+    attribute(
+        crate::validation::timestamp::ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
+        Any::from_der(token).map_err(der_err("time-stamp token"))?,
+    )
+}
+
+/// [`assemble`], with the signature timestamp `token` (DER ContentInfo) as unsigned attribute.
+/// Adding it leaves the signed attributes and the signature value as they are.
+pub fn assemble_with_timestamp(
+    attrs: SignedAttributes,
+    signature: &[u8],
+    algorithm: SignatureAlgorithm,
+    signer: &Certificate,
+    chain: &[Certificate],
+    token: Option<&[u8]>,
+) -> Result<Vec<u8>, SigningError> {
+    let unsigned_attrs = match token {
+        Some(t) => {
+            let mut set = SetOfVec::new();
+            set.insert(signature_time_stamp(t)?)
+                .map_err(der_err("unsigned attributes"))?;
+            Some(set)
+        }
+        None => None,
+    };
     let signer_x509 = x509(signer)?;
     let sha256 = AlgorithmIdentifierOwned {
         oid: ID_SHA256,
@@ -183,7 +214,7 @@ pub fn assemble(
         signed_attrs: Some(attrs),
         signature_algorithm: signature_algorithm_identifier(algorithm)?,
         signature: OctetString::new(signature).map_err(der_err("signature"))?,
-        unsigned_attrs: None,
+        unsigned_attrs,
     };
     let mut digest_algorithms = SetOfVec::new();
     digest_algorithms

@@ -23,6 +23,7 @@ pub mod image;
 mod key;
 mod pades;
 pub mod page_appearance;
+pub mod timestamp;
 
 pub use key::KeySigner;
 pub use pades::{AppearanceBuilder, AppearanceContext, PreparedPdf, prepare};
@@ -169,6 +170,8 @@ pub struct SignOptions {
     /// More certificates for the CMS `certificates` set, such as the delegator's, so a verifier
     /// can check a grant offline.
     pub extra_certificates: Vec<Certificate>,
+    /// Ask these TSAs for a signature timestamp (PAdES B-T); `None` signs B-B.
+    pub timestamper: Option<timestamp::TimestampClient>,
 }
 
 impl SignOptions {
@@ -184,6 +187,7 @@ impl SignOptions {
             dangerous_skip_validity_check: false,
             extra_signed_attributes: Vec::new(),
             extra_certificates: Vec::new(),
+            timestamper: None,
         }
     }
 }
@@ -291,8 +295,54 @@ pub fn sign_pdf_sequence(
     input: &[u8],
     steps: &[SignatureStep<'_>],
 ) -> Result<Vec<u8>, SigningError> {
+    sign_pdf_sequence_stamped(input, steps).map(|s| s.bytes)
+}
+
+/// Whether a signature got its signature timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimestampOutcome {
+    /// No TSA is configured: a B-B signature, as asked.
+    NotAsked,
+    /// A B-T signature: the token's time (RFC 3339 UTC), its TSA and the URL that answered.
+    Stamped {
+        /// genTime.
+        time: String,
+        /// The TSA's name.
+        tsa: String,
+        /// The URL that answered.
+        url: String,
+    },
+    /// No TSA gave a usable token: a valid B-B signature whose timestamp is owed (the outbox
+    /// adds one later), with each TSA's reason.
+    Owed {
+        /// Why each TSA failed.
+        reasons: Vec<String>,
+    },
+}
+
+/// A signed PDF and, per signature, whether it was timestamped.
+#[derive(Debug, Clone)]
+pub struct SignedPdf {
+    /// The signed file.
+    pub bytes: Vec<u8>,
+    /// One outcome per step, in order.
+    pub timestamps: Vec<TimestampOutcome>,
+}
+
+/// [`sign_pdf_sequence`], asking each step's TSAs (when configured) for a signature timestamp
+/// over the signature value before the CMS is embedded, and saying per step what came of it.
+/// A timestamp that cannot be had never fails the signing: the step is delivered B-B and its
+/// outcome says the timestamp is owed.
+pub fn sign_pdf_sequence_stamped(
+    input: &[u8],
+    steps: &[SignatureStep<'_>],
+) -> Result<SignedPdf, SigningError> {
+    let mut outcomes = Vec::with_capacity(steps.len());
     let Some(first) = steps.first() else {
-        return Ok(input.to_vec());
+        return Ok(SignedPdf {
+            bytes: input.to_vec(),
+            timestamps: outcomes,
+        });
     };
     // Every certificate is checked before any parsing or signing.
     for step in steps {
@@ -314,7 +364,8 @@ pub fn sign_pdf_sequence(
             cert,
             signer.chain(),
             signer.algorithm(),
-            signer.max_signature_len(),
+            // The token's room is reserved as if the signature value were that much longer.
+            signer.max_signature_len() + opts.timestamper.as_ref().map_or(0, |t| t.reserve()),
             opts,
             step.appearance,
         )?;
@@ -326,21 +377,63 @@ pub fn sign_pdf_sequence(
         let tbs = cms::to_be_signed(&attrs)?;
         let signature = signer.sign(&tbs)?;
         verify_signature_value(cert, signer.algorithm(), &tbs, &signature)?;
-        let cms = cms::assemble(
-            attrs,
-            &signature,
-            signer.algorithm(),
-            cert,
-            &cms_chain(signer.chain(), opts),
-        )?;
+        let chain = cms_chain(signer.chain(), opts);
         let capacity = prepared.capacity();
+        let (cms, outcome) = match &opts.timestamper {
+            None => (
+                cms::assemble(attrs, &signature, signer.algorithm(), cert, &chain)?,
+                TimestampOutcome::NotAsked,
+            ),
+            Some(client) => match client.timestamp(&signature) {
+                Ok(token) => {
+                    let stamped = cms::assemble_with_timestamp(
+                        attrs.clone(),
+                        &signature,
+                        signer.algorithm(),
+                        cert,
+                        &chain,
+                        Some(&token.der),
+                    )?;
+                    if stamped.len() <= capacity {
+                        let outcome = TimestampOutcome::Stamped {
+                            time: token.report.time.unwrap_or_default(),
+                            tsa: token.report.tsa,
+                            url: token.url,
+                        };
+                        (stamped, outcome)
+                    } else {
+                        let reason = format!(
+                            "{}: the token ({} bytes) does not fit the reserved space; raise [timestamp] reserve_bytes",
+                            token.url,
+                            token.der.len()
+                        );
+                        (
+                            cms::assemble(attrs, &signature, signer.algorithm(), cert, &chain)?,
+                            TimestampOutcome::Owed {
+                                reasons: vec![reason],
+                            },
+                        )
+                    }
+                }
+                Err(errors) => (
+                    cms::assemble(attrs, &signature, signer.algorithm(), cert, &chain)?,
+                    TimestampOutcome::Owed {
+                        reasons: errors.iter().map(ToString::to_string).collect(),
+                    },
+                ),
+            },
+        };
+        outcomes.push(outcome);
         let bytes = prepared.embed(&cms)?;
         if k + 1 < steps.len() {
             update.apply(&mut doc, &cms, capacity);
         }
         signed = Some(bytes);
     }
-    Ok(signed.unwrap_or_else(|| input.to_vec()))
+    Ok(SignedPdf {
+        bytes: signed.unwrap_or_else(|| input.to_vec()),
+        timestamps: outcomes,
+    })
 }
 
 /// The certificates the CMS carries besides the signer's: its chain, then the extra ones.

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod modifications;
 pub mod report;
 pub mod structure;
+pub mod timestamp;
 
 use lopdf::{Dictionary, Object, ObjectId};
 
@@ -401,6 +402,7 @@ fn blank_report(field: String) -> SignatureReport {
         sub_indication: None,
         messages: Vec::new(),
         capacity: None,
+        timestamps: Vec::new(),
         subfilter: String::new(),
     }
 }
@@ -637,13 +639,29 @@ fn check_signature(
     } else {
         chain::Purpose::Signing
     };
+    // 3a. Signature timestamps: the earliest valid one proves the signature existed then, so
+    // the chain is judged at that time rather than now (past signature validation).
+    let mut validation_time = now;
+    if !timestamp {
+        d.report.timestamps = timestamp::signature_timestamps(&der, &policy.anchors, &crls, now);
+        for t in d.report.timestamps.iter().filter(|t| !t.valid) {
+            d.report.messages.push(format!(
+                "signature timestamp from {} is not valid: {}",
+                t.tsa,
+                t.messages.join("; ")
+            ));
+        }
+        if let Some(poe) = timestamp::proof_of_existence(&d.report.timestamps) {
+            validation_time = poe.min(now);
+        }
+    }
     let outcome = chain::check_path(
         cms.signer_certificate(),
         &cms.certificates,
         &policy.anchors,
         &crls,
-        claimed.unwrap_or(now),
-        now,
+        claimed.unwrap_or(validation_time),
+        validation_time,
         purpose,
     );
     d.report.chain = outcome.chain;

@@ -224,6 +224,8 @@ pub struct SignatureReport {
     /// The capacity claimed (own right or a delegation) and what of it verified; absent when the
     /// signature claims none.
     pub capacity: Option<super::capacity::CapacityReport>,
+    /// Signature timestamps (PAdES B-T): each token's time, TSA and verdict.
+    pub timestamps: Vec<super::timestamp::TimestampReport>,
     /// Subfilter, for the human report.
     #[serde(skip)]
     pub subfilter: String,

@@ -8,3 +8,4 @@ mod fixtures;
 mod limits;
 mod modifications;
 mod posing;
+mod timestamps;
