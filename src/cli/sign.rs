@@ -17,7 +17,6 @@ use kyso::registry::Registry;
 use kyso::signing::image::{ImageAppearance, SignatureImage};
 use kyso::signing::timestamp::TimestampClient;
 use kyso::signing::{self, KeySigner, SignOptions, SignatureAlgorithm, TimestampOutcome, deferred};
-use kyso::validation::chain::TrustAnchors;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -165,52 +164,6 @@ fn base_options(ctx: &Context, common: &CommonArgs) -> SignOptions {
     }
 }
 
-/// The configured TSAs (`[timestamp]`), or `None` when none is configured (B-B signing). The
-/// TSA certificates must chain to `[timestamp] trust`, else to `trust`.
-fn timestamper(ctx: &Context) -> anyhow::Result<Option<TimestampClient>> {
-    let t = &ctx.settings.timestamp;
-    if t.urls.is_empty() {
-        return Ok(None);
-    }
-    let mut anchors = TrustAnchors::new();
-    let paths = if t.trust.is_empty() {
-        &ctx.settings.trust
-    } else {
-        &t.trust
-    };
-    for p in paths {
-        let data = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        anchors
-            .add_pem_or_der(&data)
-            .with_context(|| format!("{}: not a trust anchor certificate", p.display()))?;
-    }
-    Ok(Some(TimestampClient::new(
-        t.urls.clone(),
-        anchors,
-        std::time::Duration::from_secs(t.connect_timeout_secs),
-        std::time::Duration::from_secs(t.read_timeout_secs),
-        t.reserve_bytes,
-    )))
-}
-
-/// What the audit entry and the output say about the signature timestamp.
-fn timestamp_summary(outcome: Option<&TimestampOutcome>) -> (serde_json::Value, String) {
-    match outcome {
-        None | Some(TimestampOutcome::NotAsked) => (serde_json::Value::Null, String::new()),
-        Some(TimestampOutcome::Stamped { time, tsa, url }) => (
-            json!({"state": "stamped", "time": time, "tsa": tsa, "url": url}),
-            format!("; dấu thời gian / timestamp {time} ({tsa})"),
-        ),
-        Some(TimestampOutcome::Owed { reasons }) => (
-            json!({"state": "owed", "reasons": reasons}),
-            format!(
-                "; KHÔNG có dấu thời gian, chữ ký B-B, còn nợ dấu thời gian / NO timestamp: a B-B signature, timestamp owed ({})",
-                reasons.join("; ")
-            ),
-        ),
-    }
-}
-
 /// With `--official`: decide, record a refusal, and add the capacity claims to `opts`.
 /// Returns the registry (kept open for the audit entry after signing) and a summary.
 fn apply_authority(
@@ -293,7 +246,7 @@ fn sign_now(
     let input_bytes =
         std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let mut opts = base_options(ctx, common);
-    opts.timestamper = timestamper(ctx)?;
+    opts.timestamper = TimestampClient::from_settings(&ctx.settings)?;
     let authority = apply_authority(ctx, common, &cert, &mut opts)?;
     // A visible field shows the signature image when one is given, else a text block with the
     // signer's name, title and the signing time in Vietnam time.
@@ -315,7 +268,17 @@ fn sign_now(
     let stamped = signing::sign_pdf_sequence_stamped(&input_bytes, &[step])
         .with_context(|| format!("cannot sign {}", input.display()))?;
     let signed = stamped.bytes;
-    let (timestamp_json, timestamp_note) = timestamp_summary(stamped.timestamps.first());
+    let outcome = stamped
+        .timestamps
+        .first()
+        .cloned()
+        .unwrap_or(TimestampOutcome::NotAsked);
+    let (timestamp_json, timestamp_note) = (outcome.audit_detail(), outcome.summary());
+    let timestamp_note = if timestamp_note.is_empty() {
+        timestamp_note
+    } else {
+        format!("; {timestamp_note}")
+    };
     write_atomically(output, &signed)?;
     // Every signing is audited; without --official the actor is the certificate's holder as
     // the certificate names them (no registry check was asked for).

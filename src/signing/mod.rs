@@ -320,6 +320,36 @@ pub enum TimestampOutcome {
     },
 }
 
+impl TimestampOutcome {
+    /// The audit entry's `timestamp` detail: `null` for B-B as asked, else
+    /// `{"state": "stamped", "time", "tsa", "url"}` or `{"state": "owed", "reasons": […]}`.
+    pub fn audit_detail(&self) -> serde_json::Value {
+        match self {
+            TimestampOutcome::NotAsked => serde_json::Value::Null,
+            TimestampOutcome::Stamped { time, tsa, url } => {
+                serde_json::json!({"state": "stamped", "time": time, "tsa": tsa, "url": url})
+            }
+            TimestampOutcome::Owed { reasons } => {
+                serde_json::json!({"state": "owed", "reasons": reasons})
+            }
+        }
+    }
+
+    /// What to tell the person who signed (Vietnamese, then English); empty for B-B as asked.
+    pub fn summary(&self) -> String {
+        match self {
+            TimestampOutcome::NotAsked => String::new(),
+            TimestampOutcome::Stamped { time, tsa, .. } => {
+                format!("dấu thời gian / timestamp {time} ({tsa})")
+            }
+            TimestampOutcome::Owed { reasons } => format!(
+                "KHÔNG có dấu thời gian, chữ ký B-B, còn nợ dấu thời gian / NO timestamp: a B-B signature, timestamp owed ({})",
+                reasons.join("; ")
+            ),
+        }
+    }
+}
+
 /// A signed PDF and, per signature, whether it was timestamped.
 #[derive(Debug, Clone)]
 pub struct SignedPdf {

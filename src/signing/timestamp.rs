@@ -93,7 +93,65 @@ pub struct Token {
     pub url: String,
 }
 
+/// Why the `[timestamp]` settings cannot give a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimestampConfigError {
+    /// A trust anchor file cannot be read.
+    #[error("không đọc được / cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A trust anchor file holds no usable certificate.
+    #[error("{path}: không phải chứng thư gốc tin cậy / not a trust anchor certificate: {source}")]
+    Anchor {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: crate::validation::chain::AnchorError,
+    },
+}
+
 impl TimestampClient {
+    /// The client the settings describe, or `None` when no TSA is configured (B-B signing).
+    /// The TSA certificates must chain to `[timestamp] trust`, else to `trust`.
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+    ) -> Result<Option<TimestampClient>, TimestampConfigError> {
+        let t = &settings.timestamp;
+        if t.urls.is_empty() {
+            return Ok(None);
+        }
+        let paths = if t.trust.is_empty() {
+            &settings.trust
+        } else {
+            &t.trust
+        };
+        let mut anchors = TrustAnchors::new();
+        for path in paths {
+            let data = std::fs::read(path).map_err(|source| TimestampConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            anchors
+                .add_pem_or_der(&data)
+                .map_err(|source| TimestampConfigError::Anchor {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        Ok(Some(TimestampClient::new(
+            t.urls.clone(),
+            anchors,
+            Duration::from_secs(t.connect_timeout_secs),
+            Duration::from_secs(t.read_timeout_secs),
+            t.reserve_bytes,
+        )))
+    }
+
     /// A client asking `urls` in order, trusting `anchors` for the TSA certificates (none: the
     /// chain is not checked, everything else is), with these timeouts per TSA, and reserving
     /// `reserve` bytes of `/Contents` for the token.

@@ -212,6 +212,19 @@ fn with_no_tsa_answering_the_signature_is_b_b_and_says_its_timestamp_is_owed() {
     // A closed port answers at once; the timeouts bound a silent one.
     let said = stdout(&pki.sign("signer", "http://127.0.0.1:1/tsa", &out));
     assert!(said.contains("timestamp owed"), "{said}");
+    // The audit entry of the signing records what is owed.
+    let audit = stdout(
+        &kyso()
+            .args(["audit", "list", "--limit", "1000000"])
+            .output()
+            .unwrap(),
+    );
+    let entry = audit
+        .lines()
+        .rev()
+        .find(|l| l.contains("\tsign\t") && l.contains(&*out.to_string_lossy()))
+        .unwrap_or_else(|| panic!("no audit entry for {}: {audit}", out.display()));
+    assert!(entry.contains(r#""state":"owed""#), "{entry}");
     let report = pki.verify(&out, None);
     let sig = first_signature(&report);
     assert_eq!(sig["indication"], "TOTAL-PASSED", "{report:#}");
