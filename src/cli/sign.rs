@@ -371,6 +371,7 @@ fn prepare(
     let input_bytes =
         std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let mut opts = base_options(ctx, common);
+    opts.timestamper = TimestampClient::from_settings(&ctx.settings)?;
     let authority = apply_authority(ctx, common, &cert, &mut opts)?;
     let mut pending = deferred::begin(
         &input_bytes,
@@ -424,7 +425,8 @@ fn complete(
         .clone()
         .unwrap_or_else(|| "external".into());
     let serial = pending.signer.serial_hex();
-    let signed = match pending.complete(&sig, now) {
+    let timestamper = TimestampClient::from_settings(&ctx.settings)?;
+    let signed = match pending.complete_stamped(&sig, now, timestamper.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             audit::append(
@@ -437,6 +439,12 @@ fn complete(
             return Err(anyhow::Error::new(e).context(format!("cannot complete {handle}")));
         }
     };
+    let outcome = signed
+        .timestamps
+        .first()
+        .cloned()
+        .unwrap_or(TimestampOutcome::NotAsked);
+    let signed = signed.bytes;
     write_atomically(output, &signed)?;
     let tx = registry.connection_mut().transaction()?;
     deferred::mark_completed(&tx, handle)?;
@@ -445,11 +453,17 @@ fn complete(
         &official,
         "sign",
         handle,
-        &json!({"deferred": true, "certificate": serial, "output": output.display().to_string(), "sha256": sha256_hex(&signed)}),
+        &json!({"deferred": true, "certificate": serial, "output": output.display().to_string(), "sha256": sha256_hex(&signed), "timestamp": outcome.audit_detail()}),
     )?;
     tx.commit()?;
     let archived = record_for_archive(ctx, &signed, None, output)?;
-    outln!("signed -> {} ({archived})", output.display())?;
+    let note = outcome.summary();
+    let note = if note.is_empty() {
+        note
+    } else {
+        format!("; {note}")
+    };
+    outln!("signed -> {} ({archived}{note})", output.display())?;
     Ok(ExitCode::SUCCESS)
 }
 

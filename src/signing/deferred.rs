@@ -63,7 +63,8 @@ pub fn begin(
         signer,
         chain,
         algorithm,
-        max_signature_len(signer, algorithm),
+        // Room for a signature timestamp, added at completion, when TSAs are configured.
+        max_signature_len(signer, algorithm) + opts.timestamper.as_ref().map_or(0, |t| t.reserve()),
         opts,
         None,
     )?;
@@ -100,6 +101,19 @@ impl PendingSignature {
     /// Embeds `signature` (raw RSA or DER ECDSA value) and returns the signed PDF. A value that
     /// does not verify with the signer certificate (another key, a corrupted transfer) is refused.
     pub fn complete(self, signature: &[u8], now: OffsetDateTime) -> Result<Vec<u8>, SigningError> {
+        self.complete_stamped(signature, now, None).map(|s| s.bytes)
+    }
+
+    /// [`complete`](Self::complete), asking `timestamper`'s TSAs for a signature timestamp over
+    /// the value (PAdES B-T). It fits when the signature was prepared with TSAs configured
+    /// (room reserved); otherwise, or when no TSA answers, the result is B-B and says the
+    /// timestamp is owed.
+    pub fn complete_stamped(
+        self,
+        signature: &[u8],
+        now: OffsetDateTime,
+        timestamper: Option<&super::timestamp::TimestampClient>,
+    ) -> Result<super::SignedPdf, SigningError> {
         if now > self.expires_at {
             return Err(SigningError::Signer(format!(
                 "the prepared signature {} expired at {}; prepare it again",
@@ -120,8 +134,19 @@ impl PendingSignature {
                 "signed attributes do not round-trip".into(),
             ));
         }
-        let cms = cms::assemble(attrs, signature, self.algorithm, &self.signer, &self.chain)?;
-        self.prepared.embed(&cms)
+        let (cms, outcome) = super::assemble_stamped(
+            attrs,
+            signature,
+            self.algorithm,
+            &self.signer,
+            &self.chain,
+            self.prepared.capacity(),
+            timestamper,
+        )?;
+        Ok(super::SignedPdf {
+            bytes: self.prepared.embed(&cms)?,
+            timestamps: vec![outcome],
+        })
     }
 }
 

@@ -409,50 +409,15 @@ pub fn sign_pdf_sequence_stamped(
         verify_signature_value(cert, signer.algorithm(), &tbs, &signature)?;
         let chain = cms_chain(signer.chain(), opts);
         let capacity = prepared.capacity();
-        let (cms, outcome) = match &opts.timestamper {
-            None => (
-                cms::assemble(attrs, &signature, signer.algorithm(), cert, &chain)?,
-                TimestampOutcome::NotAsked,
-            ),
-            Some(client) => match client.timestamp(&signature) {
-                Ok(token) => {
-                    let stamped = cms::assemble_with_timestamp(
-                        attrs.clone(),
-                        &signature,
-                        signer.algorithm(),
-                        cert,
-                        &chain,
-                        Some(&token.der),
-                    )?;
-                    if stamped.len() <= capacity {
-                        let outcome = TimestampOutcome::Stamped {
-                            time: token.report.time.unwrap_or_default(),
-                            tsa: token.report.tsa,
-                            url: token.url,
-                        };
-                        (stamped, outcome)
-                    } else {
-                        let reason = format!(
-                            "{}: the token ({} bytes) does not fit the reserved space; raise [timestamp] reserve_bytes",
-                            token.url,
-                            token.der.len()
-                        );
-                        (
-                            cms::assemble(attrs, &signature, signer.algorithm(), cert, &chain)?,
-                            TimestampOutcome::Owed {
-                                reasons: vec![reason],
-                            },
-                        )
-                    }
-                }
-                Err(errors) => (
-                    cms::assemble(attrs, &signature, signer.algorithm(), cert, &chain)?,
-                    TimestampOutcome::Owed {
-                        reasons: errors.iter().map(ToString::to_string).collect(),
-                    },
-                ),
-            },
-        };
+        let (cms, outcome) = assemble_stamped(
+            attrs,
+            &signature,
+            signer.algorithm(),
+            cert,
+            &chain,
+            capacity,
+            opts.timestamper.as_ref(),
+        )?;
         outcomes.push(outcome);
         let bytes = prepared.embed(&cms)?;
         if k + 1 < steps.len() {
@@ -464,6 +429,52 @@ pub fn sign_pdf_sequence_stamped(
         bytes: signed.unwrap_or_else(|| input.to_vec()),
         timestamps: outcomes,
     })
+}
+
+/// The CMS for a signature value, with a signature timestamp from `timestamper` when one is
+/// configured, answers, and fits the `capacity` of `/Contents`; otherwise without, saying why
+/// the timestamp is owed. Never fails for want of a timestamp.
+pub(crate) fn assemble_stamped(
+    attrs: ::cms::signed_data::SignedAttributes,
+    signature: &[u8],
+    algorithm: SignatureAlgorithm,
+    cert: &Certificate,
+    chain: &[Certificate],
+    capacity: usize,
+    timestamper: Option<&timestamp::TimestampClient>,
+) -> Result<(Vec<u8>, TimestampOutcome), SigningError> {
+    let Some(client) = timestamper else {
+        let cms = cms::assemble(attrs, signature, algorithm, cert, chain)?;
+        return Ok((cms, TimestampOutcome::NotAsked));
+    };
+    let reasons = match client.timestamp(signature) {
+        Ok(token) => {
+            let stamped = cms::assemble_with_timestamp(
+                attrs.clone(),
+                signature,
+                algorithm,
+                cert,
+                chain,
+                Some(&token.der),
+            )?;
+            if stamped.len() <= capacity {
+                let outcome = TimestampOutcome::Stamped {
+                    time: token.report.time.unwrap_or_default(),
+                    tsa: token.report.tsa,
+                    url: token.url,
+                };
+                return Ok((stamped, outcome));
+            }
+            vec![format!(
+                "{}: the token ({} bytes) does not fit the reserved space; raise [timestamp] reserve_bytes",
+                token.url,
+                token.der.len()
+            )]
+        }
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    };
+    let cms = cms::assemble(attrs, signature, algorithm, cert, chain)?;
+    Ok((cms, TimestampOutcome::Owed { reasons }))
 }
 
 /// The certificates the CMS carries besides the signer's: its chain, then the extra ones.

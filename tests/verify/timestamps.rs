@@ -331,3 +331,74 @@ fn a_timestamp_from_before_the_signer_certificate_expired_keeps_the_signature_va
     assert_eq!(sig["indication"], "INDETERMINATE", "{report:#}");
     assert_eq!(sig["sub_indication"], "OUT_OF_BOUNDS_NO_POE", "{report:#}");
 }
+
+#[test]
+fn deferred_signing_with_an_external_key_gets_its_signature_timestamp_at_completion() {
+    let pki = Pki::get();
+    let dir = tempfile::tempdir().unwrap();
+    let digest = dir.path().join("digest.bin");
+    let run = |args: &[&std::ffi::OsStr]| {
+        stdout(
+            &kyso()
+                .env("KYSO_TSA_URLS", pki.tsa())
+                .env("KYSO_TRUST", pki.cert("root"))
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let input = fixture("pyhanko/unsigned.pdf");
+    let said = run(&[
+        "sign".as_ref(),
+        "prepare".as_ref(),
+        "--cert".as_ref(),
+        pki.cert("signer").as_os_str(),
+        "--chain".as_ref(),
+        pki.cert("interm").as_os_str(),
+        "--digest-out".as_ref(),
+        digest.as_os_str(),
+        input.as_os_str(),
+    ]);
+    let handle = said
+        .lines()
+        .find_map(|l| l.strip_prefix("handle: "))
+        .expect("a handle")
+        .to_owned();
+    // The token signs RSASSA-PSS, kyso's default for RSA keys.
+    let sig = dir.path().join("sig.bin");
+    let st = Command::new("openssl")
+        .args(["pkeyutl", "-sign", "-inkey"])
+        .arg(pki.keys.join("signer.key.pem"))
+        .arg("-in")
+        .arg(&digest)
+        .arg("-out")
+        .arg(&sig)
+        .args([
+            "-pkeyopt",
+            "digest:sha256",
+            "-pkeyopt",
+            "rsa_padding_mode:pss",
+            "-pkeyopt",
+            "rsa_pss_saltlen:32",
+            "-pkeyopt",
+            "rsa_mgf1_md:sha256",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = dir.path().join("deferred.pdf");
+    let said = run(&[
+        "sign".as_ref(),
+        "complete".as_ref(),
+        handle.as_ref(),
+        "--signature".as_ref(),
+        sig.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(said.contains("KYSO Test TSA"), "{said}");
+    let report = pki.verify(&out, None);
+    let s = first_signature(&report);
+    assert_eq!(s["indication"], "TOTAL-PASSED", "{report:#}");
+    assert_eq!(s["timestamps"][0]["valid"], true, "{report:#}");
+}
