@@ -402,3 +402,35 @@ fn deferred_signing_with_an_external_key_gets_its_signature_timestamp_at_complet
     assert_eq!(s["indication"], "TOTAL-PASSED", "{report:#}");
     assert_eq!(s["timestamps"][0]["valid"], true, "{report:#}");
 }
+
+#[test]
+fn a_token_from_a_certificate_without_time_stamping_eku_or_outside_the_anchors_is_refused() {
+    let pki = Pki::get();
+    let dir = tempfile::tempdir().unwrap();
+    // A certificate of the trusted root that is not a TSA.
+    let posing = format!("{}/kyso/tsa/tsa-no-eku", pki.url);
+    let out = dir.path().join("no-eku.pdf");
+    let said = stdout(&pki.sign("signer", &posing, &out));
+    assert!(said.contains("timestamp owed"), "{said}");
+    assert!(said.contains("timeStamping"), "{said}");
+    // The real TSA, but the configured anchors are another PKI's (keys-dev): no chain.
+    let out = dir.path().join("untrusted.pdf");
+    let o = kyso()
+        .env("KYSO_TSA_URLS", pki.tsa())
+        .env("KYSO_TRUST", keys_dev().join("root-ca.pem"))
+        .arg("sign")
+        .arg("--key")
+        .arg(pki.keys.join("signer.key.pem"))
+        .arg("--cert")
+        .arg(pki.cert("signer"))
+        .arg("--chain")
+        .arg(pki.cert("interm"))
+        .arg(fixture("pyhanko/unsigned.pdf"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let said = stdout(&o);
+    assert!(said.contains("timestamp owed"), "{said}");
+    assert!(said.contains("trust anchor"), "{said}");
+}
