@@ -434,3 +434,49 @@ fn a_token_from_a_certificate_without_time_stamping_eku_or_outside_the_anchors_i
     assert!(said.contains("timestamp owed"), "{said}");
     assert!(said.contains("trust anchor"), "{said}");
 }
+
+#[test]
+fn a_tsa_that_accepts_but_never_answers_costs_its_read_timeout_and_the_next_one_stamps() {
+    let pki = Pki::get();
+    let dir = tempfile::tempdir().unwrap();
+    // Accepts connections (the kernel's backlog does) and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/tsa", silent.local_addr().unwrap());
+    let config = dir.path().join("kyso.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[timestamp]\nurls = [{silent_url:?}, {:?}]\nconnect_timeout_secs = 1\nread_timeout_secs = 1\n",
+            pki.tsa()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("after-timeout.pdf");
+    let started = std::time::Instant::now();
+    let o = kyso()
+        .env("KYSO_CONFIG", &config)
+        .env("KYSO_TRUST", pki.cert("root"))
+        .arg("sign")
+        .arg("--key")
+        .arg(pki.keys.join("signer.key.pem"))
+        .arg("--cert")
+        .arg(pki.cert("signer"))
+        .arg("--chain")
+        .arg(pki.cert("interm"))
+        .arg(fixture("pyhanko/unsigned.pdf"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let said = stdout(&o);
+    assert!(
+        said.contains("KYSO Test TSA") && !said.contains("owed"),
+        "{said}"
+    );
+    assert!(
+        took >= std::time::Duration::from_secs(1) && took < std::time::Duration::from_secs(4),
+        "took {took:?}"
+    );
+    drop(silent);
+}
