@@ -181,6 +181,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut issuer = Issuer::new(
         catalog.clone(),
         Registry::open(&dir.join("r.sqlite3"))?,
+        kyso::issuing::IssuedFiles::new(dir.join("documents")),
         a.clone(),
         "https://kyso.example.gov.vn",
     );
@@ -257,10 +258,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     a.clone(),
                     dir.join("r.sqlite3"),
                 );
+                let files = kyso::issuing::IssuedFiles::new(dir.join("documents"));
                 scope.spawn(move || -> Result<(), String> {
                     let registry = Registry::open(&db).map_err(|e| e.to_string())?;
                     let mut issuer =
-                        Issuer::new(catalog, registry, a, "https://kyso.example.gov.vn");
+                        Issuer::new(catalog, registry, files, a, "https://kyso.example.gov.vn");
                     let field = |name: &str| SignOptions {
                         field: Some(name.into()),
                         development_mode: true,

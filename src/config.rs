@@ -75,6 +75,17 @@ pub struct Settings {
     pub archive: ArchiveSettings,
     /// Signature timestamps (`[timestamp]`): none configured means B-B signatures.
     pub timestamp: TimestampSettings,
+    /// CRL files (DER or PEM) that signing checks the signer's certificate against, and that
+    /// validation uses beside the CRLs a signature carries.
+    pub crls: Vec<PathBuf>,
+    /// Refuse to sign when the signer certificate's revocation status cannot be established
+    /// (no CRL from its issuer, or only a stale one). Off by default: a commune on a poor link
+    /// still signs, and the audit entry records "revocation unknown".
+    pub require_revocation: bool,
+    /// Kinds of documents kyso signs but does not issue into a register (administrative
+    /// letters and the like). Signing a PDF that is not in the register is allowed only under
+    /// one of these; certification kinds always need their register entry.
+    pub external_kinds: Vec<String>,
 }
 
 /// RFC 3161 time-stamping authorities for PAdES B-T signatures. Opt-in: with no URL, kyso signs
@@ -151,6 +162,9 @@ impl Default for Settings {
             authority: Authority::default(),
             archive: ArchiveSettings::default(),
             timestamp: TimestampSettings::default(),
+            crls: Vec::new(),
+            require_revocation: false,
+            external_kinds: vec!["van-ban".to_owned()],
         }
     }
 }
@@ -252,6 +266,12 @@ impl Settings {
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned)
                 .collect();
+        }
+        if let Some(v) = get("KYSO_CRLS") {
+            self.crls = std::env::split_paths(&v).collect();
+        }
+        if let Some(v) = get("KYSO_REQUIRE_REVOCATION") {
+            self.require_revocation = parse_bool("KYSO_REQUIRE_REVOCATION", &v)?;
         }
         self.archive.apply_env(&get)?;
         Ok(())

@@ -18,12 +18,15 @@
 //! * [`templates`]: certification templates (typst) with declared schemas, rendered to PDF with
 //!   empty signature fields where Decree 30/2020 puts the signatures;
 //! * [`issuing`]: numbering in the certification registers, issuing and cancelling documents;
-//! * [`archive`]: store-and-forward archiving of signed documents (local disk or S3).
+//! * [`archive`]: store-and-forward archiving of signed documents (local disk or S3);
+//! * [`app`]: the use cases (issue, sign, cancel, administer authority) that the CLI and the
+//!   HTTP service share: decide from the register, record, then return.
 //!
 //! Library errors are typed (one `thiserror` enum per module); only the binary uses `anyhow`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod archive;
 pub mod audit;
 pub mod authority;

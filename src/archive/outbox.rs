@@ -274,6 +274,17 @@ impl Outbox {
         registry: &mut Registry,
         req: SubmitRequest<'_>,
     ) -> Result<Submitted, ArchiveError> {
+        self.submit_with(registry.connection(), req)
+    }
+
+    /// [`Outbox::submit`] on a connection that may be inside a transaction, so that the outbox
+    /// row commits together with the caller's own records (the signing's audit entry): the
+    /// staged copy is durable before the row, and the row lands with the rest or not at all.
+    pub fn submit_with(
+        &self,
+        conn: &rusqlite::Connection,
+        req: SubmitRequest<'_>,
+    ) -> Result<Submitted, ArchiveError> {
         let size = req.bytes.len() as u64;
         if size > self.max_size {
             return Err(ArchiveError::TooLarge {
@@ -288,7 +299,7 @@ impl Outbox {
         let sha = Sha256::of(req.bytes);
         let staged = self.staged_path(&sha);
 
-        if let Some(existing) = self.find(registry, &sha)? {
+        if let Some(existing) = self.find_with(conn, &sha)? {
             // Same bytes again. Re-stage them if the copy went missing and the row still needs it.
             if existing.state != State::Archived && !staged.is_file() {
                 write_durable(&staged, req.bytes).map_err(|source| ArchiveError::Io {
@@ -311,7 +322,7 @@ impl Outbox {
             source,
         })?;
         let key = ObjectKey::new(&prefix, &commune, date, sha);
-        let inserted = registry.connection().execute(
+        let inserted = conn.execute(
             "INSERT INTO archive_outbox(sha256, size, kind, commune, doc_date, object_key, source)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(sha256) DO NOTHING",
@@ -330,7 +341,7 @@ impl Outbox {
                 req.source,
             ],
         )?;
-        let row = self.find(registry, &sha)?.ok_or_else(|| {
+        let row = self.find_with(conn, &sha)?.ok_or_else(|| {
             ArchiveError::Config("outbox row vanished right after insertion".into())
         })?;
         Ok(Submitted {
@@ -343,8 +354,16 @@ impl Outbox {
 
     /// The row of the document with digest `sha`.
     pub fn find(&self, registry: &Registry, sha: &Sha256) -> Result<Option<Item>, ArchiveError> {
-        let raw = registry
-            .connection()
+        self.find_with(registry.connection(), sha)
+    }
+
+    /// [`Outbox::find`] on a connection (possibly inside a transaction).
+    pub fn find_with(
+        &self,
+        conn: &rusqlite::Connection,
+        sha: &Sha256,
+    ) -> Result<Option<Item>, ArchiveError> {
+        let raw = conn
             .query_row(
                 &format!("SELECT {ITEM_COLUMNS} FROM archive_outbox WHERE sha256 = ?1"),
                 [sha.hex()],

@@ -164,6 +164,14 @@ pub struct GrantInfo {
     /// Validity as times.
     #[serde(skip)]
     pub window: (OffsetDateTime, OffsetDateTime),
+    /// For a derived grant, the SHA-256 (hex) of the source grant's DER.
+    pub source: Option<String>,
+}
+
+/// SHA-256 of a grant's DER, lower-case hex: how a derived grant names its source.
+pub fn sha256_hex(der: &[u8]) -> String {
+    crate::pki::hex_upper(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
+        .to_ascii_lowercase()
 }
 
 /// Issues the grant for `d` (whose `grant_der` is ignored), signed by the delegator's `signer`,
@@ -185,6 +193,11 @@ pub fn issue(
         format!("basis-date={}", d.basis_date),
     ];
     values.extend(d.scope.iter().map(|k| format!("kind={k}")));
+    // A derived grant names its source by the SHA-256 of the source grant's DER, so a verifier
+    // can tell that the two grants a signature carries form one chain.
+    if let Some(src) = &d.source {
+        values.push(format!("source={}", sha256_hex(&src.grant_der)));
+    }
     let group = IetfAttrSyntax { values };
     let mut attr_values = SetOfVec::new();
     attr_values
@@ -299,6 +312,14 @@ fn info_of(ac: &AttributeCertificate) -> Result<GrantInfo, GrantError> {
         issuer_der: dn(&ac.acinfo.issuer.issuer_name)?,
         holder_der: dn(holder)?,
         window: (from, until),
+        source: {
+            let mut it = kv.iter().filter(|(k, _)| k == "source");
+            match (it.next(), it.next()) {
+                (None, _) => None,
+                (Some((_, v)), None) => Some(v.clone()),
+                _ => return Err(malformed("grant must state source at most once")),
+            }
+        },
     })
 }
 
@@ -353,12 +374,12 @@ pub fn verify<'a>(
 }
 
 /// The `signer-attributes-v2` signed attribute: the claimed role, the claimed document kind
-/// (an `id-aca-group` value `kind=…`, the same convention as in grants), and the grant (if any)
-/// as a certified attribute.
+/// (an `id-aca-group` value `kind=…`, the same convention as in grants), and the chain of grants
+/// (source first, the signer's own grant last) as certified attributes.
 pub fn signer_attributes(
     claimed_role: &str,
     kind: Option<&str>,
-    grant: Option<&[u8]>,
+    grants: &[&[u8]],
 ) -> Result<Attribute, GrantError> {
     let mut title_values = SetOfVec::new();
     let role = der::asn1::Utf8StringRef::new(claimed_role).map_err(malformed)?;
@@ -385,9 +406,15 @@ pub fn signer_attributes(
     }
     let value = SignerAttributeV2 {
         claimed: Some(claimed),
-        certified: match grant {
-            Some(g) => Some(vec![CertifiedAttribute::AttributeCertificate(parse(g)?)]),
-            None => None,
+        certified: if grants.is_empty() {
+            None
+        } else {
+            Some(
+                grants
+                    .iter()
+                    .map(|g| parse(g).map(CertifiedAttribute::AttributeCertificate))
+                    .collect::<Result<_, _>>()?,
+            )
         },
     };
     let mut values = SetOfVec::new();

@@ -55,17 +55,63 @@ impl Mark {
             Mark::Q => "Q",
         }
     }
-
-    /// Whether a delegate may delegate this power onward. TUQ. never may (Decree 30/2020
-    /// Art. 13.4).
-    pub fn may_be_delegated_onward(self) -> bool {
-        self != Mark::Tuq
-    }
 }
 
 impl fmt::Display for Mark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.", self.code())
+    }
+}
+
+/// Where an official stands in the commune, as Decree 30/2020 Art. 13 needs it to say who may
+/// grant what: only the head grants KT., TM., TL., TUQ. and Q.; KT. goes to the head's own
+/// deputies; TL. goes to a unit head, who may pass it once to their own deputy (same unit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Position {
+    /// The head of the committee (Chủ tịch).
+    Head,
+    /// A deputy of the head (Phó Chủ tịch).
+    DeputyHead,
+    /// The head of a unit (e.g. Chánh Văn phòng).
+    UnitHead,
+    /// A deputy of a unit head (e.g. Phó Chánh Văn phòng).
+    UnitDeputy,
+    /// Anyone else (a civil servant at the desk).
+    Staff,
+    /// The agency seal (an organisation certificate, not a person).
+    Seal,
+}
+
+impl Position {
+    /// Parses the stored code (`head`, `deputy-head`, `unit-head`, `unit-deputy`, `staff`, `seal`).
+    pub fn parse(s: &str) -> Option<Position> {
+        Some(match s.trim() {
+            "head" => Position::Head,
+            "deputy-head" => Position::DeputyHead,
+            "unit-head" => Position::UnitHead,
+            "unit-deputy" => Position::UnitDeputy,
+            "staff" => Position::Staff,
+            "seal" => Position::Seal,
+            _ => return None,
+        })
+    }
+
+    /// The stored code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Position::Head => "head",
+            Position::DeputyHead => "deputy-head",
+            Position::UnitHead => "unit-head",
+            Position::UnitDeputy => "unit-deputy",
+            Position::Staff => "staff",
+            Position::Seal => "seal",
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
     }
 }
 
@@ -84,6 +130,10 @@ pub struct Official {
     pub citizen_id: Option<String>,
     /// Whether this entry is the agency seal.
     pub is_seal: bool,
+    /// Where the official stands (who may grant them what).
+    pub position: Position,
+    /// The unit they belong to (`""` for the committee's leadership).
+    pub unit: String,
 }
 
 /// A delegation as the registry keeps it.
@@ -111,15 +161,35 @@ pub struct Delegation {
     pub grant_der: Vec<u8>,
     /// When and why it was revoked.
     pub revoked: Option<(OffsetDateTime, String)>,
+    /// The grant this one derives from (a TL. holder's KT. to their own deputy), if any.
+    pub source: Option<Box<Delegation>>,
 }
 
 impl Delegation {
-    /// The capacity line of the signing block: "KT. CHỦ TỊCH" over "PHÓ CHỦ TỊCH".
+    /// The capacity line of the signing block: "KT. CHỦ TỊCH" over "PHÓ CHỦ TỊCH"; under a derived
+    /// grant the source's mark comes first: "TL. CHỦ TỊCH / KT. CHÁNH VĂN PHÒNG" over
+    /// "PHÓ CHÁNH VĂN PHÒNG".
     pub fn capacity_lines(&self) -> (String, String) {
-        (
-            format!("{} {}", self.mark, self.delegator.title.to_uppercase()),
-            self.delegate.title.to_uppercase(),
-        )
+        let own = format!("{} {}", self.mark, self.delegator.title.to_uppercase());
+        let first = match &self.source {
+            Some(src) => format!(
+                "{} {} / {own}",
+                src.mark,
+                src.delegator.title.to_uppercase()
+            ),
+            None => own,
+        };
+        (first, self.delegate.title.to_uppercase())
+    }
+
+    /// The chain of grants, source first, ending with this one.
+    pub fn chain(&self) -> Vec<&Delegation> {
+        let mut v = match &self.source {
+            Some(src) => src.chain(),
+            None => Vec::new(),
+        };
+        v.push(self);
+        v
     }
 }
 
@@ -270,11 +340,26 @@ pub enum Refusal {
         /// Their ids.
         ids: String,
     },
-    /// A TUQ. power may not be delegated onward.
+    /// The grant breaks Decree 30/2020 Art. 13's rules on who may grant what to whom.
+    #[error("{vi} / {en} (Decree 30/2020 Art. 13)")]
+    GrantNotAllowed {
+        /// Why, in Vietnamese.
+        vi: String,
+        /// Why, in English.
+        en: String,
+    },
+    /// The grant a derived delegation rests on is no longer in force.
     #[error(
-        "quyền ký thừa ủy quyền (TUQ.) không được ủy quyền lại / a TUQ. power may not be delegated onward (Decree 30/2020 Art. 13)"
+        "ủy quyền số {id} dựa trên ủy quyền số {source_id}, nay không còn hiệu lực: {why} / delegation {id} derives from delegation {source_id}, which is no longer in force: {why}"
     )]
-    TuqOnward,
+    SourceNotInForce {
+        /// The derived delegation.
+        id: i64,
+        /// Its source.
+        source_id: i64,
+        /// Why the source fails.
+        why: Box<Refusal>,
+    },
     /// The delegator holds no power to delegate for these kinds.
     #[error(
         "{official} không có thẩm quyền đối với {kind} nên không thể ủy quyền / {official} holds no power over {kind} to delegate"
@@ -293,7 +378,26 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// Where a delegation stands at `at` for `kind` and `official`, as a refusal if not usable.
+/// A derived grant is usable only while every grant it rests on is in force for `kind` too
+/// (DOMAIN.md §6: it ends when its source ends or is revoked).
 pub fn check_delegation(
+    d: &Delegation,
+    official: &Official,
+    kind: &str,
+    at: OffsetDateTime,
+) -> Result<(), Refusal> {
+    check_one(d, official, kind, at)?;
+    if let Some(src) = &d.source {
+        check_delegation(src, &d.delegator, kind, at).map_err(|why| Refusal::SourceNotInForce {
+            id: d.id,
+            source_id: src.id,
+            why: Box::new(why),
+        })?;
+    }
+    Ok(())
+}
+
+fn check_one(
     d: &Delegation,
     official: &Official,
     kind: &str,
@@ -349,8 +453,9 @@ pub struct Request<'a> {
     pub kind: &'a str,
     /// The signing time.
     pub at: OffsetDateTime,
-    /// The requester's personal ID number, when the document has a requester.
-    pub requester_id: Option<&'a str>,
+    /// The personal ID numbers of everyone the document's matter concerns (requesters,
+    /// parties), from the register entry (or declared for a document outside the registers).
+    pub requester_ids: &'a [String],
     /// Whether the official's title signs `kind` in its own right.
     pub own_right: bool,
     /// The delegations naming the official as delegate (or the one the signer named).
@@ -375,8 +480,11 @@ pub fn decide(req: &Request<'_>) -> Result<Authorisation, Refusal> {
             not_after: rfc3339(na),
         });
     }
-    if let (Some(req_id), Some(own)) = (req.requester_id, official.citizen_id.as_deref())
-        && normalise_id(req_id) == normalise_id(own)
+    if let Some(own) = official.citizen_id.as_deref()
+        && req
+            .requester_ids
+            .iter()
+            .any(|r| normalise_id(r) == normalise_id(own))
     {
         return Err(Refusal::CertifierIsRequester);
     }
@@ -445,31 +553,163 @@ pub fn decide(req: &Request<'_>) -> Result<Authorisation, Refusal> {
     }
 }
 
-/// Checks that `delegator` may grant `mark` over `scope` at `at`: for every kind they hold
-/// the power in their own right, or under a delegation in force that may be passed on.
+/// A grant about to be made: who grants what to whom, over which kinds and window, and the grant
+/// it derives from, if any.
+pub struct GrantRequest<'a> {
+    /// The mark.
+    pub mark: Mark,
+    /// Who grants.
+    pub delegator: &'a Official,
+    /// To whom.
+    pub delegate: &'a Official,
+    /// Kinds covered.
+    pub scope: &'a [String],
+    /// Start of validity.
+    pub valid_from: OffsetDateTime,
+    /// End of validity.
+    pub valid_until: OffsetDateTime,
+    /// The source grant, for a derived grant.
+    pub source: Option<&'a Delegation>,
+    /// When the grant is made.
+    pub at: OffsetDateTime,
+}
+
+fn not_allowed(vi: impl Into<String>, en: impl Into<String>) -> Refusal {
+    Refusal::GrantNotAllowed {
+        vi: vi.into(),
+        en: en.into(),
+    }
+}
+
+/// Checks a grant against Decree 30/2020 Art. 13 as DOMAIN.md §6 states it:
+/// * KT., TM., TL., TUQ. and Q. are granted by the head, over kinds the head signs in their own
+///   right (`own_right`); KT. and TM. only to the head's own deputies, TL. only to a unit head;
+/// * only TL. passes on, once: its holder (a unit head) may grant KT. to their own deputy (same
+///   unit), within the source's scope and window, while the source is in force;
+/// * nothing else passes on, and a derived grant is never passed on again.
 pub fn check_grant(
-    delegator: &Official,
-    scope: &[String],
-    at: OffsetDateTime,
+    req: &GrantRequest<'_>,
     own_right: &dyn Fn(&str) -> bool,
-    delegator_holds: &[Delegation],
 ) -> Result<(), Refusal> {
-    for kind in scope {
-        if own_right(kind) {
-            continue;
+    let (from, to) = (req.delegator, req.delegate);
+    if from.id == to.id {
+        return Err(not_allowed(
+            "không thể tự ủy quyền cho chính mình",
+            "an official cannot delegate to themselves",
+        ));
+    }
+    if from.is_seal || to.is_seal {
+        return Err(not_allowed(
+            "con dấu cơ quan không giao hay nhận ủy quyền",
+            "the agency seal neither grants nor receives delegations",
+        ));
+    }
+    if req.scope.is_empty() {
+        return Err(not_allowed(
+            "ủy quyền phải nêu ít nhất một loại giấy tờ",
+            "a grant must name at least one document kind",
+        ));
+    }
+    if req.valid_until <= req.valid_from {
+        return Err(not_allowed(
+            "thời hạn kết thúc phải sau thời điểm bắt đầu",
+            "the grant must end after it starts",
+        ));
+    }
+    match req.source {
+        None => {
+            if from.position != Position::Head {
+                return Err(not_allowed(
+                    format!(
+                        "chỉ người đứng đầu mới được giao {}; {} không phải người đứng đầu",
+                        req.mark, from.id
+                    ),
+                    format!(
+                        "only the head grants {}; {} is not the head",
+                        req.mark, from.id
+                    ),
+                ));
+            }
+            let fits = match req.mark {
+                Mark::Kt | Mark::Tm => to.position == Position::DeputyHead && to.unit == from.unit,
+                Mark::Tl => to.position == Position::UnitHead,
+                Mark::Tuq | Mark::Q => to.position != Position::Seal,
+            };
+            if !fits {
+                let (vi, en) = match req.mark {
+                    Mark::Kt | Mark::Tm => (
+                        "chỉ giao cho cấp phó của người đứng đầu",
+                        "goes only to the head's own deputies",
+                    ),
+                    _ => (
+                        "chỉ giao cho người đứng đầu đơn vị",
+                        "goes only to a unit head",
+                    ),
+                };
+                return Err(not_allowed(
+                    format!("{} {vi}; {} không phải", req.mark, to.id),
+                    format!("{} {en}; {} is not one", req.mark, to.id),
+                ));
+            }
+            for kind in req.scope {
+                if !own_right(kind) {
+                    return Err(Refusal::NothingToDelegate {
+                        official: from.id.clone(),
+                        kind: kind.clone(),
+                    });
+                }
+            }
         }
-        let via: Vec<&Delegation> = delegator_holds
-            .iter()
-            .filter(|d| check_delegation(d, delegator, kind, at).is_ok())
-            .collect();
-        if via.is_empty() {
-            return Err(Refusal::NothingToDelegate {
-                official: delegator.id.clone(),
-                kind: kind.clone(),
-            });
-        }
-        if via.iter().all(|d| !d.mark.may_be_delegated_onward()) {
-            return Err(Refusal::TuqOnward);
+        Some(src) => {
+            if src.mark == Mark::Tuq {
+                return Err(not_allowed(
+                    "quyền ký thừa ủy quyền (TUQ.) không được ủy quyền lại",
+                    "a TUQ. power is never passed on",
+                ));
+            }
+            if src.mark != Mark::Tl || src.source.is_some() {
+                return Err(not_allowed(
+                    format!(
+                        "chỉ quyền thừa lệnh (TL.) được giao lại, một lần; ủy quyền số {} là {}",
+                        src.id, src.mark
+                    ),
+                    format!(
+                        "only a TL. grant passes on, once; delegation {} is {}",
+                        src.id, src.mark
+                    ),
+                ));
+            }
+            if src.delegate.id != from.id {
+                return Err(not_allowed(
+                    format!("ủy quyền số {} không được giao cho {}", src.id, from.id),
+                    format!("delegation {} was not granted to {}", src.id, from.id),
+                ));
+            }
+            if req.mark != Mark::Kt || to.position != Position::UnitDeputy || to.unit != from.unit {
+                return Err(not_allowed(
+                    "người được thừa lệnh chỉ giao lại cho cấp phó của mình, để ký thay (KT.)",
+                    "a TL. holder passes it on only to their own deputy, who signs KT. under it",
+                ));
+            }
+            if req.valid_from < src.valid_from || req.valid_until > src.valid_until {
+                return Err(not_allowed(
+                    format!("thời hạn vượt quá thời hạn của ủy quyền số {}", src.id),
+                    format!("the window exceeds that of delegation {}", src.id),
+                ));
+            }
+            if let Some(k) = req.scope.iter().find(|k| !src.scope.contains(k)) {
+                return Err(not_allowed(
+                    format!(
+                        "loại giấy tờ {k} nằm ngoài phạm vi của ủy quyền số {}",
+                        src.id
+                    ),
+                    format!("kind {k} is outside the scope of delegation {}", src.id),
+                ));
+            }
+            // The source must be in force when the grant is made, for every kind passed on.
+            for kind in req.scope {
+                check_delegation(src, from, kind, req.at.max(req.valid_from))?;
+            }
         }
     }
     Ok(())
@@ -516,7 +756,7 @@ pub fn authorise(
     certificate: &Certificate,
     kind: &str,
     at: OffsetDateTime,
-    requester_id: Option<&str>,
+    requester_ids: &[String],
     chosen: Option<i64>,
 ) -> Result<Authorisation, AuthorityError> {
     let official = store::official(conn, official_id)?;
@@ -532,7 +772,7 @@ pub fn authorise(
         registered: &registered,
         kind,
         at,
-        requester_id,
+        requester_ids,
         own_right,
         delegations: &delegations,
         chosen,
@@ -547,22 +787,33 @@ pub fn signature_claims(
 ) -> Result<SignatureClaims, AuthorityError> {
     match auth.capacity() {
         Capacity::OwnRight => Ok(SignatureClaims {
-            attribute: grant::signer_attributes(&auth.claimed_role(), Some(auth.kind()), None)
+            attribute: grant::signer_attributes(&auth.claimed_role(), Some(auth.kind()), &[])
                 .map_err(|source| AuthorityError::Grant { id: 0, source })?,
             certificates: Vec::new(),
         }),
         Capacity::Delegated(d) => {
-            let delegator_certs = store::certificates_of(conn, &d.delegator.id)?;
-            let (_, delegator_cert) = grant::verify(&d.grant_der, &delegator_certs)
-                .map_err(|source| AuthorityError::Grant { id: d.id, source })?;
+            // Every grant of the chain travels in the signature, source first, with the
+            // certificate that verifies it, so that a verifier checks the whole chain offline.
+            let mut grants = Vec::new();
+            let mut certificates = Vec::new();
+            for link in d.chain() {
+                let delegator_certs = store::certificates_of(conn, &link.delegator.id)?;
+                let (_, delegator_cert) = grant::verify(&link.grant_der, &delegator_certs)
+                    .map_err(|source| AuthorityError::Grant {
+                        id: link.id,
+                        source,
+                    })?;
+                certificates.push(delegator_cert.clone());
+                grants.push(link.grant_der.as_slice());
+            }
             Ok(SignatureClaims {
                 attribute: grant::signer_attributes(
                     &auth.claimed_role(),
                     Some(auth.kind()),
-                    Some(&d.grant_der),
+                    &grants,
                 )
                 .map_err(|source| AuthorityError::Grant { id: d.id, source })?,
-                certificates: vec![delegator_cert.clone()],
+                certificates,
             })
         }
     }
@@ -573,6 +824,13 @@ mod tests {
     use super::*;
 
     fn official(id: &str, title: &str, cid: &str) -> Official {
+        let (position, unit) = match title {
+            "Chủ tịch" => (Position::Head, ""),
+            "Phó Chủ tịch" => (Position::DeputyHead, ""),
+            "Chánh Văn phòng" => (Position::UnitHead, "VP"),
+            "Phó Chánh Văn phòng" => (Position::UnitDeputy, "VP"),
+            _ => (Position::Staff, "VP"),
+        };
         Official {
             id: id.into(),
             full_name: id.into(),
@@ -580,6 +838,8 @@ mod tests {
             agency: "UBND xã Tân Lạc".into(),
             citizen_id: Some(cid.into()),
             is_seal: false,
+            position,
+            unit: unit.into(),
         }
     }
 
@@ -602,6 +862,7 @@ mod tests {
             basis_date: "2025-12-30".into(),
             grant_der: Vec::new(),
             revoked: None,
+            source: None,
         }
     }
 
@@ -610,8 +871,6 @@ mod tests {
         assert_eq!(Mark::parse("KT."), Some(Mark::Kt));
         assert_eq!(Mark::parse("tuq"), Some(Mark::Tuq));
         assert_eq!(Mark::parse("XX"), None);
-        assert!(!Mark::Tuq.may_be_delegated_onward());
-        assert!(Mark::Kt.may_be_delegated_onward());
     }
 
     #[test]
@@ -672,24 +931,155 @@ mod tests {
         );
     }
 
+    fn request<'a>(
+        mark: Mark,
+        from: &'a Official,
+        to: &'a Official,
+        scope: &'a [String],
+        source: Option<&'a Delegation>,
+    ) -> GrantRequest<'a> {
+        GrantRequest {
+            mark,
+            delegator: from,
+            delegate: to,
+            scope,
+            valid_from: time::macros::datetime!(2026-02-01 00:00 UTC),
+            valid_until: time::macros::datetime!(2026-11-30 00:00 UTC),
+            source,
+            at: time::macros::datetime!(2026-02-01 00:00 UTC),
+        }
+    }
+
     #[test]
-    fn a_tuq_holder_cannot_delegate_onward_but_a_kt_holder_can() {
+    fn only_the_head_grants_and_only_to_the_right_position() {
         let chair = official("chu-tich", "Chủ tịch", "001");
         let vice = official("pho-chu-tich", "Phó Chủ tịch", "002");
-        let at = time::macros::datetime!(2026-06-01 00:00 UTC);
-        let tuq = delegation(1, Mark::Tuq, &chair, &vice, &["ban-sao"]);
+        let office = official("chanh-vp", "Chánh Văn phòng", "003");
+        let clerk = official("cong-chuc", "Công chức", "004");
         let scope = vec!["ban-sao".to_string()];
-        assert_eq!(
-            check_grant(&vice, &scope, at, &|_| false, &[tuq]),
-            Err(Refusal::TuqOnward)
-        );
-        let kt = delegation(2, Mark::Kt, &chair, &vice, &["ban-sao"]);
-        assert!(check_grant(&vice, &scope, at, &|_| false, &[kt]).is_ok());
+        let own = |k: &str| k == "ban-sao";
+        assert!(check_grant(&request(Mark::Kt, &chair, &vice, &scope, None), &own).is_ok());
+        assert!(check_grant(&request(Mark::Tl, &chair, &office, &scope, None), &own).is_ok());
+        assert!(check_grant(&request(Mark::Tuq, &chair, &clerk, &scope, None), &own).is_ok());
+        // KT. only to the head's deputies; TL. only to a unit head; only the head grants.
+        for (mark, from, to) in [
+            (Mark::Kt, &chair, &clerk),
+            (Mark::Kt, &chair, &office),
+            (Mark::Tm, &chair, &clerk),
+            (Mark::Tl, &chair, &vice),
+            (Mark::Kt, &vice, &clerk),
+            (Mark::Tuq, &vice, &clerk),
+        ] {
+            assert!(
+                matches!(
+                    check_grant(&request(mark, from, to, &scope, None), &own),
+                    Err(Refusal::GrantNotAllowed { .. })
+                ),
+                "{mark} {} -> {}",
+                from.id,
+                to.id
+            );
+        }
+        // The head grants only what the head signs in their own right.
         assert!(matches!(
-            check_grant(&vice, &scope, at, &|_| false, &[]),
+            check_grant(&request(Mark::Kt, &chair, &vice, &scope, None), &|_| false),
             Err(Refusal::NothingToDelegate { .. })
         ));
-        assert!(check_grant(&chair, &scope, at, &|k| k == "ban-sao", &[]).is_ok());
+    }
+
+    #[test]
+    fn only_tl_passes_on_once_to_the_holders_own_deputy_within_its_bounds() {
+        let chair = official("chu-tich", "Chủ tịch", "001");
+        let vice = official("pho-chu-tich", "Phó Chủ tịch", "002");
+        let office = official("chanh-vp", "Chánh Văn phòng", "003");
+        let deputy = official("pho-vp", "Phó Chánh Văn phòng", "004");
+        let mut other_unit = official("pho-tp", "Phó Chánh Văn phòng", "005");
+        other_unit.unit = "TP".into();
+        let scope = vec!["ban-sao".to_string()];
+        let own = |_: &str| false;
+        let tl = delegation(1, Mark::Tl, &chair, &office, &["ban-sao"]);
+        assert!(
+            check_grant(
+                &request(Mark::Kt, &office, &deputy, &scope, Some(&tl)),
+                &own
+            )
+            .is_ok()
+        );
+        // Another unit's deputy, another mark, someone who does not hold the TL.
+        for (mark, from, to) in [
+            (Mark::Kt, &office, &other_unit),
+            (Mark::Tl, &office, &deputy),
+            (Mark::Kt, &vice, &deputy),
+        ] {
+            assert!(check_grant(&request(mark, from, to, &scope, Some(&tl)), &own).is_err());
+        }
+        // KT. and TUQ. never pass on; a derived grant never passes on again.
+        let kt = delegation(2, Mark::Kt, &chair, &vice, &["ban-sao"]);
+        let tuq = delegation(3, Mark::Tuq, &chair, &office, &["ban-sao"]);
+        assert!(check_grant(&request(Mark::Kt, &vice, &deputy, &scope, Some(&kt)), &own).is_err());
+        assert!(
+            check_grant(
+                &request(Mark::Kt, &office, &deputy, &scope, Some(&tuq)),
+                &own
+            )
+            .is_err()
+        );
+        let mut derived = delegation(4, Mark::Kt, &office, &deputy, &["ban-sao"]);
+        derived.source = Some(Box::new(tl.clone()));
+        assert!(
+            check_grant(
+                &request(Mark::Kt, &deputy, &office, &scope, Some(&derived)),
+                &own
+            )
+            .is_err()
+        );
+        // Scope and window never exceed the source's.
+        let wider = vec!["ban-sao".to_string(), "hop-dong".to_string()];
+        assert!(
+            check_grant(
+                &request(Mark::Kt, &office, &deputy, &wider, Some(&tl)),
+                &own
+            )
+            .is_err()
+        );
+        let mut long = request(Mark::Kt, &office, &deputy, &scope, Some(&tl));
+        long.valid_until = time::macros::datetime!(2027-06-01 00:00 UTC);
+        assert!(check_grant(&long, &own).is_err());
+        // A revoked source passes nothing on.
+        let mut revoked = tl.clone();
+        revoked.revoked = Some((time::macros::datetime!(2026-01-15 00:00 UTC), "x".into()));
+        assert!(
+            check_grant(
+                &request(Mark::Kt, &office, &deputy, &scope, Some(&revoked)),
+                &own
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_derived_grant_ends_with_its_source_and_shows_both_marks() {
+        let chair = official("chu-tich", "Chủ tịch", "001");
+        let office = official("chanh-vp", "Chánh Văn phòng", "003");
+        let deputy = official("pho-vp", "Phó Chánh Văn phòng", "004");
+        let mut tl = delegation(1, Mark::Tl, &chair, &office, &["ban-sao"]);
+        let mut derived = delegation(2, Mark::Kt, &office, &deputy, &["ban-sao"]);
+        derived.source = Some(Box::new(tl.clone()));
+        let at = time::macros::datetime!(2026-06-01 00:00 UTC);
+        assert!(check_delegation(&derived, &deputy, "ban-sao", at).is_ok());
+        assert_eq!(
+            derived.capacity_lines(),
+            (
+                "TL. CHỦ TỊCH / KT. CHÁNH VĂN PHÒNG".to_string(),
+                "PHÓ CHÁNH VĂN PHÒNG".to_string()
+            )
+        );
+        tl.revoked = Some((time::macros::datetime!(2026-05-01 00:00 UTC), "x".into()));
+        derived.source = Some(Box::new(tl));
+        assert!(matches!(
+            check_delegation(&derived, &deputy, "ban-sao", at),
+            Err(Refusal::SourceNotInForce { .. })
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Delegation, Mark, Official};
+use super::{Delegation, Mark, Official, Position};
 use crate::pki::{Certificate, hex_upper};
 
 /// Why the authority registry could not be read or written.
@@ -26,6 +26,17 @@ pub enum StoreError {
     /// Stored data is inconsistent.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The delegation was revoked already.
+    #[error("ủy quyền số {0} đã bị thu hồi trước đó / delegation {0} is already revoked")]
+    AlreadyRevoked(i64),
+    /// The certificate is registered to another official.
+    #[error(
+        "chứng thư số này đã đăng ký cho {0}; chuyển bằng lệnh move-cert / this certificate is registered to {0}; move it explicitly with `kyso officials move-cert`"
+    )]
+    CertificateTaken(String),
+    /// The citizen ID belongs to another official.
+    #[error("số định danh này đã thuộc về {0} / this citizen ID already belongs to {0}")]
+    CitizenIdTaken(String),
 }
 
 fn now() -> String {
@@ -45,9 +56,21 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, StoreError> {
 
 /// Registers an official.
 pub fn add_official(conn: &Connection, o: &Official) -> Result<(), StoreError> {
+    if let Some(cid) = &o.citizen_id {
+        let holder: Option<String> = conn
+            .query_row(
+                "SELECT id FROM officials WHERE citizen_id = ?1",
+                [cid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(h) = holder {
+            return Err(StoreError::CitizenIdTaken(h));
+        }
+    }
     let r = conn.execute(
-        "INSERT INTO officials(id, full_name, title, agency, citizen_id, is_seal, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-        params![o.id, o.full_name, o.title, o.agency, o.citizen_id, o.is_seal, now()],
+        "INSERT INTO officials(id, full_name, title, agency, citizen_id, is_seal, created_at, position, unit) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+        params![o.id, o.full_name, o.title, o.agency, o.citizen_id, o.is_seal, now(), o.position.code(), o.unit],
     );
     match r {
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -59,7 +82,10 @@ pub fn add_official(conn: &Connection, o: &Official) -> Result<(), StoreError> {
     }
 }
 
+const OFFICIAL_COLUMNS: &str = "id, full_name, title, agency, citizen_id, is_seal, position, unit";
+
 fn official_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Official> {
+    let position: String = r.get(6)?;
     Ok(Official {
         id: r.get(0)?,
         full_name: r.get(1)?,
@@ -67,13 +93,21 @@ fn official_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Official> {
         agency: r.get(3)?,
         citizen_id: r.get(4)?,
         is_seal: r.get(5)?,
+        position: Position::parse(&position).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                rusqlite::types::Type::Text,
+                format!("position {position:?}").into(),
+            )
+        })?,
+        unit: r.get(7)?,
     })
 }
 
 /// An official by id.
 pub fn official(conn: &Connection, id: &str) -> Result<Official, StoreError> {
     conn.query_row(
-        "SELECT id, full_name, title, agency, citizen_id, is_seal FROM officials WHERE id = ?1",
+        &format!("SELECT {OFFICIAL_COLUMNS} FROM officials WHERE id = ?1"),
         [id],
         official_from_row,
     )
@@ -83,9 +117,9 @@ pub fn official(conn: &Connection, id: &str) -> Result<Official, StoreError> {
 
 /// All officials, by id.
 pub fn officials(conn: &Connection) -> Result<Vec<Official>, StoreError> {
-    let mut st = conn.prepare(
-        "SELECT id, full_name, title, agency, citizen_id, is_seal FROM officials ORDER BY id",
-    )?;
+    let mut st = conn.prepare(&format!(
+        "SELECT {OFFICIAL_COLUMNS} FROM officials ORDER BY id"
+    ))?;
     let v = st
         .query_map([], official_from_row)?
         .collect::<Result<_, _>>()?;
@@ -101,14 +135,59 @@ pub fn add_certificate(
     key_location: &str,
 ) -> Result<(), StoreError> {
     official(conn, official_id)?;
+    let fingerprint = hex_upper(&cert.fingerprint_sha256());
+    if let Some(holder) = certificate_holder(conn, cert)? {
+        if holder != official_id {
+            return Err(StoreError::CertificateTaken(holder));
+        }
+        // Registered to the same official already: only where its key lives may change.
+        conn.execute(
+            "UPDATE official_certificates SET key_location = ?2 WHERE fingerprint = ?1",
+            params![fingerprint, key_location],
+        )?;
+        return Ok(());
+    }
     let (nb, na) = cert.validity();
     conn.execute(
         "INSERT INTO official_certificates(fingerprint, official_id, der, key_location, not_before, not_after, added_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7)
-         ON CONFLICT(fingerprint) DO UPDATE SET official_id = excluded.official_id, key_location = excluded.key_location",
-        params![hex_upper(&cert.fingerprint_sha256()), official_id, cert.der(), key_location, fmt_time(nb), fmt_time(na), now()],
+         VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        params![fingerprint, official_id, cert.der(), key_location, fmt_time(nb), fmt_time(na), now()],
     )?;
     Ok(())
+}
+
+/// Who `cert` is registered to, if anyone.
+pub fn certificate_holder(
+    conn: &Connection,
+    cert: &Certificate,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT official_id FROM official_certificates WHERE fingerprint = ?1",
+            [hex_upper(&cert.fingerprint_sha256())],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Moves `cert` to `official_id` (an explicit, audited admin act); returns its previous holder.
+pub fn move_certificate(
+    conn: &Connection,
+    cert: &Certificate,
+    official_id: &str,
+) -> Result<String, StoreError> {
+    official(conn, official_id)?;
+    let holder = certificate_holder(conn, cert)?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "certificate {} is not registered to anyone",
+            cert.serial_hex()
+        ))
+    })?;
+    conn.execute(
+        "UPDATE official_certificates SET official_id = ?2 WHERE fingerprint = ?1",
+        params![hex_upper(&cert.fingerprint_sha256()), official_id],
+    )?;
+    Ok(holder)
 }
 
 /// The certificates registered to `official_id`.
@@ -157,8 +236,8 @@ pub fn signs_in_own_right(
 /// Stores a delegation (its grant already issued); returns its id.
 pub fn insert_delegation(conn: &Connection, d: &Delegation) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO delegations(mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, granted_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        "INSERT INTO delegations(mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, granted_at, source_id)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
         params![
             d.mark.code(),
             d.delegator.id,
@@ -169,16 +248,33 @@ pub fn insert_delegation(conn: &Connection, d: &Delegation) -> Result<i64, Store
             d.basis_number,
             d.basis_date,
             d.grant_der,
-            now()
+            now(),
+            d.source.as_ref().map(|s| s.id),
         ],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-const DELEGATION_COLUMNS: &str = "id, mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, revoked_at, revoked_reason";
+const DELEGATION_COLUMNS: &str = "id, mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, revoked_at, revoked_reason, source_id, granted_at";
 
-fn delegation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Delegation, StoreError> {
+/// How deep a chain of grants may be read: only TL. passes on, once, so real chains have two
+/// links; the bound keeps a corrupted cycle from recursing forever.
+const MAX_CHAIN: usize = 4;
+
+fn delegation_from_row(
+    conn: &Connection,
+    r: &rusqlite::Row<'_>,
+    depth: usize,
+) -> Result<Delegation, StoreError> {
     let mark: String = r.get(1)?;
+    let source_id: Option<i64> = r.get(12)?;
+    let source = match source_id {
+        None => None,
+        Some(_) if depth >= MAX_CHAIN => {
+            return Err(StoreError::Corrupt("chain of grants too deep".into()));
+        }
+        Some(id) => Some(Box::new(delegation_at_depth(conn, id, depth + 1)?)),
+    };
     let scope: String = r.get(4)?;
     let revoked_at: Option<String> = r.get(10)?;
     let revoked_reason: Option<String> = r.get(11)?;
@@ -197,6 +293,7 @@ fn delegation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Deleg
             Some(t) => Some((parse_time(&t)?, revoked_reason.unwrap_or_default())),
             None => None,
         },
+        source,
     })
 }
 
@@ -205,21 +302,47 @@ fn query_delegations(
     sql_where: &str,
     p: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<Delegation>, StoreError> {
+    query_delegations_at(conn, sql_where, p, 0)
+}
+
+fn query_delegations_at(
+    conn: &Connection,
+    sql_where: &str,
+    p: &[&dyn rusqlite::ToSql],
+    depth: usize,
+) -> Result<Vec<Delegation>, StoreError> {
     let sql = format!("SELECT {DELEGATION_COLUMNS} FROM delegations {sql_where} ORDER BY id");
     let mut st = conn.prepare(&sql)?;
     let mut rows = st.query(p)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(delegation_from_row(conn, r)?);
+        out.push(delegation_from_row(conn, r, depth)?);
     }
     Ok(out)
 }
 
 /// A delegation by id.
 pub fn delegation(conn: &Connection, id: i64) -> Result<Delegation, StoreError> {
-    query_delegations(conn, "WHERE id = ?1", &[&id])?
+    delegation_at_depth(conn, id, 0)
+}
+
+fn delegation_at_depth(conn: &Connection, id: i64, depth: usize) -> Result<Delegation, StoreError> {
+    query_delegations_at(conn, "WHERE id = ?1", &[&id], depth)?
         .pop()
         .ok_or(StoreError::UnknownDelegation(id))
+}
+
+/// When delegation `id` was recorded.
+pub fn granted_at(conn: &Connection, id: i64) -> Result<OffsetDateTime, StoreError> {
+    let t: String = conn
+        .query_row(
+            "SELECT granted_at FROM delegations WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(StoreError::UnknownDelegation(id))?;
+    parse_time(&t)
 }
 
 /// Delegations granted to `official_id`.
@@ -251,9 +374,7 @@ pub fn revoke(
     )?;
     if n == 0 {
         delegation(conn, id)?; // unknown → UnknownDelegation
-        return Err(StoreError::Corrupt(format!(
-            "delegation {id} is already revoked"
-        )));
+        return Err(StoreError::AlreadyRevoked(id));
     }
     Ok(())
 }

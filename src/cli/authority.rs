@@ -5,16 +5,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use kyso::app::admin::{self, NewDelegation, NewOfficial};
 use kyso::audit;
-use kyso::authority::{self, Delegation, Mark, Official, grant, store};
+use kyso::authority::{Mark, Position, store};
 use kyso::pki;
 use kyso::registry::Registry;
-use kyso::signing::{KeySigner, SignOptions};
-use serde_json::json;
+use kyso::signing::KeySigner;
 use time::OffsetDateTime;
 
-use super::Context;
 use super::output::outln;
+use super::{Context, say};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum OfficialsCmd {
@@ -32,12 +32,19 @@ pub enum OfficialsCmd {
         /// Agency, e.g. "UBND xã Tân Lạc".
         #[arg(long)]
         agency: String,
-        /// Personal ID number (12 digits).
+        /// Personal ID number (12 digits); required except for the seal.
         #[arg(long)]
         citizen_id: Option<String>,
         /// This entry is the agency seal (organisation certificate).
         #[arg(long)]
         seal: bool,
+        /// Position: head (Chủ tịch), deputy-head (Phó Chủ tịch), unit-head (e.g. Chánh Văn
+        /// phòng), unit-deputy, or staff. It decides who may grant them which delegation.
+        #[arg(long, default_value = "staff")]
+        position: String,
+        /// The unit they belong to (empty for the committee's leadership).
+        #[arg(long, default_value = "")]
+        unit: String,
     },
     /// Register a certificate for an official, and where its key lives.
     AddCert {
@@ -49,6 +56,17 @@ pub enum OfficialsCmd {
         /// Where the key lives: file:PATH, pkcs11:URI or external (token, remote signer).
         #[arg(long, default_value = "external")]
         key_location: String,
+    },
+    /// Move a registered certificate to another official (audited, with the reason).
+    MoveCert {
+        /// The official who receives it.
+        id: String,
+        /// Certificate (PEM).
+        #[arg(long, value_name = "CERT.pem")]
+        cert: PathBuf,
+        /// Why it moves.
+        #[arg(long)]
+        reason: String,
     },
     /// Let a title sign document kinds in its own right.
     Allow {
@@ -97,6 +115,9 @@ pub enum DelegationsCmd {
         /// The delegator's certificate (PEM), registered to the delegator.
         #[arg(long, value_name = "CERT.pem")]
         cert: PathBuf,
+        /// Pass on this TL. grant (the delegator is its holder; the delegate their own deputy).
+        #[arg(long, value_name = "ID")]
+        source: Option<i64>,
     },
     /// Revoke a delegation from now (or --at); signatures made before stay valid.
     Revoke {
@@ -130,8 +151,9 @@ pub fn parse_time_arg(s: &str, end_of_day: bool) -> anyhow::Result<OffsetDateTim
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let d = time::Date::parse(s, &fmt)
         .with_context(|| format!("{s:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    // The whole last day counts: its last instant, not 23:59:59 with the final second cut off.
     let t = if end_of_day {
-        time::Time::from_hms(23, 59, 59)?
+        time::Time::from_hms_nano(23, 59, 59, 999_999_999)?
     } else {
         time::Time::MIDNIGHT
     };
@@ -140,7 +162,7 @@ pub fn parse_time_arg(s: &str, end_of_day: bool) -> anyhow::Result<OffsetDateTim
 }
 
 pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
-    let mut reg = open(ctx)?;
+    let app = &ctx.app;
     match cmd {
         OfficialsCmd::Add {
             id,
@@ -149,93 +171,77 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
             agency,
             citizen_id,
             seal,
+            position,
+            unit,
         } => {
-            if let Some(c) = &citizen_id {
-                let digits = authority::normalise_id(c);
-                if digits.len() != 12 {
-                    bail!(
-                        "citizen ID {c:?} must have 12 digits / số định danh cá nhân phải có 12 chữ số"
-                    );
-                }
-            }
-            let o = Official {
-                id: id.clone(),
-                full_name: name,
-                title,
-                agency,
-                citizen_id: citizen_id.map(|c| authority::normalise_id(&c)),
-                is_seal: seal,
+            let position = if seal {
+                Position::Seal
+            } else {
+                Position::parse(&position).with_context(|| {
+                    format!("unknown position {position:?}: use head, deputy-head, unit-head, unit-deputy or staff")
+                })?
             };
-            let tx = reg.connection_mut().transaction()?;
-            store::add_official(&tx, &o)?;
-            audit::append(
-                &tx,
+            let o = admin::add_official(
+                app,
                 "admin",
-                "official.add",
-                &id,
-                &json!({"name": o.full_name, "title": o.title, "agency": o.agency, "seal": seal}),
+                NewOfficial {
+                    id,
+                    full_name: name,
+                    title,
+                    agency,
+                    citizen_id,
+                    position,
+                    unit,
+                },
             )?;
-            tx.commit()?;
-            outln!("registered {id}")?;
+            say(&format!("registered {} ({})", o.id, o.position))?;
         }
         OfficialsCmd::AddCert {
             id,
             cert,
             key_location,
         } => {
-            if !(key_location == "external"
-                || key_location.starts_with("file:")
-                || key_location.starts_with("pkcs11:"))
-            {
-                bail!("--key-location must be external, file:PATH or pkcs11:URI");
-            }
             let c = pki::load_certificates(&cert)?.remove(0);
-            if pki::is_development_certificate(c.der()) && !ctx.settings.development {
-                bail!(
-                    "{} belongs to the development PKI; register it only in development mode (--dev)",
-                    cert.display()
-                );
-            }
-            let tx = reg.connection_mut().transaction()?;
-            store::add_certificate(&tx, &id, &c, &key_location)?;
-            audit::append(
-                &tx,
-                "admin",
-                "certificate.add",
-                &id,
-                &json!({"subject": c.subject(), "serial": c.serial_hex(), "key_location": key_location}),
-            )?;
-            tx.commit()?;
-            outln!("certificate {} registered for {id}", c.serial_hex())?;
+            admin::add_certificate(app, "admin", &id, &c, &key_location)?;
+            say(&format!(
+                "certificate {} registered for {id}",
+                c.serial_hex()
+            ))?;
+        }
+        OfficialsCmd::MoveCert { id, cert, reason } => {
+            let c = pki::load_certificates(&cert)?.remove(0);
+            let from = admin::move_certificate(app, "admin", &c, &id, &reason)?;
+            say(&format!(
+                "certificate {} moved from {from} to {id}",
+                c.serial_hex()
+            ))?;
         }
         OfficialsCmd::Allow { title, kinds } => {
-            let tx = reg.connection_mut().transaction()?;
-            for k in &kinds {
-                store::allow_title(&tx, &title, k)?;
-            }
-            audit::append(
-                &tx,
-                "admin",
-                "title.allow",
-                &title,
-                &json!({"kinds": kinds}),
-            )?;
-            tx.commit()?;
-            outln!("{title} signs {} in its own right", kinds.join(", "))?;
+            admin::allow_title(app, "admin", &title, &kinds)?;
+            say(&format!(
+                "{title} signs {} in its own right",
+                kinds.join(", ")
+            ))?;
         }
         OfficialsCmd::List => {
+            let reg = open(ctx)?;
             let conn = reg.connection();
             for o in store::officials(conn)? {
-                outln!(
-                    "{}\t{}\t{}\t{}{}",
+                say(&format!(
+                    "{}\t{}\t{}\t{}\t{}{}",
                     o.id,
                     o.full_name,
                     o.title,
                     o.agency,
-                    if o.is_seal { "\t(seal)" } else { "" }
-                )?;
+                    o.position,
+                    if o.unit.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\t{}", o.unit)
+                    }
+                ))?;
                 for c in store::certificates_of(conn, &o.id)? {
-                    outln!("\tcertificate {} {}", c.serial_hex(), c.subject())?;
+                    say(&format!("\tcertificate {} {}", c.serial_hex(), c.subject()))?;
                 }
             }
         }
@@ -244,7 +250,7 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
 }
 
 pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCode> {
-    let mut reg = open(ctx)?;
+    let app = &ctx.app;
     match cmd {
         DelegationsCmd::Grant {
             mark,
@@ -257,6 +263,7 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
             basis_date,
             key,
             cert,
+            source,
         } => {
             let mark = Mark::parse(&mark)
                 .with_context(|| format!("unknown mark {mark:?}: use TM, KT, TL, TUQ or Q"))?;
@@ -265,110 +272,49 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
             if until <= from {
                 bail!("--valid-until must be after --valid-from");
             }
-            time::Date::parse(
-                &basis_date,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .with_context(|| format!("--basis-date {basis_date:?} is not YYYY-MM-DD"))?;
-            let conn = reg.connection();
-            let delegator_o = store::official(conn, &delegator)?;
-            let delegate_o = store::official(conn, &delegate)?;
-            if delegator_o.id == delegate_o.id {
-                bail!("an official cannot delegate to themselves");
-            }
-            let now = OffsetDateTime::now_utc();
             let delegator_cert = pki::load_certificates(&cert)?.remove(0);
-            if !store::certificates_of(conn, &delegator)?.contains(&delegator_cert) {
-                bail!(
-                    "{} is not a certificate registered to {delegator}",
-                    cert.display()
-                );
-            }
-            let opts = SignOptions {
-                development_mode: ctx.settings.development,
-                ..SignOptions::new()
-            };
-            kyso::signing::check_certificate(&delegator_cert, &[], &opts)?;
-            let own = |k: &str| store::signs_in_own_right(conn, &delegator_o, k).unwrap_or(false);
-            let holds = store::delegations_to(conn, &delegator)?;
-            if let Err(refusal) =
-                authority::check_grant(&delegator_o, &kinds, now.max(from), &own, &holds)
-            {
-                audit::append(
-                    conn,
-                    &delegator,
-                    "delegation.refuse",
-                    &delegate,
-                    &json!({"mark": mark.code(), "kinds": kinds, "reason": refusal.to_string()}),
-                )?;
-                return Err(refusal.into());
-            }
-            let delegate_cert = store::certificates_of(conn, &delegate)?
-                .pop()
-                .with_context(|| format!("{delegate} has no registered certificate; register one first (kyso officials add-cert)"))?;
             let signer = KeySigner::new(
                 &pki::load_private_key(&key)?,
                 delegator_cert,
                 Vec::new(),
                 false,
             )?;
-            let mut d = Delegation {
-                id: 0,
-                mark,
-                delegator: delegator_o,
-                delegate: delegate_o,
-                scope: kinds.clone(),
-                valid_from: from,
-                valid_until: until,
-                basis_number,
-                basis_date,
-                grant_der: Vec::new(),
-                revoked: None,
-            };
-            d.grant_der = grant::issue(&d, &delegate_cert, &signer)?;
-            let tx = reg.connection_mut().transaction()?;
-            let id = store::insert_delegation(&tx, &d)?;
-            audit::append(
-                &tx,
-                &delegator,
-                "delegation.grant",
-                &format!("delegation:{id}"),
-                &json!({
-                    "mark": d.mark.code(), "delegate": delegate, "kinds": kinds,
-                    "valid_from": store::fmt_time(from), "valid_until": store::fmt_time(until),
-                    "basis": d.basis_number, "basis_date": d.basis_date,
-                }),
+            let d = admin::grant_delegation(
+                app,
+                NewDelegation {
+                    mark,
+                    delegator,
+                    delegate,
+                    kinds,
+                    valid_from: from,
+                    valid_until: until,
+                    basis_number,
+                    basis_date,
+                    source,
+                },
+                &signer,
             )?;
-            tx.commit()?;
             let (a, b) = d.capacity_lines();
-            outln!("delegation {id} granted: {a} / {b}")?;
+            say(&format!("delegation {} granted: {a} / {b}", d.id))?;
         }
         DelegationsCmd::Revoke { id, reason, at } => {
             let at = match at {
-                Some(s) => parse_time_arg(&s, false)?,
-                None => OffsetDateTime::now_utc(),
+                Some(s) => Some(parse_time_arg(&s, false)?),
+                None => None,
             };
-            let tx = reg.connection_mut().transaction()?;
-            store::revoke(&tx, id, at, &reason)?;
-            audit::append(
-                &tx,
-                "admin",
-                "delegation.revoke",
-                &format!("delegation:{id}"),
-                &json!({"at": store::fmt_time(at), "reason": reason}),
-            )?;
-            tx.commit()?;
-            outln!("delegation {id} revoked")?;
+            admin::revoke_delegation(app, "admin", id, at, &reason)?;
+            say(&format!("delegation {id} revoked"))?;
         }
         DelegationsCmd::List { official } => {
+            let reg = open(ctx)?;
             for d in store::delegations(reg.connection(), official.as_deref())? {
                 let (a, b) = d.capacity_lines();
                 let state = match &d.revoked {
                     Some((t, r)) => format!("revoked {} ({r})", store::fmt_time(*t)),
                     None => "active".into(),
                 };
-                outln!(
-                    "{}\t{} -> {}\t{a} / {b}\t{}\t{} .. {}\t{} ({})\t{state}",
+                say(&format!(
+                    "{}\t{} -> {}\t{a} / {b}\t{}\t{} .. {}\t{} ({})\t{state}{}",
                     d.id,
                     d.delegator.id,
                     d.delegate.id,
@@ -376,8 +322,12 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
                     store::fmt_time(d.valid_from),
                     store::fmt_time(d.valid_until),
                     d.basis_number,
-                    d.basis_date
-                )?;
+                    d.basis_date,
+                    d.source
+                        .as_ref()
+                        .map(|s| format!("\tfrom delegation {}", s.id))
+                        .unwrap_or_default()
+                ))?;
             }
         }
     }

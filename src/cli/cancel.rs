@@ -2,16 +2,8 @@
 //! register, marked cancelled with the decision, and verification reports it.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context as _;
-use kyso::issuing::Issuer;
-use kyso::registry::Registry;
-use kyso::templates::Catalog;
-use time::OffsetDateTime;
-
-use super::Context;
-use super::output::outln;
+use super::{Context, say};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,20 +19,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let catalog = Arc::new(Catalog::load().context("templates")?);
-    let registry = Registry::open(&ctx.settings.registry_path())?;
-    let mut issuer = Issuer::new(
-        catalog,
-        registry,
-        ctx.settings.authority.clone(),
-        &ctx.settings.base_url,
-    );
-    issuer.cancel(
-        &args.id,
-        &args.decision,
-        &args.reason,
-        OffsetDateTime::now_utc(),
-    )?;
-    outln!("cancelled {}: {}", args.id, args.decision.trim())?;
+    kyso::app::issue::cancel(&ctx.app, "cli", &args.id, &args.decision, &args.reason)?;
+    say(&format!("cancelled {}: {}", args.id, args.decision.trim()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,27 +2,22 @@
 //! development mode: register the demo commune's officials and a KT. delegation (once), issue a
 //! signature certification from its sample data, have the Vice-Chairman sign it "KT. CHỦ TỊCH /
 //! PHÓ CHỦ TỊCH", seal it with the agency's certificate, verify the result, and hand it to the
-//! archive.
+//! archive. Every step is the same use case the CLI's commands and the service run.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use kyso::authority::{self, Delegation, Mark, Official, grant, store};
-use kyso::issuing::Issuer;
+use kyso::app::admin::{self, NewDelegation, NewOfficial};
+use kyso::app::sign::SignRequest;
+use kyso::app::{self, AppError};
+use kyso::authority::{Mark, Position, store};
 use kyso::pki::{self, Certificate};
-use kyso::registry::Registry;
+use kyso::signing::KeySigner;
 use kyso::signing::image::{ImageAppearance, SignatureImage};
-use kyso::signing::{self, KeySigner, SignOptions, SignatureStep};
-use kyso::templates::Catalog;
 use kyso::validation::{self, TrustAnchors};
-use serde_json::json;
-use time::OffsetDateTime;
 
-use super::Context;
-use super::output::outln;
-use super::sign::write_atomically;
+use super::{Context, say};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,7 +38,7 @@ struct Person {
     title: &'static str,
     citizen_id: Option<&'static str>,
     stem: &'static str,
-    seal: bool,
+    position: Position,
 }
 
 const PEOPLE: &[Person] = &[
@@ -53,7 +48,7 @@ const PEOPLE: &[Person] = &[
         title: "Chủ tịch",
         citizen_id: Some("001080000001"),
         stem: "chairman-rsa",
-        seal: false,
+        position: Position::Head,
     },
     Person {
         id: "pho-chu-tich",
@@ -61,7 +56,7 @@ const PEOPLE: &[Person] = &[
         title: "Phó Chủ tịch",
         citizen_id: Some("001085000002"),
         stem: "vice-chairman-ec",
-        seal: false,
+        position: Position::DeputyHead,
     },
     Person {
         id: "con-dau",
@@ -69,7 +64,7 @@ const PEOPLE: &[Person] = &[
         title: "Cơ quan",
         citizen_id: None,
         stem: "seal-ec",
-        seal: true,
+        position: Position::Seal,
     },
 ];
 
@@ -97,75 +92,73 @@ fn signer(keys: &Path, stem: &str) -> anyhow::Result<KeySigner> {
 }
 
 /// Registers the demo officials, the Chairman's powers and a KT. delegation, unless present.
-fn ensure_commune(
-    registry: &mut Registry,
-    keys: &Path,
-    agency: &str,
-    kinds: &[String],
-) -> anyhow::Result<()> {
-    let conn = registry.connection();
-    if store::official(conn, "chu-tich").is_ok() {
-        return Ok(());
+fn ensure_commune(ctx: &Context, keys: &Path, agency: &str) -> anyhow::Result<()> {
+    let app = &ctx.app;
+    {
+        let reg = app.registry()?;
+        if store::official(reg.connection(), "chu-tich").is_ok() {
+            return Ok(());
+        }
     }
-    let tx = registry.connection_mut().transaction()?;
     for p in PEOPLE {
-        let o = Official {
-            id: p.id.into(),
-            full_name: p.name.into(),
-            title: p.title.into(),
-            agency: agency.into(),
-            citizen_id: p.citizen_id.map(str::to_owned),
-            is_seal: p.seal,
-        };
-        store::add_official(&tx, &o)?;
+        admin::add_official(
+            app,
+            "demo",
+            NewOfficial {
+                id: p.id.into(),
+                full_name: p.name.into(),
+                title: p.title.into(),
+                agency: agency.into(),
+                citizen_id: p.citizen_id.map(str::to_owned),
+                position: p.position,
+                unit: String::new(),
+            },
+        )?;
         let key_location = format!(
             "file:{}",
             keys.join(format!("{}.key.pem", p.stem)).display()
         );
-        store::add_certificate(&tx, p.id, &load_identity(keys, p.stem)?, &key_location)?;
-        kyso::audit::append(
-            &tx,
+        admin::add_certificate(
+            app,
             "demo",
-            "official.add",
             p.id,
-            &json!({"name": p.name, "title": p.title}),
+            &load_identity(keys, p.stem)?,
+            &key_location,
         )?;
     }
-    for k in kinds {
-        store::allow_title(&tx, "Chủ tịch", k)?;
-    }
-    let now = OffsetDateTime::now_utc();
-    let mut d = Delegation {
-        id: 0,
-        mark: Mark::Kt,
-        delegator: store::official(&tx, "chu-tich")?,
-        delegate: store::official(&tx, "pho-chu-tich")?,
-        scope: kinds.to_vec(),
-        valid_from: now - time::Duration::days(1),
-        valid_until: now + time::Duration::days(365),
-        basis_number: "01/QĐ-UBND".into(),
-        basis_date: (now - time::Duration::days(2)).date().to_string(),
-        grant_der: Vec::new(),
-        revoked: None,
-    };
-    d.grant_der = grant::issue(
-        &d,
-        &load_identity(keys, "vice-chairman-ec")?,
+    let kinds: Vec<String> = app
+        .catalog()?
+        .kinds()
+        .map(|t| t.schema.kind.clone())
+        .collect();
+    admin::allow_title(app, "demo", "Chủ tịch", &kinds)?;
+    let now = app.now();
+    let d = admin::grant_delegation(
+        app,
+        NewDelegation {
+            mark: Mark::Kt,
+            delegator: "chu-tich".into(),
+            delegate: "pho-chu-tich".into(),
+            kinds,
+            valid_from: now - time::Duration::days(1),
+            valid_until: now + time::Duration::days(365),
+            basis_number: "01/QĐ-UBND".into(),
+            basis_date: "2026-01-02".into(),
+            source: None,
+        },
         &signer(keys, "chairman-rsa")?,
     )?;
-    let id = store::insert_delegation(&tx, &d)?;
-    kyso::audit::append(
-        &tx,
-        "chu-tich",
-        "delegation.grant",
-        &format!("delegation:{id}"),
-        &json!({"mark": "KT", "delegate": "pho-chu-tich", "kinds": kinds}),
-    )?;
-    tx.commit()?;
-    outln!(
-        "registered the demo commune: Chủ tịch, Phó Chủ tịch (KT. delegation {id}), agency seal"
-    )?;
+    say(&format!(
+        "registered the demo commune: Chủ tịch, Phó Chủ tịch (KT. delegation {}), agency seal",
+        d.id
+    ))?;
     Ok(())
+}
+
+/// Writes `bytes` to `path`, replacing an earlier demo run's file.
+fn write_demo_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    kyso::archive::local::replace_durable(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -180,11 +173,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let settings = &ctx.settings;
-    let catalog = Arc::new(Catalog::load().context("templates")?);
-    let kinds: Vec<String> = catalog.kinds().map(|t| t.schema.kind.clone()).collect();
-    let mut registry =
-        Registry::open(&settings.registry_path()).context("cannot open the registry")?;
-    ensure_commune(&mut registry, keys, &settings.authority.full_name, &kinds)?;
+    let app = &ctx.app;
+    ensure_commune(ctx, keys, &settings.authority.full_name)?;
 
     // 1. Issue.
     let data_path = args.data.clone().unwrap_or_else(|| {
@@ -197,134 +187,73 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read {}", data_path.display()))?,
     )
     .with_context(|| format!("{} is not JSON", data_path.display()))?;
-    let requester_id = data
-        .pointer("/requester/personal_id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    let mut issuer = Issuer::new(
-        catalog.clone(),
-        Registry::open(&settings.registry_path())?,
-        settings.authority.clone(),
-        &settings.base_url,
-    );
-    let issued = issuer
-        .issue(&args.kind, &data, OffsetDateTime::now_utc())
-        .map_err(|e| match e {
-            kyso::issuing::IssueError::Invalid(errors) => anyhow::anyhow!(
-                "{}: {}",
-                data_path.display(),
-                errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            other => other.into(),
-        })?;
+    let issued = app::issue::issue(app, "demo", &args.kind, &data).map_err(|e| match e {
+        AppError::Invalid(errors) => anyhow::anyhow!(
+            "{}: {}",
+            data_path.display(),
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => other.into(),
+    })?;
+    let catalog = app.catalog()?;
+    // The demo's own files sit in the data directory's demo/ folder, which kyso never reads.
     let out_dir = settings.data_dir.join("demo");
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let issued_path = out_dir.join(format!("{}-issued.pdf", issued.id));
-    write_atomically(&issued_path, &issued.pdf)?;
-    outln!(
+    write_demo_file(&issued_path, &issued.pdf)?;
+    say(&format!(
         "1. issued {} number {} -> {}",
         issued.id,
         issued.number_text(&catalog),
         issued_path.display()
-    )?;
-    outln!("   verification URL in the QR code: {}", issued.verify_url)?;
+    ))?;
+    say(&format!(
+        "   verification URL in the QR code: {}",
+        issued.verify_url
+    ))?;
 
-    // 2. The Vice-Chairman signs under the KT. delegation, into the official's field.
-    let field = |role: &str| {
-        issued
-            .fields
-            .iter()
-            .find(|f| f.role == role)
-            .map(|f| f.name.clone())
-    };
-    let vice = signer(keys, "vice-chairman-ec")?;
-    let conn = registry.connection();
-    let at = OffsetDateTime::now_utc();
-    let auth = authority::authorise(
-        conn,
-        "pho-chu-tich",
-        signing::Signer::certificate(&vice),
-        &args.kind,
-        at,
-        requester_id.as_deref(),
-        None,
-    )?;
-    let claims = authority::signature_claims(conn, &auth)?;
-    let opts = SignOptions {
-        field: field("official"),
+    // 2. The Vice-Chairman signs; the register finds the KT. delegation and the document.
+    let request = |official: &str| SignRequest {
+        official: Some(official.into()),
         reason: Some(format!("Chứng thực số {}", issued.number_text(&catalog))),
         location: Some(settings.authority.full_name.clone()),
-        signing_time: at,
-        development_mode: true,
-        extra_signed_attributes: vec![claims.attribute],
-        extra_certificates: claims.certificates,
-        ..SignOptions::new()
+        actor: Some("demo".into()),
+        label: Some(format!("demo:{}", issued.id)),
+        ..SignRequest::default()
     };
-    let signature_image = image(keys, "signature-vice-chairman.png")?;
-
-    // 3. The agency seal, applied together with the official's signature: both
-    // are authorised first, then signed in one go (one parse of the issued file).
-    let seal = signer(keys, "seal-ec")?;
-    let seal_auth = authority::authorise(
-        conn,
-        "con-dau",
-        signing::Signer::certificate(&seal),
-        &args.kind,
-        OffsetDateTime::now_utc(),
-        None,
-        None,
-    )?;
-    let seal_claims = authority::signature_claims(conn, &seal_auth)?;
-    let seal_opts = SignOptions {
-        field: field("seal"),
-        development_mode: true,
-        extra_signed_attributes: vec![seal_claims.attribute],
-        ..SignOptions::new()
-    };
-    let seal_image = image(keys, "seal.png")?;
-    let sealed = signing::sign_pdf_sequence(
+    let signed = app::sign::sign(
+        app,
         &issued.pdf,
-        &[
-            SignatureStep {
-                signer: &vice,
-                options: &opts,
-                appearance: Some(&signature_image),
-            },
-            SignatureStep {
-                signer: &seal,
-                options: &seal_opts,
-                appearance: Some(&seal_image),
-            },
-        ],
+        &signer(keys, "vice-chairman-ec")?,
+        Some(&image(keys, "signature-vice-chairman.png")?),
+        &request("pho-chu-tich"),
     )?;
-    kyso::audit::append(
-        conn,
-        "pho-chu-tich",
-        "sign",
-        &issued.id,
-        &json!({"capacity": auth.claimed_role(), "kind": args.kind}),
+    say(&format!(
+        "2. signed by Trần Thị Bình as {}",
+        signed.capacity.as_deref().unwrap_or_default()
+    ))?;
+
+    // 3. The agency seal, in its own field.
+    let sealed = app::sign::sign(
+        app,
+        &signed.bytes,
+        &signer(keys, "seal-ec")?,
+        Some(&image(keys, "seal.png")?),
+        &request("con-dau"),
     )?;
-    outln!("2. signed by Trần Thị Bình as {}", auth.claimed_role())?;
-    kyso::audit::append(
-        conn,
-        "con-dau",
-        "sign",
-        &issued.id,
-        &json!({"capacity": "seal", "kind": args.kind}),
-    )?;
+    let sealed = sealed.bytes;
     let final_path = out_dir.join(format!("{}-signed.pdf", issued.id));
-    write_atomically(&final_path, &sealed)?;
-    outln!(
+    write_demo_file(&final_path, &sealed)?;
+    say(&format!(
         "3. sealed by {} -> {}",
         settings.authority.full_name,
         final_path.display()
-    )?;
-
+    ))?;
     // 4. Verify, as anyone holding the file and the root would.
     let mut anchors = TrustAnchors::new();
     anchors.add_pem_or_der(&std::fs::read(keys.join("root-ca.pem"))?)?;
@@ -333,7 +262,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let report = validation::validate(&sealed, &policy)?;
-    outln!("4. verified: {:?}", report.indication)?;
+    say(&format!("4. verified: {:?}", report.indication))?;
     for s in &report.signatures {
         let who = s
             .signer
@@ -345,17 +274,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .as_ref()
             .and_then(|c| c.claimed_role.clone())
             .unwrap_or_default();
-        outln!(
+        say(&format!(
             "   {} — {} {} — {}",
             s.field,
             who,
             capacity,
             s.indication.as_str()
-        )?;
+        ))?;
     }
 
     // 5. Archive.
-    archive(ctx, &sealed, &issued.id, &args.kind)?;
+    archive(ctx)?;
     Ok(if report.indication == validation::Verdict::Passed {
         ExitCode::SUCCESS
     } else {
@@ -363,30 +292,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Records the signed file in the archive outbox (durable locally at once), then lets the worker
-/// upload what is waiting: to the local-disk store on embedded defaults.
-fn archive(ctx: &Context, pdf: &[u8], id: &str, kind: &str) -> anyhow::Result<()> {
-    let kind = if kyso::archive::Slug::parse(kind, "kind").is_ok() {
-        kind
-    } else {
-        "default"
-    };
-    let source = format!("demo:{id}");
-    let queued = kyso::archive::submit(
-        &ctx.settings,
-        kyso::archive::SubmitRequest {
-            bytes: pdf,
-            kind,
-            commune: None,
-            date: None,
-            source: Some(&source),
-        },
-    )?;
-    outln!(
-        "5. recorded for the archive as #{} {}",
-        queued.id,
-        queued.key
-    )?;
+/// Lets the worker upload what is waiting (both signed versions are in the outbox since they
+/// were signed): to the local-disk store on embedded defaults.
+fn archive(ctx: &Context) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -394,12 +302,12 @@ fn archive(ctx: &Context, pdf: &[u8], id: &str, kind: &str) -> anyhow::Result<()
     let store = kyso::archive::AnyStore::open(&ctx.settings)?;
     let mut worker = kyso::archive::worker::Worker::new(&ctx.settings, store)?;
     let (report, waiting) = runtime.block_on(worker.drain(3))?;
-    outln!(
-        "   archived {} ({} already there), {} waiting; store {}",
+    say(&format!(
+        "5. archived {} ({} already there), {} waiting; store {}",
         report.archived,
         report.already_present,
         waiting,
         kyso::archive::ArchiveStore::describe(worker.store())
-    )?;
+    ))?;
     Ok(())
 }

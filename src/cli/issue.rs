@@ -1,26 +1,18 @@
-//! `kyso issue`: render a certification from JSON data, numbered in its register.
+//! `kyso issue`: render a certification from JSON data, numbered in its register;
+//! `kyso reprint`: write an issued certification's PDF again.
 
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use kyso::issuing::{IssueError, Issuer};
-use kyso::registry::Registry;
-use kyso::templates::Catalog;
-use time::OffsetDateTime;
+use kyso::app::{self, AppError, output::OutputPath};
 
-use super::Context;
-use super::output::{errln, outln};
-use super::sign::write_atomically;
+use super::output::errln;
+use super::{Context, say};
 
 /// Largest data file accepted: a certification's fields are a few kilobytes.
 const MAX_DATA: u64 = 1 << 20;
-
-/// A document still pending this long after numbering was interrupted (rendering takes
-/// milliseconds): it is voided, with that reason, before the next issue.
-const INTERRUPTED_AFTER: time::Duration = time::Duration::minutes(10);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,9 +25,31 @@ pub struct Args {
     /// Where to write the PDF (default: <document id>.pdf in the current directory).
     #[arg(short = 'o', long = "out", value_name = "OUT.pdf")]
     output: Option<PathBuf>,
+    /// Replace OUT.pdf if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReprintArgs {
+    /// The document id (printed by `kyso issue`, at the end of its verification URL).
+    #[arg(value_name = "ID")]
+    id: String,
+    /// Where to write the PDF.
+    #[arg(short = 'o', long = "out", value_name = "OUT.pdf")]
+    output: PathBuf,
+    /// Replace OUT.pdf if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let data_dir = &ctx.app.settings().data_dir;
+    // An explicit output is checked before anything is numbered.
+    let checked = match &args.output {
+        Some(p) => Some(OutputPath::check(p, data_dir, args.force)?),
+        None => None,
+    };
     let mut text = String::new();
     std::fs::File::open(&args.data)
         .with_context(|| format!("cannot read {}", args.data.display()))?
@@ -47,19 +61,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let data: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", args.data.display()))?;
-    let catalog = Arc::new(Catalog::load().context("templates")?);
-    let registry = Registry::open(&ctx.settings.registry_path())?;
-    let mut issuer = Issuer::new(
-        catalog.clone(),
-        registry,
-        ctx.settings.authority.clone(),
-        &ctx.settings.base_url,
-    );
-    let now = OffsetDateTime::now_utc();
-    issuer.void_interrupted(now - INTERRUPTED_AFTER)?;
-    let issued = match issuer.issue(&args.kind, &data, now) {
+    let issued = match app::issue::issue(&ctx.app, "cli", &args.kind, &data) {
         Ok(doc) => doc,
-        Err(IssueError::Invalid(errors)) => {
+        Err(AppError::Invalid(errors)) => {
             errln!(
                 "kyso: {}: {} trường không hợp lệ / {} invalid field(s); không cấp số / nothing was numbered",
                 args.data.display(),
@@ -73,15 +77,44 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let out = args
-        .output
-        .unwrap_or_else(|| PathBuf::from(format!("{}.pdf", issued.id)));
-    // The document is issued in the register whatever happens to the file: say which one it is
-    // before writing, so a failed write still tells the clerk what to re-render or cancel.
-    outln!("id: {}", issued.id)?;
-    outln!("number: {}", issued.number_text(&catalog))?;
-    outln!("verify: {}", issued.verify_url)?;
-    write_atomically(&out, &issued.pdf)?;
-    outln!("file: {}", out.display())?;
+    let out = match checked {
+        Some(o) => o,
+        None => OutputPath::check(
+            &PathBuf::from(format!("{}.pdf", issued.id)),
+            data_dir,
+            args.force,
+        )?,
+    };
+    // The document is issued and its PDF kept (kyso reprint gives it back): say which one it is
+    // before writing, so a failed write still tells the clerk what to reprint.
+    say(&format!("id: {}", issued.id))?;
+    let catalog = ctx.app.catalog()?;
+    say(&format!("number: {}", issued.number_text(&catalog)))?;
+    say(&format!("verify: {}", issued.verify_url))?;
+    out.write(&issued.pdf).with_context(|| {
+        format!(
+            "document {} is issued; write it again with `kyso reprint {} -o FILE`",
+            issued.id, issued.id
+        )
+    })?;
+    say(&format!("file: {}", out.path().display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reprint(ctx: &Context, args: ReprintArgs) -> anyhow::Result<ExitCode> {
+    let out = OutputPath::check(&args.output, &ctx.app.settings().data_dir, args.force)?;
+    let (record, bytes) = app::issue::reprint(&ctx.app, &args.id)?;
+    out.write(&bytes)?;
+    say(&format!(
+        "reprinted {} ({}{}) -> {}",
+        record.id,
+        record.status,
+        record
+            .cancel_decision
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default(),
+        out.path().display()
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -65,13 +65,22 @@ enum Command {
     Kinds,
     /// Record the cancellation of an issued certification (it stays in the register).
     Cancel(cancel::Args),
+    /// Write an issued certification's PDF again, byte for byte as it was issued.
+    Reprint(issue::ReprintArgs),
     /// Archive signed documents: outbox, worker, status, integrity audit.
     Archive(archive::ArchiveArgs),
 }
 
-/// Settings after the configuration file, the environment and the global flags.
+/// Settings after the configuration file, the environment and the global flags, and the
+/// use-case layer built on them.
 pub struct Context {
     pub settings: Settings,
+    pub app: kyso::app::App,
+}
+
+/// Prints one line on standard output (through [`output`], so a closed pipe never crashes).
+pub fn say(line: &str) -> anyhow::Result<()> {
+    output::outln!("{line}")
 }
 
 pub fn main() -> ExitCode {
@@ -103,7 +112,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     // Flags come after the file and the environment: check the result again.
     let settings = settings.checked()?;
-    let ctx = Context { settings };
+    let ctx = Context {
+        app: kyso::app::App::new(settings.clone()),
+        settings,
+    };
     match cli.command {
         Command::Demo(args) => demo::run(&ctx, args),
         Command::DevPki(args) => dev_pki::run(&ctx, args),
@@ -115,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Issue(args) => issue::run(&ctx, args),
         Command::Kinds => kinds::run(&ctx),
         Command::Cancel(args) => cancel::run(&ctx, args),
+        Command::Reprint(args) => issue::reprint(&ctx, args),
         Command::Archive(args) => archive::run(&ctx, args),
     }
 }

@@ -14,6 +14,12 @@
 //! then the document was never handed out, so the number is simply taken again: no gap, no
 //! repeat. This halves the disk waits per document.
 //!
+//! The issued PDF is durable before the register says `issued`: it is written (and synced) to
+//! the issued-files store under the data directory, then one transaction marks the document
+//! issued with its SHA-256, records the issued version and appends the audit entry. A crash
+//! before that commit leaves a `pending` row (voided later, with its reason); after it, the
+//! file is there for `reprint`, byte for byte, whatever happened to the caller's output file.
+//!
 //! Registers follow Decree 23/2015 Art. 13: one per commune, year and type code; numbers restart at
 //! 1 each year (in Vietnam time); a new volume in the same year continues the count. A cancelled
 //! certification stays in its register, marked with the cancellation decision.
@@ -82,6 +88,79 @@ pub enum IssueError {
     /// The system random generator failed.
     #[error("random generator failed")]
     Random,
+    /// The issued file could not be written or read back.
+    #[error("issued file {path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The issued file on disk is not what the register recorded.
+    #[error(
+        "tệp đã cấp của {id} không khớp sổ đăng ký / the issued file of {id} does not match the register (SHA-256 {found}, registered {registered})"
+    )]
+    FileMismatch {
+        /// The document.
+        id: String,
+        /// The digest found.
+        found: String,
+        /// The digest registered.
+        registered: String,
+    },
+    /// The audit log could not be written.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+/// Where issued PDFs are kept, one file per document (`<root>/<first two hex>/<id>.pdf`),
+/// written durably before the register says `issued`.
+#[derive(Debug, Clone)]
+pub struct IssuedFiles {
+    root: std::path::PathBuf,
+}
+
+impl IssuedFiles {
+    /// The store under `root` (the data directory's `documents/`).
+    pub fn new(root: std::path::PathBuf) -> IssuedFiles {
+        IssuedFiles { root }
+    }
+
+    /// Where document `id`'s issued PDF lives. Ids are kyso's own lower-case hex; anything else
+    /// maps to a name that cannot leave the root.
+    pub fn path_of(&self, id: &str) -> std::path::PathBuf {
+        let safe: String = id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        let prefix: String = safe.chars().take(2).collect();
+        self.root.join(prefix).join(format!("{safe}.pdf"))
+    }
+
+    fn stage(&self, id: &str, pdf: &[u8]) -> Result<(), IssueError> {
+        let path = self.path_of(id);
+        crate::archive::local::write_durable(&path, pdf)
+            .map_err(|source| IssueError::File { path, source })
+    }
+
+    /// The issued PDF of `record`, checked against the SHA-256 the register holds.
+    pub fn read(&self, record: &DocumentRecord) -> Result<Vec<u8>, IssueError> {
+        let path = self.path_of(&record.id);
+        let bytes = std::fs::read(&path).map_err(|source| IssueError::File {
+            path: path.clone(),
+            source,
+        })?;
+        let found = hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+        let registered = record.pdf_sha256.clone().unwrap_or_default();
+        if found != registered {
+            return Err(IssueError::FileMismatch {
+                id: record.id.clone(),
+                found,
+                registered,
+            });
+        }
+        Ok(bytes)
+    }
 }
 
 /// A document's place in its register's life.
@@ -211,22 +290,26 @@ pub struct DocumentRecord {
 pub struct Issuer {
     catalog: Arc<Catalog>,
     registry: Registry,
+    files: IssuedFiles,
     authority: Authority,
     base_url: String,
     rng: SystemRandom,
 }
 
 impl Issuer {
-    /// An issuer for `authority`, writing to `registry`, with QR codes under `base_url`.
+    /// An issuer for `authority`, writing to `registry` and keeping issued PDFs in `files`,
+    /// with QR codes under `base_url`.
     pub fn new(
         catalog: Arc<Catalog>,
         registry: Registry,
+        files: IssuedFiles,
         authority: Authority,
         base_url: &str,
     ) -> Issuer {
         Issuer {
             catalog,
             registry,
+            files,
             authority,
             base_url: base_url.to_owned(),
             rng: SystemRandom::new(),
@@ -238,9 +321,21 @@ impl Issuer {
         &self.catalog
     }
 
-    /// Issues a document of `kind` from `data` at `now`.
+    /// Issues a document of `kind` from `data` at `now`; `actor` (who issues) goes into the
+    /// audit entry.
     pub fn issue(
         &mut self,
+        kind: &str,
+        data: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Issued, IssueError> {
+        self.issue_as("kyso", kind, data, now)
+    }
+
+    /// [`Issuer::issue`] naming who issues, for the audit entry.
+    pub fn issue_as(
+        &mut self,
+        actor: &str,
         kind: &str,
         data: &serde_json::Value,
         now: OffsetDateTime,
@@ -302,14 +397,35 @@ impl Issuer {
         match self.catalog.render(kind, &valid, &meta) {
             Ok(doc) => {
                 let digest = hex(ring::digest::digest(&ring::digest::SHA256, &doc.pdf).as_ref());
-                // A durable commit (synchronous = FULL, the connection's setting): the document
-                // leaves kyso only once the register says it was issued.
-                self.registry
-                    .connection()
-                    .prepare_cached(
-                        "UPDATE documents SET status = 'issued', pdf_sha256 = ?2 WHERE id = ?1",
-                    )?
-                    .execute(params![id, digest])?;
+                // The file first, durably; then one durable commit (synchronous = FULL, the
+                // connection's setting) of status, version and audit entry: the document leaves
+                // kyso only once the register says it was issued, and then its file exists.
+                self.files.stage(&id, &doc.pdf)?;
+                let stamp = rfc3339(now);
+                let tx = self
+                    .registry
+                    .connection_mut()
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.prepare_cached(
+                    "UPDATE documents SET status = 'issued', pdf_sha256 = ?2 WHERE id = ?1",
+                )?
+                .execute(params![id, digest])?;
+                tx.prepare_cached(
+                    "INSERT INTO document_versions(sha256, document_id, stage, size, created_at)
+                     VALUES (?1, ?2, 'issued', ?3, ?4)",
+                )?
+                .execute(params![digest, id, doc.pdf.len() as i64, stamp])?;
+                crate::audit::append(
+                    &tx,
+                    actor,
+                    "issue",
+                    &id,
+                    &serde_json::json!({
+                        "kind": kind, "template_version": version, "number": number,
+                        "volume": volume, "type_code": register.type_code, "sha256": digest,
+                    }),
+                )?;
+                tx.commit()?;
                 Ok(Issued {
                     id,
                     kind: kind.to_owned(),
@@ -401,6 +517,18 @@ impl Issuer {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<(), IssueError> {
+        self.cancel_as("admin", id, decision, reason, now)
+    }
+
+    /// [`Issuer::cancel`] naming who records it, for the audit entry (in the same transaction).
+    pub fn cancel_as(
+        &mut self,
+        actor: &str,
+        id: &str,
+        decision: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), IssueError> {
         let decision = decision.trim();
         if decision.is_empty() {
             return Err(IssueError::MissingDecision);
@@ -427,6 +555,13 @@ impl Issuer {
              WHERE id = ?1",
             params![id, decision, reason.trim(), rfc3339(now)],
         )?;
+        crate::audit::append(
+            &tx,
+            actor,
+            "cancel",
+            id,
+            &serde_json::json!({"decision": decision, "reason": reason.trim()}),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -434,13 +569,46 @@ impl Issuer {
     /// Marks documents still `pending` since before `before` as void: their issuing was
     /// interrupted (a crash or a kill between numbering and rendering). Returns how many.
     pub fn void_interrupted(&mut self, before: OffsetDateTime) -> Result<usize, IssueError> {
-        let n = self.registry.connection().execute(
-            "UPDATE documents SET status = 'void',
-                    void_reason = 'issuing was interrupted after numbering (process stopped before the PDF was finished)'
-             WHERE status = 'pending' AND created_at < ?1",
-            [rfc3339(before)],
-        )?;
-        Ok(n)
+        let tx = self
+            .registry
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ids: Vec<String> = tx
+            .prepare(
+                "UPDATE documents SET status = 'void',
+                        void_reason = 'issuing was interrupted after numbering (process stopped before the PDF was finished)'
+                 WHERE status = 'pending' AND created_at < ?1 RETURNING id",
+            )?
+            .query_map([rfc3339(before)], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in &ids {
+            crate::audit::append(
+                &tx,
+                "kyso",
+                "void",
+                id,
+                &serde_json::json!({"reason": "issuing was interrupted after numbering"}),
+            )?;
+        }
+        tx.commit()?;
+        Ok(ids.len())
+    }
+
+    /// The register entry whose issued version has SHA-256 `sha256` (lower-case hex).
+    pub fn find_by_issued_sha256(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<DocumentRecord>, IssueError> {
+        let mut st = self
+            .registry
+            .connection()
+            .prepare_cached(&format!("{SELECT_DOC} WHERE d.pdf_sha256 = ?1"))?;
+        Ok(st.query_row([sha256], record).optional()?)
+    }
+
+    /// The issued-files store.
+    pub fn files(&self) -> &IssuedFiles {
+        &self.files
     }
 
     /// One document's register entry.

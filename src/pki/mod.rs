@@ -169,6 +169,12 @@ impl Certificate {
             _ => false,
         }
     }
+
+    /// Whether the certificate is a CA's (basicConstraints cA = TRUE): such a certificate
+    /// issues certificates and never signs documents for a person.
+    pub fn is_ca(&self) -> bool {
+        matches!(self.parsed().basic_constraints(), Ok(Some(bc)) if bc.value.ca)
+    }
 }
 
 fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> Option<String> {

@@ -59,6 +59,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0004_authority",
         sql: include_str!("../../migrations/0004_authority.sql"),
     },
+    Migration {
+        name: "0005_app",
+        sql: include_str!("../../migrations/0005_app.sql"),
+    },
 ];
 
 /// An open registry database.

@@ -37,6 +37,11 @@ pub struct PendingSignature {
     pub expires_at: OffsetDateTime,
     /// The official who signs, when authority was checked.
     pub official_id: Option<String>,
+    /// The register entry being signed, when the PDF is one kyso issued.
+    pub document_id: Option<String>,
+    /// What the use case decided when preparing (JSON text), kept so that completing records
+    /// the same kind, capacity and field.
+    pub context: String,
 }
 
 /// Upper bound of a signature value for `cert`'s key and `algorithm`.
@@ -84,8 +89,10 @@ pub fn begin(
         signer: signer.clone(),
         chain: cms_chain(chain, opts),
         algorithm,
-        expires_at: OffsetDateTime::now_utc() + ttl,
+        expires_at: opts.signing_time + ttl,
         official_id: None,
+        document_id: None,
+        context: "{}".to_owned(),
     })
 }
 
@@ -188,16 +195,20 @@ pub enum PendingError {
     Corrupt(String),
 }
 
-/// Stores `p` in the registry.
-pub fn save(conn: &Connection, p: &PendingSignature) -> Result<(), PendingError> {
+/// Stores `p` in the registry, prepared at `now`.
+pub fn save(
+    conn: &Connection,
+    p: &PendingSignature,
+    now: OffsetDateTime,
+) -> Result<(), PendingError> {
     let certs: Vec<String> = std::iter::once(&p.signer)
         .chain(&p.chain)
         .map(|c| hex_upper(c.der()))
         .collect();
     let (start, end) = p.prepared.contents_range();
     conn.execute(
-        "INSERT INTO pending_signatures(handle, prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, created_at, expires_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+        "INSERT INTO pending_signatures(handle, prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, created_at, expires_at, document_id, decision)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
         params![
             p.handle,
             p.prepared.bytes(),
@@ -208,8 +219,10 @@ pub fn save(conn: &Connection, p: &PendingSignature) -> Result<(), PendingError>
             serde_json::to_string(&certs).unwrap_or_default(),
             algorithm_code(p.algorithm),
             p.official_id,
-            OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
+            now.format(&Rfc3339).unwrap_or_default(),
             p.expires_at.format(&Rfc3339).unwrap_or_default(),
+            p.document_id,
+            p.context,
         ],
     )?;
     Ok(())
@@ -243,17 +256,31 @@ pub fn load(
         Option<String>,
         String,
         Option<String>,
+        Option<String>,
+        String,
     );
     let row: Option<Row> = conn
         .query_row(
-            "SELECT prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, expires_at, completed_at
+            "SELECT prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, expires_at, completed_at, document_id, decision
              FROM pending_signatures WHERE handle = ?1",
             [handle],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?)),
         )
         .optional()?;
-    let (bytes, start, end, field, signed_attrs, certs, alg, official_id, expires, completed) =
-        row.ok_or_else(|| PendingError::Unknown(handle.to_owned()))?;
+    let (
+        bytes,
+        start,
+        end,
+        field,
+        signed_attrs,
+        certs,
+        alg,
+        official_id,
+        expires,
+        completed,
+        document_id,
+        context,
+    ) = row.ok_or_else(|| PendingError::Unknown(handle.to_owned()))?;
     if completed.is_some() {
         return Err(PendingError::Completed(handle.to_owned()));
     }
@@ -291,21 +318,25 @@ pub fn load(
             .ok_or_else(|| PendingError::Corrupt(format!("algorithm {alg}")))?,
         expires_at,
         official_id,
+        document_id,
+        context,
     })
 }
 
-/// Marks `handle` completed and drops its stored PDF (the signed file is the caller's now).
-pub fn mark_completed(conn: &Connection, handle: &str) -> Result<(), PendingError> {
-    conn.execute(
-        "UPDATE pending_signatures SET completed_at = ?2, prepared = x'' WHERE handle = ?1",
-        params![
-            handle,
-            OffsetDateTime::now_utc()
-                .format(&Rfc3339)
-                .unwrap_or_default()
-        ],
+/// Marks `handle` completed at `now` and drops its stored PDF, as one atomic state change:
+/// only a handle not yet completed moves, so of several concurrent completions exactly one
+/// wins. Returns whether this call was the one.
+pub fn mark_completed(
+    conn: &Connection,
+    handle: &str,
+    now: OffsetDateTime,
+) -> Result<bool, PendingError> {
+    let n = conn.execute(
+        "UPDATE pending_signatures SET completed_at = ?2, prepared = x''
+         WHERE handle = ?1 AND completed_at IS NULL",
+        params![handle, now.format(&Rfc3339).unwrap_or_default()],
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Deletes pending signatures that expired before `now`; returns how many.

@@ -60,7 +60,25 @@ pub struct DelegationReport {
     pub signing_time_in_window: bool,
     /// The claimed document kind lies inside the scope.
     pub kind_in_scope: bool,
-    /// All of the above.
+    /// All of the above, for every grant of the chain.
+    pub verified: bool,
+    /// The chain of grants the signature carries, source first, the signer's own last: one
+    /// link for a direct grant, two for a TL. passed on to the holder's deputy.
+    pub chain: Vec<ChainLink>,
+}
+
+/// One grant of a chain, as verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChainLink {
+    /// `TL.`, `KT.`, ….
+    pub mark: String,
+    /// The delegator: name and title.
+    pub on_behalf_of: String,
+    /// The delegate: name and title.
+    pub delegate: String,
+    /// The written basis.
+    pub basis: String,
+    /// This grant verified (signature, trust, holder, window, scope).
     pub verified: bool,
 }
 
@@ -101,33 +119,102 @@ pub fn check(
         delegation: None,
     };
     let mut findings = Vec::new();
+    let signer_subject = x509_parser::certificate::X509Certificate::from_der(signer_der)
+        .map(|(_, c)| c.subject().as_raw().to_vec())
+        .unwrap_or_default();
+    let kind = report.document_kind.clone();
+    let check = |g: &[u8], holder: &[u8]| {
+        check_grant(
+            g,
+            holder,
+            pool,
+            anchors,
+            crls,
+            signing_time,
+            now,
+            kind.as_deref(),
+        )
+    };
     match attrs.grants.as_slice() {
         [] => {}
         [g] => {
-            let (d, f) = check_grant(
-                g,
-                signer_der,
-                pool,
-                anchors,
-                crls,
-                signing_time,
-                now,
-                report.document_kind.as_deref(),
-            );
-            report.delegation = Some(d);
+            let (mut d, f) = check(g, &signer_subject);
             findings.extend(f);
+            if let Ok(info) = grant::read(g)
+                && info.source.is_some()
+            {
+                d.verified = false;
+                findings.push(constraint(
+                    "the delegation derives from another grant that the signature does not carry".into(),
+                ));
+            }
+            d.chain = vec![link(&d)];
+            report.delegation = Some(d);
+        }
+        [source, derived] => {
+            // A TL. grant passed on once: the source's holder issued the derived grant, which
+            // names the source, stays inside its window and scope, and is a KT.
+            let derived_info = grant::read(derived);
+            let source_info = grant::read(source);
+            let source_holder = derived_info
+                .as_ref()
+                .map(|i| i.issuer_der.clone())
+                .unwrap_or_default();
+            let (src_report, f1) = check(source, &source_holder);
+            let (mut d, f2) = check(derived, &signer_subject);
+            findings.extend(f1);
+            findings.extend(f2);
+            let mut chain_ok = src_report.verified && d.verified;
+            match (&source_info, &derived_info) {
+                (Ok(si), Ok(di)) => {
+                    let mut problems = Vec::new();
+                    if di.source.as_deref() != Some(grant::sha256_hex(source).as_str()) {
+                        problems.push("the derived grant does not name the grant carried before it");
+                    }
+                    if si.mark != "TL" || di.mark != "KT" {
+                        problems.push("only a TL. grant passes on, as a KT. to the holder's deputy");
+                    }
+                    if si.source.is_some() {
+                        problems.push("a grant passes on only once");
+                    }
+                    if di.window.0 < si.window.0 || di.window.1 > si.window.1 {
+                        problems.push("the derived grant's window exceeds its source's");
+                    }
+                    if di.scope.iter().any(|k| !si.scope.contains(k)) {
+                        problems.push("the derived grant's scope exceeds its source's");
+                    }
+                    for p in problems {
+                        chain_ok = false;
+                        findings.push(constraint(format!("chain of grants: {p}")));
+                    }
+                }
+                _ => chain_ok = false,
+            }
+            d.chain = vec![link(&src_report), link(&d)];
+            d.verified = chain_ok;
+            report.delegation = Some(d);
         }
         _ => findings.push(constraint(
-            "the signature claims several delegations; exactly one is allowed".into(),
+            "the signature claims more than two grants; a chain has at most a TL. and the KT. passed on from it".into(),
         )),
     }
     (report, findings)
 }
 
+fn link(d: &DelegationReport) -> ChainLink {
+    ChainLink {
+        mark: d.mark.clone(),
+        on_behalf_of: d.on_behalf_of.clone(),
+        delegate: d.delegate.clone(),
+        basis: d.basis.clone(),
+        verified: d.verified,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn check_grant(
     der: &[u8],
-    signer_der: &[u8],
+    holder_subject: &[u8],
     pool: &[Vec<u8>],
     anchors: &TrustAnchors,
     crls: &[Vec<u8>],
@@ -188,13 +275,10 @@ fn check_grant(
             "the delegation grant does not verify: {e}"
         ))),
     }
-    let signer_subject = x509_parser::certificate::X509Certificate::from_der(signer_der)
-        .map(|(_, c)| c.subject().as_raw().to_vec())
-        .unwrap_or_default();
-    r.holder_is_signer = signer_subject == info.holder_der;
+    r.holder_is_signer = !holder_subject.is_empty() && holder_subject == info.holder_der;
     if !r.holder_is_signer {
         findings.push(constraint(
-            "the delegation was granted to someone other than the signer".into(),
+            "the delegation was granted to someone other than the one who used it".into(),
         ));
     }
     r.signing_time_in_window = match signing_time {

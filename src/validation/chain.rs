@@ -429,3 +429,47 @@ fn crl_signed_by(crl: &CertificateRevocationList<'_>, issuer: &X509Certificate<'
     )
     .is_ok()
 }
+
+/// The revocation status of a certificate as the CRLs at hand tell it at one moment; what
+/// signing checks before it signs (validation reports the same states in its own findings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationStatus {
+    /// A current CRL of the issuer does not list it.
+    Good,
+    /// Only CRLs past their next update do not list it: not known to be good now.
+    Stale,
+    /// No CRL of the issuer (or none valid at that moment) is at hand.
+    Unknown,
+    /// A CRL of the issuer lists it as revoked at this time (Unix seconds).
+    Revoked(i64),
+    /// The certificate or its issuer could not be read, or the issuer did not sign it.
+    Unreadable,
+}
+
+/// The revocation status of `cert_der`, issued by `issuer_der`, at `at` (Unix seconds), from
+/// the CRLs `crls` (DER). Only CRLs whose issuer name is the issuer's and whose signature the
+/// issuer's key verifies count.
+pub fn revocation_status(
+    cert_der: &[u8],
+    issuer_der: &[u8],
+    crls: &[Vec<u8>],
+    at: i64,
+) -> RevocationStatus {
+    let (Ok((_, cert)), Ok((_, issuer))) = (
+        X509Certificate::from_der(cert_der),
+        X509Certificate::from_der(issuer_der),
+    ) else {
+        return RevocationStatus::Unreadable;
+    };
+    if cert.issuer().as_raw() != issuer.subject().as_raw()
+        || cert.verify_signature(Some(issuer.public_key())).is_err()
+    {
+        return RevocationStatus::Unreadable;
+    }
+    match revocation(&cert, &issuer, crls, at) {
+        Revocation::Unknown => RevocationStatus::Unknown,
+        Revocation::Good { stale: true } => RevocationStatus::Stale,
+        Revocation::Good { stale: false } => RevocationStatus::Good,
+        Revocation::Revoked(t) => RevocationStatus::Revoked(t),
+    }
+}

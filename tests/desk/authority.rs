@@ -9,27 +9,35 @@ use std::process::{Command, Output};
 use crate::common::*;
 
 /// A commune registry in a temporary data directory.
-struct Commune {
+pub struct Commune {
     dir: tempfile::TempDir,
 }
 
 impl Commune {
-    fn data(&self) -> PathBuf {
+    pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn kyso(&self, args: &[&str]) -> Output {
+    pub fn kyso(&self, args: &[&str]) -> Output {
+        self.kyso_env(args, &[])
+    }
+
+    pub fn kyso_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let data = self.data();
         let mut all = vec!["--dev", "--data-dir", data.to_str().unwrap()];
         all.extend_from_slice(args);
-        kyso().args(&all).output().expect("kyso runs")
+        let mut cmd = kyso();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.args(&all).output().expect("kyso runs")
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub fn ok(&self, args: &[&str]) -> String {
         let o = self.kyso(args);
         assert!(
             o.status.success(),
@@ -39,55 +47,53 @@ impl Commune {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    /// Registers the chairman (who signs certifications in his own right), the vice-chairman
-    /// and the agency seal, with their keys-dev certificates.
-    fn new() -> Commune {
+    /// Registers the chairman (the head, who signs certifications in his own right), the
+    /// vice-chairman (his deputy), a civil servant and the agency seal, with their keys-dev
+    /// certificates.
+    pub fn new() -> Commune {
         let c = Commune {
             dir: tempfile::tempdir().unwrap(),
         };
-        let k = keys_dev();
-        c.ok(&[
-            "officials",
-            "add",
-            "--id",
-            "chu-tich",
-            "--name",
-            "Nguyễn Văn An",
-            "--title",
-            "Chủ tịch",
-            "--agency",
-            "UBND xã Tân Lạc",
-            "--citizen-id",
-            "001080000001",
-        ]);
-        c.ok(&[
-            "officials",
-            "add",
-            "--id",
-            "pho-chu-tich",
-            "--name",
-            "Trần Thị Bình",
-            "--title",
-            "Phó Chủ tịch",
-            "--agency",
-            "UBND xã Tân Lạc",
-            "--citizen-id",
-            "001085000002",
-        ]);
-        c.ok(&[
-            "officials",
-            "add",
-            "--id",
-            "cong-chuc",
-            "--name",
-            "Lê Văn Cường",
-            "--title",
-            "Công chức Tư pháp - Hộ tịch",
-            "--agency",
-            "UBND xã Tân Lạc",
-            "--citizen-id",
-            "001090000003",
-        ]);
+        for (id, name, title, cid, position) in [
+            (
+                "chu-tich",
+                "Nguyễn Văn An",
+                "Chủ tịch",
+                "001080000001",
+                "head",
+            ),
+            (
+                "pho-chu-tich",
+                "Trần Thị Bình",
+                "Phó Chủ tịch",
+                "001085000002",
+                "deputy-head",
+            ),
+            (
+                "cong-chuc",
+                "Lê Văn Cường",
+                "Công chức Tư pháp - Hộ tịch",
+                "001090000003",
+                "staff",
+            ),
+        ] {
+            c.ok(&[
+                "officials",
+                "add",
+                "--id",
+                id,
+                "--name",
+                name,
+                "--title",
+                title,
+                "--agency",
+                "UBND xã Tân Lạc",
+                "--citizen-id",
+                cid,
+                "--position",
+                position,
+            ]);
+        }
         c.ok(&[
             "officials",
             "add",
@@ -101,6 +107,7 @@ impl Commune {
             "UBND xã Tân Lạc",
             "--seal",
         ]);
+        let k = keys_dev();
         for (id, cert) in [
             ("chu-tich", "chairman-rsa"),
             ("pho-chu-tich", "vice-chairman-ec"),
@@ -121,16 +128,54 @@ impl Commune {
             "--title",
             "Chủ tịch",
             "--kind",
-            "chung-thuc-chu-ky",
+            "signature",
             "--kind",
-            "chung-thuc-ban-sao",
+            "certified-copy",
             "--kind",
-            "hop-dong",
+            "contract",
+            "--kind",
+            "van-ban",
         ]);
         c
     }
 
-    fn grant(
+    /// Issues a `kind` from its sample data, changed by `edit`; returns the file and its id.
+    pub fn issue_with(
+        &self,
+        kind: &str,
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> (PathBuf, String) {
+        let mut data: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(repo().join(format!("templates/{kind}/sample.json"))).unwrap(),
+        )
+        .unwrap();
+        edit(&mut data);
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        let json = self.path(&format!("data-{n}.json"));
+        std::fs::write(&json, data.to_string()).unwrap();
+        let pdf = self.path(&format!("{kind}-{n}.pdf"));
+        let out = self.ok(&[
+            "issue",
+            "--kind",
+            kind,
+            "--data",
+            json.to_str().unwrap(),
+            "-o",
+            pdf.to_str().unwrap(),
+        ]);
+        let id = out
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .expect("an id")
+            .to_owned();
+        (pdf, id)
+    }
+
+    pub fn issue(&self, kind: &str) -> (PathBuf, String) {
+        self.issue_with(kind, |_| {})
+    }
+
+    pub fn grant(
         &self,
         mark: &str,
         from: &str,
@@ -139,14 +184,33 @@ impl Commune {
         valid_from: &str,
         valid_until: &str,
     ) -> Output {
+        self.grant_with(mark, from, to, kinds, valid_from, valid_until, &[])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn grant_with(
+        &self,
+        mark: &str,
+        from: &str,
+        to: &str,
+        kinds: &[&str],
+        valid_from: &str,
+        valid_until: &str,
+        extra: &[&str],
+    ) -> Output {
         let k = keys_dev();
         let (key, cert) = match from {
-            "chu-tich" => ("chairman-rsa.key.pem", "chairman-rsa.pem"),
-            "pho-chu-tich" => ("vice-chairman-ec.key.pem", "vice-chairman-ec.pem"),
-            other => panic!("no key for {other}"),
+            "chu-tich" => (k.join("chairman-rsa.key.pem"), k.join("chairman-rsa.pem")),
+            "pho-chu-tich" => (
+                k.join("vice-chairman-ec.key.pem"),
+                k.join("vice-chairman-ec.pem"),
+            ),
+            "cong-chuc" => (k.join("clerk-rsa.key.pem"), k.join("clerk-rsa.pem")),
+            other => (
+                self.path(&format!("{other}.key.pem")),
+                self.path(&format!("{other}.pem")),
+            ),
         };
-        let key = k.join(key);
-        let cert = k.join(cert);
         let mut args = vec![
             "delegations",
             "grant",
@@ -173,21 +237,46 @@ impl Commune {
             args.push("--kind");
             args.push(kind);
         }
+        args.extend_from_slice(extra);
         self.kyso(&args)
     }
 
-    fn sign_as(
+    /// Signs `input` with keys-dev identity `stem` (or one this commune minted) as `official`.
+    pub fn sign_as(
         &self,
         stem: &str,
         official: &str,
-        kind: &str,
+        kind: Option<&str>,
         input: &Path,
         out: &Path,
         extra: &[&str],
     ) -> Output {
+        self.sign_env(stem, official, kind, input, out, extra, &[])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign_env(
+        &self,
+        stem: &str,
+        official: &str,
+        kind: Option<&str>,
+        input: &Path,
+        out: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
         let k = keys_dev();
-        let key = k.join(format!("{stem}.key.pem"));
-        let cert = k.join(format!("{stem}.pem"));
+        let (key, cert) = if k.join(format!("{stem}.pem")).exists() {
+            (
+                k.join(format!("{stem}.key.pem")),
+                k.join(format!("{stem}.pem")),
+            )
+        } else {
+            (
+                self.path(&format!("{stem}.key.pem")),
+                self.path(&format!("{stem}.pem")),
+            )
+        };
         let chain = k.join("intermediate-ca.pem");
         let mut args = vec![
             "sign",
@@ -197,16 +286,49 @@ impl Commune {
             cert.to_str().unwrap(),
             "--chain",
             chain.to_str().unwrap(),
-            "--official",
-            official,
-            "--kind",
-            kind,
         ];
+        if !official.is_empty() {
+            args.extend(["--official", official]);
+        }
+        if let Some(kind) = kind {
+            args.extend(["--kind", kind]);
+        }
         args.extend_from_slice(extra);
         args.push(input.to_str().unwrap());
         args.push("-o");
         args.push(out.to_str().unwrap());
-        self.kyso(&args)
+        self.kyso_env(&args, env)
+    }
+
+    /// Mints a certificate for `name` from the keys-dev intermediate CA, saved as
+    /// `<stem>.pem` and `<stem>.key.pem` in this commune's folder.
+    pub fn mint(&self, stem: &str, name: &str, title: &str) {
+        let k = keys_dev();
+        let ca_key = rcgen::KeyPair::from_pem(
+            &std::fs::read_to_string(k.join("intermediate-ca.key.pem")).unwrap(),
+        )
+        .unwrap();
+        let issuer = rcgen::Issuer::from_ca_cert_pem(
+            &std::fs::read_to_string(k.join("intermediate-ca.pem")).unwrap(),
+            ca_key,
+        )
+        .unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = kyso::pki::dev::leaf_params(
+            name,
+            title,
+            false,
+            time::macros::datetime!(2025-07-01 00:00 UTC),
+            time::macros::datetime!(2035-12-31 00:00 UTC),
+        );
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(self.path(&format!("{stem}.pem")), cert.pem()).unwrap();
+        std::fs::write(self.path(&format!("{stem}.key.pem")), key.serialize_pem()).unwrap();
+    }
+
+    /// The audit log as `kyso audit list` prints it.
+    pub fn audit(&self) -> String {
+        self.ok(&["audit", "list"])
     }
 }
 
@@ -273,31 +395,33 @@ fn the_vice_chairman_signs_under_a_kt_delegation_and_the_grant_travels_in_the_si
         "KT",
         "chu-tich",
         "pho-chu-tich",
-        &["chung-thuc-chu-ky"],
+        &["signature"],
         "2026-01-01",
         "2030-12-31",
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"));
 
+    // The register knows the document: no kind or requester needs to be told.
+    let (issued, id) = c.issue("signature");
     let signed = c.path("kt.pdf");
     let o = c.sign_as(
         "vice-chairman-ec",
         "pho-chu-tich",
-        "chung-thuc-chu-ky",
-        &unsigned(),
+        None,
+        &issued,
         &signed,
-        &["--requester-id", "079090001234"],
+        &[],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_externally_valid(&signed, &[]);
 
-    // The seal follows; both signatures stay valid.
+    // The seal follows, in its own field; both signatures stay valid.
     let sealed = c.path("sealed.pdf");
     let o = c.sign_as(
         "seal-ec",
         "con-dau",
-        "chung-thuc-chu-ky",
+        Some("signature"),
         &signed,
         &sealed,
         &[],
@@ -312,12 +436,13 @@ fn the_vice_chairman_signs_under_a_kt_delegation_and_the_grant_travels_in_the_si
         attrs.claimed_roles,
         vec!["KT. CHỦ TỊCH / PHÓ CHỦ TỊCH".to_string()]
     );
+    assert_eq!(attrs.claimed_kinds, vec!["signature".to_string()]);
     assert_eq!(attrs.grants.len(), 1);
     let (info, delegator) =
         kyso::authority::grant::verify(&attrs.grants[0], &certs).expect("grant verifies");
     assert_eq!(delegator.common_name().as_deref(), Some("Nguyễn Văn An"));
     assert_eq!(info.mark, "KT");
-    assert_eq!(info.scope, vec!["chung-thuc-chu-ky".to_string()]);
+    assert_eq!(info.scope, vec!["signature".to_string()]);
     assert_eq!(info.basis_number, "15/QĐ-UBND");
     assert_eq!(info.delegate_title, "Phó Chủ tịch");
     // Tampering with one byte of the grant breaks it.
@@ -326,25 +451,21 @@ fn the_vice_chairman_signs_under_a_kt_delegation_and_the_grant_travels_in_the_si
     bad[n - 5] ^= 1;
     assert!(kyso::authority::grant::verify(&bad, &certs).is_err());
 
-    // The chairman signs in his own right: a claimed role, no grant.
+    // The chairman signs another document in his own right: a claimed role, no grant.
+    let (copy, _) = c.issue("certified-copy");
     let own = c.path("own.pdf");
-    let o = c.sign_as(
-        "chairman-rsa",
-        "chu-tich",
-        "chung-thuc-ban-sao",
-        &unsigned(),
-        &own,
-        &[],
-    );
+    let o = c.sign_as("chairman-rsa", "chu-tich", None, &copy, &own, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (attrs, _) = signer_attributes_of(&own);
     assert_eq!(attrs.claimed_roles, vec!["CHỦ TỊCH".to_string()]);
     assert!(attrs.grants.is_empty());
     assert_externally_valid(&own, &[]);
 
-    let audit = c.ok(&["audit", "list"]);
+    let audit = c.audit();
     assert!(
-        audit.contains("\tsign\t") && audit.contains("delegation.grant"),
+        audit.contains(&format!("\tsign\t{id}\t"))
+            && audit.contains("\tissue\t")
+            && audit.contains("delegation.grant"),
         "{audit}"
     );
 }
@@ -357,18 +478,19 @@ fn an_expired_delegation_is_refused() {
             "KT",
             "chu-tich",
             "pho-chu-tich",
-            &["chung-thuc-chu-ky"],
+            &["signature"],
             "2025-01-01",
             "2025-12-31"
         )
         .status
         .success()
     );
+    let (issued, _) = c.issue("signature");
     let o = c.sign_as(
         "vice-chairman-ec",
         "pho-chu-tich",
-        "chung-thuc-chu-ky",
-        &unsigned(),
+        None,
+        &issued,
         &c.path("x.pdf"),
         &[],
     );
@@ -385,18 +507,19 @@ fn a_delegation_not_yet_in_force_is_refused() {
             "KT",
             "chu-tich",
             "pho-chu-tich",
-            &["chung-thuc-chu-ky"],
+            &["signature"],
             "2099-01-01",
             "2099-12-31"
         )
         .status
         .success()
     );
+    let (issued, _) = c.issue("signature");
     let o = c.sign_as(
         "vice-chairman-ec",
         "pho-chu-tich",
-        "chung-thuc-chu-ky",
-        &unsigned(),
+        None,
+        &issued,
         &c.path("x.pdf"),
         &[],
     );
@@ -404,19 +527,32 @@ fn a_delegation_not_yet_in_force_is_refused() {
 }
 
 #[test]
-fn a_revoked_delegation_is_refused() {
+fn a_revoked_delegation_is_refused_and_cannot_be_revoked_twice_or_backdated() {
     let c = Commune::new();
     assert!(
         c.grant(
             "KT",
             "chu-tich",
             "pho-chu-tich",
-            &["chung-thuc-chu-ky"],
+            &["signature"],
             "2026-01-01",
             "2030-12-31"
         )
         .status
         .success()
+    );
+    // A revocation dated before the grant was made is refused.
+    refused(
+        &c.kyso(&[
+            "delegations",
+            "revoke",
+            "1",
+            "--reason",
+            "x",
+            "--at",
+            "2026-01-01",
+        ]),
+        "before delegation 1 was granted",
     );
     c.ok(&[
         "delegations",
@@ -425,11 +561,16 @@ fn a_revoked_delegation_is_refused() {
         "--reason",
         "điều chuyển công tác",
     ]);
+    refused(
+        &c.kyso(&["delegations", "revoke", "1", "--reason", "again"]),
+        "already revoked",
+    );
+    let (issued, _) = c.issue("signature");
     let o = c.sign_as(
         "vice-chairman-ec",
         "pho-chu-tich",
-        "chung-thuc-chu-ky",
-        &unsigned(),
+        None,
+        &issued,
         &c.path("x.pdf"),
         &[],
     );
@@ -438,29 +579,167 @@ fn a_revoked_delegation_is_refused() {
 }
 
 #[test]
-fn a_kind_outside_the_scope_is_refused() {
+fn the_register_decides_the_kind_not_the_caller() {
     let c = Commune::new();
     assert!(
         c.grant(
             "KT",
             "chu-tich",
             "pho-chu-tich",
-            &["chung-thuc-chu-ky"],
+            &["signature"],
             "2026-01-01",
             "2030-12-31"
         )
         .status
         .success()
     );
+    let (contract, id) = c.issue("contract");
+    // Naming a kind the delegation covers does not make a contract a signature certification.
     let o = c.sign_as(
         "vice-chairman-ec",
         "pho-chu-tich",
-        "hop-dong",
+        Some("signature"),
+        &contract,
+        &c.path("x.pdf"),
+        &[],
+    );
+    refused(&o, &format!("document {id} is a contract, not a signature"));
+    // Without a kind, the register's kind is checked against the delegation.
+    let o = c.sign_as(
+        "vice-chairman-ec",
+        "pho-chu-tich",
+        None,
+        &contract,
+        &c.path("x.pdf"),
+        &[],
+    );
+    refused(&o, "does not cover contract");
+    // A PDF kyso did not issue cannot be signed as a certification.
+    let o = c.sign_as(
+        "vice-chairman-ec",
+        "pho-chu-tich",
+        Some("signature"),
         &unsigned(),
         &c.path("x.pdf"),
         &[],
     );
-    refused(&o, "does not cover hop-dong");
+    refused(&o, "not in the register");
+    // Nor under a kind nobody declared.
+    let o = c.sign_as(
+        "chairman-rsa",
+        "chu-tich",
+        Some("thu-tuc-la"),
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+    );
+    refused(&o, "unknown document kind");
+    // A kind outside the registers, declared, is signed and audited as such.
+    let letter = c.path("letter.pdf");
+    let o = c.sign_as(
+        "chairman-rsa",
+        "chu-tich",
+        Some("van-ban"),
+        &unsigned(),
+        &letter,
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        c.audit().contains("\"outside_register\":true"),
+        "{}",
+        c.audit()
+    );
+    assert!(!c.path("x.pdf").exists());
+    // Every refusal is in the audit log.
+    assert!(
+        c.audit().matches("\trefuse\t").count() >= 4,
+        "{}",
+        c.audit()
+    );
+}
+
+#[test]
+fn a_registered_document_changed_after_issue_is_not_signed() {
+    let c = Commune::new();
+    let (issued, id) = c.issue("certified-copy");
+    // An incremental update appended to the issued file (anything: here a harmless comment
+    // revision) makes it a file kyso never recorded; the issued revision inside it still names
+    // the register entry, so the refusal says which document it is.
+    let mut bytes = std::fs::read(&issued).unwrap();
+    bytes.extend_from_slice(b"% added later\n%%EOF\n");
+    let changed = c.path("changed.pdf");
+    std::fs::write(&changed, &bytes).unwrap();
+    let o = c.sign_as(
+        "chairman-rsa",
+        "chu-tich",
+        None,
+        &changed,
+        &c.path("x.pdf"),
+        &[],
+    );
+    refused(&o, &format!("is document {id} but was changed"));
+}
+
+#[test]
+fn each_field_of_a_registered_document_has_its_signer() {
+    let c = Commune::new();
+    let (issued, _) = c.issue("certified-copy");
+    // The chairman may not sign into the seal's field.
+    let o = c.sign_as(
+        "chairman-rsa",
+        "chu-tich",
+        None,
+        &issued,
+        &c.path("x.pdf"),
+        &["--field", "DauCoQuan"],
+    );
+    refused(&o, "field DauCoQuan");
+    // Without --official, a registered certification takes a signature only in the desk
+    // clerk's field, and only where the document has a desk clerk.
+    let o = c.sign_as("clerk-rsa", "", None, &issued, &c.path("x.pdf"), &[]);
+    refused(&o, "has no desk clerk's field");
+    let (desk, id) = c.issue_with("signature", |d| {
+        d["desk_clerk"] = serde_json::json!({"honorific": "Ông", "full_name": "Lê Văn Cường"});
+    });
+    let o = c.sign_as("clerk-rsa", "", None, &desk, &c.path("clerk.pdf"), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let audit = c.audit();
+    let line = audit
+        .lines()
+        .find(|l| l.contains("\tsign\t") && l.contains(&id))
+        .expect("the clerk's signature is audited");
+    assert!(
+        line.contains("ChuKyNguoiTiepNhan") && line.contains("not checked"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_requester_id_must_be_an_id() {
+    let c = Commune::new();
+    let (issued, _) = c.issue("certified-copy");
+    for bad in ["12345", "0010800000011", "abc"] {
+        let o = c.sign_as(
+            "chairman-rsa",
+            "chu-tich",
+            None,
+            &issued,
+            &c.path("x.pdf"),
+            &["--requester-id", bad],
+        );
+        refused(&o, "12-digit personal ID");
+    }
+    // Outside the registers a declared paper of another kind is accepted.
+    let o = c.sign_as(
+        "chairman-rsa",
+        "chu-tich",
+        Some("van-ban"),
+        &unsigned(),
+        &c.path("p.pdf"),
+        &["--requester-id", "passport:B1234567"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
@@ -471,19 +750,20 @@ fn someone_who_is_not_the_grantee_is_refused() {
             "KT",
             "chu-tich",
             "pho-chu-tich",
-            &["chung-thuc-chu-ky"],
+            &["signature"],
             "2026-01-01",
             "2030-12-31"
         )
         .status
         .success()
     );
+    let (issued, _) = c.issue("signature");
     // The clerk names the vice-chairman's delegation.
     let o = c.sign_as(
         "clerk-rsa",
         "cong-chuc",
-        "chung-thuc-chu-ky",
-        &unsigned(),
+        None,
+        &issued,
         &c.path("x.pdf"),
         &["--delegation", "1"],
     );
@@ -492,8 +772,8 @@ fn someone_who_is_not_the_grantee_is_refused() {
     let o = c.sign_as(
         "clerk-rsa",
         "cong-chuc",
-        "chung-thuc-chu-ky",
-        &unsigned(),
+        None,
+        &issued,
         &c.path("x.pdf"),
         &[],
     );
@@ -502,8 +782,8 @@ fn someone_who_is_not_the_grantee_is_refused() {
     let o = c.sign_as(
         "clerk-rsa",
         "pho-chu-tich",
-        "chung-thuc-chu-ky",
-        &unsigned(),
+        None,
+        &issued,
         &c.path("x.pdf"),
         &[],
     );
@@ -511,62 +791,514 @@ fn someone_who_is_not_the_grantee_is_refused() {
 }
 
 #[test]
-fn a_tuq_power_cannot_be_delegated_onward() {
+fn only_the_head_grants_and_nothing_but_tl_passes_on() {
     let c = Commune::new();
+    // The vice-chairman is not the head: he cannot grant KT.
+    let o = c.grant(
+        "KT",
+        "pho-chu-tich",
+        "cong-chuc",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
+    );
+    refused(&o, "only the head grants KT.");
+    // KT. goes only to the head's own deputies.
+    let o = c.grant(
+        "KT",
+        "chu-tich",
+        "cong-chuc",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
+    );
+    refused(&o, "goes only to the head's own deputies");
+    // A TUQ. holder passes nothing on; neither does a KT. holder.
     assert!(
         c.grant(
             "TUQ",
             "chu-tich",
             "pho-chu-tich",
-            &["chung-thuc-chu-ky"],
+            &["signature"],
             "2026-01-01",
             "2030-12-31"
         )
         .status
         .success()
     );
-    let o = c.grant(
+    let o = c.grant_with(
         "KT",
         "pho-chu-tich",
         "cong-chuc",
-        &["chung-thuc-chu-ky"],
+        &["signature"],
         "2026-01-01",
         "2030-12-31",
+        &["--source", "1"],
     );
-    refused(&o, "TUQ");
-    refused(&o, "may not be delegated onward");
+    refused(&o, "TUQ. power is never passed on");
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["signature"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
+    let o = c.grant_with(
+        "KT",
+        "pho-chu-tich",
+        "cong-chuc",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
+        &["--source", "2"],
+    );
+    refused(&o, "only a TL. grant passes on");
     let list = c.ok(&["delegations", "list"]);
-    assert_eq!(list.lines().count(), 1, "nothing was granted: {list}");
+    assert_eq!(list.lines().count(), 2, "nothing else was granted: {list}");
+    assert!(c.audit().contains("delegation.refuse"));
+}
+
+/// The office: a unit head holding TL. from the chairman passes it to their own deputy, who
+/// signs "TL. CHỦ TỊCH / KT. CHÁNH VĂN PHÒNG / PHÓ CHÁNH VĂN PHÒNG"; the derived grant ends
+/// when its source is revoked, and the signature carries both grants.
+#[test]
+fn a_tl_grant_passes_once_to_the_holders_deputy_and_ends_with_its_source() {
+    let c = Commune::new();
+    c.mint("chanh-vp", "Đỗ Văn Giang", "Chánh Văn phòng");
+    c.mint("pho-vp", "Hoàng Thị Hoa", "Phó Chánh Văn phòng");
+    c.mint("pho-tp", "Vũ Văn Khoa", "Phó Trưởng phòng Tư pháp");
+    for (id, name, title, cid, position, unit) in [
+        (
+            "chanh-vp",
+            "Đỗ Văn Giang",
+            "Chánh Văn phòng",
+            "001070000007",
+            "unit-head",
+            "VP",
+        ),
+        (
+            "pho-vp",
+            "Hoàng Thị Hoa",
+            "Phó Chánh Văn phòng",
+            "001075000008",
+            "unit-deputy",
+            "VP",
+        ),
+        (
+            "pho-tp",
+            "Vũ Văn Khoa",
+            "Phó Trưởng phòng Tư pháp",
+            "001078000009",
+            "unit-deputy",
+            "TP",
+        ),
+    ] {
+        c.ok(&[
+            "officials",
+            "add",
+            "--id",
+            id,
+            "--name",
+            name,
+            "--title",
+            title,
+            "--agency",
+            "UBND xã Tân Lạc",
+            "--citizen-id",
+            cid,
+            "--position",
+            position,
+            "--unit",
+            unit,
+        ]);
+        c.ok(&[
+            "officials",
+            "add-cert",
+            id,
+            "--cert",
+            c.path(&format!("{id}.pem")).to_str().unwrap(),
+        ]);
+    }
+    assert!(
+        c.grant(
+            "TL",
+            "chu-tich",
+            "chanh-vp",
+            &["certified-copy"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
+    // Not to another unit's deputy, not wider, not longer.
+    refused(
+        &c.grant_with(
+            "KT",
+            "chanh-vp",
+            "pho-tp",
+            &["certified-copy"],
+            "2026-01-01",
+            "2030-12-31",
+            &["--source", "1"],
+        ),
+        "only to their own deputy",
+    );
+    refused(
+        &c.grant_with(
+            "KT",
+            "chanh-vp",
+            "pho-vp",
+            &["certified-copy", "signature"],
+            "2026-01-01",
+            "2030-12-31",
+            &["--source", "1"],
+        ),
+        "outside the scope of delegation 1",
+    );
+    refused(
+        &c.grant_with(
+            "KT",
+            "chanh-vp",
+            "pho-vp",
+            &["certified-copy"],
+            "2026-01-01",
+            "2031-12-31",
+            &["--source", "1"],
+        ),
+        "exceeds that of delegation 1",
+    );
+    let o = c.grant_with(
+        "KT",
+        "chanh-vp",
+        "pho-vp",
+        &["certified-copy"],
+        "2026-01-01",
+        "2030-12-31",
+        &["--source", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("TL. CHỦ TỊCH / KT. CHÁNH VĂN PHÒNG / PHÓ CHÁNH VĂN PHÒNG"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // Passed on once: the deputy passes nothing further.
+    refused(
+        &c.grant_with(
+            "KT",
+            "pho-vp",
+            "pho-tp",
+            &["certified-copy"],
+            "2026-01-01",
+            "2030-12-31",
+            &["--source", "2"],
+        ),
+        "only a TL. grant passes on, once",
+    );
+
+    let (issued, _) = c.issue("certified-copy");
+    let signed = c.path("tl-kt.pdf");
+    let o = c.sign_as("pho-vp", "pho-vp", None, &issued, &signed, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (attrs, _) = signer_attributes_of(&signed);
+    assert_eq!(
+        attrs.claimed_roles,
+        vec!["TL. CHỦ TỊCH / KT. CHÁNH VĂN PHÒNG / PHÓ CHÁNH VĂN PHÒNG".to_string()]
+    );
+    assert_eq!(attrs.grants.len(), 2, "both grants of the chain travel");
+    let (code, v) = verify_json(&signed);
+    assert_eq!(code, 0, "{v:#}");
+    let d = &v["signatures"][0]["capacity"]["delegation"];
+    assert_eq!(d["verified"], true, "{d:#}");
+    assert_eq!(d["chain"].as_array().map(|a| a.len()), Some(2), "{d:#}");
+
+    // Revoking the source ends the derived grant.
+    c.ok(&[
+        "delegations",
+        "revoke",
+        "1",
+        "--reason",
+        "tổ chức lại văn phòng",
+    ]);
+    let (again, _) = c.issue("certified-copy");
+    let o = c.sign_as("pho-vp", "pho-vp", None, &again, &c.path("y.pdf"), &[]);
+    refused(&o, "derives from delegation 1");
 }
 
 #[test]
-fn a_certifier_cannot_certify_their_own_matter() {
+fn a_certifier_cannot_certify_their_own_matter_even_unasked() {
     let c = Commune::new();
+    // The chairman himself asks for a signature certification; nobody passes --requester-id.
+    let (issued, _) = c.issue_with("signature", |d| {
+        d["requester"]["personal_id"] = "001080000001".into();
+    });
     let o = c.sign_as(
         "chairman-rsa",
         "chu-tich",
-        "chung-thuc-chu-ky",
-        &unsigned(),
+        None,
+        &issued,
         &c.path("x.pdf"),
-        &["--requester-id", "001 080 000 001"],
+        &[],
     );
     refused(&o, "Decree 23/2015 Art. 9.3");
-    let audit = c.ok(&["audit", "list"]);
     assert!(
-        audit.contains("\trefuse\t"),
-        "refusals are audited: {audit}"
+        c.audit().contains("\trefuse\t"),
+        "refusals are audited: {}",
+        c.audit()
     );
+}
+
+#[test]
+fn certificates_are_registered_only_to_their_holder() {
+    let c = Commune::new();
+    let k = keys_dev();
+    let cert = |stem: &str| k.join(format!("{stem}.pem")).to_str().unwrap().to_owned();
+    // The chairman's certificate is his: another official cannot take it silently…
+    refused(
+        &c.kyso(&[
+            "officials",
+            "add-cert",
+            "pho-chu-tich",
+            "--cert",
+            &cert("chairman-rsa"),
+        ]),
+        "registered to chu-tich",
+    );
+    // …and the chairman still signs.
+    let (issued, _) = c.issue("certified-copy");
+    let o = c.sign_as(
+        "chairman-rsa",
+        "chu-tich",
+        None,
+        &issued,
+        &c.path("ok.pdf"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Names must match, CA certificates never sign, a citizen ID belongs to one person.
+    refused(
+        &c.kyso(&[
+            "officials",
+            "add-cert",
+            "cong-chuc",
+            "--cert",
+            &cert("vice-chairman-ec"),
+        ]),
+        "not cong-chuc's registered name",
+    );
+    refused(
+        &c.kyso(&[
+            "officials",
+            "add-cert",
+            "cong-chuc",
+            "--cert",
+            &cert("intermediate-ca"),
+        ]),
+        "CA certificate",
+    );
+    refused(
+        &c.kyso(&[
+            "officials",
+            "add",
+            "--id",
+            "x",
+            "--name",
+            "Nguyễn Văn An",
+            "--title",
+            "Chủ tịch",
+            "--agency",
+            "UBND xã Tân Lạc",
+            "--citizen-id",
+            "001080000001",
+        ]),
+        "already belongs to chu-tich",
+    );
+    refused(
+        &c.kyso(&[
+            "officials",
+            "add",
+            "--id",
+            "y",
+            "--name",
+            " ",
+            "--title",
+            "T",
+            "--agency",
+            "A",
+            "--citizen-id",
+            "001099000099",
+        ]),
+        "must not be empty",
+    );
+    refused(
+        &c.kyso(&[
+            "officials",
+            "allow",
+            "--title",
+            "Chủ tịch",
+            "--kind",
+            "no-such-kind",
+        ]),
+        "unknown document kind",
+    );
+    // Moving a certificate is explicit and audited (here: the clerk's certificate to a second
+    // record of the same person).
+    c.ok(&[
+        "officials",
+        "add",
+        "--id",
+        "cong-chuc-2",
+        "--name",
+        "Lê Văn Cường",
+        "--title",
+        "Công chức",
+        "--agency",
+        "UBND xã Tân Lạc",
+        "--citizen-id",
+        "001090000004",
+    ]);
+    c.ok(&[
+        "officials",
+        "move-cert",
+        "cong-chuc-2",
+        "--cert",
+        &cert("clerk-rsa"),
+        "--reason",
+        "hồ sơ trùng",
+    ]);
+    assert!(c.audit().contains("certificate.move"));
+}
+
+#[test]
+fn a_revoked_certificate_does_not_sign_and_an_unknown_status_is_recorded() {
+    let c = Commune::new();
+    c.ok(&[
+        "officials",
+        "add",
+        "--id",
+        "pho-2",
+        "--name",
+        "Phạm Văn Dũng",
+        "--title",
+        "Phó Chủ tịch",
+        "--agency",
+        "UBND xã Tân Lạc",
+        "--citizen-id",
+        "001082000005",
+        "--position",
+        "deputy-head",
+    ]);
+    let k = keys_dev();
+    c.ok(&[
+        "officials",
+        "add-cert",
+        "pho-2",
+        "--cert",
+        k.join("revoked-ec.pem").to_str().unwrap(),
+    ]);
+    c.ok(&[
+        "officials",
+        "allow",
+        "--title",
+        "Phó Chủ tịch",
+        "--kind",
+        "van-ban",
+    ]);
+    let crl = k.join("intermediate-ca.crl.pem");
+    let with_crl = [("KYSO_CRLS", crl.to_str().unwrap())];
+    // The configured CRL revokes it: refused, with or without --official.
+    let o = c.sign_env(
+        "revoked-ec",
+        "pho-2",
+        Some("van-ban"),
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+        &with_crl,
+    );
+    refused(&o, "was revoked");
+    let o = c.sign_env(
+        "revoked-ec",
+        "",
+        None,
+        &unsigned(),
+        &c.path("x.pdf"),
+        &[],
+        &with_crl,
+    );
+    refused(&o, "was revoked");
+    assert!(!c.path("x.pdf").exists());
+    // A good certificate under the same CRL signs with a known status.
+    let (issued, id) = c.issue("certified-copy");
+    let o = c.sign_env(
+        "chairman-rsa",
+        "chu-tich",
+        None,
+        &issued,
+        &c.path("good.pdf"),
+        &[],
+        &with_crl,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let audit = c.audit();
+    let line = audit
+        .lines()
+        .find(|l| l.contains("\tsign\t") && l.contains(&id))
+        .unwrap();
+    assert!(line.contains("\"revocation\":\"good\""), "{line}");
+    // Without any CRL the status is unknown: signing goes on and says so…
+    let o = c.sign_as(
+        "revoked-ec",
+        "pho-2",
+        Some("van-ban"),
+        &unsigned(),
+        &c.path("u.pdf"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("revocation unknown"));
+    assert!(c.audit().contains("\"revocation\":\"unknown\""));
+    // …unless the configuration requires a known status.
+    let o = c.sign_env(
+        "chairman-rsa",
+        "chu-tich",
+        Some("van-ban"),
+        &unsigned(),
+        &c.path("r.pdf"),
+        &[],
+        &[("KYSO_REQUIRE_REVOCATION", "true")],
+    );
+    refused(&o, "revocation status");
 }
 
 #[test]
 fn deferred_signing_with_openssl_as_the_token() {
     let c = Commune::new();
     let k = keys_dev();
+    assert!(
+        c.grant(
+            "KT",
+            "chu-tich",
+            "pho-chu-tich",
+            &["signature"],
+            "2026-01-01",
+            "2030-12-31"
+        )
+        .status
+        .success()
+    );
     for (stem, official, kind, extra) in [
         (
             "chairman-rsa",
             "chu-tich",
-            "chung-thuc-ban-sao",
+            "certified-copy",
             // RSASSA-PSS by default: SHA-256, MGF1-SHA-256, a 32-byte salt.
             vec![
                 "-pkeyopt",
@@ -579,27 +1311,9 @@ fn deferred_signing_with_openssl_as_the_token() {
                 "rsa_mgf1_md:sha256",
             ],
         ),
-        (
-            "vice-chairman-ec",
-            "pho-chu-tich",
-            "chung-thuc-chu-ky",
-            vec![],
-        ),
+        ("vice-chairman-ec", "pho-chu-tich", "signature", vec![]),
     ] {
-        if official == "pho-chu-tich" {
-            assert!(
-                c.grant(
-                    "KT",
-                    "chu-tich",
-                    "pho-chu-tich",
-                    &["chung-thuc-chu-ky"],
-                    "2026-01-01",
-                    "2030-12-31"
-                )
-                .status
-                .success()
-            );
-        }
+        let (issued, _) = c.issue(kind);
         let digest = c.path(&format!("{stem}.digest"));
         let cert = k.join(format!("{stem}.pem"));
         let chain = k.join("intermediate-ca.pem");
@@ -612,11 +1326,9 @@ fn deferred_signing_with_openssl_as_the_token() {
             chain.to_str().unwrap(),
             "--official",
             official,
-            "--kind",
-            kind,
             "--digest-out",
             digest.to_str().unwrap(),
-            unsigned().to_str().unwrap(),
+            issued.to_str().unwrap(),
         ]);
         let handle = out
             .lines()
@@ -638,6 +1350,7 @@ fn deferred_signing_with_openssl_as_the_token() {
         } else {
             "seal-ec"
         };
+        let _ = std::fs::remove_file(&wrong);
         openssl_sign(&k.join(format!("{other}.key.pem")), &digest, &wrong, &extra);
         let signed = c.path(&format!("{stem}-deferred.pdf"));
         let o = c.kyso(&[
@@ -654,6 +1367,7 @@ fn deferred_signing_with_openssl_as_the_token() {
 
         // The right key's signature completes the PDF.
         let sig = c.path("right.sig");
+        let _ = std::fs::remove_file(&sig);
         openssl_sign(&k.join(format!("{stem}.key.pem")), &digest, &sig, &extra);
         c.ok(&[
             "sign",
@@ -692,6 +1406,88 @@ fn deferred_signing_with_openssl_as_the_token() {
 }
 
 #[test]
+fn concurrent_completions_of_one_handle_have_exactly_one_winner() {
+    let c = Commune::new();
+    let k = keys_dev();
+    c.ok(&[
+        "officials",
+        "add-cert",
+        "chu-tich",
+        "--cert",
+        k.join("chairman-ec.pem").to_str().unwrap(),
+    ]);
+    let digest = c.path("d.bin");
+    let out = c.ok(&[
+        "sign",
+        "prepare",
+        "--cert",
+        k.join("chairman-ec.pem").to_str().unwrap(),
+        "--chain",
+        k.join("intermediate-ca.pem").to_str().unwrap(),
+        "--digest-out",
+        digest.to_str().unwrap(),
+        "--kind",
+        "van-ban",
+        "--official",
+        "chu-tich",
+        fixture("pyhanko/unsigned.pdf").to_str().unwrap(),
+    ]);
+    let handle = out
+        .lines()
+        .find_map(|l| l.strip_prefix("handle: "))
+        .unwrap()
+        .to_owned();
+    let sig = c.path("s.bin");
+    openssl_sign(&k.join("chairman-ec.key.pem"), &digest, &sig, &[]);
+    let data = c.data();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            kyso()
+                .args([
+                    "--dev",
+                    "--data-dir",
+                    data.to_str().unwrap(),
+                    "sign",
+                    "complete",
+                    &handle,
+                    "--signature",
+                ])
+                .arg(&sig)
+                .arg("-o")
+                .arg(c.path(&format!("out-{i}.pdf")))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|ch| ch.wait_with_output().unwrap())
+        .collect();
+    let winners = outputs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        winners,
+        1,
+        "{:?}",
+        outputs
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .collect::<Vec<_>>()
+    );
+    let written = (0..8)
+        .filter(|i| c.path(&format!("out-{i}.pdf")).exists())
+        .count();
+    assert_eq!(written, 1);
+    let audit = c.audit();
+    let signs = audit
+        .lines()
+        .filter(|l| l.contains("\tsign\t") && l.contains(&handle))
+        .count();
+    assert_eq!(signs, 1, "{audit}");
+}
+
+#[test]
 fn a_prepared_signature_that_is_never_completed_expires() {
     let reg = kyso::registry::Registry::open_in_memory().unwrap();
     let k = keys_dev();
@@ -713,14 +1509,13 @@ fn a_prepared_signature_that_is_never_completed_expires() {
         time::Duration::minutes(5),
     )
     .unwrap();
-    kyso::signing::deferred::save(reg.connection(), &p).unwrap();
-    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(6);
+    let now = time::OffsetDateTime::now_utc();
+    kyso::signing::deferred::save(reg.connection(), &p, now).unwrap();
+    let later = now + time::Duration::minutes(6);
     let e = kyso::signing::deferred::load(reg.connection(), &p.handle, later).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
     // And it is gone for good.
-    let e =
-        kyso::signing::deferred::load(reg.connection(), &p.handle, time::OffsetDateTime::now_utc())
-            .unwrap_err();
+    let e = kyso::signing::deferred::load(reg.connection(), &p.handle, now).unwrap_err();
     assert!(e.to_string().contains("no prepared signature"), "{e}");
 }
 
@@ -804,20 +1599,21 @@ fn kyso_verify_reports_the_capacity_and_the_verified_delegation() {
             "KT",
             "chu-tich",
             "pho-chu-tich",
-            &["chung-thuc-chu-ky"],
+            &["signature"],
             "2026-01-01",
             "2030-12-31"
         )
         .status
         .success()
     );
+    let (issued, _) = c.issue("signature");
     let signed = c.path("kt.pdf");
     assert!(
         c.sign_as(
             "vice-chairman-ec",
             "pho-chu-tich",
-            "chung-thuc-chu-ky",
-            &unsigned(),
+            None,
+            &issued,
             &signed,
             &[]
         )
@@ -831,12 +1627,12 @@ fn kyso_verify_reports_the_capacity_and_the_verified_delegation() {
     let cap = &sig["capacity"];
     assert_eq!(cap["basis"], "delegation");
     assert_eq!(cap["claimed_role"], "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH");
-    assert_eq!(cap["document_kind"], "chung-thuc-chu-ky");
+    assert_eq!(cap["document_kind"], "signature");
     let d = &cap["delegation"];
     assert_eq!(d["mark"], "KT.");
     assert_eq!(d["on_behalf_of"], "Nguyễn Văn An, Chủ tịch");
     assert!(d["basis"].as_str().unwrap().contains("15/QĐ-UBND"));
-    assert_eq!(d["scope"][0], "chung-thuc-chu-ky");
+    assert_eq!(d["scope"][0], "signature");
     for key in [
         "grant_signature_valid",
         "grant_trusted",
@@ -849,18 +1645,12 @@ fn kyso_verify_reports_the_capacity_and_the_verified_delegation() {
     }
 
     // In one's own right: no delegation to verify.
+    let (copy, _) = c.issue("certified-copy");
     let own = c.path("own.pdf");
     assert!(
-        c.sign_as(
-            "chairman-rsa",
-            "chu-tich",
-            "chung-thuc-chu-ky",
-            &unsigned(),
-            &own,
-            &[]
-        )
-        .status
-        .success()
+        c.sign_as("chairman-rsa", "chu-tich", None, &copy, &own, &[])
+            .status
+            .success()
     );
     let (code, v) = verify_json(&own);
     assert_eq!(code, 0);
@@ -877,7 +1667,7 @@ fn sign_with_claim(out: &Path, grant: &[u8], extra_certs: Vec<kyso::pki::Certifi
             kyso::authority::grant::signer_attributes(
                 "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH",
                 Some("chung-thuc-chu-ky"),
-                Some(grant),
+                &[grant],
             )
             .unwrap(),
         ],
@@ -896,6 +1686,8 @@ fn kt_delegation() -> kyso::authority::Delegation {
         agency: "UBND xã Tân Lạc".into(),
         citizen_id: None,
         is_seal: false,
+        position: kyso::authority::Position::Staff,
+        unit: String::new(),
     };
     kyso::authority::Delegation {
         id: 1,
@@ -909,6 +1701,7 @@ fn kt_delegation() -> kyso::authority::Delegation {
         basis_date: "2025-12-30".into(),
         grant_der: Vec::new(),
         revoked: None,
+        source: None,
     }
 }
 
@@ -994,7 +1787,7 @@ fn a_forged_delegation_is_reported_unverified_and_never_passes() {
             kyso::authority::grant::signer_attributes(
                 "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH",
                 Some("hop-dong"),
-                Some(&genuine),
+                &[&genuine],
             )
             .unwrap(),
         ],

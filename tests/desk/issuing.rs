@@ -49,6 +49,7 @@ fn issuer(catalog: &Arc<Catalog>, db: &Path) -> Issuer {
     Issuer::new(
         catalog.clone(),
         Registry::open(db).unwrap(),
+        kyso::issuing::IssuedFiles::new(db.with_extension("documents")),
         Authority::default(),
         "https://kyso.example.gov.vn",
     )
@@ -720,6 +721,7 @@ fn a_document_that_cannot_be_rendered_stays_in_the_register_as_void_with_the_rea
     let mut bad = Issuer::new(
         catalog.clone(),
         Registry::open(&db).unwrap(),
+        kyso::issuing::IssuedFiles::new(db.with_extension("documents")),
         Authority::default(),
         &long,
     );

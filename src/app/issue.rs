@@ -1,0 +1,88 @@
+//! Issuing, reprinting and cancelling certifications.
+
+use crate::issuing::{DocumentRecord, IssueError, Issued, Issuer, Status};
+
+use super::{App, AppError};
+
+/// A document still pending this long after numbering was interrupted (rendering takes
+/// milliseconds): it is voided, with that reason, before the next issue.
+pub const INTERRUPTED_AFTER: time::Duration = time::Duration::minutes(10);
+
+fn issuer(app: &App) -> Result<Issuer, AppError> {
+    Ok(Issuer::new(
+        app.catalog()?,
+        app.registry()?,
+        app.issued_files(),
+        app.settings().authority.clone(),
+        &app.settings().base_url,
+    ))
+}
+
+/// Issues a document of `kind` from `data` for `actor` (the clerk). When it returns, the PDF is
+/// durable in the issued-files store and the register says `issued`, with its audit entry; the
+/// caller may then deliver the bytes however it likes, and [`reprint`] gives them back.
+pub fn issue(
+    app: &App,
+    actor: &str,
+    kind: &str,
+    data: &serde_json::Value,
+) -> Result<Issued, AppError> {
+    let now = app.now();
+    let mut issuer = issuer(app)?;
+    issuer.void_interrupted(now - INTERRUPTED_AFTER)?;
+    match issuer.issue_as(actor, kind, data, now) {
+        Ok(doc) => Ok(doc),
+        Err(IssueError::Invalid(errors)) => Err(AppError::Invalid(errors)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The issued PDF of document `id`, byte for byte as it was issued (checked against the
+/// register's SHA-256), with its register entry.
+pub fn reprint(app: &App, id: &str) -> Result<(DocumentRecord, Vec<u8>), AppError> {
+    let issuer = issuer(app)?;
+    let record = issuer
+        .document(id)?
+        .ok_or_else(|| AppError::NotFound(format!("document {id}")))?;
+    match record.status {
+        Status::Issued | Status::Cancelled => {}
+        other => {
+            return Err(super::error::Denial::NotSignable {
+                id: id.to_owned(),
+                status: format!(
+                    "{other}{}",
+                    record
+                        .void_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
+            }
+            .into());
+        }
+    }
+    let bytes = issuer.files().read(&record)?;
+    Ok((record, bytes))
+}
+
+/// Records the cancellation of document `id` by `decision`, audited as `actor`.
+pub fn cancel(
+    app: &App,
+    actor: &str,
+    id: &str,
+    decision: &str,
+    reason: &str,
+) -> Result<(), AppError> {
+    let mut issuer = issuer(app)?;
+    match issuer.cancel_as(actor, id, decision, reason, app.now()) {
+        Err(IssueError::NotFound(id)) => Err(AppError::NotFound(format!("document {id}"))),
+        other => Ok(other?),
+    }
+}
+
+/// One document's register entry.
+pub fn document(app: &App, id: &str) -> Result<DocumentRecord, AppError> {
+    issuer(app)?
+        .document(id)?
+        .ok_or_else(|| AppError::NotFound(format!("document {id}")))
+}
