@@ -155,6 +155,11 @@ pub fn add_certificate(
     }
     let mut reg = app.registry()?;
     let official = store::official(reg.connection(), id)?;
+    if let Some(holder) = store::certificate_holder(reg.connection(), cert)?
+        && holder != id
+    {
+        return Err(store::StoreError::CertificateTaken(holder).into());
+    }
     let refuse = |vi: String, en: String| -> AppError { Denial::Certificate { vi, en }.into() };
     if crate::pki::is_development_certificate(cert.der()) && !app.settings().development {
         return Err(refuse(

@@ -1541,7 +1541,7 @@ fn editing_one_audit_entry_makes_audit_verify_fail_and_name_it() {
             "KT",
             "chu-tich",
             "pho-chu-tich",
-            &["chung-thuc-chu-ky"],
+            &["signature"],
             "2026-01-01",
             "2030-12-31"
         )

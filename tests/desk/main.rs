@@ -7,4 +7,5 @@ mod authority;
 mod demo;
 mod inputs;
 mod issuing;
+mod records;
 mod signing;
