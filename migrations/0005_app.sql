@@ -28,6 +28,9 @@ CREATE TABLE document_versions (
     -- authority was checked); NULL for the issued version.
     field       TEXT,
     signer      TEXT,
+    -- The capacity written into the signature ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"), when authority
+    -- was checked: what the public verification page shows.
+    capacity    TEXT,
     created_at  TEXT NOT NULL
 );
 CREATE INDEX document_versions_by_document ON document_versions(document_id, created_at);

@@ -86,6 +86,29 @@ pub struct Settings {
     /// letters and the like). Signing a PDF that is not in the register is allowed only under
     /// one of these; certification kinds always need their register entry.
     pub external_kinds: Vec<String>,
+    /// The HTTP service (`[server]`).
+    pub server: ServerSettings,
+}
+
+/// The HTTP service's settings (`[server]`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on (`KYSO_LISTEN`, `kyso serve --listen`); loopback by default, so a
+    /// node is exposed only through a deliberate setting or a reverse proxy.
+    pub listen: String,
+    /// Largest request body accepted (`KYSO_MAX_UPLOAD_BYTES`): uploads of PDFs to verify.
+    /// Larger bodies get 413 before they are read whole.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".to_owned(),
+            max_upload_bytes: 64 << 20,
+        }
+    }
 }
 
 /// RFC 3161 time-stamping authorities for PAdES B-T signatures. Opt-in: with no URL, kyso signs
@@ -165,6 +188,7 @@ impl Default for Settings {
             crls: Vec::new(),
             require_revocation: false,
             external_kinds: vec!["van-ban".to_owned()],
+            server: ServerSettings::default(),
         }
     }
 }
@@ -220,6 +244,18 @@ impl Settings {
                 "phải lớn hơn 0 / must be more than 0",
             ));
         }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.listen (KYSO_LISTEN, --listen)",
+                "phải là địa chỉ IP:cổng, ví dụ 127.0.0.1:8080 / must be IP:PORT, e.g. 127.0.0.1:8080",
+            ));
+        }
+        if !(1024..=(4u64 << 30)).contains(&self.server.max_upload_bytes) {
+            return Err(invalid(
+                "server.max_upload_bytes (KYSO_MAX_UPLOAD_BYTES)",
+                "phải từ 1024 byte đến 4 GiB / must be between 1024 bytes and 4 GiB",
+            ));
+        }
         Ok(self)
     }
 
@@ -266,6 +302,15 @@ impl Settings {
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned)
                 .collect();
+        }
+        if let Some(v) = get("KYSO_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = get("KYSO_MAX_UPLOAD_BYTES") {
+            self.server.max_upload_bytes = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "KYSO_MAX_UPLOAD_BYTES",
+                message: format!("expected a number of bytes, got {v:?}"),
+            })?;
         }
         if let Some(v) = get("KYSO_CRLS") {
             self.crls = std::env::split_paths(&v).collect();

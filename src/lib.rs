@@ -20,7 +20,8 @@
 //! * [`issuing`]: numbering in the certification registers, issuing and cancelling documents;
 //! * [`archive`]: store-and-forward archiving of signed documents (local disk or S3);
 //! * [`app`]: the use cases (issue, sign, cancel, administer authority) that the CLI and the
-//!   HTTP service share: decide from the register, record, then return.
+//!   HTTP service share: decide from the register, record, then return;
+//! * [`http`]: `kyso serve`, the HTTP edge on those use cases.
 //!
 //! Library errors are typed (one `thiserror` enum per module); only the binary uses `anyhow`.
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod archive;
 pub mod audit;
 pub mod authority;
 pub mod config;
+pub mod http;
 pub mod issuing;
 pub mod pdf;
 pub mod pki;

@@ -599,14 +599,15 @@ fn record(
     )?;
     if let Some(doc) = &decision.document {
         tx.execute(
-            "INSERT INTO document_versions(sha256, document_id, stage, size, field, signer, created_at)
-             VALUES (?1, ?2, 'signed', ?3, ?4, ?5, ?6) ON CONFLICT(sha256) DO NOTHING",
+            "INSERT INTO document_versions(sha256, document_id, stage, size, field, signer, capacity, created_at)
+             VALUES (?1, ?2, 'signed', ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sha256) DO NOTHING",
             params![
                 sha256,
                 doc.id,
                 bytes.len() as i64,
                 decision.field,
                 decision.actor,
+                decision.capacity,
                 rfc3339(now)
             ],
         )?;
@@ -645,11 +646,11 @@ fn record(
 /// A registered document must then be exactly one of the versions kyso recorded for it.
 fn identify(app: &App, conn: &Connection, pdf: &[u8]) -> Result<Option<DocumentRecord>, AppError> {
     let mut found = None;
-    for digest in revision_digests(pdf) {
+    for digest in revision_digests(pdf).0 {
         let id: Option<String> = conn
             .query_row(
                 "SELECT id FROM documents WHERE pdf_sha256 = ?1",
-                [&digest],
+                [&digest.sha256],
                 |r| r.get(0),
             )
             .map(Some)
@@ -687,18 +688,30 @@ fn identify(app: &App, conn: &Connection, pdf: &[u8]) -> Result<Option<DocumentR
     Ok(Some(doc))
 }
 
-/// SHA-256 (hex) of every prefix of `pdf` that ends a revision: after each `%%EOF`, with and
-/// without the end-of-line that follows it. One pass over the file.
-fn revision_digests(pdf: &[u8]) -> Vec<String> {
+/// The SHA-256 of a prefix of a file that ends a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RevisionDigest {
+    /// Which `%%EOF` marker (from 0, in file order) the prefix ends at.
+    pub marker: usize,
+    /// SHA-256 of the prefix, lower-case hex.
+    pub sha256: String,
+}
+
+/// SHA-256 of every prefix of `pdf` that ends a revision: after each `%%EOF`, with and without
+/// the end-of-line that follows it. One pass over the file. Also returns how many markers
+/// there are.
+pub(crate) fn revision_digests(pdf: &[u8]) -> (Vec<RevisionDigest>, usize) {
     let mut ends = Vec::new();
-    for pos in memchr::memmem::find_iter(pdf, b"%%EOF") {
+    let mut markers = 0;
+    for (marker, pos) in memchr::memmem::find_iter(pdf, b"%%EOF").enumerate() {
+        markers = marker + 1;
         let end = pos + 5;
-        ends.push(end);
+        ends.push((marker, end));
         match pdf.get(end..end + 2) {
-            Some(b"\r\n") => ends.push(end + 2),
+            Some(b"\r\n") => ends.push((marker, end + 2)),
             _ => {
                 if matches!(pdf.get(end), Some(b'\n' | b'\r')) {
-                    ends.push(end + 1);
+                    ends.push((marker, end + 1));
                 }
             }
         }
@@ -706,15 +719,18 @@ fn revision_digests(pdf: &[u8]) -> Vec<String> {
     let mut out = Vec::with_capacity(ends.len());
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut at = 0;
-    for end in ends {
+    for (marker, end) in ends {
         if end > pdf.len() || end < at {
             continue;
         }
         ctx.update(&pdf[at..end]);
         at = end;
-        out.push(crate::pki::hex_upper(ctx.clone().finish().as_ref()).to_ascii_lowercase());
+        out.push(RevisionDigest {
+            marker,
+            sha256: crate::pki::hex_upper(ctx.clone().finish().as_ref()).to_ascii_lowercase(),
+        });
     }
-    out
+    (out, markers)
 }
 
 /// The personal ID numbers of everyone a document's matter concerns: every `personal_id` in
@@ -874,18 +890,23 @@ mod tests {
     #[test]
     fn revision_ends_are_found_with_and_without_their_end_of_line() {
         let pdf = b"%PDF-1.7\n1 0 obj\nnull\nendobj\n%%EOF\nmore\n%%EOF\r\n";
-        let d = revision_digests(pdf);
-        let first = 35;
-        assert_eq!(&pdf[first - 5..first], b"%%EOF");
+        let d: Vec<String> = revision_digests(pdf)
+            .0
+            .into_iter()
+            .map(|d| d.sha256)
+            .collect();
+        let first = pdf.windows(5).position(|w| w == b"%%EOF").unwrap() + 5;
         assert!(d.contains(&sha256_hex(&pdf[..first])));
         assert!(d.contains(&sha256_hex(&pdf[..first + 1])));
         assert!(d.contains(&sha256_hex(pdf)));
-        assert!(revision_digests(b"no marker").is_empty());
+        assert!(revision_digests(b"no marker").0.is_empty());
     }
 
     #[test]
     fn every_personal_id_in_the_data_concerns_the_matter() {
         let data = r#"{"requester":{"personal_id":"001 080 000 001"},"parties":[{"personal_id":"002090000002"},{"name":"x"}]}"#;
-        assert_eq!(concerned_ids(data), vec!["001080000001", "002090000002"]);
+        let mut ids = concerned_ids(data);
+        ids.sort();
+        assert_eq!(ids, vec!["001080000001", "002090000002"]);
     }
 }

@@ -18,6 +18,7 @@ mod dev_pki;
 mod issue;
 mod kinds;
 mod output;
+mod serve;
 mod sign;
 mod verify;
 
@@ -69,6 +70,8 @@ enum Command {
     Reprint(issue::ReprintArgs),
     /// Archive signed documents: outbox, worker, status, integrity audit.
     Archive(archive::ArchiveArgs),
+    /// Serve the public verification pages and the API over HTTP (with the archive worker).
+    Serve(serve::Args),
 }
 
 /// Settings after the configuration file, the environment and the global flags, and the
@@ -129,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => cancel::run(&ctx, args),
         Command::Reprint(args) => issue::reprint(&ctx, args),
         Command::Archive(args) => archive::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
     }
 }
 

@@ -1089,7 +1089,7 @@ fn certificates_are_registered_only_to_their_holder() {
             "add-cert",
             "cong-chuc",
             "--cert",
-            &cert("vice-chairman-ec"),
+            &cert("vice-chairman-rsa"),
         ]),
         "not cong-chuc's registered name",
     );

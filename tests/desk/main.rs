@@ -7,5 +7,6 @@ mod authority;
 mod demo;
 mod inputs;
 mod issuing;
+mod public_page;
 mod records;
 mod signing;

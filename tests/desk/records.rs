@@ -351,5 +351,8 @@ fn a_whole_day_end_date_includes_its_last_second() {
     );
     let list = c.ok(&["delegations", "list"]);
     // The grant runs to the last instant of 2026-12-31 in Vietnam.
-    assert!(list.contains("2026-12-31T23:59:59.999999999+07:00"), "{list}");
+    assert!(
+        list.contains("2026-12-31T23:59:59.999999999+07:00"),
+        "{list}"
+    );
 }

@@ -1,0 +1,105 @@
+//! `kyso serve`: the HTTP service on the configured address, with the archive worker beside it.
+//! SIGTERM or Ctrl-C stops accepting connections, lets the requests in flight finish, and
+//! stops the worker between passes: nothing is left half-written.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kyso::http::Server;
+
+use super::Context;
+use super::output::{errln, outln};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (overrides `[server] listen` and KYSO_LISTEN).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Do not run the archive worker in this process (another node or process runs it).
+    #[arg(long)]
+    no_archive_worker: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let mut settings = ctx.settings.clone();
+    if let Some(l) = args.listen {
+        settings.server.listen = l;
+    }
+    let settings = settings.checked()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let app = Arc::new(kyso::app::App::new(settings.clone()));
+    runtime.block_on(async move {
+        let server = Server::bind(app, &settings.server.listen).await?;
+        let addr = server.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = if args.no_archive_worker {
+            None
+        } else {
+            Some(spawn_worker(&settings, stop_rx.clone())?)
+        };
+        outln!(
+            "kyso serving on http://{addr} (public verification: {}/v/ID)",
+            settings.base_url
+        )?;
+        let mut server_stop = stop_rx.clone();
+        let serving = tokio::spawn(server.run(async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        }));
+        shutdown_signal().await;
+        errln!("kyso: stopping: finishing requests in flight");
+        let _ = stop_tx.send(true);
+        serving.await.context("the server task failed")??;
+        if let Some(w) = worker {
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The archive worker on its own thread with its own small runtime (it keeps a registry
+/// connection and runs passes one after another), stopped by `stop`.
+fn spawn_worker(
+    settings: &kyso::config::Settings,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let store = kyso::archive::AnyStore::open(settings)?;
+    let mut worker = kyso::archive::worker::Worker::new(settings, store)?;
+    Ok(std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            errln!("kyso: archive worker: cannot start its runtime");
+            return;
+        };
+        rt.block_on(async move {
+            if let Err(e) = worker
+                .run(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+            {
+                errln!("kyso: archive worker stopped: {e}");
+            }
+        });
+    }))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
