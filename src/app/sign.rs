@@ -733,20 +733,19 @@ pub(crate) fn revision_digests(pdf: &[u8]) -> (Vec<RevisionDigest>, usize) {
     (out, markers)
 }
 
-/// The personal ID numbers of everyone a document's matter concerns: every `personal_id` in
-/// its data (requesters, parties, the person a civil-status paper is about).
-fn concerned_ids(data: &str) -> Vec<String> {
-    fn walk(v: &Value, out: &mut Vec<String>) {
+/// Everyone a document's data names with a personal ID (requesters, parties, the person a
+/// civil-status paper is about), as (full name, ID as written).
+pub(crate) fn persons_concerned(data: &str) -> Vec<(String, String)> {
+    fn walk(v: &Value, out: &mut Vec<(String, String)>) {
         match v {
             Value::Object(m) => {
-                for (k, v) in m {
-                    match (k.as_str(), v) {
-                        ("personal_id", Value::String(s)) => {
-                            out.push(authority::normalise_id(s));
-                        }
-                        _ => walk(v, out),
-                    }
+                if let Some(Value::String(pid)) = m.get("personal_id") {
+                    let name = m.get("full_name").and_then(Value::as_str).unwrap_or("");
+                    out.push((name.to_owned(), pid.clone()));
                 }
+                m.values()
+                    .filter(|v| v.is_object() || v.is_array())
+                    .for_each(|v| walk(v, out));
             }
             Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
             _ => {}
@@ -757,6 +756,14 @@ fn concerned_ids(data: &str) -> Vec<String> {
         walk(&v, &mut out);
     }
     out
+}
+
+/// The personal ID numbers of everyone a document's matter concerns, digits only.
+fn concerned_ids(data: &str) -> Vec<String> {
+    persons_concerned(data)
+        .into_iter()
+        .map(|(_, id)| authority::normalise_id(&id))
+        .collect()
 }
 
 /// A requester ID as the caller gives it: a 12-digit personal ID (spaces and dots allowed), or

@@ -8,7 +8,6 @@
 
 use rusqlite::params;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::{App, AppError, sha256_hex};
 use crate::issuing::Status;
@@ -229,34 +228,15 @@ fn mask_id(id: &str) -> String {
     "*".repeat(hidden) + &chars[hidden..].iter().collect::<String>()
 }
 
-/// Everyone the data names with a personal ID: requesters, parties, the person a civil-status
-/// paper is about.
+/// Everyone the data names with a personal ID, masked.
 fn masked_persons(data: &str) -> Vec<MaskedPerson> {
-    fn walk(v: &Value, out: &mut Vec<MaskedPerson>) {
-        match v {
-            Value::Object(m) => {
-                if let Some(Value::String(pid)) = m.get("personal_id") {
-                    let name = m.get("full_name").and_then(Value::as_str).unwrap_or("");
-                    out.push(MaskedPerson {
-                        initials: initials(name),
-                        id: mask_id(pid),
-                    });
-                }
-                for v in m.values() {
-                    if v.is_object() || v.is_array() {
-                        walk(v, out);
-                    }
-                }
-            }
-            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Ok(v) = serde_json::from_str::<Value>(data) {
-        walk(&v, &mut out);
-    }
-    out
+    super::sign::persons_concerned(data)
+        .into_iter()
+        .map(|(name, id)| MaskedPerson {
+            initials: initials(&name),
+            id: mask_id(&id),
+        })
+        .collect()
 }
 
 /// The validation policy of the configuration: its trust anchors (the development PKI only in

@@ -190,23 +190,8 @@ async fn run_worker(ctx: &Context) -> anyhow::Result<ExitCode> {
         "kyso: archive worker started; store {}",
         w.store().describe()
     );
-    w.run(shutdown_signal()).await?;
+    w.run(super::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCode> {

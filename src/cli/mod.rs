@@ -81,6 +81,23 @@ pub struct Context {
     pub app: kyso::app::App,
 }
 
+/// Completes on SIGTERM or Ctrl-C: how long-running commands (`serve`, `archive run`) are told
+/// to stop.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// Prints one line on standard output (through [`output`], so a closed pipe never crashes).
 pub fn say(line: &str) -> anyhow::Result<()> {
     output::outln!("{line}")

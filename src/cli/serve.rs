@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let serving = tokio::spawn(server.run(async move {
             let _ = server_stop.wait_for(|s| *s).await;
         }));
-        shutdown_signal().await;
+        super::shutdown_signal().await;
         errln!("kyso: stopping: finishing requests in flight");
         let _ = stop_tx.send(true);
         serving.await.context("the server task failed")??;
@@ -87,19 +87,4 @@ fn spawn_worker(
             }
         });
     }))
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -226,14 +226,7 @@ fn sign_now(
         &request(common, Some(out.path())),
     )
     .with_context(|| format!("cannot sign {}", input.display()))?;
-    // Recorded (audit entry, outbox row, staged copy) before the output is written: a failed
-    // write leaves the signed file in the outbox, never an unrecorded signature.
-    out.write(&signed.bytes).with_context(|| {
-        format!(
-            "signed and recorded (archive {}), but could not write the output",
-            signed.archive_key
-        )
-    })?;
+    write_signed(&out, &signed)?;
     super::say(&format!(
         "signed {} -> {} ({}archive #{} {}{}{})",
         input.display(),
@@ -256,6 +249,17 @@ fn sign_now(
         }
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a signed file the use case has already recorded (audit entry, outbox row, staged
+/// copy): a failed write leaves the signature in the outbox, never an unrecorded one.
+fn write_signed(out: &OutputPath, signed: &sign::Signed) -> anyhow::Result<()> {
+    out.write(&signed.bytes).with_context(|| {
+        format!(
+            "signed and recorded (archive {}), but could not write the output",
+            signed.archive_key
+        )
+    })
 }
 
 fn prepare(
@@ -312,12 +316,7 @@ fn complete(
     let sig = read_limited(signature, 4096)?;
     let signed = sign::complete(&ctx.app, handle, &sig)
         .with_context(|| format!("cannot complete {handle}"))?;
-    out.write(&signed.bytes).with_context(|| {
-        format!(
-            "signed and recorded (archive {}), but could not write the output",
-            signed.archive_key
-        )
-    })?;
+    write_signed(&out, &signed)?;
     super::say(&format!(
         "signed -> {} (archive #{} {}{})",
         output.display(),
