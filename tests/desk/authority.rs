@@ -187,6 +187,24 @@ impl Commune {
         self.grant_with(mark, from, to, kinds, valid_from, valid_until, &[])
     }
 
+    /// Grants a delegation that must succeed.
+    pub fn granted(
+        &self,
+        mark: &str,
+        from: &str,
+        to: &str,
+        kinds: &[&str],
+        valid_from: &str,
+        valid_until: &str,
+    ) {
+        let o = self.grant(mark, from, to, kinds, valid_from, valid_until);
+        assert!(
+            o.status.success(),
+            "grant {mark} {from} -> {to}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn grant_with(
         &self,
@@ -473,17 +491,13 @@ fn the_vice_chairman_signs_under_a_kt_delegation_and_the_grant_travels_in_the_si
 #[test]
 fn an_expired_delegation_is_refused() {
     let c = Commune::new();
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2025-01-01",
-            "2025-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2025-01-01",
+        "2025-12-31",
     );
     let (issued, _) = c.issue("signature");
     let o = c.sign_as(
@@ -502,17 +516,13 @@ fn an_expired_delegation_is_refused() {
 #[test]
 fn a_delegation_not_yet_in_force_is_refused() {
     let c = Commune::new();
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2099-01-01",
-            "2099-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2099-01-01",
+        "2099-12-31",
     );
     let (issued, _) = c.issue("signature");
     let o = c.sign_as(
@@ -529,17 +539,13 @@ fn a_delegation_not_yet_in_force_is_refused() {
 #[test]
 fn a_revoked_delegation_is_refused_and_cannot_be_revoked_twice_or_backdated() {
     let c = Commune::new();
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
     );
     // A revocation dated before the grant was made is refused.
     refused(
@@ -581,17 +587,13 @@ fn a_revoked_delegation_is_refused_and_cannot_be_revoked_twice_or_backdated() {
 #[test]
 fn the_register_decides_the_kind_not_the_caller() {
     let c = Commune::new();
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
     );
     let (contract, id) = c.issue("contract");
     // Naming a kind the delegation covers does not make a contract a signature certification.
@@ -745,17 +747,13 @@ fn a_requester_id_must_be_an_id() {
 #[test]
 fn someone_who_is_not_the_grantee_is_refused() {
     let c = Commune::new();
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
     );
     let (issued, _) = c.issue("signature");
     // The clerk names the vice-chairman's delegation.
@@ -814,17 +812,13 @@ fn only_the_head_grants_and_nothing_but_tl_passes_on() {
     );
     refused(&o, "goes only to the head's own deputies");
     // A TUQ. holder passes nothing on; neither does a KT. holder.
-    assert!(
-        c.grant(
-            "TUQ",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "TUQ",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
     );
     let o = c.grant_with(
         "KT",
@@ -836,17 +830,13 @@ fn only_the_head_grants_and_nothing_but_tl_passes_on() {
         &["--source", "1"],
     );
     refused(&o, "TUQ. power is never passed on");
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
     );
     let o = c.grant_with(
         "KT",
@@ -924,17 +914,13 @@ fn a_tl_grant_passes_once_to_the_holders_deputy_and_ends_with_its_source() {
             c.path(&format!("{id}.pem")).to_str().unwrap(),
         ]);
     }
-    assert!(
-        c.grant(
-            "TL",
-            "chu-tich",
-            "chanh-vp",
-            &["certified-copy"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "TL",
+        "chu-tich",
+        "chanh-vp",
+        &["certified-copy"],
+        "2026-01-01",
+        "2030-12-31",
     );
     // Not to another unit's deputy, not wider, not longer.
     refused(
@@ -1282,17 +1268,13 @@ fn a_revoked_certificate_does_not_sign_and_an_unknown_status_is_recorded() {
 fn deferred_signing_with_openssl_as_the_token() {
     let c = Commune::new();
     let k = keys_dev();
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
     );
     for (stem, official, kind, extra) in [
         (
@@ -1536,17 +1518,13 @@ fn openssl_sign(key: &Path, digest: &Path, out: &Path, extra: &[&str]) {
 #[test]
 fn editing_one_audit_entry_makes_audit_verify_fail_and_name_it() {
     let c = Commune::new();
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
     );
     let out = c.ok(&["audit", "verify"]);
     assert!(out.contains("intact"), "{out}");
@@ -1594,17 +1572,13 @@ fn verify_json(pdf: &Path) -> (i32, serde_json::Value) {
 #[test]
 fn kyso_verify_reports_the_capacity_and_the_verified_delegation() {
     let c = Commune::new();
-    assert!(
-        c.grant(
-            "KT",
-            "chu-tich",
-            "pho-chu-tich",
-            &["signature"],
-            "2026-01-01",
-            "2030-12-31"
-        )
-        .status
-        .success()
+    c.granted(
+        "KT",
+        "chu-tich",
+        "pho-chu-tich",
+        &["signature"],
+        "2026-01-01",
+        "2030-12-31",
     );
     let (issued, _) = c.issue("signature");
     let signed = c.path("kt.pdf");
