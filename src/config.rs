@@ -78,6 +78,10 @@ pub struct Settings {
     /// CRL files (DER or PEM) that signing checks the signer's certificate against, and that
     /// validation uses beside the CRLs a signature carries.
     pub crls: Vec<PathBuf>,
+    /// CA certificates (PEM) sent with signatures that the service makes with officials'
+    /// registered key files: the intermediates between their certificates and the trust
+    /// anchors (`KYSO_CHAIN`, paths separated as in PATH).
+    pub chain: Vec<PathBuf>,
     /// Refuse to sign when the signer certificate's revocation status cannot be established
     /// (no CRL from its issuer, or only a stale one). Off by default: a commune on a poor link
     /// still signs, and the audit entry records "revocation unknown".
@@ -186,6 +190,7 @@ impl Default for Settings {
             archive: ArchiveSettings::default(),
             timestamp: TimestampSettings::default(),
             crls: Vec::new(),
+            chain: Vec::new(),
             require_revocation: false,
             external_kinds: vec!["van-ban".to_owned()],
             server: ServerSettings::default(),
@@ -311,6 +316,9 @@ impl Settings {
                 name: "KYSO_MAX_UPLOAD_BYTES",
                 message: format!("expected a number of bytes, got {v:?}"),
             })?;
+        }
+        if let Some(v) = get("KYSO_CHAIN") {
+            self.chain = std::env::split_paths(&v).collect();
         }
         if let Some(v) = get("KYSO_CRLS") {
             self.crls = std::env::split_paths(&v).collect();

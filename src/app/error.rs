@@ -181,6 +181,31 @@ pub enum Denial {
         /// Why, in English.
         en: String,
     },
+    /// The username or password is wrong, or the account is disabled (which of these is not
+    /// said).
+    #[error("sai tên đăng nhập hoặc mật khẩu / wrong username or password")]
+    BadCredentials,
+    /// Too many failed sign-ins for this account or address; try again later.
+    #[error(
+        "đăng nhập sai quá nhiều lần; hãy thử lại sau 15 phút / too many failed sign-ins; try again in 15 minutes"
+    )]
+    Throttled,
+    /// The user's role or linked official does not allow this.
+    #[error("{vi} / {en}")]
+    Forbidden {
+        /// Why, in Vietnamese.
+        vi: String,
+        /// Why, in English.
+        en: String,
+    },
+    /// The request conflicts with what exists (a taken name, a completed signature).
+    #[error("{vi} / {en}")]
+    Conflict {
+        /// Why, in Vietnamese.
+        vi: String,
+        /// Why, in English.
+        en: String,
+    },
     /// An argument the rules do not accept.
     #[error("{vi} / {en}")]
     Input {

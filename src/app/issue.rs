@@ -1,6 +1,6 @@
 //! Issuing, reprinting and cancelling certifications.
 
-use crate::issuing::{DocumentRecord, IssueError, Issued, Issuer, Status};
+use crate::issuing::{DocumentRecord, IssueError, Issued, Issuer, Search, Status, Version};
 
 use super::{App, AppError};
 
@@ -85,4 +85,55 @@ pub fn document(app: &App, id: &str) -> Result<DocumentRecord, AppError> {
     issuer(app)?
         .document(id)?
         .ok_or_else(|| AppError::NotFound(format!("document {id}")))
+}
+
+/// Register entries matching `q`, newest first.
+pub fn search(app: &App, q: &Search) -> Result<Vec<DocumentRecord>, AppError> {
+    Ok(issuer(app)?.search(q)?)
+}
+
+/// One document with every version of it that left kyso, oldest first.
+pub fn document_with_versions(
+    app: &App,
+    id: &str,
+) -> Result<(DocumentRecord, Vec<Version>), AppError> {
+    let issuer = issuer(app)?;
+    let record = issuer
+        .document(id)?
+        .ok_or_else(|| AppError::NotFound(format!("document {id}")))?;
+    let versions = issuer.versions(id)?;
+    Ok((record, versions))
+}
+
+/// The latest version of document `id` that left kyso (the issued PDF until someone signs),
+/// with its register entry and that version's description.
+pub fn current_version(
+    app: &App,
+    id: &str,
+) -> Result<(DocumentRecord, Version, Vec<u8>), AppError> {
+    let issuer = issuer(app)?;
+    let record = issuer
+        .document(id)?
+        .ok_or_else(|| AppError::NotFound(format!("document {id}")))?;
+    let versions = issuer.versions(id)?;
+    match versions.last() {
+        Some(v) if v.stage == "signed" => {
+            let bytes = issuer.files().read_version(id, &v.sha256)?;
+            Ok((record, v.clone(), bytes))
+        }
+        _ => {
+            drop(issuer);
+            let (record, bytes) = reprint(app, &record.id)?;
+            let v = Version {
+                sha256: record.pdf_sha256.clone().unwrap_or_default(),
+                stage: "issued".into(),
+                size: bytes.len() as i64,
+                field: None,
+                signer: None,
+                capacity: None,
+                created_at: record.issued_on.clone(),
+            };
+            Ok((record, v, bytes))
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod issue;
 pub mod output;
 pub mod sign;
+pub mod users;
 pub mod verify;
 
 use std::sync::{Arc, OnceLock};

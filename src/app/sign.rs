@@ -21,7 +21,7 @@
 //! one transaction. A crash before that commit leaves nothing signed behind (the caller got no
 //! bytes); after it, the signed file is in the outbox whatever happens to the caller's copy.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -32,7 +32,9 @@ use crate::audit;
 use crate::authority::{self, Capacity};
 use crate::issuing::{DocumentRecord, Status};
 use crate::pki::Certificate;
-use crate::signing::{self, AppearanceBuilder, SignOptions, SignatureAlgorithm, Signer, deferred};
+use crate::signing::{
+    self, AppearanceBuilder, KeySigner, SignOptions, SignatureAlgorithm, Signer, deferred,
+};
 use crate::validation::chain::{RevocationStatus, revocation_status};
 
 /// The field of the official who signs (Decree 30/2020: the signature between title and name).
@@ -228,6 +230,183 @@ pub fn prepare(
         algorithm,
         expires_at: pending.expires_at,
     })
+}
+
+/// What the service asks when an official signs a registered document with their registered
+/// key: everything else (who, which document version, which key, in which capacity) comes from
+/// the register.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentSign {
+    /// The signature field, when the document has several the official may sign.
+    pub field: Option<String>,
+    /// Reason written into the signature.
+    pub reason: Option<String>,
+    /// Location written into the signature.
+    pub location: Option<String>,
+    /// Sign RSA with PKCS#1 v1.5 instead of RSASSA-PSS.
+    pub pkcs1: bool,
+}
+
+/// The certificate of `official_id` to sign with at `now`: the newest registered one that is
+/// within its validity and whose key is where `usable` accepts it.
+fn registered_key(
+    conn: &Connection,
+    official_id: &str,
+    now: OffsetDateTime,
+    usable: impl Fn(&str) -> bool,
+) -> Result<(Certificate, String), AppError> {
+    let keys = crate::authority::store::keys_of(conn, official_id)?;
+    keys.into_iter()
+        .find(|(c, loc)| {
+            let (from, until) = c.validity();
+            from <= now && now <= until && usable(loc)
+        })
+        .ok_or_else(|| {
+            Denial::input(
+                format!(
+                    "cán bộ {official_id} không có chứng thư số còn hạn với khóa dùng được ở đây"
+                ),
+                format!(
+                    "official {official_id} has no certificate in force with a key usable here"
+                ),
+            )
+            .into()
+        })
+}
+
+fn configured_chain(app: &App) -> Result<Vec<Certificate>, AppError> {
+    let mut chain = Vec::new();
+    for p in &app.settings().chain {
+        chain.extend(crate::pki::load_certificates(p)?);
+    }
+    Ok(chain)
+}
+
+/// Signs the latest version of registered document `document_id` as `official_id` (the one the
+/// signed-in user is linked to, never one the request names), with that official's registered
+/// key file, after the same decision as [`sign`].
+pub fn sign_document(
+    app: &App,
+    official_id: &str,
+    actor: &str,
+    document_id: &str,
+    opts: &DocumentSign,
+) -> Result<Signed, AppError> {
+    let (record, _version, bytes) = super::issue::current_version(app, document_id)?;
+    let (cert, location) = {
+        let registry = app.registry()?;
+        registered_key(registry.connection(), official_id, app.now(), |l| {
+            l.starts_with("file:")
+        })?
+    };
+    let path = std::path::PathBuf::from(location.trim_start_matches("file:"));
+    let key = crate::pki::load_private_key(&path)?;
+    let signer = KeySigner::new(&key, cert, configured_chain(app)?, !opts.pkcs1)?;
+    sign(
+        app,
+        &bytes,
+        &signer,
+        None,
+        &SignRequest {
+            field: opts.field.clone(),
+            reason: opts.reason.clone(),
+            location: opts.location.clone(),
+            official: Some(official_id.to_owned()),
+            actor: Some(actor.to_owned()),
+            label: Some(format!("service:{}", record.id)),
+            ..SignRequest::default()
+        },
+    )
+}
+
+/// Prepares a signature of the latest version of registered document `document_id` as
+/// `official_id` with a key kyso never holds (a token): the certificate is the official's
+/// newest registered one in force, or the one whose SHA-256 fingerprint is `certificate`.
+pub fn prepare_document(
+    app: &App,
+    official_id: &str,
+    actor: &str,
+    document_id: &str,
+    certificate: Option<&str>,
+    opts: &DocumentSign,
+) -> Result<Prepared, AppError> {
+    let (record, _version, bytes) = super::issue::current_version(app, document_id)?;
+    let cert = {
+        let registry = app.registry()?;
+        match certificate {
+            Some(fp) => {
+                let fp = fp.to_ascii_lowercase();
+                crate::authority::store::keys_of(registry.connection(), official_id)?
+                    .into_iter()
+                    .map(|(c, _)| c)
+                    .find(|c| {
+                        crate::pki::hex_upper(&c.fingerprint_sha256()).eq_ignore_ascii_case(&fp)
+                    })
+                    .ok_or_else(|| {
+                        AppError::from(Denial::input(
+                            format!("chứng thư số {fp} không đăng ký cho cán bộ {official_id}"),
+                            format!("certificate {fp} is not registered to official {official_id}"),
+                        ))
+                    })?
+            }
+            None => registered_key(registry.connection(), official_id, app.now(), |_| true)?.0,
+        }
+    };
+    prepare(
+        app,
+        &bytes,
+        &cert,
+        &configured_chain(app)?,
+        !opts.pkcs1,
+        time::Duration::minutes(15),
+        &SignRequest {
+            field: opts.field.clone(),
+            reason: opts.reason.clone(),
+            location: opts.location.clone(),
+            official: Some(official_id.to_owned()),
+            actor: Some(actor.to_owned()),
+            label: Some(format!("service:{}", record.id)),
+            ..SignRequest::default()
+        },
+    )
+}
+
+/// Completes prepared signature `handle` for `official_id`: only the official it was prepared
+/// for may complete it (a refusal otherwise, audited).
+pub fn complete_for(
+    app: &App,
+    official_id: &str,
+    handle: &str,
+    signature: &[u8],
+) -> Result<Signed, AppError> {
+    let registry = app.registry()?;
+    let owner: Option<Option<String>> = registry
+        .connection()
+        .query_row(
+            "SELECT official_id FROM pending_signatures WHERE handle = ?1",
+            [handle],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match owner {
+        None => Err(deferred::PendingError::Unknown(handle.to_owned()).into()),
+        Some(Some(o)) if o == official_id => complete(app, handle, signature),
+        Some(_) => {
+            let e: AppError = Denial::Forbidden {
+                vi: "chữ ký này được chuẩn bị cho người khác".into(),
+                en: "this signature was prepared for someone else".into(),
+            }
+            .into();
+            let _ = audit::append(
+                registry.connection(),
+                official_id,
+                "refuse",
+                handle,
+                &json!({"reason": e.to_string(), "stage": "complete"}),
+            );
+            Err(e)
+        }
+    }
 }
 
 /// Completes prepared signature `handle` with the raw signature value (RSA: the modulus-sized
@@ -598,6 +777,9 @@ fn record(
         },
     )?;
     if let Some(doc) = &decision.document {
+        // The service hands this version to the next signer and to downloads: durable before
+        // the commit that records it.
+        app.issued_files().stage_version(&doc.id, &sha256, &bytes)?;
         tx.execute(
             "INSERT INTO document_versions(sha256, document_id, stage, size, field, signer, capacity, created_at)
              VALUES (?1, ?2, 'signed', ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sha256) DO NOTHING",

@@ -206,6 +206,28 @@ pub fn certificates_of(
         .collect()
 }
 
+/// The certificates registered to `official_id` with where each one's key is
+/// (`file:PATH`, `pkcs11:URI` or `external`), newest first.
+pub fn keys_of(
+    conn: &Connection,
+    official_id: &str,
+) -> Result<Vec<(Certificate, String)>, StoreError> {
+    let mut st = conn.prepare(
+        "SELECT der, key_location FROM official_certificates WHERE official_id = ?1
+          ORDER BY added_at DESC",
+    )?;
+    let rows: Vec<(Vec<u8>, String)> = st
+        .query_map([official_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(d, loc)| {
+            Certificate::from_der(d)
+                .map(|c| (c, loc))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .collect()
+}
+
 /// Lets `title` sign `kind` in its own right.
 pub fn allow_title(conn: &Connection, title: &str, kind: &str) -> Result<(), StoreError> {
     conn.execute(

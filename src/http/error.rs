@@ -91,20 +91,49 @@ fn halves(text: &str) -> (String, String) {
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
+        use crate::app::error::Denial;
+        use crate::authority::store::StoreError;
+        use crate::signing::deferred::PendingError;
+        let (vi, en) = halves(&e.to_string());
+        let problem = |status: StatusCode, kind: &str| ApiError::new(status, kind, &vi, &en);
         match &e {
-            AppError::NotFound(_) => ApiError::not_found(),
-            AppError::Invalid(_) => {
-                let (vi, en) = halves(&e.to_string());
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-data", vi, en)
+            AppError::NotFound(_)
+            | AppError::Issue(crate::issuing::IssueError::NotFound(_))
+            | AppError::Store(StoreError::UnknownOfficial(_) | StoreError::UnknownDelegation(_))
+            | AppError::Pending(PendingError::Unknown(_)) => ApiError::not_found(),
+            AppError::Invalid(_) | AppError::Issue(crate::issuing::IssueError::Invalid(_)) => {
+                problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-data")
             }
-            AppError::Authority(_) => {
-                let (vi, en) = halves(&e.to_string());
-                ApiError::new(StatusCode::FORBIDDEN, "not-authorised", vi, en)
+            AppError::Authority(_) => problem(StatusCode::FORBIDDEN, "not-authorised"),
+            AppError::Denied(Denial::BadCredentials) => {
+                problem(StatusCode::UNAUTHORIZED, "bad-credentials")
             }
-            AppError::Denied(_) | AppError::Signing(_) => {
-                let (vi, en) = halves(&e.to_string());
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", vi, en)
+            AppError::Denied(Denial::Throttled) => {
+                problem(StatusCode::TOO_MANY_REQUESTS, "throttled")
             }
+            AppError::Denied(Denial::Forbidden { .. }) => {
+                problem(StatusCode::FORBIDDEN, "not-authorised")
+            }
+            AppError::Denied(Denial::Conflict { .. } | Denial::AlreadyCompleted(_))
+            | AppError::Pending(PendingError::Completed(_))
+            | AppError::Store(
+                StoreError::DuplicateOfficial(_)
+                | StoreError::AlreadyRevoked(_)
+                | StoreError::CertificateTaken(_)
+                | StoreError::CitizenIdTaken(_),
+            )
+            | AppError::Issue(crate::issuing::IssueError::NotCancellable { .. }) => {
+                problem(StatusCode::CONFLICT, "conflict")
+            }
+            AppError::Pending(PendingError::Expired(..)) => problem(StatusCode::GONE, "expired"),
+            AppError::Denied(_)
+            | AppError::Signing(_)
+            | AppError::Grant(_)
+            | AppError::Pki(_)
+            | AppError::Issue(
+                crate::issuing::IssueError::UnknownKind(_)
+                | crate::issuing::IssueError::MissingDecision,
+            ) => problem(StatusCode::UNPROCESSABLE_ENTITY, "refused"),
             _ => {
                 tracing::error!("internal error: {e}");
                 ApiError::internal()

@@ -143,6 +143,40 @@ impl IssuedFiles {
             .map_err(|source| IssueError::File { path, source })
     }
 
+    /// Where version `sha256` (a signed version) of document `id` lives.
+    pub fn version_path(&self, id: &str, sha256: &str) -> std::path::PathBuf {
+        let base = self.path_of(id);
+        let sha: String = sha256.chars().filter(char::is_ascii_hexdigit).collect();
+        base.with_extension(format!("{sha}.pdf"))
+    }
+
+    /// Writes a signed version of document `id` durably (before the commit that records it),
+    /// so that the service can hand the latest version to the next signer and to downloads
+    /// while the archive copy may still be waiting for its link.
+    pub fn stage_version(&self, id: &str, sha256: &str, pdf: &[u8]) -> Result<(), IssueError> {
+        let path = self.version_path(id, sha256);
+        crate::archive::local::write_durable(&path, pdf)
+            .map_err(|source| IssueError::File { path, source })
+    }
+
+    /// Signed version `sha256` of document `id`, checked against its name.
+    pub fn read_version(&self, id: &str, sha256: &str) -> Result<Vec<u8>, IssueError> {
+        let path = self.version_path(id, sha256);
+        let bytes = std::fs::read(&path).map_err(|source| IssueError::File {
+            path: path.clone(),
+            source,
+        })?;
+        let found = hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+        if found != sha256 {
+            return Err(IssueError::FileMismatch {
+                id: id.to_owned(),
+                found,
+                registered: sha256.to_owned(),
+            });
+        }
+        Ok(bytes)
+    }
+
     /// The issued PDF of `record`, checked against the SHA-256 the register holds.
     pub fn read(&self, record: &DocumentRecord) -> Result<Vec<u8>, IssueError> {
         let path = self.path_of(&record.id);
@@ -178,7 +212,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
             Status::Issued => "issued",
@@ -187,7 +222,8 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> Option<Status> {
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "pending" => Status::Pending,
             "issued" => Status::Issued,
@@ -254,6 +290,48 @@ impl Issued {
             )
         }
     }
+}
+
+/// What to look for in the register; every given criterion must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    /// The kind.
+    pub kind: Option<String>,
+    /// The number in its register.
+    pub number: Option<u32>,
+    /// The register year.
+    pub year: Option<i32>,
+    /// Issued on or after (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Issued on or before (`YYYY-MM-DD`).
+    pub to: Option<String>,
+    /// The status.
+    pub status: Option<Status>,
+    /// Text occurring in the entry's data (a name).
+    pub name: Option<String>,
+    /// A citizen ID occurring in the entry's data.
+    pub citizen_id: Option<String>,
+    /// At most this many (1–500).
+    pub limit: u32,
+}
+
+/// One version of a registered document that left kyso: as issued, or after a signature.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Version {
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// `issued` or `signed`.
+    pub stage: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// The signature field signed.
+    pub field: Option<String>,
+    /// Who signed.
+    pub signer: Option<String>,
+    /// The capacity line of the signature.
+    pub capacity: Option<String>,
+    /// When.
+    pub created_at: String,
 }
 
 /// A document as the register holds it.
@@ -618,6 +696,108 @@ impl Issuer {
             .connection()
             .prepare_cached(&format!("{SELECT_DOC} WHERE d.id = ?1"))?;
         Ok(st.query_row([id], record).optional()?)
+    }
+
+    /// Register entries matching `q`, newest first, at most `q.limit` (capped at 500).
+    pub fn search(&self, q: &Search) -> Result<Vec<DocumentRecord>, IssueError> {
+        let mut sql = format!("{SELECT_DOC} WHERE 1 = 1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        use rusqlite::types::Value;
+        fn push(sql: &mut String, args: &mut Vec<Value>, clause: &str, v: Value) {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        }
+        if let Some(k) = &q.kind {
+            push(
+                &mut sql,
+                &mut args,
+                " AND d.kind = ?",
+                Value::Text(k.clone()),
+            );
+        }
+        if let Some(n) = q.number {
+            push(
+                &mut sql,
+                &mut args,
+                " AND d.number = ?",
+                Value::Integer(i64::from(n)),
+            );
+        }
+        if let Some(y) = q.year {
+            push(
+                &mut sql,
+                &mut args,
+                " AND d.year = ?",
+                Value::Integer(i64::from(y)),
+            );
+        }
+        if let Some(f) = &q.from {
+            push(
+                &mut sql,
+                &mut args,
+                " AND d.issued_on >= ?",
+                Value::Text(f.clone()),
+            );
+        }
+        if let Some(t) = &q.to {
+            push(
+                &mut sql,
+                &mut args,
+                " AND d.issued_on <= ?",
+                Value::Text(t.clone()),
+            );
+        }
+        if let Some(st) = q.status {
+            push(
+                &mut sql,
+                &mut args,
+                " AND d.status = ?",
+                Value::Text(st.as_str().to_owned()),
+            );
+        }
+        // Names and ID numbers are values inside the entry's data; each term must occur there.
+        for term in [&q.name, &q.citizen_id].into_iter().flatten() {
+            let escaped = term
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            push(
+                &mut sql,
+                &mut args,
+                " AND d.data LIKE ? ESCAPE '\\'",
+                Value::Text(format!("%{escaped}%")),
+            );
+        }
+        sql.push_str(" ORDER BY d.created_at DESC, d.number DESC");
+        push(
+            &mut sql,
+            &mut args,
+            " LIMIT ?",
+            Value::Integer(i64::from(q.limit.clamp(1, 500))),
+        );
+        let mut st = self.registry.connection().prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The versions of document `id` that left kyso, oldest first.
+    pub fn versions(&self, id: &str) -> Result<Vec<Version>, IssueError> {
+        let mut st = self.registry.connection().prepare_cached(
+            "SELECT sha256, stage, size, field, signer, capacity, created_at
+               FROM document_versions WHERE document_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = st.query_map([id], |r| {
+            Ok(Version {
+                sha256: r.get(0)?,
+                stage: r.get(1)?,
+                size: r.get(2)?,
+                field: r.get(3)?,
+                signer: r.get(4)?,
+                capacity: r.get(5)?,
+                created_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every entry of a register year, in number order.

@@ -63,7 +63,13 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_app",
         sql: include_str!("../../migrations/0005_app.sql"),
     },
+    Migration {
+        name: "0006_users",
+        sql: include_str!("../../migrations/0006_users.sql"),
+    },
 ];
+
+pub mod users;
 
 /// An open registry database.
 pub struct Registry {
