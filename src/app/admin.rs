@@ -438,3 +438,81 @@ pub fn revoke_delegation(
     tx.commit()?;
     Ok(())
 }
+
+/// Every registered official.
+pub fn officials(app: &App) -> Result<Vec<Official>, AppError> {
+    Ok(store::officials(app.registry()?.connection())?)
+}
+
+/// One official with their registered certificates and where each key is.
+pub fn official(
+    app: &App,
+    id: &str,
+) -> Result<(Official, Vec<(crate::pki::Certificate, String)>), AppError> {
+    let registry = app.registry()?;
+    let o = store::official(registry.connection(), id)?;
+    let keys = store::keys_of(registry.connection(), id)?;
+    Ok((o, keys))
+}
+
+/// Delegations, all or those where `official` is delegator or delegate.
+pub fn delegations(app: &App, official: Option<&str>) -> Result<Vec<Delegation>, AppError> {
+    Ok(store::delegations(app.registry()?.connection(), official)?)
+}
+
+/// Grants a delegation from `delegator` (the signed-in head), signed with the delegator's
+/// registered key file.
+pub fn grant_with_registered_key(
+    app: &App,
+    d: NewDelegation,
+    pss: bool,
+) -> Result<Delegation, AppError> {
+    let registry = app.registry()?;
+    let now = app.now();
+    let key = store::keys_of(registry.connection(), &d.delegator)?
+        .into_iter()
+        .find(|(c, loc)| {
+            let (from, until) = c.validity();
+            from <= now && now <= until && loc.starts_with("file:")
+        });
+    drop(registry);
+    let Some((cert, loc)) = key else {
+        return Err(Denial::input(
+            format!(
+                "{} không có chứng thư số còn hạn với khóa lưu trên máy chủ",
+                d.delegator
+            ),
+            format!(
+                "{} has no certificate in force with a key kept on the server",
+                d.delegator
+            ),
+        )
+        .into());
+    };
+    let key = crate::pki::load_private_key(std::path::Path::new(loc.trim_start_matches("file:")))?;
+    let mut chain = Vec::new();
+    for p in &app.settings().chain {
+        chain.extend(crate::pki::load_certificates(p)?);
+    }
+    let signer = crate::signing::KeySigner::new(&key, cert, chain, pss)?;
+    grant_delegation(app, d, &signer)
+}
+
+/// The newest `limit` audit entries, oldest of them first.
+pub fn audit_entries(app: &App, limit: i64) -> Result<Vec<audit::AuditEntry>, AppError> {
+    Ok(audit::list(
+        app.registry()?.connection(),
+        limit.clamp(1, 1000),
+    )?)
+}
+
+/// Re-checks the audit chain.
+pub fn audit_verify(app: &App) -> Result<audit::AuditReport, AppError> {
+    Ok(audit::verify(app.registry()?.connection())?)
+}
+
+/// The archive outbox's status.
+pub fn archive_status(app: &App) -> Result<crate::archive::outbox::Status, AppError> {
+    let registry = app.registry()?;
+    Ok(crate::archive::Outbox::new(app.settings()).status(&registry)?)
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::app::AppError;
 
 /// A problem response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// Stable identifier of the problem kind (`urn:kyso:problem:…`).
     #[serde(rename = "type")]
@@ -24,6 +24,20 @@ pub struct ApiError {
     pub detail_vi: String,
     /// The same in English alone.
     pub detail_en: String,
+    /// For invalid form data: every field's problem.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+}
+
+/// One field's problem.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldProblem {
+    /// The field's path in the data (`requesters[1].personal_id`).
+    pub path: String,
+    /// The problem, in Vietnamese.
+    pub vi: String,
+    /// The problem, in English.
+    pub en: String,
 }
 
 impl ApiError {
@@ -42,6 +56,7 @@ impl ApiError {
             detail: format!("{vi} / {en}"),
             detail_vi: vi,
             detail_en: en,
+            errors: Vec::new(),
         }
     }
 
@@ -101,8 +116,18 @@ impl From<AppError> for ApiError {
             | AppError::Issue(crate::issuing::IssueError::NotFound(_))
             | AppError::Store(StoreError::UnknownOfficial(_) | StoreError::UnknownDelegation(_))
             | AppError::Pending(PendingError::Unknown(_)) => ApiError::not_found(),
-            AppError::Invalid(_) | AppError::Issue(crate::issuing::IssueError::Invalid(_)) => {
-                problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-data")
+            AppError::Invalid(errors)
+            | AppError::Issue(crate::issuing::IssueError::Invalid(errors)) => {
+                let mut p = problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-data");
+                p.errors = errors
+                    .iter()
+                    .map(|f| FieldProblem {
+                        path: f.path.clone(),
+                        vi: f.vi.clone(),
+                        en: f.en.clone(),
+                    })
+                    .collect();
+                p
             }
             AppError::Authority(_) => problem(StatusCode::FORBIDDEN, "not-authorised"),
             AppError::Denied(Denial::BadCredentials) => {

@@ -12,7 +12,11 @@
 //! `/healthz` and `/readyz`. Every response carries the security headers (CSP without inline
 //! scripts or styles, no framing, no sniffing, no referrer) and a request id.
 
+mod api;
+pub mod auth;
 mod error;
+mod metrics;
+mod openapi;
 mod pages;
 mod public;
 
@@ -21,18 +25,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
+pub use auth::Access;
 pub use error::ApiError;
+pub use openapi::openapi;
 
 use crate::app::App;
 use crate::validation::Policy;
+use auth::{ADMIN, ADMIN_OR_OFFICIAL, ANY_ROLE, CLERK, READERS, SIGNERS};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -42,6 +49,8 @@ pub struct State {
     policy: Arc<Policy>,
     /// Bounds the blocking work (verification, register reads) running at once.
     work: Arc<Semaphore>,
+    /// The counters of `/metrics`.
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl State {
@@ -54,6 +63,7 @@ impl State {
             app,
             policy: Arc::new(policy),
             work: Arc::new(Semaphore::new(cores * 2)),
+            metrics: Arc::new(metrics::Metrics::default()),
         })
     }
 
@@ -77,32 +87,270 @@ impl State {
     }
 }
 
+/// One route: its method, path (axum syntax), who may call it, and its handler.
+pub struct Route {
+    /// The method.
+    pub method: Method,
+    /// The path pattern, e.g. `/api/v1/documents/{id}`.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    handler: MethodRouter<State>,
+}
+
+fn route(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<State>,
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        handler,
+    }
+}
+
+/// Every route with its access rule: the one place that says who may call what. The role
+/// matrix test and the OpenAPI document (`x-kyso-access`) both read it.
+pub fn routes() -> Vec<Route> {
+    use Access::{Metrics, Public, Roles};
+    use Method as M;
+    vec![
+        route(M::GET, "/healthz", Public, get(public::healthz)),
+        route(M::GET, "/readyz", Public, get(public::readyz)),
+        route(M::GET, "/metrics", Metrics, get(metrics_route)),
+        route(M::GET, "/api/openapi.json", Public, get(openapi::serve)),
+        route(M::GET, "/static/kyso.css", Public, get(pages::stylesheet)),
+        route(M::GET, "/v/{id}", Public, get(public::document_page)),
+        route(M::POST, "/v/{id}", Public, post(public::document_upload)),
+        route(M::GET, "/verify", Public, get(public::verify_form)),
+        route(M::POST, "/verify", Public, post(public::verify_upload_form)),
+        route(
+            M::POST,
+            "/api/v1/verify",
+            Public,
+            post(public::verify_upload_api),
+        ),
+        route(M::POST, "/api/v1/session", Public, post(api::sign_in)),
+        route(
+            M::DELETE,
+            "/api/v1/session",
+            Roles(ANY_ROLE),
+            delete(api::sign_out),
+        ),
+        route(M::GET, "/api/v1/me", Roles(ANY_ROLE), get(api::get_me)),
+        route(
+            M::POST,
+            "/api/v1/me/password",
+            Roles(ANY_ROLE),
+            post(api::change_password),
+        ),
+        route(M::POST, "/api/v1/documents", Roles(CLERK), post(api::issue)),
+        route(
+            M::GET,
+            "/api/v1/documents",
+            Roles(READERS),
+            get(api::search),
+        ),
+        route(
+            M::GET,
+            "/api/v1/documents/{id}",
+            Roles(READERS),
+            get(api::get_document),
+        ),
+        route(
+            M::GET,
+            "/api/v1/documents/{id}/pdf",
+            Roles(READERS),
+            get(api::document_pdf),
+        ),
+        route(
+            M::POST,
+            "/api/v1/documents/{id}/reprint",
+            Roles(CLERK),
+            post(api::reprint),
+        ),
+        route(
+            M::POST,
+            "/api/v1/documents/{id}/cancel",
+            Roles(CLERK),
+            post(api::cancel),
+        ),
+        route(
+            M::POST,
+            "/api/v1/documents/{id}/sign",
+            Roles(SIGNERS),
+            post(api::sign),
+        ),
+        route(
+            M::POST,
+            "/api/v1/documents/{id}/prepare",
+            Roles(SIGNERS),
+            post(api::prepare),
+        ),
+        route(
+            M::POST,
+            "/api/v1/signatures/{handle}/complete",
+            Roles(SIGNERS),
+            post(api::complete),
+        ),
+        route(
+            M::GET,
+            "/api/v1/officials",
+            Roles(READERS),
+            get(api::officials),
+        ),
+        route(
+            M::POST,
+            "/api/v1/officials",
+            Roles(ADMIN),
+            post(api::add_official),
+        ),
+        route(
+            M::GET,
+            "/api/v1/officials/{id}",
+            Roles(READERS),
+            get(api::official),
+        ),
+        route(
+            M::POST,
+            "/api/v1/officials/{id}/certificates",
+            Roles(ADMIN),
+            post(api::add_certificate),
+        ),
+        route(
+            M::GET,
+            "/api/v1/delegations",
+            Roles(ADMIN_OR_OFFICIAL),
+            get(api::delegations),
+        ),
+        route(
+            M::POST,
+            "/api/v1/delegations",
+            Roles(&[crate::app::users::Role::Official]),
+            post(api::grant),
+        ),
+        route(
+            M::POST,
+            "/api/v1/delegations/{id}/revoke",
+            Roles(ADMIN_OR_OFFICIAL),
+            post(api::revoke),
+        ),
+        route(M::GET, "/api/v1/users", Roles(ADMIN), get(api::list_users)),
+        route(
+            M::POST,
+            "/api/v1/users",
+            Roles(ADMIN),
+            post(api::create_user),
+        ),
+        route(
+            M::POST,
+            "/api/v1/users/{username}/disable",
+            Roles(ADMIN),
+            post(api::disable_user),
+        ),
+        route(
+            M::POST,
+            "/api/v1/users/{username}/enable",
+            Roles(ADMIN),
+            post(api::enable_user),
+        ),
+        route(
+            M::GET,
+            "/api/v1/tokens",
+            Roles(ADMIN),
+            get(api::list_tokens),
+        ),
+        route(
+            M::POST,
+            "/api/v1/tokens",
+            Roles(ADMIN),
+            post(api::create_token),
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/tokens/{id}",
+            Roles(ADMIN),
+            delete(api::revoke_token),
+        ),
+        route(M::GET, "/api/v1/audit", Roles(ADMIN), get(api::audit_list)),
+        route(
+            M::GET,
+            "/api/v1/audit/verify",
+            Roles(ADMIN),
+            get(api::audit_verify),
+        ),
+        route(
+            M::GET,
+            "/api/v1/archive/status",
+            Roles(ADMIN),
+            get(api::archive_status),
+        ),
+    ]
+}
+
 /// The routes, with their layers.
 pub fn router(state: State) -> Router {
     let max = usize::try_from(state.app.settings().server.max_upload_bytes).unwrap_or(usize::MAX);
-    Router::new()
-        .route("/healthz", get(public::healthz))
-        .route("/readyz", get(public::readyz))
-        .route(
-            "/v/{id}",
-            get(public::document_page).post(public::document_upload),
-        )
-        .route(
-            "/verify",
-            get(public::verify_form).post(public::verify_upload_form),
-        )
-        .route("/api/v1/verify", post(public::verify_upload_api))
-        .route("/static/kyso.css", get(pages::stylesheet))
-        .fallback(public::not_found)
+    let mut r = Router::new();
+    for rt in routes() {
+        let guarded = rt.handler.route_layer(middleware::from_fn_with_state(
+            (state.clone(), rt.access),
+            auth::authorize,
+        ));
+        r = r.route(rt.path, guarded);
+    }
+    r.fallback(public::not_found)
         .layer(DefaultBodyLimit::max(max))
-        .layer(middleware::from_fn(headers))
+        .layer(middleware::from_fn_with_state(state.clone(), headers))
         .with_state(state)
+}
+
+/// `GET /metrics`.
+async fn metrics_route(axum::extract::State(state): axum::extract::State<State>) -> Response {
+    use axum::response::IntoResponse as _;
+    let outbox = state
+        .blocking(|app, _| {
+            let s = crate::app::admin::archive_status(app)?;
+            let oldest = s.oldest_waiting.as_ref().and_then(|w| {
+                time::OffsetDateTime::parse(
+                    &w.since,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()
+                .map(|t| (app.now() - t).as_seconds_f64().max(0.0))
+            });
+            Ok((s.pending, s.failed, oldest))
+        })
+        .await
+        .ok();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(outbox),
+    )
+        .into_response()
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 
-/// Security headers on every response, and a request id on every log line of the request.
-async fn headers(req: Request, next: Next) -> Response {
+/// Security headers on every response, a request id on every log line of the request, and the
+/// request counted in the metrics by its route pattern.
+async fn headers(
+    axum::extract::State(state): axum::extract::State<State>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path());
     let mut res = next.run(req).instrument(span.clone()).await;
@@ -126,6 +374,9 @@ async fn headers(req: Request, next: Next) -> Response {
         h.insert(HeaderName::from_static("x-request-id"), v);
     }
     span.in_scope(|| tracing::info!(status = res.status().as_u16(), "done"));
+    state
+        .metrics
+        .request(&method, &route, res.status().as_u16(), started.elapsed());
     res
 }
 
@@ -161,10 +412,14 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Io)
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Io)
     }
 }
 

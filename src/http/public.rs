@@ -217,7 +217,12 @@ pub async fn verify_upload_form(
     }
 }
 
-/// `POST /api/v1/verify` (body `application/pdf`): the report as JSON.
+/// Verifies any PDF (body `application/pdf`): its signatures with ETSI EN 319 102-1
+/// indications, and how it compares with the register. Nothing named in the file is fetched.
+#[utoipa::path(post, path = "/api/v1/verify", tag = "verify",
+    request_body(content = String, content_type = "application/pdf", description = "The PDF"),
+    responses((status = 200, description = "The report, as `kyso verify --json` gives it", body = Object),
+        (status = 413, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError)))]
 pub async fn verify_upload_api(
     AxumState(state): AxumState<State>,
     headers: HeaderMap,

@@ -262,6 +262,26 @@ fn read_pem_blocks(path: &Path) -> Result<Vec<::pem::Pem>, PkiError> {
     })
 }
 
+/// Every `CERTIFICATE` block of PEM text (an upload), bounded to 64 KiB.
+pub fn parse_certificates(pem_text: &[u8]) -> Result<Vec<Certificate>, PkiError> {
+    if pem_text.len() > 64 * 1024 {
+        return Err(PkiError::CertificateTooLarge(pem_text.len()));
+    }
+    let blocks =
+        pem::parse_many(pem_text).map_err(|e| PkiError::BadCertificate(format!("not PEM: {e}")))?;
+    let certs: Vec<Certificate> = blocks
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| Certificate::from_der(p.into_contents()))
+        .collect::<Result<_, _>>()?;
+    if certs.is_empty() {
+        return Err(PkiError::BadCertificate(
+            "no CERTIFICATE block in the text".into(),
+        ));
+    }
+    Ok(certs)
+}
+
 /// Reads every `CERTIFICATE` block of a PEM file (at least one).
 pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, PkiError> {
     let certs: Vec<Certificate> = read_pem_blocks(path)?

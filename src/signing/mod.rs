@@ -117,6 +117,15 @@ pub enum SignatureAlgorithm {
 }
 
 impl SignatureAlgorithm {
+    /// The scheme's name in the API: `rsa-pkcs1-sha256`, `rsa-pss-sha256`, `ecdsa-p256-sha256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
+            SignatureAlgorithm::RsaPssSha256 => "rsa-pss-sha256",
+            SignatureAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+        }
+    }
+
     fn verification(self) -> &'static dyn ring::signature::VerificationAlgorithm {
         match self {
             SignatureAlgorithm::RsaPkcs1Sha256 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
