@@ -4,6 +4,7 @@
 //! lopdf parses objects; everything kyso writes into an existing file goes through
 //! [`incremental::IncrementalUpdate`], which only ever appends.
 
+pub mod content;
 pub mod incremental;
 pub mod revisions;
 pub mod strict;

@@ -228,7 +228,7 @@ fn check_limit(
 // ---------------------------------------------------------------------------------------------
 // Lexing and object syntax.
 
-fn is_ws(b: u8) -> bool {
+pub(super) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'\0')
 }
 
@@ -239,27 +239,27 @@ fn is_delim(b: u8) -> bool {
     )
 }
 
-fn is_regular(b: u8) -> bool {
+pub(super) fn is_regular(b: u8) -> bool {
     !is_ws(b) && !is_delim(b)
 }
 
 /// A cursor over `bytes[..end]`: reads never go past `end` and never panic.
 #[derive(Debug, Clone)]
-struct Lexer<'a> {
+pub(super) struct Lexer<'a> {
     bytes: &'a [u8],
-    pos: usize,
+    pub(super) pos: usize,
 }
 
 impl<'a> Lexer<'a> {
-    fn new(bytes: &'a [u8], pos: usize) -> Self {
+    pub(super) fn new(bytes: &'a [u8], pos: usize) -> Self {
         Lexer { bytes, pos }
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(super) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
-    fn peek_at(&self, ahead: usize) -> Option<u8> {
+    pub(super) fn peek_at(&self, ahead: usize) -> Option<u8> {
         self.bytes.get(self.pos.checked_add(ahead)?).copied()
     }
 
@@ -268,7 +268,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips whitespace and comments.
-    fn skip_ws(&mut self) {
+    pub(super) fn skip_ws(&mut self) {
         while let Some(b) = self.peek() {
             if is_ws(b) {
                 self.pos += 1;
@@ -286,7 +286,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// A run of regular characters (a keyword or a number).
-    fn token(&mut self) -> &'a [u8] {
+    pub(super) fn token(&mut self) -> &'a [u8] {
         let start = self.pos;
         while self.peek().is_some_and(is_regular) {
             self.pos += 1;
@@ -474,7 +474,7 @@ fn hex_val(b: u8) -> Option<u8> {
 }
 
 /// A hex string: hex digits and whitespace only (readers differ on anything else).
-fn hex_string(lx: &mut Lexer<'_>) -> Result<Vec<u8>, StrictError> {
+pub(super) fn hex_string(lx: &mut Lexer<'_>) -> Result<Vec<u8>, StrictError> {
     let start = lx.pos;
     lx.pos += 1;
     let mut out = Vec::new();
@@ -504,7 +504,7 @@ fn hex_string(lx: &mut Lexer<'_>) -> Result<Vec<u8>, StrictError> {
 }
 
 /// A literal string with its escapes; ends of lines inside it read as `\n` (ISO 32000-1, 7.3.4.2).
-fn literal_string(lx: &mut Lexer<'_>) -> Result<Vec<u8>, StrictError> {
+pub(super) fn literal_string(lx: &mut Lexer<'_>) -> Result<Vec<u8>, StrictError> {
     let start = lx.pos;
     lx.pos += 1;
     let mut out = Vec::new();
@@ -858,6 +858,67 @@ pub fn read_xref(
         max_values: budget.max_values,
     };
     read_chain(bytes, startxref, limits, &syntax)
+}
+
+/// The decoded data of stream `id` of a revision read by [`read_revision`] (`bytes` is the
+/// revision's prefix of the file, `chain` its cross-reference chain), decoded to at most `cap`
+/// bytes and charged to `budget`. Only the filters of structural streams are decoded
+/// (none, `/FlateDecode`, PNG predictors); anything else is [`StrictError::Unsupported`], which
+/// a caller judging what a page draws treats as "draws everywhere".
+pub fn stream_data(
+    bytes: &[u8],
+    chain: &XrefChain,
+    id: ObjectId,
+    limits: &ReadLimits,
+    budget: &Budget,
+    cap: usize,
+) -> Result<Vec<u8>, StrictError> {
+    let syntax = Syntax {
+        budget,
+        max_depth: limits.max_depth,
+        values: Cell::new(0),
+        max_values: budget.max_values,
+    };
+    let reader = ObjectReader {
+        bytes,
+        syntax: &syntax,
+        chain,
+        limits,
+        streams: HashMap::new(),
+    };
+    let Some(Entry::InFile { offset, generation }) = chain.entries.get(&id.0).copied() else {
+        return Err(malformed(
+            0,
+            format!("stream {} is not an object of the file", id_str(id)),
+        ));
+    };
+    if generation != id.1 {
+        return Err(malformed(
+            offset,
+            format!("stream {} has another generation", id_str(id)),
+        ));
+    }
+    let mut lx = Lexer::new(bytes, offset);
+    if header(&mut lx)? != id {
+        return Err(unresolvable(
+            vec![id_str(id)],
+            format!("the entry of stream {} leads to another object", id_str(id)),
+        ));
+    }
+    let Object::Dictionary(dict) = syntax.object(&mut lx, 0)? else {
+        return Err(malformed(
+            offset,
+            format!("object {} is not a stream", id_str(id)),
+        ));
+    };
+    let length = |r: ObjectId| -> Result<i64, StrictError> { reader.length_of(r) };
+    let raw = stream_body(&mut lx, &dict, bytes, id, Some(&length))?;
+    let cap = cap.min(limits.max_decompressed_total);
+    let data = decode(raw, &dict, cap, budget, offset)?;
+    match predictor_of(&dict, offset)? {
+        Some(columns) => unpredict_png(&data, columns, offset),
+        None => Ok(data),
+    }
 }
 
 /// Follows `/Prev` (and `/XRefStm`) from `startxref`, newest first, merging the sections.

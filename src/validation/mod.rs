@@ -751,7 +751,11 @@ fn check_signature(
                 later.end
             ));
         }
-        let diff = modifications::diff(&signed, &later_rev, &perms, limits);
+        let file = modifications::File {
+            bytes,
+            budget: cache.budget,
+        };
+        let diff = modifications::diff(&signed, &later_rev, &perms, &file, limits);
         graded = graded.max(diff.level);
         for (id, why) in diff.disallowed {
             level = Modifications::Disallowed;

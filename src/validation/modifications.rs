@@ -24,7 +24,18 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use lopdf::{Dictionary, Object, ObjectId};
 
 use super::report::ModificationLevel;
-use crate::pdf::revisions::{LoadedRevision, ReadLimits};
+use crate::pdf::content::{self, Source};
+use crate::pdf::revisions::{Budget, LoadedRevision, ReadLimits};
+
+/// The file the revisions come from, for what is read beyond their object tables (the content
+/// streams a new widget might draw over), and the file's work budget.
+#[derive(Clone, Copy)]
+pub struct File<'a> {
+    /// The whole file.
+    pub bytes: &'a [u8],
+    /// The work budget shared by everything read from it.
+    pub budget: &'a Budget,
+}
 
 /// What the signer allowed to change after signing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -342,6 +353,7 @@ pub fn diff(
     signed: &LoadedRevision,
     later: &LoadedRevision,
     perms: &Permissions,
+    file: &File<'_>,
     limits: &ReadLimits,
 ) -> Diff {
     let mut d = Diff::default();
@@ -445,6 +457,7 @@ pub fn diff(
             if let Some(reason) = judge(
                 signed,
                 later,
+                file,
                 id,
                 root,
                 acroform_id,
@@ -527,6 +540,7 @@ type ArrayRule<'a> = dyn Fn(&[Object], &[Object]) -> Option<String> + 'a;
 fn judge(
     signed: &LoadedRevision,
     later: &LoadedRevision,
+    file: &File<'_>,
     id: ObjectId,
     root: ObjectId,
     acroform_id: Option<ObjectId>,
@@ -556,7 +570,7 @@ fn judge(
                     id_str(new_id)
                 ));
             }
-            if let Some(why) = new_signature_field(signed, later, new_id, perms, limits) {
+            if let Some(why) = new_signature_field(signed, later, file, new_id, perms, limits) {
                 return Some(why);
             }
         }
@@ -678,7 +692,7 @@ fn judge(
         if dict_s.is_none() {
             // New signature field or widget: reached only through the arrays judged above, which
             // applied the same rule; judged again here for a field reached some other way.
-            return new_signature_field(signed, later, id, perms, limits);
+            return new_signature_field(signed, later, file, id, perms, limits);
         }
         // A field that was signed keeps its appearance: re-pointing /AP would show something
         // else over a signature that still verifies.
@@ -732,13 +746,35 @@ fn judge(
 }
 
 /// Why the new object `id` may not join `/AcroForm /Fields` or a page's `/Annots` as a new
-/// signature field, if it may not. Only a widget annotation (`/Subtype /Widget`, or a field whose
-/// kids all are) without actions may be one: other annotations carrying `/FT /Sig` (FreeText,
-/// Stamp, Link, …) draw what they like (the Evil Annotation attack). An unsigned new field must
-/// be invisible; a signed one needs a signature dictionary of its own, new in this update.
+/// signature field, if it may not.
+///
+/// Only a widget annotation (`/Subtype /Widget`, or a field whose kids all are) without actions
+/// may be one: other annotations carrying `/FT /Sig` (FreeText, Stamp, Link, …) draw what they
+/// like (the Evil Annotation attack).
+///
+/// What its appearance may draw, and why this rule rather than another:
+/// * an unsigned field is a place for a later signature, and no signature vouches for what it
+///   shows: its appearance may paint nothing at all. Over the page's content it hides what was
+///   signed (the Evil Annotation attack, and the Sneaky Signature attack made with empty
+///   fields); in blank space it adds text the signer never saw. An appearance that paints
+///   nothing (the empty placeholder pyHanko and Acrobat draw for a visible field) is allowed;
+/// * a signed field's value must be a signature dictionary of its own, new in this update; after
+///   a certification (DocMDP P=2 or P=3) its appearance may not paint over what the certified
+///   page shows (the Sneaky Signature attack). pyHanko goes further and refuses every new
+///   visible signature after a certification, which ISO 32000 does not ask and which would
+///   refuse the visible signature and seal images that Decree 30/2020 requires on Vietnamese
+///   documents, so kyso compares what is painted instead of the widget's `/Rect`: the areas the
+///   new appearance paints (white included, as white is how content is hidden) against the
+///   areas the signed page's content streams paint and the appearances of its annotations
+///   ([`content`], which errs towards "painted": a region it cannot read counts as painted
+///   everywhere).
+///
+/// A new signature after an approval signature (no certification) may draw anywhere: that is how
+/// the agency seal is laid over the official's signature.
 fn new_signature_field(
     signed: &LoadedRevision,
     later: &LoadedRevision,
+    file: &File<'_>,
     id: ObjectId,
     perms: &Permissions,
     limits: &ReadLimits,
@@ -755,7 +791,7 @@ fn new_signature_field(
             id_str(id)
         ));
     }
-    let mut widgets: Vec<&Dictionary> = Vec::new();
+    let mut widgets: Vec<(Option<ObjectId>, &Dictionary)> = Vec::new();
     match dict
         .get(b"Kids")
         .ok()
@@ -764,7 +800,7 @@ fn new_signature_field(
         Some(Object::Array(kids)) => {
             for kid in kids {
                 match later.resolve(kid, limits).and_then(|k| k.as_dict().ok()) {
-                    Some(k) => widgets.push(k),
+                    Some(k) => widgets.push((kid.as_reference().ok(), k)),
                     None => {
                         return Some(format!(
                             "signature field {} has a kid that is not a widget",
@@ -774,9 +810,9 @@ fn new_signature_field(
                 }
             }
         }
-        _ => widgets.push(dict),
+        _ => widgets.push((Some(id), dict)),
     }
-    for w in &widgets {
+    for (_, w) in &widgets {
         let subtype = w
             .get(b"Subtype")
             .ok()
@@ -802,11 +838,18 @@ fn new_signature_field(
                 "a certification signature (DocMDP P=1) forbids new signature fields".into(),
             );
         }
-        // An empty field is a place for a later signature; drawn over the page it is an overlay
-        // that no signature accounts for.
-        if widgets.iter().any(|w| visible(later, w, limits)) {
+        for (wid, w) in &widgets {
+            let painted = content::appearance(&source(later, file, limits), w);
+            if painted.is_empty() {
+                continue;
+            }
+            let what = covers_signed_content(signed, later, file, *wid, w, &painted, limits)
+                .map_or_else(
+                    || "paints on the page".to_string(),
+                    |why| format!("draws over {why}"),
+                );
             return Some(format!(
-                "new unsigned signature field {} has a visible appearance",
+                "new unsigned signature field {} {what}, and no signature vouches for what an empty field shows",
                 id_str(id)
             ));
         }
@@ -815,16 +858,17 @@ fn new_signature_field(
     if let Some(why) = signature_value_problem(signed, later, dict, perms, limits) {
         return Some(format!("new signature field {}: {why}", id_str(id)));
     }
-    // After a certification that allows form filling (P=2), a new signature may not draw over
-    // what was certified (the Sneaky Signature attack): its widget may not overlap an annotation
-    // the certified page already showed.
-    if perms.docmdp == Some(2) {
-        for w in &widgets {
-            if let Some(other) = covers_existing_annotation(signed, later, w, limits) {
+    if perms.docmdp.is_some() {
+        for (wid, w) in &widgets {
+            let painted = content::appearance(&source(later, file, limits), w);
+            if painted.is_empty() {
+                continue;
+            }
+            if let Some(why) = covers_signed_content(signed, later, file, *wid, w, &painted, limits)
+            {
                 return Some(format!(
-                    "new signature field {} draws over annotation {} of the certified document",
-                    id_str(id),
-                    id_str(other)
+                    "new signature field {} draws over {why}, which the certification covers",
+                    id_str(id)
                 ));
             }
         }
@@ -876,61 +920,122 @@ fn is_timestamp_field(later: &LoadedRevision, dict: &Dictionary, limits: &ReadLi
         .is_some_and(|v| v.has_type(b"DocTimeStamp"))
 }
 
-/// A widget's rectangle, normalised, if it has an area.
-fn rect(rev: &LoadedRevision, w: &Dictionary, limits: &ReadLimits) -> Option<[f64; 4]> {
-    let Some(Object::Array(r)) = w.get(b"Rect").ok().and_then(|r| rev.resolve(r, limits)) else {
-        return None;
-    };
-    if r.len() != 4 {
-        return None;
+fn source<'a>(rev: &'a LoadedRevision, file: &File<'a>, limits: &'a ReadLimits) -> Source<'a> {
+    Source {
+        rev,
+        bytes: file.bytes,
+        limits,
+        budget: file.budget,
     }
-    let mut v = [0f64; 4];
-    for (slot, item) in v.iter_mut().zip(r) {
-        *slot = match rev.resolve(item, limits)? {
-            Object::Integer(n) => *n as f64,
-            Object::Real(x) => f64::from(*x),
-            _ => return None,
-        };
-    }
-    let [x1, y1, x2, y2] = v;
-    let out = [x1.min(x2), y1.min(y2), x1.max(x2), y1.max(y2)];
-    (out[2] - out[0] > 0.0 && out[3] - out[1] > 0.0).then_some(out)
 }
 
-/// Whether a widget shows anything: an area, an appearance, and no hidden / no-view flag.
-fn visible(rev: &LoadedRevision, w: &Dictionary, limits: &ReadLimits) -> bool {
-    let flags = w
-        .get(b"F")
-        .ok()
-        .and_then(|f| rev.resolve(f, limits))
-        .and_then(|f| f.as_i64().ok())
-        .unwrap_or(0);
-    let hidden = flags & 0b10 != 0 || flags & 0b10_0000 != 0;
-    !hidden && w.has(b"AP") && rect(rev, w, limits).is_some()
-}
-
-/// An annotation of the signed revision, on the page the widget `w` names with `/P`, that the
-/// widget's rectangle overlaps.
-fn covers_existing_annotation(
-    signed: &LoadedRevision,
+/// The page of `later` whose `/Annots` holds the widget `wid` (the page named by its `/P` for a
+/// widget that is not an indirect object). Viewers show an annotation only through `/Annots`.
+fn page_of(
     later: &LoadedRevision,
+    wid: Option<ObjectId>,
     w: &Dictionary,
     limits: &ReadLimits,
 ) -> Option<ObjectId> {
-    if !visible(later, w, limits) {
-        return None;
+    let Some(wid) = wid else {
+        return w.get(b"P").ok()?.as_reference().ok();
+    };
+    let root = later.doc.trailer.get(b"Root").ok()?.as_reference().ok()?;
+    let pages = later
+        .get(root)?
+        .as_dict()
+        .ok()?
+        .get(b"Pages")
+        .ok()?
+        .as_reference()
+        .ok()?;
+    let mut stack = vec![(pages, 0usize)];
+    let mut seen = HashSet::new();
+    while let Some((node, depth)) = stack.pop() {
+        if depth > limits.max_depth || !seen.insert(node) || seen.len() > limits.max_objects {
+            continue;
+        }
+        let Some(d) = later.get(node).and_then(|o| o.as_dict().ok()) else {
+            continue;
+        };
+        if let Some(Object::Array(kids)) =
+            d.get(b"Kids").ok().and_then(|k| later.resolve(k, limits))
+        {
+            stack.extend(
+                kids.iter()
+                    .filter_map(|k| k.as_reference().ok())
+                    .map(|k| (k, depth + 1)),
+            );
+        }
+        if let Some(Object::Array(annots)) =
+            d.get(b"Annots").ok().and_then(|a| later.resolve(a, limits))
+            && annots.contains(&Object::Reference(wid))
+        {
+            return Some(node);
+        }
     }
-    let r = rect(later, w, limits)?;
-    let page = w.get(b"P").ok()?.as_reference().ok()?;
-    let annots = signed.get(page)?.as_dict().ok()?.get(b"Annots").ok()?;
-    let Some(Object::Array(items)) = signed.resolve(annots, limits) else {
+    None
+}
+
+fn area_str(a: content::Area) -> String {
+    if a[0] <= -1e8 {
+        return "everywhere".into();
+    }
+    format!("[{:.1} {:.1} {:.1} {:.1}]", a[0], a[1], a[2], a[3])
+}
+
+/// What the signed revision shows that the widget `w` of `later`, painting `painted`, draws over:
+/// the content of its page, or an annotation of that page, as the signed revision has them.
+fn covers_signed_content(
+    signed: &LoadedRevision,
+    later: &LoadedRevision,
+    file: &File<'_>,
+    wid: Option<ObjectId>,
+    w: &Dictionary,
+    painted: &content::Painted,
+    limits: &ReadLimits,
+) -> Option<String> {
+    let page = page_of(later, wid, w, limits)?;
+    let signed_src = source(signed, file, limits);
+    let page_dict = signed.get(page).and_then(|o| o.as_dict().ok())?;
+    let shown = content::page_content(&signed_src, page);
+    if let Some(at) = painted.overlap(&shown) {
+        let note = shown
+            .unreadable
+            .as_ref()
+            .map(|why| format!(" (the page content cannot all be read: {why})"))
+            .unwrap_or_default();
+        return Some(format!(
+            "the content of page {} at {}{note}",
+            id_str(page),
+            area_str(at)
+        ));
+    }
+    let Some(Object::Array(annots)) = page_dict
+        .get(b"Annots")
+        .ok()
+        .and_then(|a| signed.resolve(a, limits))
+    else {
         return None;
     };
-    items.iter().find_map(|a| {
-        let aid = a.as_reference().ok()?;
-        let o = rect(signed, signed.get(aid)?.as_dict().ok()?, limits)?;
-        (r[0] < o[2] && o[0] < r[2] && r[1] < o[3] && o[1] < r[3]).then_some(aid)
-    })
+    for a in annots.iter().take(limits.max_objects) {
+        let Some(annot) = signed.resolve(a, limits).and_then(|o| o.as_dict().ok()) else {
+            continue;
+        };
+        let other = content::appearance(&signed_src, annot);
+        if let Some(at) = painted.overlap(&other) {
+            let which = a
+                .as_reference()
+                .map(|r| format!("annotation {}", id_str(r)))
+                .unwrap_or_else(|_| "an annotation".into());
+            return Some(format!(
+                "{which} of page {} at {}",
+                id_str(page),
+                area_str(at)
+            ));
+        }
+    }
+    None
 }
 
 fn judge_acroform(

@@ -60,6 +60,29 @@ pub fn unsigned_stream_form() -> &'static [u8] {
 /// Signs `input` with pyHanko as the keys-dev chairman (PAdES), optionally certifying with
 /// DocMDP `certify` (1, 2 or 3).
 pub fn pyhanko_sign(input: &[u8], certify: Option<u8>) -> Vec<u8> {
+    pyhanko_sign_as(input, certify, "PyHankoSig", "chairman-rsa")
+}
+
+/// Signs `input` with pyHanko as the keys-dev signer `stem`, into the field `field` (an existing
+/// empty one, or a new invisible one), optionally certifying with DocMDP `certify`.
+pub fn pyhanko_sign_as(input: &[u8], certify: Option<u8>, field: &str, stem: &str) -> Vec<u8> {
+    pyhanko_sign_with(input, certify, field, stem, false)
+}
+
+/// pyHanko's approval signature over a document whose certification permissions pyHanko cannot
+/// read itself (it reads a DocMDP `/P` only when it is direct): its pre-signing check of the
+/// certification is skipped, the signature is made as usual.
+pub fn pyhanko_sign_unchecked(input: &[u8]) -> Vec<u8> {
+    pyhanko_sign_with(input, None, "PyHankoSig", "chairman-rsa", true)
+}
+
+fn pyhanko_sign_with(
+    input: &[u8],
+    certify: Option<u8>,
+    field: &str,
+    stem: &str,
+    unchecked: bool,
+) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
     std::fs::write(&i, input).unwrap();
@@ -68,12 +91,14 @@ import sys
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter, MDPPerm
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-inp, out, key, cert, inter, certify = sys.argv[1:7]
+inp, out, key, cert, inter, certify, field, unchecked = sys.argv[1:9]
+if unchecked == '1':
+    signers.PdfSigner._enforce_certification_constraints = lambda self, reader: None
 signer = signers.SimpleSigner.load(key, cert, ca_chain_files=(inter,))
 kw = {}
 if certify != '0':
     kw = dict(certify=True, docmdp_permissions={'1': MDPPerm.NO_CHANGES, '2': MDPPerm.FILL_FORMS, '3': MDPPerm.ANNOTATE}[certify])
-meta = signers.PdfSignatureMetadata(field_name='PyHankoSig', subfilter=SigSeedSubFilter.PADES, **kw)
+meta = signers.PdfSignatureMetadata(field_name=field, subfilter=SigSeedSubFilter.PADES, **kw)
 with open(inp, 'rb') as f, open(out, 'wb') as o:
     signers.sign_pdf(IncrementalPdfFileWriter(f, strict=False), meta, signer=signer, output=o)
 "#;
@@ -83,10 +108,12 @@ with open(inp, 'rb') as f, open(out, 'wb') as o:
         .arg(script)
         .arg(&i)
         .arg(&o)
-        .arg(k.join("chairman-rsa.key.pem"))
-        .arg(k.join("chairman-rsa.pem"))
+        .arg(k.join(format!("{stem}.key.pem")))
+        .arg(k.join(format!("{stem}.pem")))
         .arg(k.join("intermediate-ca.pem"))
         .arg(certify.map_or("0".to_string(), |c| c.to_string()))
+        .arg(field)
+        .arg(if unchecked { "1" } else { "0" })
         .output()
         .expect("pyHanko runs");
     assert!(

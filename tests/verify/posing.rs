@@ -4,7 +4,10 @@
 //! shown by two fields, indirect permission values; and check that the legitimate long-term
 //! updates (DSS, document timestamps) still pass after a certification that forbids changes.
 
-use crate::ambiguity::{BASES, Base, base, check, pyhanko_sign, unsigned_stream_form};
+use crate::ambiguity::{
+    BASES, Base, base, check, pyhanko_sign, pyhanko_sign_as, pyhanko_sign_unchecked,
+    unsigned_stream_form,
+};
 use crate::common::*;
 use kyso::pdf::incremental::IncrementalUpdate;
 use kyso::validation::{Indication, ModificationLevel, Modifications, SubIndication, Verdict};
@@ -314,7 +317,7 @@ fn form(stream: bool, docmdp: Option<i64>, indirect_p: bool) -> Form {
 fn sign_as(b: Base, input: &[u8]) -> Vec<u8> {
     match b {
         Base::KysoTable | Base::KysoStream => sign_bytes("chairman-rsa", input),
-        Base::PyHankoTable | Base::PyHankoStream => pyhanko_sign(input, None),
+        Base::PyHankoTable | Base::PyHankoStream => pyhanko_sign_unchecked(input),
     }
 }
 
@@ -348,7 +351,7 @@ fn a_signed_widgets_appearance_may_not_be_re_pointed_at_a_hidden_drawing() {
 #[test]
 fn an_indirect_docmdp_p_is_resolved_not_read_as_the_default() {
     // P=1 written as `P 12 0 R`: filling the form is a change the certification forbids.
-    for b in [Base::KysoTable, Base::KysoStream] {
+    for b in BASES {
         let f = form(b.stream(), Some(1), true);
         let signed = sign_as(b, &f.bytes);
         let bytes = update(&signed, |doc, up| {
@@ -449,16 +452,16 @@ fn add_dss(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn a_certification_forbidding_changes_still_allows_dss_and_a_document_timestamp() {
     // kyso's signature under P=1 permissions in the catalog; pyHanko's own P=1 certification.
-    for (label, certified) in [
-        (
-            "kyso",
-            sign_bytes("chairman-rsa", &form(false, Some(1), false).bytes),
-        ),
-        (
-            "pyHanko",
-            pyhanko_sign(&form(true, None, false).bytes, Some(1)),
-        ),
-    ] {
+    for b in BASES {
+        let label = format!("{b:?}");
+        let certified = match b {
+            Base::KysoTable | Base::KysoStream => {
+                sign_bytes("chairman-rsa", &form(b.stream(), Some(1), false).bytes)
+            }
+            Base::PyHankoTable | Base::PyHankoStream => {
+                pyhanko_sign(&form(b.stream(), None, false).bytes, Some(1))
+            }
+        };
         assert_eq!(check(&certified).indication, Verdict::Passed, "{label}");
         let lta = pyhanko_timestamp(&add_dss(&certified));
         let report = check(&lta);
@@ -504,18 +507,53 @@ fn after_a_p2_certification_form_filling_and_a_second_signature_pass() {
     }
 }
 
-#[test]
-fn a_new_signature_drawn_over_certified_content_is_refused_after_p2() {
-    let f = form(false, None, false);
-    let certified = pyhanko_sign(&f.bytes, Some(2));
-    let sneaky = |rect: [i64; 4]| {
-        let mut w_id = (0, 0);
-        let bytes = update(&certified, |doc, up| {
-            let w = up.allocate();
-            w_id = w;
+/// A document certified with DocMDP P=2 on base `b`: pyHanko's own certification, or kyso's
+/// signature under the catalog's P=2 permissions.
+fn certified_p2(b: Base) -> (Form, Vec<u8>) {
+    match b {
+        Base::KysoTable | Base::KysoStream => {
+            let f = form(b.stream(), Some(2), false);
+            let signed = sign_bytes("chairman-rsa", &f.bytes);
+            (f, signed)
+        }
+        Base::PyHankoTable | Base::PyHankoStream => {
+            let f = form(b.stream(), None, false);
+            let signed = pyhanko_sign(&f.bytes, Some(2));
+            (f, signed)
+        }
+    }
+}
+
+/// An appearance that paints nothing.
+fn empty_drawing() -> Object {
+    Object::Stream(Stream::new(
+        dictionary! { "Type" => "XObject", "Subtype" => "Form", "BBox" => vec![0.into(), 0.into(), 100.into(), 100.into()] },
+        Vec::new(),
+    ))
+}
+
+/// Appends a new signature field "Sneaky" at `rect` on the first page, drawn by `appearance`,
+/// signed (with a signature dictionary of its own, which does not verify) when `signed`.
+fn new_sig_field(
+    bytes: &[u8],
+    rect: [i64; 4],
+    appearance: Object,
+    signed: bool,
+) -> (Vec<u8>, ObjectId) {
+    let mut w_id = (0, 0);
+    let out = update(bytes, |doc, up| {
+        let w = up.allocate();
+        w_id = w;
+        let ap = up.allocate();
+        up.put(ap, appearance);
+        let mut widget = dictionary! {
+            "Type" => "Annot", "Subtype" => "Widget", "FT" => "Sig",
+            "T" => Object::string_literal("Sneaky"), "F" => 4, "P" => first_page(doc),
+            "Rect" => rect.iter().map(|n| Object::Integer(*n)).collect::<Vec<_>>(),
+            "AP" => dictionary! { "N" => ap },
+        };
+        if signed {
             let v = up.allocate();
-            let ap = up.allocate();
-            up.put(ap, drawing("Tran Thi B"));
             up.put(
                 v,
                 Object::Dictionary(dictionary! {
@@ -524,42 +562,180 @@ fn a_new_signature_drawn_over_certified_content_is_refused_after_p2() {
                     "Contents" => Object::String(vec![0; 8], lopdf::StringFormat::Hexadecimal),
                 }),
             );
-            up.put(
-                w,
-                Object::Dictionary(dictionary! {
-                    "Type" => "Annot", "Subtype" => "Widget", "FT" => "Sig",
-                    "T" => Object::string_literal("Sneaky"), "F" => 4, "P" => first_page(doc),
-                    "Rect" => rect.iter().map(|n| Object::Integer(*n)).collect::<Vec<_>>(),
-                    "AP" => dictionary! { "N" => ap }, "V" => v,
-                }),
+            widget.set("V", v);
+        }
+        up.put(w, Object::Dictionary(widget));
+        attach(doc, up, w);
+    });
+    (out, w_id)
+}
+
+/// The report of the first signature that is not the field "Sneaky".
+fn original(bytes: &[u8]) -> kyso::validation::SignatureReport {
+    let report = check(bytes);
+    report
+        .signatures
+        .iter()
+        .find(|s| s.field != "Sneaky")
+        .cloned()
+        .unwrap_or_else(|| panic!("{report:#?}"))
+}
+
+// Where the unsigned fixture's page paints: lines of text from x = 31 at y = 798, 776, 730, 685,
+// 662 and 640 (13 pt); the form's text field "ho_ten" sits at [100 700 300 720].
+const OVER_TEXT: [i64; 4] = [25, 790, 300, 815];
+const OVER_FIELD: [i64; 4] = [90, 702, 310, 722];
+const BLANK: [i64; 4] = [400, 100, 500, 150];
+
+#[test]
+fn a_new_signature_drawn_over_certified_content_is_refused_after_p2() {
+    for b in BASES {
+        let (_, certified) = certified_p2(b);
+        assert_eq!(check(&certified).indication, Verdict::Passed, "{b:?}");
+        // Over the certified page's text, and over its certified form field.
+        for (rect, what) in [(OVER_TEXT, "content of page"), (OVER_FIELD, "annotation")] {
+            let (bytes, w) = new_sig_field(&certified, rect, drawing("Tran Thi B"), true);
+            let s = original(&bytes);
+            assert_eq!(
+                s.modifications_after,
+                Modifications::Disallowed,
+                "{b:?} {what}: {s:#?}"
             );
-            attach(doc, up, w);
-        });
-        (bytes, w_id)
-    };
-    let certification = |bytes: &[u8]| {
-        let report = check(bytes);
-        report
-            .signatures
-            .iter()
-            .find(|s| s.field == "PyHankoSig")
-            .cloned()
-            .unwrap_or_else(|| panic!("{report:#?}"))
-    };
-    // Over the certified text field.
-    let (bytes, w) = sneaky([90, 690, 310, 730]);
-    let s = certification(&bytes);
-    assert_eq!(s.modifications_after, Modifications::Disallowed, "{s:#?}");
-    assert!(
-        s.messages
-            .iter()
-            .any(|m| m.contains(&format!("field {}", id(w)))),
-        "{s:#?}"
-    );
-    // Beside it: only the new (unverifiable) signature fails, the certification's view is intact.
-    let (bytes, _) = sneaky([400, 100, 500, 150]);
-    let s = certification(&bytes);
-    assert_eq!(s.modifications_after, Modifications::Allowed, "{s:#?}");
+            assert!(
+                s.messages
+                    .iter()
+                    .any(|m| m.contains(&format!("field {}", id(w))) && m.contains(what)),
+                "{b:?} {what}: {s:#?}"
+            );
+        }
+        // In blank space, or over the text with an appearance that paints nothing: only the new
+        // (unverifiable) signature fails, the certification's view is intact.
+        for (rect, appearance) in [(BLANK, drawing("Tran Thi B")), (OVER_TEXT, empty_drawing())] {
+            let (bytes, _) = new_sig_field(&certified, rect, appearance, true);
+            let s = original(&bytes);
+            assert_eq!(
+                s.modifications_after,
+                Modifications::Allowed,
+                "{b:?} {rect:?}: {s:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_new_unsigned_signature_field_may_not_paint_but_an_empty_placeholder_passes() {
+    for b in BASES {
+        // After an approval signature: painting over the text, or in blank space, is refused.
+        for rect in [OVER_TEXT, BLANK] {
+            let (bytes, w) = new_sig_field(base(b), rect, drawing("DA HUY"), false);
+            assert_disallowed(&format!("{b:?} {rect:?}"), &bytes, w);
+        }
+        // A visible placeholder whose appearance paints nothing (what pyHanko and Acrobat draw
+        // for a field to be signed later) is allowed, even where the page has text.
+        let (bytes, _) = new_sig_field(base(b), OVER_TEXT, empty_drawing(), false);
+        let report = check(&bytes);
+        assert_eq!(report.indication, Verdict::Passed, "{b:?}: {report:#?}");
+        assert_eq!(
+            report.signatures[0].modifications_after,
+            Modifications::Allowed
+        );
+        // After a P=2 certification, a painting empty field is refused in blank space too.
+        let (_, certified) = certified_p2(b);
+        let (bytes, w) = new_sig_field(&certified, BLANK, drawing("DA HUY"), false);
+        let s = original(&bytes);
+        assert_eq!(
+            s.modifications_after,
+            Modifications::Disallowed,
+            "{b:?}: {s:#?}"
+        );
+        assert!(
+            s.messages
+                .iter()
+                .any(|m| m.contains(&format!("field {}", id(w)))),
+            "{b:?}: {s:#?}"
+        );
+    }
+}
+
+/// The unsigned form with a second text field "ghi_chu" and an empty invisible signature field
+/// "KySo" whose `/Lock` locks "ho_ten", its `/Action` and `/Fields` written as indirect objects.
+fn locked_form(stream: bool) -> (Vec<u8>, ObjectId, ObjectId) {
+    let f = form(stream, None, false);
+    let mut other = (0, 0);
+    let bytes = update(&f.bytes, |doc, up| {
+        other = up.allocate();
+        let ap = up.allocate();
+        up.put(ap, drawing("-"));
+        up.put(
+            other,
+            Object::Dictionary(dictionary! {
+                "Type" => "Annot", "Subtype" => "Widget", "FT" => "Tx", "T" => Object::string_literal("ghi_chu"),
+                "V" => Object::string_literal("-"), "F" => 4, "P" => first_page(doc),
+                "Rect" => vec![100.into(), 600.into(), 300.into(), 620.into()],
+                "AP" => dictionary! { "N" => ap },
+            }),
+        );
+        attach(doc, up, other);
+    });
+    let bytes = update(&bytes, |doc, up| {
+        let action = up.allocate();
+        up.put(action, Object::Name(b"Include".to_vec()));
+        let fields = up.allocate();
+        up.put(
+            fields,
+            Object::Array(vec![Object::string_literal("ho_ten")]),
+        );
+        let sig = up.allocate();
+        up.put(
+            sig,
+            Object::Dictionary(dictionary! {
+                "Type" => "Annot", "Subtype" => "Widget", "FT" => "Sig", "T" => Object::string_literal("KySo"),
+                "F" => 132, "P" => first_page(doc),
+                "Rect" => vec![0.into(), 0.into(), 0.into(), 0.into()],
+                "Lock" => dictionary! { "Type" => "SigFieldLock", "Action" => action, "Fields" => fields },
+            }),
+        );
+        attach(doc, up, sig);
+    });
+    (bytes, f.field, other)
+}
+
+#[test]
+fn an_indirect_field_lock_is_resolved_not_read_as_no_lock() {
+    for b in BASES {
+        let (input, locked, free) = locked_form(b.stream());
+        let signed = match b {
+            Base::KysoTable | Base::KysoStream => {
+                let dir = tempfile::tempdir().unwrap();
+                let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
+                std::fs::write(&i, &input).unwrap();
+                dev_sign("chairman-rsa", &i, &o, &["--field", "KySo"]);
+                std::fs::read(o).unwrap()
+            }
+            Base::PyHankoTable | Base::PyHankoStream => {
+                pyhanko_sign_as(&input, None, "KySo", "chairman-rsa")
+            }
+        };
+        assert_eq!(check(&signed).indication, Verdict::Passed, "{b:?}");
+        let fill = |field: ObjectId| {
+            update(&signed, |doc, up| {
+                let mut d = doc.get_dictionary(field).unwrap().clone();
+                d.set("V", Object::string_literal("Tran Thi B"));
+                up.put(field, Object::Dictionary(d));
+            })
+        };
+        assert_disallowed(&format!("{b:?} locked"), &fill(locked), locked);
+        let report = check(&fill(free));
+        assert_eq!(
+            report.indication,
+            Verdict::Passed,
+            "{b:?} free: {report:#?}"
+        );
+        assert_eq!(
+            report.signatures[0].modification_level,
+            ModificationLevel::FormFilling
+        );
+    }
 }
 
 #[test]
@@ -642,20 +818,34 @@ fn sid_naming_the_intermediate(signed: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_signer_identifier_naming_another_certificate_is_not_the_signers() {
-    for (stem, expected) in [
-        // An RSA signer, an RSA intermediate: the value does not verify with the named key.
-        ("chairman-rsa", SubIndication::SigCryptoFailure),
-        // An ECDSA signer named as the RSA intermediate: that key cannot have made it.
-        ("chairman-ec", SubIndication::NoSigningCertificateFound),
-    ] {
-        let signed = sign_bytes(
-            stem,
-            &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(),
-        );
-        assert_eq!(check(&signed).indication, Verdict::Passed, "{stem}");
-        let report = check(&sid_naming_the_intermediate(&signed));
-        let s = &report.signatures[0];
-        assert_ne!(s.indication, Indication::TotalPassed, "{stem}: {s:#?}");
-        assert_eq!(s.sub_indication, Some(expected), "{stem}: {s:#?}");
+    let unsigned = std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap();
+    for b in BASES {
+        for (stem, expected) in [
+            // An RSA signer, an RSA intermediate: the value does not verify with the named key.
+            ("chairman-rsa", SubIndication::SigCryptoFailure),
+            // An ECDSA signer named as the RSA intermediate: that key cannot have made it.
+            ("chairman-ec", SubIndication::NoSigningCertificateFound),
+        ] {
+            let input = if b.stream() {
+                unsigned_stream_form().to_vec()
+            } else {
+                unsigned.clone()
+            };
+            let signed = match b {
+                Base::KysoTable | Base::KysoStream => sign_bytes(stem, &input),
+                Base::PyHankoTable | Base::PyHankoStream => {
+                    pyhanko_sign_as(&input, None, "PyHankoSig", stem)
+                }
+            };
+            assert_eq!(check(&signed).indication, Verdict::Passed, "{b:?} {stem}");
+            let report = check(&sid_naming_the_intermediate(&signed));
+            let s = &report.signatures[0];
+            assert_ne!(
+                s.indication,
+                Indication::TotalPassed,
+                "{b:?} {stem}: {s:#?}"
+            );
+            assert_eq!(s.sub_indication, Some(expected), "{b:?} {stem}: {s:#?}");
+        }
     }
 }
