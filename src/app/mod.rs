@@ -12,6 +12,7 @@
 //! an unrecorded one.
 
 pub mod admin;
+pub mod demo;
 pub mod error;
 pub mod issue;
 pub mod output;

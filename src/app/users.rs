@@ -253,6 +253,18 @@ fn check_password_rules(password: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Outside development mode the published development passwords open nothing.
+fn refuse_dev_password(app: &App, password: &str) -> Result<(), AppError> {
+    if !app.settings().development && super::demo::is_dev_password(password) {
+        return Err(Denial::input(
+            "mật khẩu này là mật khẩu mẫu công khai; hãy chọn mật khẩu khác",
+            "this password is a published development password; choose another",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn valid_username(name: &str) -> bool {
     (3..=64).contains(&name.len())
         && name
@@ -279,6 +291,7 @@ pub fn create_user(app: &App, actor: &str, new: NewUser) -> Result<User, AppErro
         .into());
     }
     check_password_rules(&new.password)?;
+    refuse_dev_password(app, &new.password)?;
     let mut registry = app.registry()?;
     let tx = registry
         .connection_mut()
@@ -397,6 +410,7 @@ pub fn change_password(
     new: &str,
 ) -> Result<(), AppError> {
     check_password_rules(new)?;
+    refuse_dev_password(app, new)?;
     let hash = hash_password(new)?;
     let mut registry = app.registry()?;
     let tx = registry
@@ -440,8 +454,9 @@ pub fn sign_in(
         let registry = app.registry()?;
         db::user_by_name(registry.connection(), username)?
     };
+    let dev_refused = !app.settings().development && super::demo::is_dev_password(password);
     let ok = match &found {
-        Some(u) => password_matches(password, &u.password_hash) && !u.disabled,
+        Some(u) => password_matches(password, &u.password_hash) && !u.disabled && !dev_refused,
         None => {
             let _ = password_matches(password, decoy_hash());
             false

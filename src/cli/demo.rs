@@ -8,11 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use kyso::app::admin::{self, NewDelegation, NewOfficial};
 use kyso::app::sign::SignRequest;
 use kyso::app::{self, AppError};
-use kyso::authority::{Mark, Position, store};
-use kyso::pki::{self, Certificate};
 use kyso::signing::KeySigner;
 use kyso::signing::image::{ImageAppearance, SignatureImage};
 use kyso::validation::{self, TrustAnchors};
@@ -32,41 +29,9 @@ pub struct Args {
     data: Option<PathBuf>,
 }
 
-struct Person {
-    id: &'static str,
-    name: &'static str,
-    title: &'static str,
-    citizen_id: Option<&'static str>,
-    stem: &'static str,
-    position: Position,
+fn signer(keys: &Path, stem: &str) -> anyhow::Result<KeySigner> {
+    Ok(kyso::app::demo::signer(keys, stem)?)
 }
-
-const PEOPLE: &[Person] = &[
-    Person {
-        id: "chu-tich",
-        name: "Nguyễn Văn An",
-        title: "Chủ tịch",
-        citizen_id: Some("001080000001"),
-        stem: "chairman-rsa",
-        position: Position::Head,
-    },
-    Person {
-        id: "pho-chu-tich",
-        name: "Trần Thị Bình",
-        title: "Phó Chủ tịch",
-        citizen_id: Some("001085000002"),
-        stem: "vice-chairman-ec",
-        position: Position::DeputyHead,
-    },
-    Person {
-        id: "con-dau",
-        name: "UBND xã Tân Lạc",
-        title: "Cơ quan",
-        citizen_id: None,
-        stem: "seal-ec",
-        position: Position::Seal,
-    },
-];
 
 fn image(keys: &Path, name: &str) -> anyhow::Result<ImageAppearance> {
     let path = keys.join("images").join(name);
@@ -74,85 +39,6 @@ fn image(keys: &Path, name: &str) -> anyhow::Result<ImageAppearance> {
     Ok(ImageAppearance::new(
         SignatureImage::from_png(&bytes).with_context(|| path.display().to_string())?,
     ))
-}
-
-fn load_identity(keys: &Path, stem: &str) -> anyhow::Result<Certificate> {
-    Ok(pki::load_certificates(&keys.join(format!("{stem}.pem")))?.remove(0))
-}
-
-fn signer(keys: &Path, stem: &str) -> anyhow::Result<KeySigner> {
-    let key = pki::load_private_key(&keys.join(format!("{stem}.key.pem")))?;
-    let chain = pki::load_certificates(&keys.join("intermediate-ca.pem"))?;
-    Ok(KeySigner::new(
-        &key,
-        load_identity(keys, stem)?,
-        chain,
-        true,
-    )?)
-}
-
-/// Registers the demo officials, the Chairman's powers and a KT. delegation, unless present.
-fn ensure_commune(ctx: &Context, keys: &Path, agency: &str) -> anyhow::Result<()> {
-    let app = &ctx.app;
-    {
-        let reg = app.registry()?;
-        if store::official(reg.connection(), "chu-tich").is_ok() {
-            return Ok(());
-        }
-    }
-    for p in PEOPLE {
-        admin::add_official(
-            app,
-            "demo",
-            NewOfficial {
-                id: p.id.into(),
-                full_name: p.name.into(),
-                title: p.title.into(),
-                agency: agency.into(),
-                citizen_id: p.citizen_id.map(str::to_owned),
-                position: p.position,
-                unit: String::new(),
-            },
-        )?;
-        let key_location = format!(
-            "file:{}",
-            keys.join(format!("{}.key.pem", p.stem)).display()
-        );
-        admin::add_certificate(
-            app,
-            "demo",
-            p.id,
-            &load_identity(keys, p.stem)?,
-            &key_location,
-        )?;
-    }
-    let kinds: Vec<String> = app
-        .catalog()?
-        .kinds()
-        .map(|t| t.schema.kind.clone())
-        .collect();
-    admin::allow_title(app, "demo", "Chủ tịch", &kinds)?;
-    let now = app.now();
-    let d = admin::grant_delegation(
-        app,
-        NewDelegation {
-            mark: Mark::Kt,
-            delegator: "chu-tich".into(),
-            delegate: "pho-chu-tich".into(),
-            kinds,
-            valid_from: now - time::Duration::days(1),
-            valid_until: now + time::Duration::days(365),
-            basis_number: "01/QĐ-UBND".into(),
-            basis_date: "2026-01-02".into(),
-            source: None,
-        },
-        &signer(keys, "chairman-rsa")?,
-    )?;
-    say(&format!(
-        "registered the demo commune: Chủ tịch, Phó Chủ tịch (KT. delegation {}), agency seal",
-        d.id
-    ))?;
-    Ok(())
 }
 
 /// Writes `bytes` to `path`, replacing an earlier demo run's file.
@@ -174,7 +60,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let settings = &ctx.settings;
     let app = &ctx.app;
-    ensure_commune(ctx, keys, &settings.authority.full_name)?;
+    if let Some(d) = kyso::app::demo::ensure_commune(app, keys)? {
+        say(&format!(
+            "registered the demo commune: Chủ tịch, Phó Chủ tịch (KT. delegation {d}), agency seal"
+        ))?;
+    }
 
     // 1. Issue.
     let data_path = args.data.clone().unwrap_or_else(|| {

@@ -20,6 +20,7 @@ mod kinds;
 mod output;
 mod serve;
 mod sign;
+mod users;
 mod verify;
 
 /// kyso: issue, sign, verify and archive commune certifications.
@@ -72,6 +73,9 @@ enum Command {
     Archive(archive::ArchiveArgs),
     /// Serve the public verification pages and the API over HTTP (with the archive worker).
     Serve(serve::Args),
+    /// The service's users and API tokens.
+    #[command(subcommand)]
+    Users(users::UsersCmd),
 }
 
 /// Settings after the configuration file, the environment and the global flags, and the
@@ -150,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reprint(args) => issue::reprint(&ctx, args),
         Command::Archive(args) => archive::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
+        Command::Users(cmd) => users::run(&ctx, cmd),
     }
 }
 

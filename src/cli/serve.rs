@@ -19,6 +19,9 @@ pub struct Args {
     /// Do not run the archive worker in this process (another node or process runs it).
     #[arg(long)]
     no_archive_worker: bool,
+    /// Development mode only: the development PKI whose demo commune and users are seeded.
+    #[arg(long, value_name = "DIR", default_value = "keys-dev")]
+    keys: std::path::PathBuf,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -26,7 +29,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(l) = args.listen {
         settings.server.listen = l;
     }
+    if settings.development {
+        // The development PKI is the trust anchor and chain unless configured otherwise.
+        if settings.trust.is_empty() {
+            settings.trust = vec![args.keys.join("root-ca.pem")];
+        }
+        if settings.chain.is_empty() {
+            settings.chain = vec![args.keys.join("intermediate-ca.pem")];
+        }
+    }
     let settings = settings.checked()?;
+    if settings.development {
+        seed(&settings, &args.keys)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,7 +58,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         };
         outln!(
             "kyso serving on http://{addr} (public verification: {}/v/ID)",
-            settings.base_url
+            settings.base_url.trim_end_matches('/')
         )?;
         let mut server_stop = stop_rx.clone();
         let serving = tokio::spawn(server.run(async move {
@@ -87,4 +102,28 @@ fn spawn_worker(
             }
         });
     }))
+}
+
+/// Development mode: the demo commune of `keys` and one user per role, unless present.
+fn seed(settings: &kyso::config::Settings, keys: &std::path::Path) -> anyhow::Result<()> {
+    if !keys.join("root-ca.pem").exists() {
+        anyhow::bail!(
+            "no development PKI in {} (run from the repository root, or pass --keys)",
+            keys.display()
+        );
+    }
+    let app = kyso::app::App::new(settings.clone());
+    if let Some(d) = kyso::app::demo::ensure_commune(&app, keys)? {
+        errln!("kyso: registered the demo commune (KT. delegation {d})");
+    }
+    let made = kyso::app::demo::ensure_users(&app)?;
+    if !made.is_empty() {
+        errln!("kyso: development users (passwords in README.md):");
+        for (name, _, role, _, password) in kyso::app::demo::DEV_USERS {
+            if made.contains(name) {
+                errln!("  {name:<14} {:<9} {password}", role.as_str());
+            }
+        }
+    }
+    Ok(())
 }

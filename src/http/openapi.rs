@@ -60,6 +60,30 @@ pub fn openapi() -> serde_json::Value {
         "session": {"type": "apiKey", "in": "cookie", "name": super::auth::SESSION_COOKIE,
                     "description": "The session cookie of POST /api/v1/session; state-changing calls also need the X-CSRF-Token header."}
     });
+    // Problems are served as application/problem+json (RFC 9457).
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for op in paths
+            .values_mut()
+            .filter_map(|p| p.as_object_mut())
+            .flat_map(|p| p.values_mut())
+        {
+            let Some(responses) = op["responses"].as_object_mut() else {
+                continue;
+            };
+            for res in responses.values_mut() {
+                let Some(content) = res["content"].as_object_mut() else {
+                    continue;
+                };
+                let is_problem = content
+                    .get("application/json")
+                    .and_then(|c| c["schema"]["$ref"].as_str())
+                    .is_some_and(|r| r.ends_with("/ApiError"));
+                if is_problem && let Some(c) = content.remove("application/json") {
+                    content.insert("application/problem+json".into(), c);
+                }
+            }
+        }
+    }
     for r in super::routes() {
         let method = r.method.as_str().to_ascii_lowercase();
         let Some(op) = doc["paths"][r.path][&method].as_object_mut() else {

@@ -1,0 +1,10 @@
+//! Stories of the service (`kyso serve`): the desk, the officials and the seal over HTTP, who
+//! may call what, the API's contract, and what a crash leaves behind.
+#[path = "../common/mod.rs"]
+mod common;
+
+mod client;
+mod contract;
+mod crash;
+mod roles;
+mod story;
