@@ -75,6 +75,8 @@ pub struct Settings {
     pub archive: ArchiveSettings,
     /// Signature timestamps (`[timestamp]`): none configured means B-B signatures.
     pub timestamp: TimestampSettings,
+    /// Long-term signatures (`[ltv]`): validation material and document timestamps.
+    pub ltv: LtvSettings,
     /// CRL files (DER or PEM) that signing checks the signer's certificate against, and that
     /// validation uses beside the CRLs a signature carries.
     pub crls: Vec<PathBuf>,
@@ -147,6 +149,58 @@ impl Default for TimestampSettings {
     }
 }
 
+/// How long-term a signature is made at signing (`[ltv] level`, `KYSO_LTV`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum LtvLevel {
+    /// Only what `[timestamp]` gives: B-B or B-T.
+    #[default]
+    #[serde(rename = "off")]
+    Off,
+    /// B-LT: a `/DSS` with the certificates, OCSP responses and CRLs of every signature and
+    /// timestamp, fetched at signing.
+    #[serde(rename = "b-lt")]
+    Lt,
+    /// B-LTA: B-LT and a document timestamp over it all (needs `[timestamp] urls`).
+    #[serde(rename = "b-lta")]
+    Lta,
+}
+
+impl LtvLevel {
+    /// Parses `off`, `b-lt` or `b-lta`.
+    pub fn parse(s: &str) -> Option<LtvLevel> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "" => Some(LtvLevel::Off),
+            "b-lt" | "lt" => Some(LtvLevel::Lt),
+            "b-lta" | "lta" => Some(LtvLevel::Lta),
+            _ => None,
+        }
+    }
+}
+
+/// Long-term signatures: what signing adds after the signature, and how the validation
+/// material is fetched. When no source answers, the signature is delivered as it is (B-B or
+/// B-T) and what it owes is recorded; the archive drain adds it when the link returns.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LtvSettings {
+    /// `off` (default), `b-lt` or `b-lta`.
+    pub level: LtvLevel,
+    /// Seconds to wait for a TCP connection to an OCSP responder or CRL server.
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for one answer once connected.
+    pub read_timeout_secs: u64,
+}
+
+impl Default for LtvSettings {
+    fn default() -> Self {
+        LtvSettings {
+            level: LtvLevel::Off,
+            connect_timeout_secs: 3,
+            read_timeout_secs: 5,
+        }
+    }
+}
+
 /// The commune People's Committee this deployment issues for. The defaults are the development
 /// commune of `keys-dev/`; a real deployment sets every field.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -189,6 +243,7 @@ impl Default for Settings {
             authority: Authority::default(),
             archive: ArchiveSettings::default(),
             timestamp: TimestampSettings::default(),
+            ltv: LtvSettings::default(),
             crls: Vec::new(),
             chain: Vec::new(),
             require_revocation: false,
@@ -307,6 +362,12 @@ impl Settings {
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned)
                 .collect();
+        }
+        if let Some(v) = get("KYSO_LTV") {
+            self.ltv.level = LtvLevel::parse(&v).ok_or_else(|| ConfigError::Env {
+                name: "KYSO_LTV",
+                message: format!("expected off, b-lt or b-lta, got {v:?}"),
+            })?;
         }
         if let Some(v) = get("KYSO_LISTEN") {
             self.server.listen = v;

@@ -34,6 +34,7 @@ pub mod authority;
 pub mod config;
 pub mod http;
 pub mod issuing;
+pub mod ltv;
 pub mod pdf;
 pub mod pki;
 pub mod registry;

@@ -30,6 +30,10 @@ pub enum AppError {
     /// The timestamp configuration cannot be used.
     #[error(transparent)]
     Timestamp(#[from] crate::signing::timestamp::TimestampConfigError),
+    /// Long-term validation material or a document timestamp could not be added.
+    /// (Boxed: it carries PDF reading errors, and the edges' error types stay small.)
+    #[error(transparent)]
+    Ltv(Box<crate::ltv::LtvError>),
     /// A prepared signature could not be stored or read.
     #[error(transparent)]
     Pending(#[from] crate::signing::deferred::PendingError),
@@ -65,6 +69,12 @@ pub enum AppError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+impl From<crate::ltv::LtvError> for AppError {
+    fn from(e: crate::ltv::LtvError) -> Self {
+        AppError::Ltv(Box::new(e))
+    }
 }
 
 /// Why the workflow refuses a request. Each message is for a clerk or an official: Vietnamese

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod demo;
 pub mod error;
 pub mod issue;
+pub mod ltv;
 pub mod output;
 pub mod sign;
 pub mod users;
@@ -63,6 +64,9 @@ pub struct App {
     settings: Settings,
     clock: Arc<dyn Clock>,
     catalog: OnceLock<Arc<Catalog>>,
+    /// The validation-material client, kept for the process so answers are reused for their
+    /// validity.
+    fetcher: OnceLock<Arc<crate::ltv::fetch::Fetcher>>,
 }
 
 impl App {
@@ -77,12 +81,26 @@ impl App {
             settings,
             clock,
             catalog: OnceLock::new(),
+            fetcher: OnceLock::new(),
         }
     }
 
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The client that fetches OCSP responses, CRLs and issuer certificates, with its cache.
+    pub fn fetcher(&self) -> Arc<crate::ltv::fetch::Fetcher> {
+        self.fetcher
+            .get_or_init(|| {
+                let l = &self.settings.ltv;
+                Arc::new(crate::ltv::fetch::Fetcher::new(
+                    std::time::Duration::from_secs(l.connect_timeout_secs.max(1)),
+                    std::time::Duration::from_secs(l.read_timeout_secs.max(1)),
+                ))
+            })
+            .clone()
     }
 
     /// The current time, from the application's clock.

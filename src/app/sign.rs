@@ -88,6 +88,8 @@ pub struct Signed {
     /// Whether the signature carries an RFC 3161 timestamp (B-T), or one is owed because no
     /// configured TSA answered, or none was asked for.
     pub timestamp: signing::TimestampOutcome,
+    /// Whether long-term material (B-LT DSS, B-LTA document timestamp) was added, or is owed.
+    pub ltv: super::ltv::LtvOutcome,
     /// The outbox row.
     pub archive_id: i64,
     /// The archive key.
@@ -154,6 +156,7 @@ pub fn sign(
         .first()
         .cloned()
         .unwrap_or(signing::TimestampOutcome::NotAsked);
+    let (bytes, ltv) = long_term(app, stamped.bytes, &outcome)?;
     let tx = registry
         .connection_mut()
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -162,8 +165,13 @@ pub fn sign(
     if !detail.is_null() {
         extra["timestamp"] = detail;
     }
-    let mut signed = record(app, &tx, stamped.bytes, &decision, req, now, extra)?;
+    let detail = ltv.audit_detail();
+    if !detail.is_null() {
+        extra["ltv"] = detail;
+    }
+    let mut signed = record(app, &tx, bytes, &decision, req, now, extra)?;
     signed.timestamp = outcome;
+    signed.ltv = ltv;
     tx.commit()?;
     Ok(signed)
 }
@@ -485,6 +493,7 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
         label: context["label"].as_str().map(str::to_owned),
         ..SignRequest::default()
     };
+    let (bytes, ltv) = long_term(app, stamped.bytes, &outcome)?;
     let tx = registry
         .connection_mut()
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -503,10 +512,43 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
     if !detail.is_null() {
         extra["timestamp"] = detail;
     }
-    let mut signed = record(app, &tx, stamped.bytes, &decision, &req, now, extra)?;
+    let detail = ltv.audit_detail();
+    if !detail.is_null() {
+        extra["ltv"] = detail;
+    }
+    let mut signed = record(app, &tx, bytes, &decision, &req, now, extra)?;
     tx.commit()?;
     signed.timestamp = outcome;
+    signed.ltv = ltv;
     Ok(signed)
+}
+
+/// Adds what `[ltv] level` asks to a freshly signed file. A signature whose timestamp is owed
+/// owes its long-term material too (B-LT builds on B-T).
+fn long_term(
+    app: &App,
+    bytes: Vec<u8>,
+    timestamp: &signing::TimestampOutcome,
+) -> Result<(Vec<u8>, super::ltv::LtvOutcome), AppError> {
+    use crate::config::LtvLevel;
+    let level = app.settings().ltv.level;
+    if level == LtvLevel::Off {
+        return Ok((bytes, super::ltv::LtvOutcome::NotAsked));
+    }
+    if let signing::TimestampOutcome::Owed { .. } = timestamp {
+        return Ok((
+            bytes,
+            super::ltv::LtvOutcome::Owed {
+                level: if level == LtvLevel::Lta {
+                    "b-lta"
+                } else {
+                    "b-lt"
+                },
+                reasons: vec!["the signature timestamp is owed".into()],
+            },
+        ));
+    }
+    super::ltv::make_long_term(app, &bytes, level)
 }
 
 /// Runs `f`; a refusal it returns is appended to the audit log (in its own transaction: the
@@ -818,6 +860,7 @@ fn record(
         capacity: decision.capacity.clone(),
         revocation: decision.revocation,
         timestamp: signing::TimestampOutcome::NotAsked,
+        ltv: super::ltv::LtvOutcome::NotAsked,
         archive_id: submitted.id,
         archive_key: submitted.key.as_str().to_owned(),
     })

@@ -17,6 +17,7 @@ mod demo;
 mod dev_pki;
 mod issue;
 mod kinds;
+mod ltv;
 mod output;
 mod serve;
 mod sign;
@@ -71,6 +72,9 @@ enum Command {
     Reprint(issue::ReprintArgs),
     /// Archive signed documents: outbox, worker, status, integrity audit.
     Archive(archive::ArchiveArgs),
+    /// Long-term signatures: add validation material and document timestamps (B-LT, B-LTA).
+    #[command(subcommand)]
+    Ltv(ltv::LtvCmd),
     /// Serve the public verification pages and the API over HTTP (with the archive worker).
     Serve(serve::Args),
     /// The service's users and API tokens.
@@ -155,6 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive(args) => archive::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Users(cmd) => users::run(&ctx, cmd),
+        Command::Ltv(cmd) => ltv::run(&ctx, cmd),
     }
 }
 

@@ -228,7 +228,7 @@ fn sign_now(
     .with_context(|| format!("cannot sign {}", input.display()))?;
     write_signed(&out, &signed)?;
     super::say(&format!(
-        "signed {} -> {} ({}archive #{} {}{}{})",
+        "signed {} -> {} ({}archive #{} {}{}{}{})",
         input.display(),
         output.display(),
         signed
@@ -244,6 +244,10 @@ fn sign_now(
             format!("; revocation {}", signed.revocation)
         },
         match signed.timestamp.summary() {
+            t if t.is_empty() => t,
+            t => format!("; {t}"),
+        },
+        match signed.ltv.summary() {
             t if t.is_empty() => t,
             t => format!("; {t}"),
         }
@@ -318,11 +322,15 @@ fn complete(
         .with_context(|| format!("cannot complete {handle}"))?;
     write_signed(&out, &signed)?;
     super::say(&format!(
-        "signed -> {} (archive #{} {}{})",
+        "signed -> {} (archive #{} {}{}{})",
         output.display(),
         signed.archive_id,
         signed.archive_key,
         match signed.timestamp.summary() {
+            t if t.is_empty() => t,
+            t => format!("; {t}"),
+        },
+        match signed.ltv.summary() {
             t if t.is_empty() => t,
             t => format!("; {t}"),
         }

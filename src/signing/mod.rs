@@ -21,7 +21,7 @@ pub mod cms;
 pub mod deferred;
 pub mod image;
 mod key;
-mod pades;
+pub(crate) mod pades;
 pub mod page_appearance;
 pub mod timestamp;
 

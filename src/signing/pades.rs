@@ -247,7 +247,7 @@ fn walk_fields(
 /// Appends `new` to the array `container[key]`: an indirect array is rewritten in `update` as its
 /// own object; a direct or missing one is changed in `container`, and `true` says the container
 /// must be rewritten.
-fn append_reference(
+pub(crate) fn append_reference(
     doc: &Document,
     update: &mut IncrementalUpdate<'_>,
     container: &mut Dictionary,

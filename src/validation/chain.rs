@@ -352,7 +352,7 @@ pub fn check_path<'a>(
 }
 
 /// Whether `child`'s signature verifies with `issuer`'s key.
-fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+pub(crate) fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
     let Ok(alg) = Oid::from_bytes(child.signature_algorithm.algorithm.as_bytes()) else {
         return false;
     };
@@ -472,4 +472,19 @@ pub fn revocation_status(
         Revocation::Good { stale: false } => RevocationStatus::Good,
         Revocation::Revoked(t) => RevocationStatus::Revoked(t),
     }
+}
+
+/// A CRL's thisUpdate and nextUpdate (Unix seconds), when the certificate `issuer_der` issued
+/// and signed it; `None` otherwise (unreadable, another issuer, a signature that fails).
+pub fn crl_times(crl_der: &[u8], issuer_der: &[u8]) -> Option<(i64, Option<i64>)> {
+    let (_, crl) = CertificateRevocationList::from_der(crl_der).ok()?;
+    let (_, issuer) = X509Certificate::from_der(issuer_der).ok()?;
+    (crl.issuer().as_raw() == issuer.subject().as_raw() && crl_signed_by(&crl, &issuer)).then(
+        || {
+            (
+                crl.last_update().timestamp(),
+                crl.next_update().map(|t| t.timestamp()),
+            )
+        },
+    )
 }

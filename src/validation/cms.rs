@@ -371,7 +371,7 @@ fn parse_tst_info(der: &[u8]) -> Option<TstInfo> {
 
 /// `YYYYMMDDHHMMSS[.f*]Z` as RFC 3161 allows it (fractions of a second, which DER's
 /// GeneralizedTime type refuses, are common in time-stamp tokens and dropped here).
-fn generalized_time(text: &[u8]) -> Option<i64> {
+pub(crate) fn generalized_time(text: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(text).ok()?;
     let text = text.strip_suffix('Z')?;
     let whole = text.split('.').next()?;

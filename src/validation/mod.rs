@@ -18,6 +18,7 @@ pub mod chain;
 pub mod cms;
 pub mod crypto;
 pub mod modifications;
+pub mod ocsp;
 pub mod report;
 pub mod structure;
 pub mod timestamp;
@@ -200,6 +201,32 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
         reports.push(unreadable_tail(tail_start));
     }
     Ok(ValidationReport::new(sha256, reports))
+}
+
+/// The CMS containers (DER) of the signatures and document timestamps the final revision of
+/// `bytes` holds, each with whether it is a document timestamp: what long-term validation
+/// material must cover. Nothing is checked here; unreadable values are left out.
+pub fn signature_containers(
+    bytes: &[u8],
+    limits: &ReadLimits,
+) -> Result<Vec<(bool, Vec<u8>)>, ValidationError> {
+    let revs = revisions::find_revisions(bytes, limits)?;
+    let budget = Budget::for_file(bytes.len());
+    let Some(last) = revs.revisions.last() else {
+        return Ok(Vec::new());
+    };
+    let rev = revisions::load_revision(bytes, last, limits, &budget)?;
+    Ok(find_signatures(&rev, limits)
+        .into_iter()
+        .filter_map(|f| {
+            let timestamp = f.sig.get(b"Type").ok().and_then(|t| t.as_name().ok())
+                == Some(b"DocTimeStamp".as_slice());
+            match f.sig.get(b"Contents") {
+                Ok(Object::String(c, _)) => structure::cms_der(c).ok().map(|d| (timestamp, d)),
+                _ => None,
+            }
+        })
+        .collect())
 }
 
 /// The gaps `(start, end)` of every `/ByteRange [0 a b c]` written in the raw bytes, read without

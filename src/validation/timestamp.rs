@@ -164,7 +164,7 @@ pub fn signature_timestamps(
 }
 
 /// The signer's signature value and the DER of each signature-time-stamp token it carries.
-fn timestamp_tokens(signature_cms: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+pub(crate) fn timestamp_tokens(signature_cms: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
     let ci = ContentInfo::from_der(signature_cms).ok()?;
     let sd: SignedData = ci.content.decode_as().ok()?;
     let info = sd.signer_infos.0.iter().next()?;

@@ -1,0 +1,75 @@
+//! `kyso ltv extend FILE… -o DIR`: adds a `/DSS` with fresh validation material and a document
+//! timestamp (PAdES B-LTA) to signed PDFs, each written under DIR with the same file name.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use kyso::app::ltv::{LtvOutcome, make_long_term};
+use kyso::config::LtvLevel;
+
+use super::Context;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LtvCmd {
+    /// Add validation material and a document timestamp (B-LTA) to signed PDFs.
+    Extend(ExtendArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExtendArgs {
+    /// Only the DSS (B-LT), no document timestamp.
+    #[arg(long)]
+    dss_only: bool,
+    /// Output directory (created if needed); never the input's own directory.
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    output: PathBuf,
+    /// The signed PDFs.
+    #[arg(value_name = "FILE.pdf", required = true)]
+    files: Vec<PathBuf>,
+}
+
+pub fn run(ctx: &Context, cmd: LtvCmd) -> anyhow::Result<ExitCode> {
+    let LtvCmd::Extend(args) = cmd;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let level = if args.dss_only {
+        LtvLevel::Lt
+    } else {
+        LtvLevel::Lta
+    };
+    let mut owed = 0;
+    for file in &args.files {
+        let Some(name) = file.file_name() else {
+            bail!("{}: not a file name", file.display());
+        };
+        let target = args.output.join(name);
+        if target.canonicalize().ok() == file.canonicalize().ok() && target.exists() {
+            bail!("{}: the output would overwrite the input", file.display());
+        }
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let (out, outcome) = make_long_term(&ctx.app, &bytes, level)
+            .with_context(|| format!("cannot extend {}", file.display()))?;
+        if let LtvOutcome::Owed { .. } = outcome {
+            owed += 1;
+            super::say(&format!("{}: {}", file.display(), outcome.summary()))?;
+            continue;
+        }
+        let tmp = target.with_extension("pdf.part");
+        std::fs::write(&tmp, &out).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        super::say(&format!(
+            "{} -> {}: {}",
+            file.display(),
+            target.display(),
+            outcome.summary()
+        ))?;
+    }
+    Ok(if owed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}

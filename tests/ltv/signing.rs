@@ -1,0 +1,132 @@
+//! B-LT and B-LTA at signing and with `kyso ltv extend`: the DSS holds what validates every
+//! signature and timestamp, pyHanko agrees with revocation information required, and a dead
+//! link leaves a valid signature that says what it owes.
+
+use std::path::Path;
+
+use crate::common::kyso;
+use crate::pki::{pki, pyhanko_ades, pyhanko_hard_fail, sign};
+
+fn dss_counts(pdf: &[u8]) -> (usize, usize, usize) {
+    let doc = kyso::pdf::load(pdf, &Default::default()).unwrap();
+    let m = kyso::ltv::read_dss(&doc, &Default::default());
+    (m.certs.len(), m.ocsps.len(), m.crls.len())
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn b_lt_signing_embeds_what_validates_the_signature_and_its_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b-lt.pdf");
+    let o = sign(
+        "signer",
+        &pki().tsa(),
+        "b-lt",
+        &dir.path().join("data"),
+        &out,
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("B-LT: DSS"), "{}", stdout(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    // signer, intermediate, root, OCSP responder, TSA; one OCSP response (the signer's); the
+    // root's CRL (the intermediate and the TSA).
+    assert_eq!(dss_counts(&bytes), (5, 1, 1));
+    let (ok, report) = pyhanko_hard_fail(&out);
+    assert!(
+        ok,
+        "pyHanko --force-revinfo rejected kyso's B-LT:\n{report}"
+    );
+    let (ok, report) = pyhanko_ades(&out);
+    assert!(ok, "pyHanko adesverify rejected kyso's B-LT:\n{report}");
+}
+
+#[test]
+fn b_lta_signing_adds_a_document_timestamp_pyhanko_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b-lta.pdf");
+    let o = sign(
+        "signer",
+        &pki().tsa(),
+        "b-lta",
+        &dir.path().join("data"),
+        &out,
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("B-LTA: DSS + dấu thời gian tài liệu"),
+        "{}",
+        stdout(&o)
+    );
+    let (ok, report) = pyhanko_ades(&out);
+    assert!(ok, "pyHanko adesverify rejected kyso's B-LTA:\n{report}");
+    let (ok, report) = pyhanko_hard_fail(&out);
+    assert!(
+        ok,
+        "pyHanko --force-revinfo rejected kyso's B-LTA:\n{report}"
+    );
+}
+
+#[test]
+fn ltv_extend_turns_a_b_t_file_into_b_lta_and_again_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let bt = dir.path().join("b-t.pdf");
+    let o = sign("signer", &pki().tsa(), "off", &dir.path().join("data"), &bt);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let ext = |input: &Path, outdir: &Path| {
+        kyso()
+            .env("KYSO_DATA_DIR", dir.path().join("data"))
+            .env("KYSO_TSA_URLS", pki().tsa())
+            .env("KYSO_TRUST", pki().cert("root"))
+            .args(["ltv", "extend"])
+            .arg(input)
+            .arg("-o")
+            .arg(outdir)
+            .output()
+            .unwrap()
+    };
+    let o = ext(&bt, &dir.path().join("once"));
+    assert!(o.status.success(), "{}", stdout(&o));
+    let once = dir.path().join("once/b-t.pdf");
+    let (ok, report) = pyhanko_ades(&once);
+    assert!(ok, "{report}");
+    // A second round: another DSS update and document timestamp over the first.
+    let o = ext(&once, &dir.path().join("twice"));
+    assert!(o.status.success(), "{}", stdout(&o));
+    let twice = std::fs::read(dir.path().join("twice/b-t.pdf")).unwrap();
+    let once_bytes = std::fs::read(&once).unwrap();
+    assert!(twice.starts_with(&once_bytes), "an incremental update");
+    let (ok, report) = pyhanko_ades(&dir.path().join("twice/b-t.pdf"));
+    assert!(ok, "{report}");
+    // The input is never overwritten.
+    let o = ext(&once, &dir.path().join("once"));
+    assert!(!o.status.success());
+}
+
+#[test]
+fn with_the_revocation_sources_down_the_signature_is_delivered_and_the_material_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("owed.pdf");
+    // The TSA answers, but the certificates' OCSP and CRL URLs point at the live PKI: take a
+    // TSA that is down instead, so the timestamp and with it the long-term material are owed.
+    let o = sign(
+        "signer",
+        "http://127.0.0.1:9/tsa",
+        "b-lta",
+        &dir.path().join("data"),
+        &out,
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("long-term material owed"), "{text}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(dss_counts(&bytes), (0, 0, 0));
+    let report = crate::pki::verify(&out, None, &[]);
+    assert_eq!(report["indication"], "TOTAL-PASSED", "{report:#}");
+}
