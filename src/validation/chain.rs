@@ -101,6 +101,19 @@ pub struct ChainOutcome {
     pub findings: Vec<Finding>,
     /// Remarks that do not change the indication.
     pub notes: Vec<String>,
+    /// How each certificate's revocation status was established, signer first.
+    pub revocation: Vec<RevocationCheck>,
+}
+
+/// The revocation status of one certificate of a path and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RevocationCheck {
+    /// The certificate's subject.
+    pub certificate: String,
+    /// `good`, `revoked` (with the time), or `not-checked`.
+    pub status: String,
+    /// The source: `OCSP (responder, thisUpdate …)`, `CRL (issuer, thisUpdate …)`, or `none`.
+    pub source: String,
 }
 
 /// The signer's identity as shown in reports.
@@ -137,7 +150,8 @@ pub enum Purpose {
 /// Checks the path of `signer` (DER) to an anchor.
 ///
 /// `signing_time` is the claimed signing time, `validation_time` the time of validation (now, or
-/// `--at`); both Unix seconds.
+/// `--at`); both Unix seconds. `crls` is the revocation data at hand: DER CRLs and DER OCSP
+/// responses, in any order.
 pub fn check_path<'a>(
     signer: &'a [u8],
     pool: &'a [Vec<u8>],
@@ -147,6 +161,34 @@ pub fn check_path<'a>(
     validation_time: i64,
     purpose: Purpose,
 ) -> ChainOutcome {
+    check_path_at(
+        signer,
+        pool,
+        anchors,
+        crls,
+        signing_time,
+        validation_time,
+        validation_time,
+        purpose,
+    )
+}
+
+/// [`check_path`] for past signature validation (ETSI EN 319 102-1 §5.6): the certificates must
+/// be valid, and not revoked, at `poe` (the proof of existence of the signed object: a
+/// timestamp's time, or `now` without one), while revocation data issued up to `now` (the
+/// validation time) counts. A certificate revoked after `poe` does not fail the signature.
+#[allow(clippy::too_many_arguments)]
+pub fn check_path_at<'a>(
+    signer: &'a [u8],
+    pool: &'a [Vec<u8>],
+    anchors: &'a TrustAnchors,
+    crls: &[Vec<u8>],
+    signing_time: i64,
+    poe: i64,
+    now: i64,
+    purpose: Purpose,
+) -> ChainOutcome {
+    let validation_time = poe;
     let mut out = ChainOutcome::default();
     let Ok((_, signer_cert)) = X509Certificate::from_der(signer) else {
         out.findings.push(Finding::indeterminate(
@@ -314,10 +356,21 @@ pub fn check_path<'a>(
         if is_anchor {
             continue;
         }
-        let issuer = &path[i + 1].0;
-        match revocation(cert, issuer, crls, validation_time) {
+        let (issuer, issuer_der) = (&path[i + 1].0, path[i + 1].1);
+        let (status, source) = revocation(cert, path[i].1, issuer, issuer_der, crls, now);
+        let status_word = match status {
+            Revocation::Unknown => "not-checked".to_owned(),
+            Revocation::Good { .. } => "good".to_owned(),
+            Revocation::Revoked(at) => format!("revoked {}", super::fmt_time(at)),
+        };
+        out.revocation.push(RevocationCheck {
+            certificate: name.clone(),
+            status: status_word,
+            source,
+        });
+        match status {
             Revocation::Unknown => out.notes.push(format!(
-                "{name}: revocation not checked (no CRL from its issuer)"
+                "{name}: revocation not checked (no CRL or OCSP response from its issuer)"
             )),
             Revocation::Good { stale } => {
                 if stale {
@@ -325,6 +378,13 @@ pub fn check_path<'a>(
                         "{name}: not revoked, but the CRL is past its next update"
                     ));
                 }
+            }
+            Revocation::Revoked(at) if at > validation_time && validation_time < now => {
+                out.notes.push(format!(
+                    "{name}: revoked on {}, after the proof of existence {}",
+                    super::fmt_time(at),
+                    super::fmt_time(validation_time)
+                ));
             }
             Revocation::Revoked(at) => {
                 let when = super::fmt_time(at);
@@ -380,38 +440,88 @@ enum Revocation {
     Revoked(i64),
 }
 
+/// The status of `cert` from the revocation data `items` (CRLs and OCSP responses issued by or
+/// for `issuer`, not after `now`), and a description of the source used.
 fn revocation(
     cert: &X509Certificate<'_>,
+    cert_der: &[u8],
     issuer: &X509Certificate<'_>,
-    crls: &[Vec<u8>],
-    validation_time: i64,
-) -> Revocation {
+    issuer_der: &[u8],
+    items: &[Vec<u8>],
+    now: i64,
+) -> (Revocation, String) {
     let mut result = Revocation::Unknown;
-    for der in crls {
+    let mut source = "none".to_owned();
+    let issuer_name = issuer
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    for der in items {
         let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
+            // Not a CRL: an OCSP response about this certificate, perhaps.
+            let Ok(answer) = super::ocsp::check_response(
+                der,
+                cert_der,
+                issuer_der,
+                &super::ocsp::Expect::default(),
+            ) else {
+                continue;
+            };
+            if answer.produced_at > now + super::ocsp::SKEW {
+                continue;
+            }
+            let described = format!(
+                "OCSP ({}, thisUpdate {})",
+                answer.responder,
+                super::fmt_time(answer.this_update)
+            );
+            match answer.state {
+                super::ocsp::CertState::Revoked(at) => return (Revocation::Revoked(at), described),
+                super::ocsp::CertState::Good => {
+                    result = Revocation::Good { stale: false };
+                    source = described;
+                }
+                super::ocsp::CertState::Unknown => {}
+            }
             continue;
         };
         if crl.issuer().as_raw() != issuer.subject().as_raw() || !crl_signed_by(&crl, issuer) {
             continue;
         }
-        if crl.last_update().timestamp() > validation_time {
+        if crl.last_update().timestamp() > now {
             continue;
         }
+        let described = format!(
+            "CRL ({issuer_name}, thisUpdate {})",
+            super::fmt_time(crl.last_update().timestamp())
+        );
         if let Some(entry) = crl
             .iter_revoked_certificates()
             .find(|r| r.raw_serial() == cert.raw_serial())
         {
-            return Revocation::Revoked(entry.revocation_date.timestamp());
+            return (
+                Revocation::Revoked(entry.revocation_date.timestamp()),
+                described,
+            );
         }
-        let stale = crl
-            .next_update()
-            .is_some_and(|n| n.timestamp() < validation_time);
+        let stale = crl.next_update().is_some_and(|n| n.timestamp() < now);
         result = match result {
-            Revocation::Good { stale: s } => Revocation::Good { stale: s && stale },
-            _ => Revocation::Good { stale },
+            Revocation::Good { stale: s } => {
+                if s && !stale {
+                    source = described;
+                }
+                Revocation::Good { stale: s && stale }
+            }
+            _ => {
+                source = described;
+                Revocation::Good { stale }
+            }
         };
     }
-    result
+    (result, source)
 }
 
 fn crl_signed_by(crl: &CertificateRevocationList<'_>, issuer: &X509Certificate<'_>) -> bool {
@@ -466,7 +576,7 @@ pub fn revocation_status(
     {
         return RevocationStatus::Unreadable;
     }
-    match revocation(&cert, &issuer, crls, at) {
+    match revocation(&cert, cert_der, &issuer, issuer_der, crls, at).0 {
         Revocation::Unknown => RevocationStatus::Unknown,
         Revocation::Good { stale: true } => RevocationStatus::Stale,
         Revocation::Good { stale: false } => RevocationStatus::Good,

@@ -84,8 +84,12 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
     let mut cache = RevisionCache::new(bytes, limits, &budget, revs.revisions.len());
     let last_index = revs.revisions.len() - 1;
     let mut unreadable: Vec<RevisionError> = Vec::new();
+    let mut dss = Dss::default();
     let mut found: Vec<Found> = match cache.get(&revs, last_index) {
-        Ok(final_rev) => find_signatures(&final_rev, limits),
+        Ok(final_rev) => {
+            dss = read_dss(bytes, &final_rev, limits);
+            find_signatures(&final_rev, limits)
+        }
         Err(e) if e.is_limit() => return Err(e.into()),
         Err(e) => {
             unreadable.push(e);
@@ -134,12 +138,23 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
         .filter_map(|f| ByteRange::parse(f.sig.get(b"ByteRange").ok(), bytes.len()).ok())
         .map(|r| (r.gap_start, r.gap_end))
         .collect();
+    // Last to first: a valid document timestamp proves that everything before it existed at
+    // its time, so each earlier signature and timestamp is judged at the earliest such proof
+    // (ETSI EN 319 102-1 past signature validation), and the last one at the validation time.
     let mut reports = Vec::with_capacity(found.len());
-    for f in &found {
-        reports.push(check_signature(
-            bytes, &revs, &mut cache, f, &gaps, policy, now,
-        )?);
+    let mut later_poe: Option<i64> = None;
+    for f in found.iter().rev() {
+        let report = check_signature(
+            bytes, &revs, &mut cache, f, &gaps, policy, now, &dss, later_poe,
+        )?;
+        if report.indication == Indication::TotalPassed
+            && let Some(t) = report.timestamp_time
+        {
+            later_poe = Some(later_poe.map_or(t, |p| p.min(t)));
+        }
+        reports.push(report);
     }
+    reports.reverse();
     // Signature dictionaries in revisions that cannot be read at all must not vanish from the
     // report: the file then fails rather than reading as unsigned.
     if reports.is_empty() && byte_range_keys > 0 {
@@ -227,6 +242,111 @@ pub fn signature_containers(
             }
         })
         .collect())
+}
+
+/// Validation material of the document security store (`/DSS` in the final catalog).
+#[derive(Debug, Default)]
+struct Dss {
+    /// Certificates (DER).
+    certs: Vec<Vec<u8>>,
+    /// CRLs and OCSP responses (DER).
+    revinfo: Vec<Vec<u8>>,
+}
+
+/// Most items read from one DSS array, and the largest stream inflated.
+const DSS_MAX_ITEMS: usize = 1024;
+const DSS_MAX_STREAM: u64 = 16 << 20;
+
+/// The raw body of stream object `id` of `rev`, read from the file at its cross-reference
+/// offset and accepted only when its SHA-256 is the digest the strict reader kept in its place.
+fn stream_body<'a>(
+    bytes: &'a [u8],
+    rev: &LoadedRevision,
+    id: ObjectId,
+    limits: &ReadLimits,
+) -> Option<&'a [u8]> {
+    let Some(Object::Stream(s)) = rev.get(id) else {
+        return None;
+    };
+    let revisions::Entry::InFile { offset, .. } = rev.xref.entries.get(&id.0)? else {
+        return None;
+    };
+    let len = rev
+        .resolve(s.dict.get(b"Length").ok()?, limits)?
+        .as_i64()
+        .ok()
+        .and_then(|l| usize::try_from(l).ok())?;
+    let head = bytes.get(*offset..)?;
+    let head = &head[..head.len().min(4096)];
+    let dict_end = revisions::find(head, b">>")?;
+    let kw = dict_end + revisions::find(&head[dict_end..], b"stream")? + 6;
+    let start = match head.get(kw..kw + 2) {
+        Some(b"\r\n") => kw + 2,
+        Some([b'\n', _]) | Some([b'\r', _]) => kw + 1,
+        _ => return None,
+    };
+    let body = bytes.get(offset + start..(offset + start).checked_add(len)?)?;
+    (ring::digest::digest(&ring::digest::SHA256, body).as_ref() == s.content.as_slice())
+        .then_some(body)
+}
+
+fn read_dss(bytes: &[u8], rev: &LoadedRevision, limits: &ReadLimits) -> Dss {
+    let mut out = Dss::default();
+    let Some(dss) = rev
+        .doc
+        .trailer
+        .get(b"Root")
+        .ok()
+        .and_then(|r| rev.resolve(r, limits))
+        .and_then(|c| c.as_dict().ok())
+        .and_then(|c| c.get(b"DSS").ok())
+        .and_then(|d| rev.resolve(d, limits))
+        .and_then(|d| d.as_dict().ok())
+    else {
+        return out;
+    };
+    for (key, certs) in [(&b"Certs"[..], true), (b"OCSPs", false), (b"CRLs", false)] {
+        let Some(items) = dss
+            .get(key)
+            .ok()
+            .and_then(|a| rev.resolve(a, limits))
+            .and_then(|a| a.as_array().ok())
+        else {
+            continue;
+        };
+        for item in items.iter().take(DSS_MAX_ITEMS) {
+            let Ok(id) = item.as_reference() else {
+                continue;
+            };
+            let Some(Object::Stream(s)) = rev.get(id) else {
+                continue;
+            };
+            let Some(raw) = stream_body(bytes, rev, id, limits) else {
+                continue;
+            };
+            let data = match s.dict.get(b"Filter").ok().and_then(|f| f.as_name().ok()) {
+                None => Some(raw.to_vec()),
+                Some(b"FlateDecode") => {
+                    use std::io::Read as _;
+                    let mut inflated = Vec::new();
+                    flate2::read::ZlibDecoder::new(raw)
+                        .take(DSS_MAX_STREAM)
+                        .read_to_end(&mut inflated)
+                        .ok()
+                        .map(|_| inflated)
+                }
+                Some(_) => None,
+            };
+            if let Some(d) = data {
+                if certs {
+                    out.certs.push(d);
+                } else {
+                    out.revinfo.push(d);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The gaps `(start, end)` of every `/ByteRange [0 a b c]` written in the raw bytes, read without
@@ -430,6 +550,9 @@ fn blank_report(field: String) -> SignatureReport {
         messages: Vec::new(),
         capacity: None,
         timestamps: Vec::new(),
+        revocation: Vec::new(),
+        proof_of_existence: None,
+        timestamp_time: None,
         subfilter: String::new(),
     }
 }
@@ -469,6 +592,7 @@ impl Draft {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_signature(
     bytes: &[u8],
     revs: &Revisions,
@@ -477,6 +601,8 @@ fn check_signature(
     gaps: &[(usize, usize)],
     policy: &Policy,
     now: i64,
+    dss: &Dss,
+    later_poe: Option<i64>,
 ) -> Result<SignatureReport, RevisionError> {
     let limits = &policy.limits;
     let mut d = Draft {
@@ -610,6 +736,7 @@ fn check_signature(
             .or(cms.signing_time),
     };
     d.report.claimed_signing_time = claimed.map(fmt_time);
+    d.report.timestamp_time = tst.as_ref().map(|t| t.gen_time);
     let parts = range.signed_parts(bytes);
     let imprint_ok = tst
         .as_ref()
@@ -658,19 +785,26 @@ fn check_signature(
         Err(e) => d.findings.push(format(e.to_string())),
     }
 
-    // 3. Chain.
+    // 3. Chain. Revocation data: the caller's, the signature's own CRLs, the DSS's CRLs and
+    // OCSP responses; certificates: the signature's and the DSS's.
     let mut crls = policy.crls.clone();
     crls.extend(cms.crls.iter().cloned());
+    crls.extend(dss.revinfo.iter().cloned());
+    let mut pool = cms.certificates.clone();
+    pool.extend(dss.certs.iter().cloned());
     let purpose = if timestamp {
         chain::Purpose::TimeStamping
     } else {
         chain::Purpose::Signing
     };
+    // What this object's timestamps are judged at: the time of a later document timestamp
+    // covering it, else now.
+    let ts_now = later_poe.map_or(now, |p| p.min(now));
     // 3a. Signature timestamps: the earliest valid one proves the signature existed then, so
     // the chain is judged at that time rather than now (past signature validation).
-    let mut validation_time = now;
+    let mut validation_time = ts_now;
     if !timestamp {
-        d.report.timestamps = timestamp::signature_timestamps(&der, &policy.anchors, &crls, now);
+        d.report.timestamps = timestamp::signature_timestamps(&der, &policy.anchors, &crls, ts_now);
         for t in d.report.timestamps.iter().filter(|t| !t.valid) {
             d.report.messages.push(format!(
                 "signature timestamp from {} is not valid: {}",
@@ -679,18 +813,23 @@ fn check_signature(
             ));
         }
         if let Some(poe) = timestamp::proof_of_existence(&d.report.timestamps) {
-            validation_time = poe.min(now);
+            validation_time = poe.min(ts_now);
         }
     }
-    let outcome = chain::check_path(
+    if validation_time < now {
+        d.report.proof_of_existence = Some(fmt_time(validation_time));
+    }
+    let outcome = chain::check_path_at(
         cms.signer_certificate(),
-        &cms.certificates,
+        &pool,
         &policy.anchors,
         &crls,
         claimed.unwrap_or(validation_time),
         validation_time,
+        now,
         purpose,
     );
+    d.report.revocation = outcome.revocation;
     d.report.chain = outcome.chain;
     d.report.trusted = outcome.trusted;
     d.findings.extend(outcome.findings);

@@ -226,6 +226,16 @@ pub struct SignatureReport {
     pub capacity: Option<super::capacity::CapacityReport>,
     /// Signature timestamps (PAdES B-T): each token's time, TSA and verdict.
     pub timestamps: Vec<super::timestamp::TimestampReport>,
+    /// How each certificate of the signer's path was checked for revocation (signer first),
+    /// and the source used: an OCSP response or CRL from the file's DSS, the signature, the
+    /// caller, or none.
+    pub revocation: Vec<super::chain::RevocationCheck>,
+    /// The time the signature is proven to have existed at (the earliest valid signature
+    /// timestamp, or a later document timestamp covering it), RFC 3339; absent without one.
+    pub proof_of_existence: Option<String>,
+    /// A document timestamp's genTime, Unix seconds (what it proves for earlier revisions).
+    #[serde(skip)]
+    pub timestamp_time: Option<i64>,
     /// Subfilter, for the human report.
     #[serde(skip)]
     pub subfilter: String,

@@ -34,6 +34,8 @@ pub struct TimestampReport {
     pub valid: bool,
     /// Why it is not valid, or remarks.
     pub messages: Vec<String>,
+    /// How each certificate of the TSA's path was checked for revocation, and the source.
+    pub revocation: Vec<super::chain::RevocationCheck>,
     /// genTime, Unix seconds.
     #[serde(skip)]
     pub gen_time: Option<i64>,
@@ -55,6 +57,7 @@ pub fn check_token(
         tsa: String::new(),
         valid: false,
         messages: Vec::new(),
+        revocation: Vec::new(),
         gen_time: None,
     };
     let cms = match SignedCms::parse(token, Content::TimeStampToken) {
@@ -126,6 +129,7 @@ pub fn check_token(
         );
         findings.extend(outcome.findings);
         report.messages.extend(outcome.notes);
+        report.revocation = outcome.revocation;
     }
     report.valid = findings.is_empty();
     let mut messages: Vec<String> = findings.into_iter().map(|f| f.message).collect();

@@ -7,3 +7,4 @@ mod common;
 mod ocsp;
 mod pki;
 mod signing;
+mod validation;
