@@ -7,9 +7,14 @@
 //! When a source does not answer, nothing is added: the caller keeps the file as it is (a
 //! valid B-B or B-T signature) and records what it owes ([`LtvOutcome::Owed`]).
 
+use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::{App, AppError};
+use crate::archive::outbox::Item;
+use crate::archive::{ObjectKey, Outbox, SubmitRequest};
+use crate::audit;
 use crate::config::LtvLevel;
 use crate::ltv::{self, LtvError, StatusSource};
 use crate::pdf::Limits;
@@ -163,4 +168,139 @@ pub fn make_long_term(
             timestamp,
         },
     ))
+}
+
+/// Records that the file `sha256` (just signed, in the outbox) owes its long-term material,
+/// inside the caller's transaction. Does nothing unless `outcome` is [`LtvOutcome::Owed`].
+pub fn record_owed(
+    conn: &Connection,
+    sha256: &str,
+    outcome: &LtvOutcome,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let LtvOutcome::Owed { level, reasons } = outcome else {
+        return Ok(());
+    };
+    conn.execute(
+        "INSERT INTO ltv_owed(sha256, level, reasons, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(sha256) DO NOTHING",
+        params![sha256, level, reasons.join("; "), rfc3339(now)],
+    )?;
+    Ok(())
+}
+
+/// How many delivered documents still owe their long-term material.
+pub fn owed_count(app: &App) -> Result<u64, AppError> {
+    let registry = app.registry()?;
+    let n: i64 = registry.connection().query_row(
+        "SELECT COUNT(*) FROM ltv_owed WHERE settled_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// What [`settle_owed`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Documents whose long-term version was made and submitted to the archive.
+    pub added: u64,
+    /// Documents still owing (sources still silent), with the reasons.
+    pub still_owed: Vec<(String, String)>,
+}
+
+/// Most owed documents handled in one call.
+const SETTLE_BATCH: usize = 500;
+
+/// For each document owing long-term material, tries again: the delivered bytes come from
+/// `bytes_of(outbox item)` (its staged copy, or the archive store); when the sources answer,
+/// the long-term version is submitted to the outbox as a new archive version of the same
+/// document (same kind, commune and date; the delivered file stays as it was), the debt is
+/// marked settled and audited.
+pub fn settle_owed(
+    app: &App,
+    mut bytes_of: impl FnMut(&Item) -> Option<Vec<u8>>,
+) -> Result<Settled, AppError> {
+    let mut registry = app.registry()?;
+    let rows: Vec<(String, String, String)> = {
+        let mut stmt = registry.connection().prepare(
+            "SELECT o.sha256, o.level, a.object_key FROM ltv_owed o
+             JOIN archive_outbox a ON a.sha256 = o.sha256
+             WHERE o.settled_at IS NULL ORDER BY o.created_at LIMIT ?1",
+        )?;
+        stmt.query_map([SETTLE_BATCH as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?
+    };
+    let outbox = Outbox::new(app.settings());
+    let mut out = Settled::default();
+    for (sha, level, key) in rows {
+        let now = app.now();
+        let level = LtvLevel::parse(&level).unwrap_or(LtvLevel::Lta);
+        let item = ObjectKey::parse(&key)
+            .ok()
+            .and_then(|k| outbox.find(&registry, &k.sha256()).ok().flatten());
+        let result: Result<(Vec<u8>, LtvOutcome, Item), String> = match item {
+            None => Err("the outbox row is missing".to_owned()),
+            Some(item) => match bytes_of(&item) {
+                None => Err(
+                    "the delivered copy is neither staged nor readable from the store".to_owned(),
+                ),
+                Some(bytes) => match make_long_term(app, &bytes, level) {
+                    Ok((new, outcome @ LtvOutcome::Added { .. })) => Ok((new, outcome, item)),
+                    Ok((_, LtvOutcome::Owed { reasons, .. })) => Err(reasons.join("; ")),
+                    Ok((_, LtvOutcome::NotAsked)) => Err("nothing asked".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                },
+            },
+        };
+        let tx = registry
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        match result {
+            Ok((new, outcome, item)) => {
+                let commune = key.split('/').nth(1).map(str::to_owned);
+                let source = format!(
+                    "{} (dài hạn / long-term)",
+                    item.source.as_deref().unwrap_or(&sha)
+                );
+                let submitted = outbox.submit_with(
+                    &tx,
+                    SubmitRequest {
+                        bytes: &new,
+                        kind: &item.kind,
+                        commune: commune.as_deref(),
+                        date: Some(item.date),
+                        source: Some(&source),
+                    },
+                )?;
+                let new_sha = submitted.key.sha256().hex();
+                tx.execute(
+                    "UPDATE ltv_owed SET settled_sha256 = ?2, settled_at = ?3, attempts = attempts + 1,
+                     last_attempt_at = ?3, last_error = NULL WHERE sha256 = ?1",
+                    params![sha, new_sha, rfc3339(now)],
+                )?;
+                let mut details = json!({"delivered": sha, "long_term": new_sha, "archive": submitted.key.as_str()});
+                details["ltv"] = outcome.audit_detail();
+                audit::append(&tx, "ltv", "ltv.add", &sha, &details)?;
+                out.added += 1;
+            }
+            Err(reason) => {
+                tx.execute(
+                    "UPDATE ltv_owed SET attempts = attempts + 1, last_attempt_at = ?2, last_error = ?3
+                     WHERE sha256 = ?1",
+                    params![sha, rfc3339(now), reason],
+                )?;
+                out.still_owed.push((sha, reason));
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(out)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

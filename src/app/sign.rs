@@ -170,6 +170,7 @@ pub fn sign(
         extra["ltv"] = detail;
     }
     let mut signed = record(app, &tx, bytes, &decision, req, now, extra)?;
+    super::ltv::record_owed(&tx, &signed.sha256, &ltv, now)?;
     signed.timestamp = outcome;
     signed.ltv = ltv;
     tx.commit()?;
@@ -517,6 +518,7 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
         extra["ltv"] = detail;
     }
     let mut signed = record(app, &tx, bytes, &decision, &req, now, extra)?;
+    super::ltv::record_owed(&tx, &signed.sha256, &ltv, now)?;
     tx.commit()?;
     signed.timestamp = outcome;
     signed.ltv = ltv;

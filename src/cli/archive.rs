@@ -74,7 +74,11 @@ pub fn run(ctx: &Context, args: ArchiveArgs) -> anyhow::Result<ExitCode> {
             commune,
             date,
         } => put(ctx, &files, &kind, commune.as_deref(), date.as_deref()),
-        ArchiveCommand::Drain { passes } => runtime()?.block_on(drain(ctx, passes)),
+        ArchiveCommand::Drain { passes } => {
+            let rt = runtime()?;
+            settle_owed(ctx, &rt)?;
+            rt.block_on(drain(ctx, passes))
+        }
         ArchiveCommand::Run => runtime()?.block_on(run_worker(ctx)),
         ArchiveCommand::Status { json, probe } => runtime()?.block_on(status(ctx, json, probe)),
         ArchiveCommand::Verify { sample } => runtime()?.block_on(verify(ctx, sample)),
@@ -164,6 +168,32 @@ fn worker(ctx: &Context) -> anyhow::Result<Worker<AnyStore>> {
     Ok(Worker::new(&ctx.settings, store)?)
 }
 
+/// Adds the long-term material documents still owe (`[ltv]`), now that the link may be back:
+/// each long-term version joins the outbox before the drain uploads it.
+fn settle_owed(ctx: &Context, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    if kyso::app::ltv::owed_count(&ctx.app)? == 0 {
+        return Ok(());
+    }
+    let outbox = Outbox::new(&ctx.settings);
+    let store = AnyStore::open(&ctx.settings)?;
+    let settled = kyso::app::ltv::settle_owed(&ctx.app, |item| {
+        outbox
+            .read_staged(item)
+            .ok()
+            .or_else(|| rt.block_on(store.get(&item.key)).ok())
+            .map(|b| b.to_vec())
+    })?;
+    outln!(
+        "long-term material added to {} document(s), {} still owe it",
+        settled.added,
+        settled.still_owed.len()
+    )?;
+    for (sha, reason) in &settled.still_owed {
+        outln!("ltv owed {sha}: {reason}")?;
+    }
+    Ok(())
+}
+
 async fn drain(ctx: &Context, passes: usize) -> anyhow::Result<ExitCode> {
     let mut w = worker(ctx)?;
     let (report, waiting) = w.drain(passes).await?;
@@ -204,9 +234,11 @@ async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCo
     } else {
         None
     };
+    let ltv_owed = kyso::app::ltv::owed_count(&ctx.app)?;
     if json {
         let mut v = serde_json::to_value(&s)?;
         v["store"] = store.describe().into();
+        v["ltv_owed"] = ltv_owed.into();
         if let Some((reach, lock)) = &probed {
             v["reachable"] = reach.clone().map_or_else(|e| e.into(), |()| true.into());
             v["object_lock"] = lock.clone().into();
@@ -218,6 +250,7 @@ async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCo
     outln!("pending:  {}", s.pending)?;
     outln!("failed:   {} (retried automatically)", s.failed)?;
     outln!("archived: {}", s.archived)?;
+    outln!("ltv owed: {ltv_owed} (documents whose DSS / document timestamp is still owed)")?;
     if let Some(o) = &s.oldest_waiting {
         outln!(
             "oldest waiting: #{} since {} ({} attempt(s)) {}{}",

@@ -67,6 +67,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_users",
         sql: include_str!("../../migrations/0006_users.sql"),
     },
+    Migration {
+        name: "0007_ltv",
+        sql: include_str!("../../migrations/0007_ltv.sql"),
+    },
 ];
 
 pub mod users;

@@ -129,4 +129,66 @@ fn with_the_revocation_sources_down_the_signature_is_delivered_and_the_material_
     assert_eq!(dss_counts(&bytes), (0, 0, 0));
     let report = crate::pki::verify(&out, None, &[]);
     assert_eq!(report["indication"], "TOTAL-PASSED", "{report:#}");
+
+    // The debt is recorded; `kyso archive status` counts it; the drain pays it once the TSA
+    // answers again, as a new archive version of the same document.
+    let data = dir.path().join("data");
+    let archive = |args: &[&str], tsa: &str| {
+        kyso()
+            .env("KYSO_DATA_DIR", &data)
+            .env("KYSO_TSA_URLS", tsa)
+            .env("KYSO_TRUST", pki().cert("root"))
+            .arg("archive")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let status = |tsa: &str| -> serde_json::Value {
+        serde_json::from_slice(&archive(&["status", "--json"], tsa).stdout).unwrap()
+    };
+    assert_eq!(status("")["ltv_owed"], 1);
+    let o = archive(&["drain"], "http://127.0.0.1:9/tsa");
+    assert!(
+        stdout(&o).contains("0 document(s), 1 still owe it"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(status("")["ltv_owed"], 1);
+    let o = archive(&["drain"], &pki().tsa());
+    assert!(
+        stdout(&o).contains("long-term material added to 1 document(s), 0 still owe it"),
+        "{}",
+        stdout(&o)
+    );
+    let s = status("");
+    assert_eq!(s["ltv_owed"], 0, "{s:#}");
+    assert_eq!(
+        s["archived"], 2,
+        "the delivered file and its long-term version: {s:#}"
+    );
+    // The long-term version: the delivered bytes, then a DSS and a document timestamp.
+    let versions: Vec<std::path::PathBuf> = walk(&data)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .collect();
+    let lta = versions
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .find(|b| b.len() > bytes.len())
+        .expect("a long-term version in the archive");
+    assert!(lta.starts_with(&bytes));
+    assert_eq!(dss_counts(&lta).1, 1);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
