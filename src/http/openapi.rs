@@ -86,7 +86,13 @@ pub fn openapi() -> serde_json::Value {
     }
     for r in super::routes() {
         let method = r.method.as_str().to_ascii_lowercase();
-        let Some(op) = doc["paths"][r.path][&method].as_object_mut() else {
+        // `get_mut`, not indexing: indexing a JSON value would insert the missing paths.
+        let Some(op) = doc
+            .get_mut("paths")
+            .and_then(|p| p.get_mut(r.path))
+            .and_then(|p| p.get_mut(&method))
+            .and_then(|o| o.as_object_mut())
+        else {
             continue;
         };
         op.insert("x-kyso-access".into(), r.access.describe());

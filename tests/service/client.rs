@@ -261,6 +261,7 @@ impl Served {
     }
 
     /// Stops the server with SIGTERM and waits.
+    #[allow(dead_code)]
     pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
