@@ -304,3 +304,29 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
+
+/// Revocation data (DER OCSP responses and CRLs) for every certificate of the file's
+/// signatures and timestamps, fetched now from the certificates' URLs, and what could not be
+/// had: what `kyso verify --fetch` adds to a validation. The public service never fetches.
+pub fn fetch_revocation(
+    app: &App,
+    pdf: &[u8],
+    anchors: &TrustAnchors,
+) -> Result<(Vec<Vec<u8>>, Vec<String>), AppError> {
+    let limits = Limits::default();
+    let gathered = match ltv::gather(
+        pdf,
+        &limits,
+        anchors,
+        &ltv::Material::default(),
+        &app.fetcher(),
+        app.now().unix_timestamp(),
+    ) {
+        Ok(g) => g,
+        Err(LtvError::Unsigned) => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(e.into()),
+    };
+    let mut items = gathered.material.ocsps;
+    items.extend(gathered.material.crls);
+    Ok((items, gathered.missing))
+}

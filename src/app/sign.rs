@@ -1029,10 +1029,35 @@ fn check_revocation(
 ) -> Result<&'static str, AppError> {
     let crls = load_crls(&app.settings().crls)?;
     let issuer = chain.iter().find(|c| c.subject_der() == cert.issuer_der());
-    let status = match issuer {
+    let mut status = match issuer {
         Some(i) => revocation_status(cert.der(), i.der(), &crls, now.unix_timestamp()),
         None => RevocationStatus::Unknown,
     };
+    // With long-term signatures on, kyso is allowed the network: the certificate's own OCSP
+    // responder answers when the configured CRLs do not (the answer is cached and is the one
+    // the DSS embeds).
+    if app.settings().ltv.level != crate::config::LtvLevel::Off
+        && !matches!(
+            status,
+            RevocationStatus::Good | RevocationStatus::Revoked(_)
+        )
+        && let Some(i) = issuer
+        && crate::ltv::fetch::has_ocsp(cert.der())
+    {
+        match app
+            .fetcher()
+            .ocsp(cert.der(), i.der(), now.unix_timestamp())
+        {
+            Ok(f) => match f.answer.state {
+                crate::validation::ocsp::CertState::Good => status = RevocationStatus::Good,
+                crate::validation::ocsp::CertState::Revoked(t) => {
+                    status = RevocationStatus::Revoked(t)
+                }
+                crate::validation::ocsp::CertState::Unknown => {}
+            },
+            Err(e) => tracing::warn!(%e, "OCSP check before signing failed"),
+        }
+    }
     let (word, why) = match status {
         RevocationStatus::Good => return Ok("good"),
         RevocationStatus::Revoked(t) => {

@@ -28,6 +28,10 @@ pub struct Args {
     /// Validation time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
+    /// Fetch revocation data (OCSP, CRLs) from the certificates' URLs before validating, beside
+    /// what the file embeds and --crl gives. Off by default: validation is offline.
+    #[arg(long)]
+    fetch: bool,
     /// Print one JSON object instead of the text report.
     #[arg(long)]
     json: bool,
@@ -56,6 +60,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(4));
         }
     };
+    let mut policy = policy;
+    if args.fetch {
+        match kyso::app::ltv::fetch_revocation(&ctx.app, &bytes, &policy.anchors) {
+            Ok((items, missing)) => {
+                policy.crls.extend(items);
+                for m in missing {
+                    errln!("kyso: --fetch: {m}");
+                }
+            }
+            Err(e) => errln!("kyso: --fetch: {e}"),
+        }
+    }
     if let Some(n) = args.repeat {
         let start = std::time::Instant::now();
         for _ in 0..n {
@@ -245,6 +261,27 @@ fn signature_text(n: usize, sig: &SignatureReport) -> String {
         _ => "không đọc được / unreadable",
     };
     s.push_str(&format!("  Toàn vẹn / Integrity: {integrity}\n"));
+    if let Some(poe) = &sig.proof_of_existence {
+        s.push_str(&format!(
+            "  Bằng chứng tồn tại / Proof of existence: {poe} (hiệu lực xét tại thời điểm này / validity judged at this time)\n"
+        ));
+    }
+    for r in &sig.revocation {
+        let status = match r.status.as_str() {
+            "good" => "chưa bị thu hồi / not revoked".to_owned(),
+            "not-checked" => "chưa kiểm tra / not checked".to_owned(),
+            other => format!("ĐÃ BỊ THU HỒI / {}", other.to_uppercase()),
+        };
+        let source = if r.source == "none" {
+            "không có dữ liệu / no data"
+        } else {
+            r.source.as_str()
+        };
+        s.push_str(&format!(
+            "  Tình trạng thu hồi / Revocation: {} — {status}; nguồn / source: {source}\n",
+            r.certificate
+        ));
+    }
     if let Some(c) = sig.coverage {
         let c = match c {
             Coverage::WholeFile => "toàn bộ tệp / whole file",

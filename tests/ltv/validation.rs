@@ -118,8 +118,37 @@ fn a_signature_revoked_after_its_proof_of_existence_passes() {
 #[test]
 fn a_signature_by_a_certificate_revoked_before_signing_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let lt = signed("signer-revoked-early", true, "b-lt", dir.path());
-    // Offline, from the OCSP response kyso embedded at signing.
+    // With long-term signatures on, kyso asks the OCSP responder before signing and refuses.
+    let out = dir.path().join("refused.pdf");
+    let o = sign(
+        "signer-revoked-early",
+        &pki().tsa(),
+        "b-lt",
+        &dir.path().join("data"),
+        &out,
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2025-06-01"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.exists());
+    // Signed without (B-T), then given the DSS by `kyso ltv extend`.
+    let bt = signed("signer-revoked-early", true, "off", dir.path());
+    let o = crate::common::kyso()
+        .env("KYSO_DATA_DIR", dir.path().join("data"))
+        .env("KYSO_TSA_URLS", pki().tsa())
+        .env("KYSO_TRUST", pki().cert("root"))
+        .args(["ltv", "extend", "--dss-only"])
+        .arg(&bt)
+        .arg("-o")
+        .arg(dir.path().join("lt"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lt = dir.path().join("lt").join(bt.file_name().unwrap());
+    // Offline, from the OCSP response in the DSS.
     let r = verify(&lt, None, &[]);
     assert_eq!(r["indication"], "TOTAL-FAILED", "{r:#}");
     let s = first(&r);
@@ -187,4 +216,31 @@ fn kyso_validates_pyhankos_b_lta_output_offline_years_later() {
         );
         assert_eq!(doc_ts["indication"], "TOTAL-PASSED", "{r:#}");
     }
+}
+
+#[test]
+fn validation_is_offline_unless_fetch_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    // B-T: no DSS, so offline nothing tells the certificate was revoked in 2025.
+    let bt = signed("signer-revoked-early", true, "off", dir.path());
+    let r = verify(&bt, None, &[]);
+    assert_eq!(r["indication"], "TOTAL-PASSED", "{r:#}");
+    assert_eq!(first(&r)["revocation"][0]["status"], "not-checked", "{r:#}");
+    let out = crate::common::kyso()
+        .args(["verify", "--json", "--fetch", "--trust"])
+        .arg(pki().cert("root"))
+        .arg(&bt)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["indication"], "TOTAL-FAILED", "{r:#}");
+    let s = first(&r);
+    assert_eq!(s["sub_indication"], "REVOKED", "{s:#}");
+    assert!(
+        s["revocation"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("OCSP (KYSO Test Intermediate OCSP"),
+        "{s:#}"
+    );
 }
