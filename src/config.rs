@@ -280,6 +280,19 @@ impl Settings {
             ));
         }
         self.base_url = check_base_url(&self.base_url)?;
+        if self.ltv.level == LtvLevel::Lta && self.timestamp.urls.is_empty() {
+            return Err(invalid(
+                "ltv.level (KYSO_LTV)",
+                "b-lta cần máy chủ dấu thời gian ([timestamp] urls, KYSO_TSA_URLS) / \
+                 b-lta needs a TSA for its document timestamp ([timestamp] urls, KYSO_TSA_URLS)",
+            ));
+        }
+        if self.ltv.connect_timeout_secs == 0 || self.ltv.read_timeout_secs == 0 {
+            return Err(invalid(
+                "ltv.connect_timeout_secs, read_timeout_secs",
+                "phải lớn hơn 0 / must be more than 0",
+            ));
+        }
         if self.trust.iter().any(|p| p.as_os_str().is_empty()) {
             return Err(invalid(
                 "trust (KYSO_TRUST)",
@@ -599,6 +612,17 @@ mod tests {
         assert!(with_env("KYSO_DATA_DIR", "  ").is_err());
         assert!(with_env("KYSO_DATA_DIR", "/srv/kyso").is_ok());
         // TSA URLs: several, in order; only http(s).
+        // B-LTA needs a TSA for the document timestamp.
+        assert!(with_env("KYSO_LTV", "b-lta").is_err());
+        assert_eq!(
+            with_env("KYSO_LTV", "B-LT").unwrap().ltv.level,
+            LtvLevel::Lt
+        );
+        assert_eq!(
+            with_env("KYSO_LTV", "off").unwrap().ltv.level,
+            LtvLevel::Off
+        );
+        assert!(with_env("KYSO_LTV", "b-ltx").is_err());
         let s = with_env("KYSO_TSA_URLS", "http://a.test/tsa, https://b.test/tsa").unwrap();
         assert_eq!(
             s.timestamp.urls,

@@ -22,6 +22,24 @@ fn stdout(o: &std::process::Output) -> String {
 }
 
 #[test]
+fn pyhanko_validates_kysos_b_t_with_revocation_required() {
+    // B-T carries no revocation data: pyHanko fetches it from the certificates' URLs (the live
+    // responder and CRLs) and requires it for every certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b-t.pdf");
+    let o = sign(
+        "signer",
+        &pki().tsa(),
+        "off",
+        &dir.path().join("data"),
+        &out,
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    let (ok, report) = pyhanko_hard_fail(&out);
+    assert!(ok, "pyHanko --force-revinfo rejected kyso's B-T:\n{report}");
+}
+
+#[test]
 fn b_lt_signing_embeds_what_validates_the_signature_and_its_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("b-lt.pdf");
