@@ -220,8 +220,65 @@ async fn run_worker(ctx: &Context) -> anyhow::Result<ExitCode> {
         "kyso: archive worker started; store {}",
         w.store().describe()
     );
-    w.run(super::shutdown_signal()).await?;
+    tokio::select! {
+        r = w.run(super::shutdown_signal()) => r?,
+        () = settle_owed_forever(ctx.settings.clone()) => {}
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often a running worker retries the documents that owe long-term material.
+const LTV_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Beside a running archive worker (`kyso archive run`, `kyso serve`): at start and then every
+/// [`LTV_RETRY`], adds the long-term material documents still owe, as the drain does, on a
+/// blocking thread (fetching is blocking I/O). Never returns; the caller drops it on shutdown.
+pub(super) async fn settle_owed_forever(settings: kyso::config::Settings) {
+    let app = std::sync::Arc::new(kyso::app::App::new(settings.clone()));
+    let store = match AnyStore::open(&settings) {
+        Ok(s) => std::sync::Arc::new(s),
+        Err(e) => {
+            tracing::warn!(%e, "long-term material will not be retried: no archive store");
+            return std::future::pending().await;
+        }
+    };
+    loop {
+        let (app, store, settings) = (app.clone(), store.clone(), settings.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            if kyso::app::ltv::owed_count(&app)? == 0 {
+                return Ok(None);
+            }
+            let outbox = Outbox::new(&settings);
+            let handle = tokio::runtime::Handle::current();
+            kyso::app::ltv::settle_owed(&app, |item| {
+                outbox
+                    .read_staged(item)
+                    .ok()
+                    .or_else(|| handle.block_on(store.get(&item.key)).ok())
+                    .map(|b| b.to_vec())
+            })
+            .map(Some)
+        })
+        .await;
+        match result {
+            Ok(Ok(Some(s))) => {
+                if s.added > 0 {
+                    tracing::info!("ltv: long-term material added to {} document(s)", s.added);
+                }
+                if !s.still_owed.is_empty() {
+                    tracing::warn!(
+                        "ltv: {} document(s) still owe long-term material: {}",
+                        s.still_owed.len(),
+                        s.still_owed[0].1
+                    );
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(%e, "ltv: retrying owed long-term material failed"),
+            Err(e) => tracing::warn!(%e, "ltv: the retry task failed"),
+        }
+        tokio::time::sleep(LTV_RETRY).await;
+    }
 }
 
 async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCode> {

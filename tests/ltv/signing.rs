@@ -210,3 +210,50 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_running_archive_worker_adds_the_owed_material_when_the_link_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("owed.pdf");
+    let o = sign("signer", "http://127.0.0.1:9/tsa", "b-lta", &data, &out);
+    assert!(
+        stdout(&o).contains("long-term material owed"),
+        "{}",
+        stdout(&o)
+    );
+    let with_env = |c: &mut std::process::Command| {
+        c.env("KYSO_DATA_DIR", &data)
+            .env("KYSO_TSA_URLS", pki().tsa())
+            .env("KYSO_TRUST", pki().cert("root"));
+    };
+    // `kyso archive run`: the worker `kyso serve` also runs, with the same retry beside it.
+    let mut run = kyso();
+    with_env(&mut run);
+    let mut child = run
+        .args(["archive", "run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        let mut st = kyso();
+        with_env(&mut st);
+        let s: serde_json::Value = serde_json::from_slice(
+            &st.args(["archive", "status", "--json"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        if (s["ltv_owed"] == 0 && s["archived"] == 2) || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status["ltv_owed"], 0, "{status:#}");
+    assert_eq!(status["archived"], 2, "{status:#}");
+}
