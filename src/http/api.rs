@@ -42,6 +42,14 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     })
 }
 
+/// A numeric id from the path; anything else is answered like an unknown id.
+fn numeric_id(id: &str) -> ApiResult<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(ApiError::not_found)
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -1093,13 +1101,14 @@ pub struct RevokeBody {
 /// Revokes a delegation (the admin, or the official who granted it).
 #[utoipa::path(post, path = "/api/v1/delegations/{id}/revoke", tag = "register", request_body = RevokeBody,
     params(("id" = i64, Path, description = "The delegation's id")),
-    responses((status = 200, body = DelegationView), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 200, body = DelegationView), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub async fn revoke(
     AxumState(state): AxumState<State>,
     Extension(p): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     b: Result<Json<RevokeBody>, JsonRejection>,
 ) -> ApiResult<Json<DelegationView>> {
+    let id = numeric_id(&id)?;
     let b = body(b)?;
     let actor = p.actor();
     let own = (p.role != Role::Admin).then(|| p.user.official_id.clone().unwrap_or_default());
@@ -1194,12 +1203,20 @@ pub async fn create_user(
 /// Disables a user: their sessions end and their tokens are revoked.
 #[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users",
     params(("username" = String, Path, description = "The username")),
-    responses((status = 200, body = UserView), (status = 404, body = ApiError)))]
+    responses((status = 200, body = UserView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn disable_user(
     AxumState(state): AxumState<State>,
     Extension(p): Extension<Principal>,
     Path(username): Path<String>,
 ) -> ApiResult<Json<UserView>> {
+    if username == p.user.username {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "không tự khóa tài khoản của mình được",
+            "you cannot disable your own account",
+        ));
+    }
     let actor = p.actor();
     let u = state
         .blocking(move |app, _| users::set_disabled(app, &actor, &username, true))
@@ -1307,12 +1324,21 @@ pub async fn create_token(
 /// Revokes an API token.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "users",
     params(("id" = i64, Path, description = "The token's id")),
-    responses((status = 204), (status = 404, body = ApiError)))]
+    responses((status = 204), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub async fn revoke_token(
     AxumState(state): AxumState<State>,
     Extension(p): Extension<Principal>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let id = numeric_id(&id)?;
+    if p.credential == (Credential::Token { id }) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "một mã truy cập không tự thu hồi được; hãy đăng nhập hoặc dùng mã khác",
+            "a token cannot revoke itself; sign in or use another token",
+        ));
+    }
     let actor = p.actor();
     state
         .blocking(move |app, _| users::revoke_token(app, &actor, id))

@@ -67,11 +67,11 @@ pub fn openapi() -> serde_json::Value {
             .filter_map(|p| p.as_object_mut())
             .flat_map(|p| p.values_mut())
         {
-            let Some(responses) = op["responses"].as_object_mut() else {
+            let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
                 continue;
             };
             for res in responses.values_mut() {
-                let Some(content) = res["content"].as_object_mut() else {
+                let Some(content) = res.get_mut("content").and_then(|c| c.as_object_mut()) else {
                     continue;
                 };
                 let is_problem = content
@@ -83,6 +83,19 @@ pub fn openapi() -> serde_json::Value {
                 }
             }
         }
+    }
+    // An upload to verify is any PDF, sent as application/pdf or as bytes.
+    if let Some(body) = doc
+        .get_mut("paths")
+        .and_then(|p| p.get_mut("/api/v1/verify"))
+        .and_then(|p| p.get_mut("post"))
+        .and_then(|o| o.get_mut("requestBody"))
+    {
+        let binary = serde_json::json!({"schema": {"type": "string", "format": "binary"}});
+        body["content"] = serde_json::json!({
+            "application/pdf": binary.clone(),
+            "application/octet-stream": binary,
+        });
     }
     for r in super::routes() {
         let method = r.method.as_str().to_ascii_lowercase();
@@ -96,6 +109,35 @@ pub fn openapi() -> serde_json::Value {
             continue;
         };
         op.insert("x-kyso-access".into(), r.access.describe());
+        // What the layers in front of every handler may answer, documented on every operation
+        // they guard: no or bad credential, wrong role or CSRF token, a body that is not JSON
+        // or too large, and an unknown id in the path.
+        let problem = serde_json::json!({"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}});
+        let mut common: Vec<(&str, &str)> = Vec::new();
+        if matches!(r.access, Access::Roles(_)) {
+            common.push(("401", "No credential, or one that is not valid"));
+            common.push((
+                "403",
+                "The role may not call this, or the CSRF token is missing or wrong",
+            ));
+        }
+        if op.contains_key("requestBody") {
+            common.push(("400", "The body is not what the operation takes"));
+            common.push(("413", "The body is larger than the configured limit"));
+            common.push(("415", "The body's media type is not the one documented"));
+        }
+        if r.path.contains('{') {
+            common.push(("404", "Nothing by that id"));
+        }
+        if let Some(responses) = op.get_mut("responses").and_then(|v| v.as_object_mut()) {
+            for (status, description) in common {
+                responses.entry(status).or_insert_with(|| {
+                    let mut p = problem.clone();
+                    p["description"] = serde_json::json!(description);
+                    p
+                });
+            }
+        }
         let security = match r.access {
             Access::Public => serde_json::json!([{}]),
             _ => serde_json::json!([{"token": []}, {"session": []}]),

@@ -232,12 +232,14 @@ pub async fn verify_upload_api(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type.starts_with("application/pdf") {
+    if !(content_type.starts_with("application/pdf")
+        || content_type.starts_with("application/octet-stream"))
+    {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
-            "nội dung phải là application/pdf",
-            "the body must be application/pdf",
+            "nội dung phải là application/pdf (hoặc application/octet-stream)",
+            "the body must be application/pdf (or application/octet-stream)",
         ));
     }
     let bytes = body.map_err(|e| {
