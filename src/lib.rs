@@ -18,6 +18,7 @@
 //! * [`templates`]: certification templates (typst) with declared schemas, rendered to PDF with
 //!   empty signature fields where Decree 30/2020 puts the signatures;
 //! * [`issuing`]: numbering in the certification registers, issuing and cancelling documents;
+//! * [`retention`]: how long each kind of record is kept, and the object locks that enforce it;
 //! * [`archive`]: store-and-forward archiving of signed documents (local disk or S3);
 //! * [`app`]: the use cases (issue, sign, cancel, administer authority) that the CLI and the
 //!   HTTP service share: decide from the register, record, then return;
@@ -38,6 +39,7 @@ pub mod ltv;
 pub mod pdf;
 pub mod pki;
 pub mod registry;
+pub mod retention;
 pub mod signing;
 pub mod templates;
 pub mod validation;

@@ -17,7 +17,6 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use super::retention::{Retention, lock_for};
 use super::{
     AnyStore, ArchiveError, ArchiveSettings, ArchiveStore, Bytes, LockSupport, ObjectKey,
     ObjectLockPolicy, Sha256, Slug, StoreError,
@@ -25,6 +24,7 @@ use super::{
 use crate::audit::{self, AuditProblem, AuditReport, Checkpoint};
 use crate::config::Settings;
 use crate::pki::Certificate;
+use crate::retention::{Retention, lock_for};
 use crate::signing::KeySigner;
 
 /// The audit key, loaded for signing checkpoints.

@@ -21,19 +21,19 @@ pub mod checkpoint;
 pub mod key;
 pub mod local;
 pub mod outbox;
-pub mod retention;
 pub mod s3;
-pub mod settings;
 pub mod worker;
 
 use std::future::Future;
 use std::path::PathBuf;
 
+pub use crate::retention::{Lock, LockMode, Retention};
 pub use bytes::Bytes;
 pub use key::{ObjectKey, Sha256, Slug};
 pub use outbox::{Outbox, SubmitRequest, Submitted};
-pub use retention::{Lock, LockMode, Retention};
-pub use settings::{ArchiveSettings, Backend, ObjectLockPolicy, Secret};
+// The archive's settings are part of the configuration (`[archive]`), which the archive reads;
+// the configuration never reads the archive.
+pub use crate::config::archive::{ArchiveSettings, Backend, ObjectLockPolicy, Secret};
 
 use crate::config::Settings;
 

@@ -21,12 +21,12 @@ use aws_sdk_s3::types::{
     ObjectLockLegalHoldStatus, ObjectLockMode,
 };
 
-use super::retention::LockMode;
-use super::settings::redact_userinfo_in;
 use super::{
     ArchiveError, ArchiveSettings, ArchiveStore, Bytes, Lock, LockOutcome, LockSupport, ObjectKey,
     PutReceipt, Sha256, StoreError,
 };
+use crate::config::archive::redact_userinfo_in;
+use crate::retention::LockMode;
 
 /// S3 needs parts of at least 5 MiB, the last one excepted.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;

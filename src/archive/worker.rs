@@ -20,13 +20,13 @@ use tokio::task::JoinSet;
 
 use super::checkpoint::AuditSigner;
 use super::outbox::{Item, Outbox, Outcome, now_ms};
-use super::retention::{Retention, lock_for};
 use super::{
     ArchiveError, ArchiveSettings, ArchiveStore, LockOutcome, LockSupport, ObjectLockPolicy,
     StoreError,
 };
 use crate::config::Settings;
 use crate::registry::Registry;
+use crate::retention::{Retention, lock_for};
 
 /// What one pass over the outbox did.
 #[derive(Debug, Clone, Default)]

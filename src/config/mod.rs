@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use crate::archive::settings::ArchiveSettings;
+pub mod archive;
+
+pub use archive::ArchiveSettings;
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::retention::{LockMode, Retention};
 use crate::config::ConfigError;
+use crate::retention::{LockMode, Retention};
 
 /// Where archived documents go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
