@@ -1,4 +1,4 @@
-//! README's first command: `kyso --dev demo` runs the main job end to end on embedded defaults,
+//! The command-line demo: `kyso --dev demo` runs the main job end to end on embedded defaults,
 //! and what it produces stands on its own before the external verifiers.
 
 use crate::common::*;
