@@ -357,7 +357,15 @@ pub fn check_path_at<'a>(
             continue;
         }
         let (issuer, issuer_der) = (&path[i + 1].0, path[i + 1].1);
-        let (status, source) = revocation(cert, path[i].1, issuer, issuer_der, crls, now);
+        let (status, source) = revocation(
+            cert,
+            path[i].1,
+            issuer,
+            issuer_der,
+            crls,
+            validation_time,
+            now,
+        );
         let status_word = match status {
             Revocation::Unknown => "not-checked".to_owned(),
             Revocation::Good { .. } => "good".to_owned(),
@@ -441,15 +449,26 @@ enum Revocation {
 }
 
 /// The status of `cert` from the revocation data `items` (CRLs and OCSP responses issued by or
-/// for `issuer`, not after `now`), and a description of the source used.
+/// for `issuer`, not after `now`), and a description of the source used. A "not revoked" counts
+/// only from data still current at `poe` or later (its nextUpdate not before `poe`): a CRL or
+/// response that had expired before the time the signature is judged at says nothing about it.
+#[allow(clippy::too_many_arguments)]
 fn revocation(
     cert: &X509Certificate<'_>,
     cert_der: &[u8],
     issuer: &X509Certificate<'_>,
     issuer_der: &[u8],
     items: &[Vec<u8>],
+    poe: i64,
     now: i64,
 ) -> (Revocation, String) {
+    // Only in past validation (a proof of existence before now): at the validation time itself,
+    // a CRL past its nextUpdate still counts, reported as stale.
+    let current_at_poe = |this: i64, next: Option<i64>| {
+        poe >= now
+            || next.unwrap_or(this + super::ocsp::MAX_AGE_WITHOUT_NEXT_UPDATE) + super::ocsp::SKEW
+                >= poe
+    };
     let mut result = Revocation::Unknown;
     let mut source = "none".to_owned();
     let issuer_name = issuer
@@ -480,10 +499,13 @@ fn revocation(
             );
             match answer.state {
                 super::ocsp::CertState::Revoked(at) => return (Revocation::Revoked(at), described),
-                super::ocsp::CertState::Good => {
+                super::ocsp::CertState::Good
+                    if current_at_poe(answer.this_update, answer.next_update) =>
+                {
                     result = Revocation::Good { stale: false };
                     source = described;
                 }
+                super::ocsp::CertState::Good => {}
                 super::ocsp::CertState::Unknown => {}
             }
             continue;
@@ -506,6 +528,12 @@ fn revocation(
                 Revocation::Revoked(entry.revocation_date.timestamp()),
                 described,
             );
+        }
+        if !current_at_poe(
+            crl.last_update().timestamp(),
+            crl.next_update().map(|n| n.timestamp()),
+        ) {
+            continue;
         }
         let stale = crl.next_update().is_some_and(|n| n.timestamp() < now);
         result = match result {
@@ -576,7 +604,7 @@ pub fn revocation_status(
     {
         return RevocationStatus::Unreadable;
     }
-    match revocation(&cert, cert_der, &issuer, issuer_der, crls, at).0 {
+    match revocation(&cert, cert_der, &issuer, issuer_der, crls, at, at).0 {
         Revocation::Unknown => RevocationStatus::Unknown,
         Revocation::Good { stale: true } => RevocationStatus::Stale,
         Revocation::Good { stale: false } => RevocationStatus::Good,

@@ -244,3 +244,38 @@ fn validation_is_offline_unless_fetch_is_asked() {
         "{s:#}"
     );
 }
+
+#[test]
+fn revocation_data_that_expired_before_the_proof_of_existence_says_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bt = signed("signer", true, "off", dir.path());
+    // The intermediate's CRL as published at the start of 2026 (next update a week later):
+    // it does not list the signer, but it was out of date long before the signature existed.
+    let crl = dir.path().join("interm-old.crl");
+    std::fs::write(
+        &crl,
+        http_get(
+            &format!("{}/kyso/crls/interm/latest.crl", pki().url),
+            Some("2026-01-01T00:00:00+00:00"),
+        ),
+    )
+    .unwrap();
+    let r = verify(&bt, Some("2027-06-01T00:00:00Z"), &[&crl]);
+    assert_eq!(first(&r)["revocation"][0]["status"], "not-checked", "{r:#}");
+    // The current one counts.
+    let fresh = dir.path().join("interm.crl");
+    std::fs::write(
+        &fresh,
+        http_get(&format!("{}/kyso/crls/interm/latest.crl", pki().url), None),
+    )
+    .unwrap();
+    let r = verify(&bt, Some("2027-06-01T00:00:00Z"), &[&crl, &fresh]);
+    assert_eq!(first(&r)["revocation"][0]["status"], "good", "{r:#}");
+    assert!(
+        first(&r)["revocation"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("CRL (KYSO Test Intermediate CA"),
+        "{r:#}"
+    );
+}
