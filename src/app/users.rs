@@ -649,3 +649,17 @@ pub fn revoke_token(app: &App, actor: &str, id: i64) -> Result<(), AppError> {
     tx.commit()?;
     Ok(())
 }
+
+/// Records in the audit log a request refused before any use case ran (a signing route called
+/// by a role that may not sign): every refusal that concerns signing is audited.
+pub fn audit_refusal(app: &App, actor: &str, subject: &str, reason: &str) -> Result<(), AppError> {
+    let registry = app.registry()?;
+    audit::append(
+        registry.connection(),
+        actor,
+        "refuse",
+        subject,
+        &json!({"reason": reason, "stage": "access"}),
+    )?;
+    Ok(())
+}

@@ -59,6 +59,14 @@ impl Access {
     }
 }
 
+/// Whether a refused call of `path` concerns signing (and so goes into the audit log).
+fn concerns_signing(path: &str) -> bool {
+    path.starts_with("/api/v1/signatures/")
+        || (path.starts_with("/api/v1/documents/")
+            && (path.ends_with("/sign") || path.ends_with("/prepare")))
+        || path == "/api/v1/delegations"
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -206,6 +214,19 @@ async fn check(state: &State, access: Access, mut req: Request) -> Result<Reques
         Access::Roles(roles) => {
             let p = found?.ok_or_else(unauthenticated)?;
             if !roles.contains(&p.role) {
+                if concerns_signing(req.uri().path()) {
+                    let (actor, subject) = (p.actor(), req.uri().path().to_owned());
+                    state
+                        .blocking(move |app, _| {
+                            users::audit_refusal(
+                                app,
+                                &actor,
+                                &subject,
+                                "wrong role / vai trò không được ký",
+                            )
+                        })
+                        .await?;
+                }
                 return Err(wrong_role());
             }
             if let Credential::Session { csrf } = &p.credential

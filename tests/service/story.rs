@@ -190,6 +190,7 @@ fn the_clerk_issues_the_vice_chairman_signs_kt_the_seal_follows_and_the_qr_page_
         })
         .collect();
     for want in [
+        ("user:van-thu", "refuse"),
         ("user:van-thu", "issue"),
         ("pho-chu-tich", "sign"),
         ("con-dau", "sign"),
