@@ -28,9 +28,9 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     b.map(|Json(v)| v).map_err(|e| {
         let status = e.status();
         ApiError::new(
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                status
-            } else if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            if status == StatusCode::PAYLOAD_TOO_LARGE
+                || status == StatusCode::UNSUPPORTED_MEDIA_TYPE
+            {
                 status
             } else {
                 StatusCode::BAD_REQUEST
