@@ -422,8 +422,23 @@ fn prepare_timestamp_field(
         Ok(Object::Dictionary(d)) => (None, d.clone()),
         _ => (None, Dictionary::new()),
     };
-    let taken = crate::validation::signature_containers(input, limits)?.len();
-    let field_name = format!("DocTimeStamp{}", taken + 1);
+    // A name no top-level field has (a new field is top-level).
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(fields) = acroform.get(b"Fields")
+        && let Ok(Object::Array(fields)) = pdf::resolve(&doc, fields, limits)
+    {
+        for f in fields.iter().take(10_000) {
+            if let Ok(d) = pdf::resolve_dict(&doc, f, limits, "a form field")
+                && let Ok(t @ Object::String(..)) = d.get(b"T")
+            {
+                names.push(lopdf::decode_text_string(t).unwrap_or_default());
+            }
+        }
+    }
+    let field_name = (1..)
+        .map(|i| format!("DocTimeStamp{i}"))
+        .find(|n| !names.contains(n))
+        .unwrap_or_else(|| "DocTimeStamp".to_owned());
     let pages = doc.get_pages();
     let page_id = *pages
         .get(&1)
