@@ -52,7 +52,8 @@ const PEOPLE: &[Person] = &[
 ];
 
 /// The development users: username, display name, role, linked official, password. The
-/// passwords are public (README) and refused outside development mode.
+/// passwords are public (README) and refused outside development mode
+/// ([`users::DEV_PASSWORDS`] lists them; a test holds the two lists together).
 pub const DEV_USERS: &[(&str, &str, Role, Option<&str>, &str)] = &[
     (
         "admin",
@@ -90,11 +91,6 @@ pub const DEV_USERS: &[(&str, &str, Role, Option<&str>, &str)] = &[
         "dev-seal-password",
     ),
 ];
-
-/// Whether `password` is one of the published development passwords.
-pub fn is_dev_password(password: &str) -> bool {
-    DEV_USERS.iter().any(|u| u.4 == password)
-}
 
 fn development_only(app: &App) -> Result<(), AppError> {
     if app.settings().development {
@@ -208,4 +204,16 @@ pub fn ensure_users(app: &App) -> Result<Vec<&'static str>, AppError> {
         made.push(*name);
     }
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_development_password_is_refused_outside_development() {
+        for u in DEV_USERS {
+            assert!(users::DEV_PASSWORDS.contains(&u.4), "{}", u.0);
+        }
+    }
 }

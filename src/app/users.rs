@@ -253,9 +253,23 @@ fn check_password_rules(password: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The development users' passwords, published in the README (see [`super::demo`]): outside
+/// development mode they open nothing and cannot be set.
+pub const DEV_PASSWORDS: &[&str] = &[
+    "dev-admin-password",
+    "dev-clerk-password",
+    "dev-chairman-password",
+    "dev-vice-password",
+    "dev-seal-password",
+];
+
+fn is_dev_password(password: &str) -> bool {
+    DEV_PASSWORDS.contains(&password)
+}
+
 /// Outside development mode the published development passwords open nothing.
 fn refuse_dev_password(app: &App, password: &str) -> Result<(), AppError> {
-    if !app.settings().development && super::demo::is_dev_password(password) {
+    if !app.settings().development && is_dev_password(password) {
         return Err(Denial::input(
             "mật khẩu này là mật khẩu mẫu công khai; hãy chọn mật khẩu khác",
             "this password is a published development password; choose another",
@@ -454,7 +468,7 @@ pub fn sign_in(
         let registry = app.registry()?;
         db::user_by_name(registry.connection(), username)?
     };
-    let dev_refused = !app.settings().development && super::demo::is_dev_password(password);
+    let dev_refused = !app.settings().development && is_dev_password(password);
     let ok = match &found {
         Some(u) => password_matches(password, &u.password_hash) && !u.disabled && !dev_refused,
         None => {
