@@ -17,6 +17,7 @@ pub mod error;
 pub mod issue;
 pub mod ltv;
 pub mod output;
+pub mod queue;
 pub mod sign;
 pub mod users;
 pub mod verify;

@@ -55,7 +55,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn secure_cookies(state: &State) -> bool {
+pub(super) fn secure_cookies(state: &State) -> bool {
     !state.app.settings().base_url.starts_with("http://")
 }
 

@@ -43,6 +43,10 @@ pub const READERS: &[Role] = &[Role::Clerk, Role::Official, Role::Seal, Role::Ad
 pub const CLERK: &[Role] = &[Role::Clerk];
 /// Who signs: officials and the agency seal.
 pub const SIGNERS: &[Role] = &[Role::Official, Role::Seal];
+/// Officials (people who sign).
+pub const OFFICIAL: &[Role] = &[Role::Official];
+/// The agency seal's keeper.
+pub const SEAL: &[Role] = &[Role::Seal];
 /// The administrator.
 pub const ADMIN: &[Role] = &[Role::Admin];
 /// Who may see delegations and revoke them: the admin and officials (their own).
@@ -183,8 +187,23 @@ pub async fn authorize(
     req: Request,
     next: Next,
 ) -> Response {
+    // Pages answer people: no session → sign in and come back; a refusal → a page.
+    let page = !req.uri().path().starts_with("/api/") && access != Access::Metrics;
+    let uri = req.uri().clone();
     match check(&state, access, req).await {
         Ok(req) => next.run(req).await,
+        Err(e) if page && e.status == 401 => super::desk::sign_in_redirect(&uri),
+        Err(e) if page => {
+            let lang = super::pages::Lang::from_query(
+                uri.query()
+                    .and_then(|q| {
+                        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "lang")
+                    })
+                    .map(|(_, v)| v.into_owned())
+                    .as_deref(),
+            );
+            super::desk::problem_page(lang, &e, Some("/"))
+        }
         Err(e) => e.into_response(),
     }
 }

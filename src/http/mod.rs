@@ -18,6 +18,7 @@
 
 mod api;
 pub mod auth;
+mod desk;
 mod error;
 mod metrics;
 mod openapi;
@@ -43,7 +44,7 @@ pub use openapi::openapi;
 
 use crate::app::App;
 use crate::validation::Policy;
-use auth::{ADMIN, ADMIN_OR_OFFICIAL, ANY_ROLE, CLERK, READERS, SIGNERS};
+use auth::{ADMIN, ADMIN_OR_OFFICIAL, ANY_ROLE, CLERK, OFFICIAL, READERS, SEAL, SIGNERS};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -55,6 +56,8 @@ pub struct State {
     work: Arc<Semaphore>,
     /// The counters of `/metrics`.
     metrics: Arc<metrics::Metrics>,
+    /// Keys of forms already submitted (a double submit issues or signs once).
+    forms: Arc<desk::Remembered>,
 }
 
 impl State {
@@ -68,6 +71,7 @@ impl State {
             policy: Arc::new(policy),
             work: Arc::new(Semaphore::new(cores * 2)),
             metrics: Arc::new(metrics::Metrics::default()),
+            forms: Arc::new(desk::Remembered::default()),
         })
     }
 
@@ -130,6 +134,59 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/v/{id}", Public, get(public::document_page)),
         route(M::POST, "/v/{id}", Public, post(public::document_upload)),
         route(M::GET, "/verify", Public, get(public::verify_form)),
+        // Pages for people: a missing session is sent to sign in, and back.
+        route(M::GET, "/", Public, get(desk::root)),
+        route(M::GET, "/sign-in", Public, get(desk::sign_in_page)),
+        route(M::POST, "/sign-in", Public, post(desk::sign_in)),
+        route(
+            M::GET,
+            "/sign-out",
+            Roles(ANY_ROLE),
+            get(desk::sign_out_page),
+        ),
+        route(M::POST, "/sign-out", Roles(ANY_ROLE), post(desk::sign_out)),
+        route(
+            M::GET,
+            "/account/password",
+            Roles(ANY_ROLE),
+            get(desk::password_page),
+        ),
+        route(
+            M::POST,
+            "/account/password",
+            Roles(ANY_ROLE),
+            post(desk::change_password),
+        ),
+        route(M::GET, "/clerk", Roles(CLERK), get(desk::clerk_home)),
+        route(
+            M::GET,
+            "/clerk/search",
+            Roles(CLERK),
+            get(desk::clerk_search),
+        ),
+        route(
+            M::GET,
+            "/clerk/issue/{kind}",
+            Roles(CLERK),
+            get(desk::issue_page),
+        ),
+        route(
+            M::POST,
+            "/clerk/issue/{kind}",
+            Roles(CLERK),
+            post(desk::issue),
+        ),
+        route(
+            M::GET,
+            "/clerk/documents/{id}",
+            Roles(CLERK),
+            get(desk::clerk_document),
+        ),
+        route(M::GET, "/official", Roles(OFFICIAL), get(desk::queue_page)),
+        route(M::POST, "/official", Roles(OFFICIAL), post(desk::sign)),
+        route(M::GET, "/seal", Roles(SEAL), get(desk::queue_page)),
+        route(M::POST, "/seal", Roles(SEAL), post(desk::sign)),
+        route(M::GET, "/admin", Roles(ADMIN), get(desk::admin_home)),
         route(M::POST, "/verify", Public, post(public::verify_upload_form)),
         route(
             M::POST,
@@ -233,7 +290,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::POST,
             "/api/v1/delegations",
-            Roles(&[crate::app::users::Role::Official]),
+            Roles(OFFICIAL),
             post(api::grant),
         ),
         route(

@@ -55,7 +55,14 @@ main{max-width:40rem;margin:0 auto;padding:1rem}h1{font-size:1.4rem}\
 dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}dt{font-weight:600}\
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}\
 code{word-break:break-all;font-size:.85rem}nav{text-align:right}\
-form{margin:1rem 0;padding:1rem;background:#fff;border:1px solid #ddd}";
+form{margin:1rem 0;padding:1rem;background:#fff;border:1px solid #ddd}\
+label{display:block;margin:.6rem 0 .1rem;font-weight:600}\
+input,select,button{font:inherit;max-width:100%;box-sizing:border-box}input,select{width:100%;padding:.3rem}\
+button{margin:.6rem .3rem 0 0;padding:.4rem 1rem}fieldset{border:1px solid #ccc;margin:.6rem 0}\
+.err{display:block;color:#a10d0d}[aria-invalid]{border:2px solid #a10d0d}.req{color:#a10d0d;text-decoration:none}\
+.default{position:absolute;left:-9999px}.bar{font-size:.9rem;border-bottom:1px solid #ddd}\
+form.inline{display:inline;margin:0;padding:0;border:0;background:none}form.inline button{margin:0;padding:0 .4rem}\
+.queue li{margin:.8rem 0}.queue form{padding:.4rem;margin:.3rem 0}";
 
 /// `GET /static/kyso.css`.
 pub async fn stylesheet() -> Response {

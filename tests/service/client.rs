@@ -49,11 +49,16 @@ impl Res {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The problem type of a problem response.
+    /// The problem type of a problem response, or of a page saying what went wrong (its
+    /// `data-problem` attribute).
     pub fn problem(&self) -> String {
-        serde_json::from_slice::<Value>(&self.body)
-            .ok()
-            .and_then(|v| v["type"].as_str().map(str::to_owned))
+        if let Ok(v) = serde_json::from_slice::<Value>(&self.body) {
+            return v["type"].as_str().map(str::to_owned).unwrap_or_default();
+        }
+        let text = self.text();
+        text.split_once("data-problem=\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(kind, _)| kind.to_owned())
             .unwrap_or_default()
     }
 }
@@ -68,6 +73,8 @@ pub enum Caller {
     Session { cookie: String, csrf: String },
     /// An API token.
     Token(String),
+    /// A browser: the session cookie only; forms carry the CSRF token in their `csrf` field.
+    Browser(String),
 }
 
 impl Served {
@@ -141,6 +148,7 @@ impl Served {
                 }
             }
             Caller::Token(t) => head.push_str(&format!("Authorization: Bearer {t}\r\n")),
+            Caller::Browser(cookie) => head.push_str(&format!("Cookie: kyso_session={cookie}\r\n")),
         }
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -187,6 +195,38 @@ impl Served {
             path,
             &[("Content-Type", "application/json")],
             body.to_string().as_bytes(),
+        )
+    }
+
+    /// A URL-encoded form, as a browser posts it.
+    pub fn form(&self, caller: &Caller, path: &str, fields: &[(&str, &str)]) -> Res {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.call(
+            caller,
+            "POST",
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )
+    }
+
+    /// Signs in through the sign-in page: the browser's session cookie.
+    pub fn browser(&self, username: &str, password: &str) -> Caller {
+        let r = self.form(
+            &Caller::Anonymous,
+            "/sign-in",
+            &[("username", username), ("password", password)],
+        );
+        assert_eq!(r.status, 303, "sign-in of {username}: {}", r.text());
+        let cookie = r.header("set-cookie").expect("a session cookie");
+        Caller::Browser(
+            cookie
+                .strip_prefix("kyso_session=")
+                .and_then(|c| c.split(';').next())
+                .unwrap()
+                .to_owned(),
         )
     }
 

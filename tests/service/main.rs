@@ -6,5 +6,6 @@ mod common;
 mod client;
 mod contract;
 mod crash;
+mod pages;
 mod roles;
 mod story;

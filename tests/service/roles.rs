@@ -2,7 +2,9 @@
 //! and with an API token of every role, and with a session whose CSRF token is missing or
 //! wrong. The whole allow/deny matrix must hold: an allowed caller is never answered 401 or a
 //! role refusal; a refused one is answered 401 (nobody) or 403 `wrong-role`; a session without
-//! its CSRF token cannot change anything.
+//! its CSRF token cannot change anything. Pages (routes outside `/api/`) answer nobody with a
+//! 303 to the sign-in page that comes back to the same path, and refusals with an HTML page
+//! whose `data-problem` is the same problem type.
 
 use kyso::app::users::Role;
 use kyso::http::{Access, routes};
@@ -13,6 +15,7 @@ fn concrete(path: &str) -> String {
     path.replace("{id}", "0123456789abcdef0123456789abcdef")
         .replace("{handle}", "no-such-handle")
         .replace("{username}", "no-such-user")
+        .replace("{kind}", "signature")
 }
 
 fn call(s: &Served, caller: &Caller, method: &str, path: &str) -> Res {
@@ -53,7 +56,9 @@ fn every_route_answers_every_role_as_the_route_table_says() {
         for (role, user, caller) in &callers {
             // Signing out ends the session the other rows use: it gets a session of its own.
             let fresh;
-            let caller = if route.path == "/api/v1/session" && method == "DELETE" {
+            let signs_out = (route.path == "/api/v1/session" && method == "DELETE")
+                || (route.path == "/sign-out" && method == "POST");
+            let caller = if signs_out {
                 fresh = match (caller, role) {
                     (Caller::Session { .. }, Some(_)) => s.dev(user),
                     _ => caller.clone(),
@@ -73,6 +78,16 @@ fn every_route_answers_every_role_as_the_route_table_says() {
             match (route.access, role) {
                 (Access::Public, _) | (Access::Metrics, _) => {
                     assert!(r.status != 401 && r.status != 403, "{what}");
+                }
+                (Access::Roles(_), None) if !path.starts_with("/api/") => {
+                    assert_eq!(r.status, 303, "{what}");
+                    let next: String =
+                        url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+                    assert_eq!(
+                        r.header("location"),
+                        Some(format!("/sign-in?next={next}").as_str()),
+                        "{what}"
+                    );
                 }
                 (Access::Roles(_), None) => {
                     assert_eq!(r.status, 401, "{what}");

@@ -1,0 +1,196 @@
+//! Signing queues: which registered documents a signer may sign now, decided by the register
+//! the way [`super::sign::sign_document`] decides a signature, so that nothing is offered that
+//! signing would refuse for want of authority.
+//!
+//! * An official's queue: issued documents whose official's field nobody has signed yet and
+//!   whose kind (and people concerned) the official's authority covers today — in their own
+//!   right or under a delegation in force — with the certificate they would sign with.
+//! * The seal's queue: issued documents an official has signed and the seal has not.
+
+use serde_json::Value;
+
+use super::sign::{OFFICIAL_FIELD, SEAL_FIELD};
+use super::{App, AppError};
+use crate::authority;
+use crate::issuing::{DocumentRecord, Search, Status};
+
+/// The most documents a queue looks at (newest first).
+pub const QUEUE_SCAN: u32 = 200;
+
+/// A document waiting for a signer.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// The register entry.
+    pub document: DocumentRecord,
+    /// The capacity line the official would sign with ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"); for
+    /// the seal, the capacity of the official's signature already on it.
+    pub capacity: Option<String>,
+    /// Names of the people the document concerns, for recognising it in the list.
+    pub persons: Vec<String>,
+}
+
+/// The names of the people a register entry's data concerns.
+pub fn persons_of(data: &str) -> Vec<String> {
+    super::sign::persons_concerned(data)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The documents `official_id` may sign now, newest first. A signer record of the seal gets
+/// the seal's queue.
+pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppError> {
+    let issued = super::issue::search(
+        app,
+        &Search {
+            status: Some(Status::Issued),
+            limit: QUEUE_SCAN,
+            ..Search::default()
+        },
+    )?;
+    let registry = app.registry()?;
+    let conn = registry.connection();
+    let official = authority::store::official(conn, official_id)?;
+    let now = app.now();
+    let is_seal = official.position == authority::Position::Seal;
+    let certificate = if is_seal {
+        None
+    } else {
+        // The certificate signing would use: the newest registered one in force.
+        let keys = authority::store::keys_of(conn, official_id)?;
+        let in_force = keys.into_iter().map(|(c, _)| c).find(|c| {
+            let (from, until) = c.validity();
+            from <= now && now <= until
+        });
+        match in_force {
+            Some(c) => Some(c),
+            // Without a certificate in force nothing can be signed: an empty queue.
+            None => return Ok(Vec::new()),
+        }
+    };
+    let mut out = Vec::new();
+    for doc in issued {
+        let versions = super::issue::document_with_versions(app, &doc.id)?.1;
+        let signed = |field: &str| {
+            versions
+                .iter()
+                .find(|v| v.stage == "signed" && v.field.as_deref() == Some(field))
+        };
+        let capacity = match &certificate {
+            None => {
+                let Some(by_official) = signed(OFFICIAL_FIELD) else {
+                    continue;
+                };
+                if signed(SEAL_FIELD).is_some() {
+                    continue;
+                }
+                by_official.capacity.clone()
+            }
+            Some(cert) => {
+                if signed(OFFICIAL_FIELD).is_some() {
+                    continue;
+                }
+                let ids: Vec<String> = super::sign::persons_concerned(&doc.data)
+                    .into_iter()
+                    .map(|(_, id)| authority::normalise_id(&id))
+                    .collect();
+                match authority::authorise(conn, official_id, cert, &doc.kind, now, &ids, None) {
+                    Ok(a) => Some(a.claimed_role()),
+                    Err(authority::AuthorityError::Refused(_)) => continue,
+                    Err(authority::AuthorityError::Store(e)) => return Err(e.into()),
+                    Err(_) => continue,
+                }
+            }
+        };
+        out.push(Queued {
+            persons: persons_of(&doc.data),
+            capacity,
+            document: doc,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `data` (a register entry's JSON) names a desk clerk, for pages that show it.
+pub fn has_desk_clerk(data: &str) -> bool {
+    serde_json::from_str::<Value>(data)
+        .map(|d| d.get("desk_clerk").is_some_and(|c| !c.is_null()))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::sign::{DocumentSign, sign_document};
+
+    fn app(dir: &std::path::Path) -> App {
+        let mut settings = crate::config::Settings::from_toml(
+            "development = true\nbase_url = \"https://kyso.example.gov.vn\"",
+        )
+        .unwrap();
+        settings.data_dir = dir.to_path_buf();
+        let app = App::new(settings);
+        let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-dev");
+        crate::app::demo::ensure_commune(&app, &keys).unwrap();
+        app
+    }
+
+    fn ids(q: &[Queued]) -> Vec<&str> {
+        q.iter().map(|d| d.document.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_document_moves_from_the_officials_queues_to_the_seals_and_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        let catalog = app.catalog().unwrap();
+        let sample: Value = serde_json::from_str(catalog.get("signature").unwrap().sample).unwrap();
+        let doc = super::super::issue::issue(&app, "user:van-thu", "signature", &sample).unwrap();
+
+        // The Chairman in his own right, the Vice-Chairman under the KT. delegation.
+        let chair = signing_queue(&app, "chu-tich").unwrap();
+        assert_eq!(ids(&chair), [doc.id.as_str()]);
+        let vice = signing_queue(&app, "pho-chu-tich").unwrap();
+        assert_eq!(ids(&vice), [doc.id.as_str()]);
+        assert!(
+            vice[0].capacity.as_deref().unwrap().starts_with("KT."),
+            "{:?}",
+            vice[0].capacity
+        );
+        let seal = seal_id(&app);
+        assert!(signing_queue(&app, &seal).unwrap().is_empty());
+
+        sign_document(
+            &app,
+            "pho-chu-tich",
+            "pho-chu-tich",
+            &doc.id,
+            &DocumentSign::default(),
+        )
+        .unwrap();
+        assert!(signing_queue(&app, "chu-tich").unwrap().is_empty());
+        assert!(signing_queue(&app, "pho-chu-tich").unwrap().is_empty());
+        assert_eq!(ids(&signing_queue(&app, &seal).unwrap()), [doc.id.as_str()]);
+
+        sign_document(&app, &seal, &seal, &doc.id, &DocumentSign::default()).unwrap();
+        assert!(signing_queue(&app, &seal).unwrap().is_empty());
+
+        // A cancelled document leaves every queue.
+        let other = super::super::issue::issue(&app, "user:van-thu", "signature", &sample).unwrap();
+        assert_eq!(
+            ids(&signing_queue(&app, "chu-tich").unwrap()),
+            [other.id.as_str()]
+        );
+        super::super::issue::cancel(&app, "user:van-thu", &other.id, "01/QĐ-UBND", "lỗi").unwrap();
+        assert!(signing_queue(&app, "chu-tich").unwrap().is_empty());
+    }
+
+    fn seal_id(app: &App) -> String {
+        crate::app::admin::officials(app)
+            .unwrap()
+            .into_iter()
+            .find(|o| o.position == authority::Position::Seal)
+            .unwrap()
+            .id
+    }
+}

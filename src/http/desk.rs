@@ -1,0 +1,1415 @@
+//! HTML pages for the people who work with kyso: sign-in, sign-out and password; the clerk's
+//! forms (generated from each kind's schema), issue result and search; the official's and the
+//! seal keeper's signing queues. Server-rendered, no scripts, the one stylesheet; Vietnamese
+//! first, `?lang=en` for English. Handlers translate forms into the use cases of
+//! [`crate::app`] and their results or refusals into pages; access is the route table's.
+//!
+//! A form that issues or signs carries a random key; the first submission with a key does the
+//! work and later ones (a double click, a reload) are answered with its result
+//! ([`Remembered`]). Keys are remembered per user, in this process, for [`REMEMBER_FOR`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, RawQuery, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::auth::{self, SESSION_COOKIE};
+use super::pages::{Lang, esc, page};
+use super::{ApiError, State};
+use crate::app::users::{Credential, Principal, Role};
+use crate::app::{self, AppError};
+use crate::issuing::{DocumentRecord, Search, Status};
+use crate::templates::{Field, FieldType, Numbering};
+
+/// How long a form's key is remembered.
+pub const REMEMBER_FOR: Duration = Duration::from_secs(3600);
+
+type Slot = Arc<tokio::sync::Mutex<Option<String>>>;
+
+/// Form keys already used, with what their first submission produced (a document id).
+#[derive(Default)]
+pub struct Remembered {
+    slots: Mutex<HashMap<(i64, String), (Instant, Slot)>>,
+}
+
+impl Remembered {
+    /// The slot of `key` for `user`: locked by the submission doing the work, holding its result
+    /// once done. `None` for a missing or malformed key (the work is then done every time).
+    fn slot(&self, user: i64, key: &str) -> Option<Slot> {
+        if !(16..=64).contains(&key.len())
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return None;
+        }
+        let mut map = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        map.retain(|_, (at, _)| now.duration_since(*at) < REMEMBER_FOR);
+        Some(
+            map.entry((user, key.to_owned()))
+                .or_insert_with(|| (now, Slot::default()))
+                .1
+                .clone(),
+        )
+    }
+}
+
+fn form_key() -> String {
+    let mut bytes = [0u8; 18];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    <base64ct::Base64UrlUnpadded as base64ct::Encoding>::encode_string(&bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+
+/// The query string's parameters.
+fn query(raw: &Option<String>) -> HashMap<String, String> {
+    raw.as_deref()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn lang_of(q: &HashMap<String, String>) -> Lang {
+    Lang::from_query(q.get("lang").map(String::as_str))
+}
+
+/// A URL-encoded form's fields (an unreadable body reads as no fields).
+fn form(body: &Bytes) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn pick(lang: Lang, vi: &str, en: &str) -> String {
+    match lang {
+        Lang::Vi => vi.to_owned(),
+        Lang::En => en.to_owned(),
+    }
+}
+
+fn suffix(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Vi => "",
+        Lang::En => "?lang=en",
+    }
+}
+
+fn with_lang(path: &str, lang: Lang) -> String {
+    match lang {
+        Lang::Vi => path.to_owned(),
+        Lang::En if path.contains('?') => format!("{path}&lang=en"),
+        Lang::En => format!("{path}?lang=en"),
+    }
+}
+
+/// The home page of a role.
+pub fn home(role: Role) -> &'static str {
+    match role {
+        Role::Clerk => "/clerk",
+        Role::Official => "/official",
+        Role::Seal => "/seal",
+        Role::Admin => "/admin",
+    }
+}
+
+/// `next` if it is a path on this site kyso may send a browser back to.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 1000
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+        && !next.starts_with("/sign-in")
+        && !next.starts_with("/api/");
+    ok.then_some(next)
+}
+
+/// Where a request for `uri` without a session is sent: the sign-in page, coming back after.
+pub fn sign_in_redirect(uri: &Uri) -> Response {
+    let here = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut to = "/sign-in".to_owned();
+    if let Some(next) = safe_next(here) {
+        to.push_str("?next=");
+        to.extend(url::form_urlencoded::byte_serialize(next.as_bytes()));
+    }
+    see_other(&to)
+}
+
+fn see_other(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+fn csrf(p: &Principal) -> &str {
+    match &p.credential {
+        Credential::Session { csrf } => csrf,
+        Credential::Token { .. } => "",
+    }
+}
+
+fn csrf_input(p: &Principal) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        auth::CSRF_FIELD,
+        esc(csrf(p))
+    )
+}
+
+/// A signed-in page: who is signed in, their home, password and sign-out, then `body`.
+fn signed_in(lang: Lang, p: &Principal, title: &str, here: &str, body: &str) -> Response {
+    let bar = format!(
+        "<header class=\"bar\"><a href=\"{}\">{}</a> · {} · <a href=\"{}\">{}</a> \
+<form class=\"inline\" method=\"post\" action=\"/sign-out{}\">{}<button>{}</button></form></header>",
+        with_lang(home(p.role), lang),
+        pick(lang, "Trang chính", "Home"),
+        esc(&p.user.display_name),
+        with_lang("/account/password", lang),
+        pick(lang, "Đổi mật khẩu", "Change password"),
+        suffix(lang),
+        csrf_input(p),
+        pick(lang, "Đăng xuất", "Sign out"),
+    );
+    page(lang, title, here, &format!("{bar}{body}")).into_response()
+}
+
+/// A problem as a page: its status, its words, a way back. `data-problem` carries the
+/// problem type, as the API's problem responses do in `type`.
+pub fn problem_page(lang: Lang, e: &ApiError, home_link: Option<&str>) -> Response {
+    let detail = match lang {
+        Lang::Vi => &e.detail_vi,
+        Lang::En => &e.detail_en,
+    };
+    let title = match e.status {
+        403 => pick(lang, "Không được phép", "Not allowed"),
+        404 => pick(lang, "Không tìm thấy", "Not found"),
+        _ => pick(lang, "Không làm được", "Cannot do this"),
+    };
+    let back = home_link.unwrap_or("/sign-in");
+    let body = format!(
+        "<section data-problem=\"{}\"><h1>{}</h1><p class=\"bad\">{}</p><p><a href=\"{}\">{}</a></p></section>",
+        esc(&e.kind),
+        esc(&title),
+        esc(detail),
+        esc(&with_lang(back, lang)),
+        pick(lang, "Về trang chính", "Back to the home page")
+    );
+    (e.status(), page(lang, &title, back, &body)).into_response()
+}
+
+fn failed(lang: Lang, p: &Principal, e: &ApiError) -> Response {
+    problem_page(lang, e, Some(home(p.role)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in, sign-out, password
+
+/// `GET /`: the signed-in user's home, or the sign-in page.
+pub async fn root(p: Option<Extension<Principal>>, RawQuery(q): RawQuery) -> Response {
+    let lang = lang_of(&query(&q));
+    match p {
+        Some(Extension(p)) => see_other(&with_lang(home(p.role), lang)),
+        None => see_other(&with_lang("/sign-in", lang)),
+    }
+}
+
+fn sign_in_form(lang: Lang, next: Option<&str>, username: &str, message: Option<&str>) -> String {
+    let mut b = format!("<h1>{}</h1>", pick(lang, "Đăng nhập", "Sign in"));
+    if let Some(m) = message {
+        b.push_str(&format!("<p class=\"bad\" id=\"message\">{}</p>", esc(m)));
+    }
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/sign-in{}\">\
+<label>{}<input name=\"username\" autocomplete=\"username\" autocapitalize=\"none\" value=\"{}\" required></label>\
+<label>{}<input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>",
+        suffix(lang),
+        pick(lang, "Tên đăng nhập", "Username"),
+        esc(username),
+        pick(lang, "Mật khẩu", "Password"),
+    ));
+    if let Some(n) = next {
+        b.push_str(&format!(
+            "<input type=\"hidden\" name=\"next\" value=\"{}\">",
+            esc(n)
+        ));
+    }
+    b.push_str(&format!(
+        "<button>{}</button></form><p><a href=\"/verify{}\">{}</a></p>",
+        pick(lang, "Đăng nhập", "Sign in"),
+        suffix(lang),
+        pick(
+            lang,
+            "Kiểm tra một giấy tờ (không cần đăng nhập)",
+            "Check a document (no sign-in)"
+        )
+    ));
+    b
+}
+
+/// `GET /sign-in`.
+pub async fn sign_in_page(p: Option<Extension<Principal>>, RawQuery(q): RawQuery) -> Response {
+    let q = query(&q);
+    let lang = lang_of(&q);
+    let next = q.get("next").and_then(|n| safe_next(n));
+    if let Some(Extension(p)) = p {
+        return see_other(next.unwrap_or(&with_lang(home(p.role), lang)));
+    }
+    let message = q
+        .contains_key("changed")
+        .then(|| {
+            pick(
+                lang,
+                "Đã đổi mật khẩu. Hãy đăng nhập lại.",
+                "Password changed. Please sign in again.",
+            )
+        })
+        .or_else(|| {
+            next.map(|_| {
+                pick(
+                    lang,
+                    "Hãy đăng nhập để tiếp tục.",
+                    "Please sign in to continue.",
+                )
+            })
+        });
+    let here = match next {
+        Some(n) => format!(
+            "/sign-in?next={}",
+            url::form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
+        ),
+        None => "/sign-in".to_owned(),
+    };
+    page(
+        lang,
+        &pick(lang, "Đăng nhập", "Sign in"),
+        &here,
+        &sign_in_form(lang, next, "", message.as_deref()),
+    )
+    .into_response()
+}
+
+/// `POST /sign-in`: a session cookie and the page asked for (or the role's home), or the form
+/// again with the refusal. Throttled by the use case.
+pub async fn sign_in(
+    AxumState(state): AxumState<State>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let f = form(&body);
+    let username = f.get("username").cloned().unwrap_or_default();
+    let password = f.get("password").cloned().unwrap_or_default();
+    let next = f.get("next").and_then(|n| safe_next(n)).map(str::to_owned);
+    let address = peer.ip().to_string();
+    let name = username.trim().to_owned();
+    let started = state
+        .blocking(move |app, _| app::users::sign_in(app, &name, &password, &address))
+        .await;
+    match started {
+        Ok(s) => {
+            let to = next.unwrap_or_else(|| with_lang(home(s.user.role), lang));
+            let mut res = see_other(&to);
+            let cookie = auth::session_cookie(&s.token, super::api::secure_cookies(&state));
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                res.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Err(e) => {
+            let message = match lang {
+                Lang::Vi => e.detail_vi.clone(),
+                Lang::En => e.detail_en.clone(),
+            };
+            // A page has no WWW-Authenticate challenge: a refused sign-in is a form to fix
+            // (422), a throttled one says so (429).
+            let status = match e.status() {
+                StatusCode::TOO_MANY_REQUESTS => StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::UNAUTHORIZED => StatusCode::UNPROCESSABLE_ENTITY,
+                other => other,
+            };
+            (
+                status,
+                page(
+                    lang,
+                    &pick(lang, "Đăng nhập", "Sign in"),
+                    "/sign-in",
+                    &sign_in_form(lang, next.as_deref(), &username, Some(&message)),
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /sign-out`: a button to sign out (signing out changes state: it is a POST).
+pub async fn sign_out_page(Extension(p): Extension<Principal>, RawQuery(q): RawQuery) -> Response {
+    let lang = lang_of(&query(&q));
+    let body = format!(
+        "<h1>{}</h1><form method=\"post\" action=\"/sign-out{}\">{}<button>{}</button></form>",
+        pick(lang, "Đăng xuất?", "Sign out?"),
+        suffix(lang),
+        csrf_input(&p),
+        pick(lang, "Đăng xuất", "Sign out")
+    );
+    signed_in(
+        lang,
+        &p,
+        &pick(lang, "Đăng xuất", "Sign out"),
+        "/sign-out",
+        &body,
+    )
+}
+
+/// `POST /sign-out`: ends the session, back to the sign-in page.
+pub async fn sign_out(
+    AxumState(state): AxumState<State>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    if let Some(token) = auth::cookie(&headers, SESSION_COOKIE) {
+        let token = token.to_owned();
+        let _ = state
+            .blocking(move |app, _| app::users::sign_out(app, &token))
+            .await;
+    }
+    let mut res = see_other(&with_lang("/sign-in", lang));
+    if let Ok(v) = HeaderValue::from_str(&auth::cleared_cookie(super::api::secure_cookies(&state)))
+    {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
+}
+
+fn password_form(lang: Lang, p: &Principal, message: Option<&str>) -> String {
+    let mut b = format!("<h1>{}</h1>", pick(lang, "Đổi mật khẩu", "Change password"));
+    if let Some(m) = message {
+        b.push_str(&format!("<p class=\"bad\" id=\"message\">{}</p>", esc(m)));
+    }
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/account/password{}\">{}\
+<label>{}<input type=\"password\" name=\"current\" autocomplete=\"current-password\" required></label>\
+<label>{}<input type=\"password\" name=\"new\" autocomplete=\"new-password\" minlength=\"{min}\" required></label>\
+<label>{}<input type=\"password\" name=\"confirm\" autocomplete=\"new-password\" minlength=\"{min}\" required></label>\
+<button>{}</button></form>",
+        suffix(lang),
+        csrf_input(p),
+        pick(lang, "Mật khẩu hiện tại", "Current password"),
+        pick(lang, "Mật khẩu mới", "New password"),
+        pick(lang, "Nhập lại mật khẩu mới", "New password again"),
+        pick(lang, "Đổi mật khẩu", "Change password"),
+        min = app::users::MIN_PASSWORD_CHARS,
+    ));
+    b
+}
+
+/// `GET /account/password`.
+pub async fn password_page(Extension(p): Extension<Principal>, RawQuery(q): RawQuery) -> Response {
+    let lang = lang_of(&query(&q));
+    signed_in(
+        lang,
+        &p,
+        &pick(lang, "Đổi mật khẩu", "Change password"),
+        "/account/password",
+        &password_form(lang, &p, None),
+    )
+}
+
+/// `POST /account/password`: every session of the user ends; back to sign in.
+pub async fn change_password(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let f = form(&body);
+    let current = f.get("current").cloned().unwrap_or_default();
+    let new = f.get("new").cloned().unwrap_or_default();
+    let again = |status: StatusCode, m: String| {
+        let mut r = signed_in(
+            lang,
+            &p,
+            &pick(lang, "Đổi mật khẩu", "Change password"),
+            "/account/password",
+            &password_form(lang, &p, Some(&m)),
+        );
+        *r.status_mut() = status;
+        r
+    };
+    if f.get("confirm") != Some(&new) {
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pick(
+                lang,
+                "Hai lần nhập mật khẩu mới không giống nhau.",
+                "The two new passwords differ.",
+            ),
+        );
+    }
+    let (actor, username) = (p.actor(), p.user.username.clone());
+    let done = state
+        .blocking(move |app, _| {
+            app::users::change_password(app, &actor, &username, Some(&current), &new)
+        })
+        .await;
+    match done {
+        Ok(()) => {
+            let mut res = see_other(&with_lang("/sign-in?changed=1", lang));
+            if let Ok(v) =
+                HeaderValue::from_str(&auth::cleared_cookie(super::api::secure_cookies(&state)))
+            {
+                res.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Err(e) => {
+            let m = match lang {
+                Lang::Vi => e.detail_vi.clone(),
+                Lang::En => e.detail_en.clone(),
+            };
+            again(e.status(), m)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clerk
+
+fn kind_title(lang: Lang, catalog: &crate::templates::Catalog, kind: &str) -> String {
+    catalog
+        .get(kind)
+        .map(|t| match lang {
+            Lang::Vi => t.schema.title_vi.clone(),
+            Lang::En => t.schema.title_en.clone(),
+        })
+        .unwrap_or_else(|| kind.to_owned())
+}
+
+fn number_text(catalog: &crate::templates::Catalog, d: &DocumentRecord) -> String {
+    let document_style = catalog
+        .get(&d.kind)
+        .is_some_and(|t| t.schema.numbering == Numbering::Document);
+    if document_style {
+        format!("{:02}/{}", d.number, d.register.type_code)
+    } else {
+        format!(
+            "{:02}, quyển số {:02}/{}-{}",
+            d.number, d.volume, d.register.year, d.register.type_code
+        )
+    }
+}
+
+fn status_words(lang: Lang, s: Status) -> String {
+    match s {
+        Status::Issued => pick(lang, "Đã cấp", "Issued"),
+        Status::Cancelled => pick(lang, "Đã hủy", "Cancelled"),
+        Status::Void => pick(lang, "Số bị hủy", "Void"),
+        Status::Pending => pick(lang, "Đang cấp", "Pending"),
+    }
+}
+
+/// `GET /clerk`: the kinds to issue, and the search form.
+pub async fn clerk_home(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let catalog = match state.blocking(|app, _| app.catalog()).await {
+        Ok(c) => c,
+        Err(e) => return failed(lang, &p, &e),
+    };
+    let mut b = format!(
+        "<h1>{}</h1><ul class=\"kinds\">",
+        pick(lang, "Cấp giấy tờ mới", "Issue a new document")
+    );
+    for t in catalog.kinds() {
+        b.push_str(&format!(
+            "<li><a href=\"{}\">{}</a></li>",
+            esc(&with_lang(&format!("/clerk/issue/{}", t.schema.kind), lang)),
+            esc(&kind_title(lang, &catalog, &t.schema.kind))
+        ));
+    }
+    b.push_str("</ul>");
+    b.push_str(&search_form(lang, &catalog, &HashMap::new()));
+    signed_in(
+        lang,
+        &p,
+        &pick(lang, "Bộ phận Một cửa", "One-stop desk"),
+        "/clerk",
+        &b,
+    )
+}
+
+fn search_form(
+    lang: Lang,
+    catalog: &crate::templates::Catalog,
+    q: &HashMap<String, String>,
+) -> String {
+    let v = |k: &str| esc(q.get(k).map(String::as_str).unwrap_or(""));
+    let mut kinds = format!(
+        "<option value=\"\">{}</option>",
+        pick(lang, "Mọi loại", "Any kind")
+    );
+    for t in catalog.kinds() {
+        let k = &t.schema.kind;
+        kinds.push_str(&format!(
+            "<option value=\"{}\"{}>{}</option>",
+            esc(k),
+            if q.get("kind") == Some(k) {
+                " selected"
+            } else {
+                ""
+            },
+            esc(&kind_title(lang, catalog, k))
+        ));
+    }
+    format!(
+        "<h2>{}</h2><form method=\"get\" action=\"/clerk/search\">{}\
+<label>{}<input name=\"number\" inputmode=\"numeric\" value=\"{}\"></label>\
+<label>{}<input name=\"name\" value=\"{}\"></label>\
+<label>{}<input name=\"citizen_id\" inputmode=\"numeric\" value=\"{}\"></label>\
+<label>{}<select name=\"kind\">{kinds}</select></label>\
+<label>{}<input type=\"date\" name=\"from\" value=\"{}\"></label>\
+<label>{}<input type=\"date\" name=\"to\" value=\"{}\"></label>\
+<button>{}</button></form>",
+        pick(lang, "Tìm giấy tờ đã cấp", "Find an issued document"),
+        if lang == Lang::En {
+            "<input type=\"hidden\" name=\"lang\" value=\"en\">"
+        } else {
+            ""
+        },
+        pick(lang, "Số", "Number"),
+        v("number"),
+        pick(lang, "Họ tên", "Name"),
+        v("name"),
+        pick(lang, "Số định danh cá nhân", "Citizen ID"),
+        v("citizen_id"),
+        pick(lang, "Loại giấy tờ", "Kind"),
+        pick(lang, "Từ ngày", "From"),
+        v("from"),
+        pick(lang, "Đến ngày", "To"),
+        v("to"),
+        pick(lang, "Tìm", "Search"),
+    )
+}
+
+/// `GET /clerk/search`: documents by number, name, citizen ID, kind and date.
+pub async fn clerk_search(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(&raw);
+    let lang = lang_of(&q);
+    let given = |k: &str| {
+        q.get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let mut problems = Vec::new();
+    let number = match given("number").map(|n| n.parse::<u32>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            problems.push(pick(
+                lang,
+                "Số phải là số nguyên.",
+                "The number must be whole.",
+            ));
+            None
+        }
+    };
+    let date = |k: &str, problems: &mut Vec<String>| {
+        let v = given(k)?;
+        if time::Date::parse(
+            &v,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .is_ok()
+        {
+            Some(v)
+        } else {
+            problems.push(pick(
+                lang,
+                "Ngày phải viết YYYY-MM-DD.",
+                "Dates are written YYYY-MM-DD.",
+            ));
+            None
+        }
+    };
+    let search = Search {
+        kind: given("kind"),
+        number,
+        from: date("from", &mut problems),
+        to: date("to", &mut problems),
+        name: given("name"),
+        citizen_id: given("citizen_id"),
+        limit: 100,
+        ..Search::default()
+    };
+    let found = state
+        .blocking(move |app, _| Ok((app::issue::search(app, &search)?, app.catalog()?)))
+        .await;
+    let (found, catalog) = match found {
+        Ok(f) => f,
+        Err(e) => return failed(lang, &p, &e),
+    };
+    let mut b = search_form(lang, &catalog, &q);
+    for m in &problems {
+        b.push_str(&format!("<p class=\"bad\">{}</p>", esc(m)));
+    }
+    if found.is_empty() {
+        b.push_str(&format!(
+            "<p id=\"results\">{}</p>",
+            pick(lang, "Không có giấy tờ nào.", "No documents.")
+        ));
+    } else {
+        b.push_str(&format!(
+            "<table id=\"results\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            pick(lang, "Số", "Number"),
+            pick(lang, "Loại", "Kind"),
+            pick(lang, "Người", "People"),
+            pick(lang, "Ngày cấp", "Issued on"),
+            pick(lang, "Tình trạng", "Status"),
+        ));
+        for d in &found {
+            let people: Vec<String> = app::queue::persons_of(&d.data);
+            b.push_str(&format!(
+                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&with_lang(&format!("/clerk/documents/{}", d.id), lang)),
+                esc(&number_text(&catalog, d)),
+                esc(&kind_title(lang, &catalog, &d.kind)),
+                esc(&people.join(", ")),
+                esc(&d.issued_on),
+                status_words(lang, d.status)
+            ));
+        }
+        b.push_str("</table>");
+    }
+    signed_in(
+        lang,
+        &p,
+        &pick(lang, "Tìm giấy tờ", "Search"),
+        "/clerk/search",
+        &b,
+    )
+}
+
+/// `GET /clerk/documents/{id}`: a document's number, status, PDF and public page.
+pub async fn clerk_document(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let found = state
+        .blocking(move |app, _| {
+            if !app::verify::is_document_id(&id) {
+                return Err(AppError::NotFound(format!("document {id}")));
+            }
+            let (d, versions) = app::issue::document_with_versions(app, &id)?;
+            Ok((d, versions, app.catalog()?))
+        })
+        .await;
+    let (d, versions, catalog) = match found {
+        Ok(f) => f,
+        Err(e) => return failed(lang, &p, &e),
+    };
+    let signatures: Vec<String> = versions
+        .iter()
+        .filter(|v| v.stage == "signed")
+        .map(|v| {
+            format!(
+                "<li>{} — {}</li>",
+                esc(v.capacity.as_deref().or(v.signer.as_deref()).unwrap_or("")),
+                esc(&v.created_at)
+            )
+        })
+        .collect();
+    let b = format!(
+        "<h1>{}</h1><dl><dt>{}</dt><dd id=\"number\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>\
+<p><a id=\"pdf\" href=\"/api/v1/documents/{id}/pdf\">{}</a> · <a href=\"/v/{id}{}\">{}</a></p>\
+<h2>{}</h2>{}<p><a href=\"{}\">{}</a></p>",
+        esc(&kind_title(lang, &catalog, &d.kind)),
+        pick(lang, "Số", "Number"),
+        esc(&number_text(&catalog, &d)),
+        pick(lang, "Ngày cấp", "Issued on"),
+        esc(&d.issued_on),
+        pick(lang, "Tình trạng", "Status"),
+        status_words(lang, d.status),
+        pick(lang, "Người", "People"),
+        esc(&app::queue::persons_of(&d.data).join(", ")),
+        pick(lang, "Tải tệp PDF", "Download the PDF"),
+        suffix(lang),
+        pick(lang, "Trang kiểm tra công khai", "Public verification page"),
+        pick(lang, "Chữ ký", "Signatures"),
+        if signatures.is_empty() {
+            format!(
+                "<p class=\"warn\">{}</p>",
+                pick(
+                    lang,
+                    "Chưa ký: giấy tờ đang chờ người có thẩm quyền ký.",
+                    "Not signed yet: waiting in the signing queue."
+                )
+            )
+        } else {
+            format!("<ul>{}</ul>", signatures.join(""))
+        },
+        esc(&with_lang("/clerk", lang)),
+        pick(lang, "Cấp giấy tờ khác", "Issue another document"),
+        id = esc(&d.id),
+    );
+    signed_in(
+        lang,
+        &p,
+        &pick(lang, "Giấy tờ", "Document"),
+        &format!("/clerk/documents/{}", d.id),
+        &b,
+    )
+}
+
+/// What the clerk typed, by field path (`requester.full_name`, `signers[1].full_name`), with
+/// the row count of each list.
+struct Typed {
+    values: HashMap<String, String>,
+}
+
+impl Typed {
+    fn get(&self, path: &str) -> &str {
+        self.values.get(path).map_or("", String::as_str)
+    }
+
+    fn rows(&self, path: &str, min: usize, max: usize) -> usize {
+        let declared = self
+            .values
+            .get(&format!("rows.{path}"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let extra = usize::from(self.values.get("add").is_some_and(|a| a == path));
+        (declared + extra).max(min).max(1).min(max.max(1))
+    }
+}
+
+/// The JSON data of the form, shaped by the schema: empty inputs are left out (so a required
+/// one is reported missing), integers are numbers when they parse, an optional object with
+/// nothing typed is left out, empty list rows are dropped.
+fn data_of(
+    fields: &[Field],
+    prefix: &str,
+    typed: &Typed,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        let path = if prefix.is_empty() {
+            f.name.clone()
+        } else {
+            format!("{prefix}.{}", f.name)
+        };
+        match &f.ty {
+            FieldType::Object(sub) => {
+                let m = data_of(sub, &path, typed);
+                if !m.is_empty() || f.required {
+                    out.insert(f.name.clone(), Value::Object(m));
+                }
+            }
+            FieldType::List {
+                item,
+                min_items,
+                max_items,
+            } => {
+                let n = typed.rows(&path, *min_items, *max_items);
+                let items: Vec<Value> = (0..n)
+                    .map(|i| data_of(item, &format!("{path}[{i}]"), typed))
+                    .filter(|m| !m.is_empty())
+                    .map(Value::Object)
+                    .collect();
+                if !items.is_empty() || f.required {
+                    out.insert(f.name.clone(), Value::Array(items));
+                }
+            }
+            FieldType::Integer { .. } => {
+                let v = typed.get(&path).trim();
+                if !v.is_empty() {
+                    out.insert(
+                        f.name.clone(),
+                        v.parse::<i64>()
+                            .map_or_else(|_| Value::String(v.to_owned()), Value::from),
+                    );
+                }
+            }
+            _ => {
+                let v = typed.get(&path);
+                if !v.trim().is_empty() {
+                    out.insert(f.name.clone(), Value::String(v.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
+type Errors = HashMap<String, Vec<String>>;
+
+fn error_list(errors: &Errors, path: &str) -> String {
+    errors.get(path).map_or_else(String::new, |es| {
+        es.iter()
+            .map(|e| format!("<span class=\"err\">{}</span>", esc(e)))
+            .collect()
+    })
+}
+
+fn label(lang: Lang, f: &Field) -> String {
+    let text = match lang {
+        Lang::Vi => &f.vi,
+        Lang::En => &f.en,
+    };
+    format!(
+        "{}{}",
+        esc(text),
+        if f.required {
+            " <abbr class=\"req\" title=\"bắt buộc / required\">*</abbr>"
+        } else {
+            ""
+        }
+    )
+}
+
+fn inputs(lang: Lang, fields: &[Field], prefix: &str, typed: &Typed, errors: &Errors) -> String {
+    let mut s = String::new();
+    for f in fields {
+        let path = if prefix.is_empty() {
+            f.name.clone()
+        } else {
+            format!("{prefix}.{}", f.name)
+        };
+        let id = format!("f-{}", path.replace(['.', '[', ']'], "-"));
+        let invalid = if errors.contains_key(&path) {
+            " aria-invalid=\"true\""
+        } else {
+            ""
+        };
+        let value = esc(typed.get(&path));
+        let req = if f.required { " required" } else { "" };
+        match &f.ty {
+            FieldType::Object(sub) => {
+                s.push_str(&format!(
+                    "<fieldset id=\"{id}\"><legend>{}</legend>{}{}</fieldset>",
+                    label(lang, f),
+                    error_list(errors, &path),
+                    inputs(lang, sub, &path, typed, errors)
+                ));
+            }
+            FieldType::List {
+                item,
+                min_items,
+                max_items,
+            } => {
+                let n = typed.rows(&path, *min_items, *max_items);
+                s.push_str(&format!(
+                    "<fieldset id=\"{id}\"><legend>{}</legend>{}<input type=\"hidden\" name=\"rows.{}\" value=\"{n}\">",
+                    label(lang, f),
+                    error_list(errors, &path),
+                    esc(&path)
+                ));
+                for i in 0..n {
+                    let row = format!("{path}[{i}]");
+                    s.push_str(&format!(
+                        "<fieldset><legend>{}</legend>{}{}</fieldset>",
+                        i + 1,
+                        error_list(errors, &row),
+                        inputs(lang, item, &row, typed, errors)
+                    ));
+                }
+                if n < *max_items {
+                    s.push_str(&format!(
+                        "<button name=\"add\" value=\"{}\" formnovalidate>{}</button>",
+                        esc(&path),
+                        pick(lang, "+ Thêm một dòng", "+ Add a row")
+                    ));
+                }
+                s.push_str("</fieldset>");
+            }
+            FieldType::Choice(choices) => {
+                let mut opts = format!(
+                    "<option value=\"\">{}</option>",
+                    pick(lang, "— chọn —", "— choose —")
+                );
+                for c in choices {
+                    opts.push_str(&format!(
+                        "<option{}>{}</option>",
+                        if typed.get(&path) == c {
+                            " selected"
+                        } else {
+                            ""
+                        },
+                        esc(c)
+                    ));
+                }
+                s.push_str(&format!(
+                    "<label for=\"{id}\">{}</label><select id=\"{id}\" name=\"{}\"{req}{invalid}>{opts}</select>{}",
+                    label(lang, f),
+                    esc(&path),
+                    error_list(errors, &path)
+                ));
+            }
+            other => {
+                let attrs = match other {
+                    FieldType::Text { max_length } => format!(" maxlength=\"{max_length}\""),
+                    FieldType::Date { .. } => " type=\"date\"".to_owned(),
+                    FieldType::CitizenId => {
+                        " inputmode=\"numeric\" maxlength=\"12\" autocomplete=\"off\"".to_owned()
+                    }
+                    FieldType::Integer { min, max } => {
+                        format!(" type=\"number\" min=\"{min}\" max=\"{max}\"")
+                    }
+                    _ => String::new(),
+                };
+                s.push_str(&format!(
+                    "<label for=\"{id}\">{}</label><input id=\"{id}\" name=\"{}\" value=\"{value}\"{attrs}{req}{invalid}>{}",
+                    label(lang, f),
+                    esc(&path),
+                    error_list(errors, &path)
+                ));
+            }
+        }
+    }
+    s
+}
+
+fn issue_form(
+    lang: Lang,
+    p: &Principal,
+    schema: &crate::templates::Schema,
+    typed: &Typed,
+    key: &str,
+    errors: &Errors,
+) -> String {
+    let title = match lang {
+        Lang::Vi => &schema.title_vi,
+        Lang::En => &schema.title_en,
+    };
+    let mut b = format!("<h1>{}</h1>", esc(title));
+    if !errors.is_empty() {
+        let count: usize = errors.values().map(Vec::len).sum();
+        b.push_str(&format!(
+            "<p class=\"bad\" id=\"errors\">{}</p>",
+            match lang {
+                Lang::Vi => format!("Có {count} chỗ cần sửa, ghi bên cạnh từng ô."),
+                Lang::En => format!("{count} problem(s) to fix, shown beside each field."),
+            }
+        ));
+        // Problems whose path names no input on the form (e.g. a rule across fields).
+        let mut shown = std::collections::HashSet::new();
+        collect_paths(&schema.fields, "", typed, &mut shown);
+        for (path, es) in errors {
+            if !shown.contains(path) {
+                for e in es {
+                    b.push_str(&format!("<p class=\"err\">{}</p>", esc(e)));
+                }
+            }
+        }
+    }
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/clerk/issue/{}{}\" novalidate>{}\
+<input type=\"hidden\" name=\"key\" value=\"{}\">\
+<button class=\"default\" name=\"go\" value=\"issue\" tabindex=\"-1\" aria-hidden=\"true\">{}</button>{}\
+<p class=\"note\">{}</p><button id=\"issue\" name=\"go\" value=\"issue\">{}</button></form>",
+        esc(&schema.kind),
+        suffix(lang),
+        csrf_input(p),
+        esc(key),
+        pick(lang, "Cấp số", "Issue"),
+        inputs(lang, &schema.fields, "", typed, errors),
+        pick(
+            lang,
+            "Bấm “Cấp số”: giấy tờ được vào sổ, lấy số và chuyển cho người có thẩm quyền ký.",
+            "“Issue” enters the document in the register, numbers it and sends it to the signing queue."
+        ),
+        pick(lang, "Cấp số", "Issue"),
+    ));
+    b
+}
+
+fn collect_paths(
+    fields: &[Field],
+    prefix: &str,
+    typed: &Typed,
+    out: &mut std::collections::HashSet<String>,
+) {
+    for f in fields {
+        let path = if prefix.is_empty() {
+            f.name.clone()
+        } else {
+            format!("{prefix}.{}", f.name)
+        };
+        match &f.ty {
+            FieldType::Object(sub) => collect_paths(sub, &path, typed, out),
+            FieldType::List {
+                item,
+                min_items,
+                max_items,
+            } => {
+                for i in 0..typed.rows(&path, *min_items, *max_items) {
+                    let row = format!("{path}[{i}]");
+                    collect_paths(item, &row, typed, out);
+                    out.insert(row);
+                }
+            }
+            _ => {}
+        }
+        out.insert(path);
+    }
+}
+
+async fn schema_of(state: &State, kind: String) -> Result<crate::templates::Schema, ApiError> {
+    state
+        .blocking(move |app, _| {
+            app.catalog()?
+                .get(&kind)
+                .map(|t| t.schema.clone())
+                .ok_or_else(|| AppError::NotFound(format!("kind {kind}")))
+        })
+        .await
+}
+
+/// `GET /clerk/issue/{kind}`: the kind's form, empty.
+pub async fn issue_page(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    Path(kind): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let schema = match schema_of(&state, kind).await {
+        Ok(s) => s,
+        Err(e) => return failed(lang, &p, &e),
+    };
+    let typed = Typed {
+        values: HashMap::new(),
+    };
+    let body = issue_form(lang, &p, &schema, &typed, &form_key(), &Errors::new());
+    signed_in(
+        lang,
+        &p,
+        &schema.title_vi,
+        &format!("/clerk/issue/{}", schema.kind),
+        &body,
+    )
+}
+
+/// `POST /clerk/issue/{kind}`: issues, or shows the form again with every problem beside its
+/// field and what was typed; `add` adds a row to a list instead.
+pub async fn issue(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    Path(kind): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let schema = match schema_of(&state, kind).await {
+        Ok(s) => s,
+        Err(e) => return failed(lang, &p, &e),
+    };
+    let typed = Typed {
+        values: form(&body),
+    };
+    let key = typed.get("key").to_owned();
+    let again = |errors: &Errors, status: StatusCode| {
+        let key = if key.is_empty() {
+            form_key()
+        } else {
+            key.clone()
+        };
+        let mut r = signed_in(
+            lang,
+            &p,
+            &schema.title_vi,
+            &format!("/clerk/issue/{}", schema.kind),
+            &issue_form(lang, &p, &schema, &typed, &key, errors),
+        );
+        *r.status_mut() = status;
+        r
+    };
+    if typed.values.contains_key("add") {
+        return again(&Errors::new(), StatusCode::OK);
+    }
+    let slot = state.forms.slot(p.user.id, &key);
+    let mut guard = match &slot {
+        Some(s) => Some(s.clone().lock_owned().await),
+        None => None,
+    };
+    if let Some(id) = guard.as_ref().and_then(|g| (**g).clone()) {
+        return see_other(&with_lang(&format!("/clerk/documents/{id}"), lang));
+    }
+    let data = serde_json::Value::Object(data_of(&schema.fields, "", &typed));
+    let (actor, k) = (p.actor(), schema.kind.clone());
+    let issued = state
+        .blocking(move |app, _| app::issue::issue(app, &actor, &k, &data))
+        .await;
+    match issued {
+        Ok(doc) => {
+            state.metrics.issued();
+            if let Some(g) = guard.as_mut() {
+                **g = Some(doc.id.clone());
+            }
+            see_other(&with_lang(&format!("/clerk/documents/{}", doc.id), lang))
+        }
+        Err(e) if !e.errors.is_empty() => {
+            let mut errors = Errors::new();
+            for f in &e.errors {
+                errors.entry(f.path.clone()).or_default().push(match lang {
+                    Lang::Vi => f.vi.clone(),
+                    Lang::En => f.en.clone(),
+                });
+            }
+            again(&errors, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => failed(lang, &p, &e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Official and seal
+
+/// `GET /official` and `GET /seal`: the documents the register lets this signer sign now.
+pub async fn queue_page(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let q = query(&q);
+    queue(
+        &state,
+        &p,
+        lang_of(&q),
+        q.get("signed").map(String::as_str),
+        None,
+    )
+    .await
+}
+
+async fn queue(
+    state: &State,
+    p: &Principal,
+    lang: Lang,
+    signed: Option<&str>,
+    refusal: Option<&ApiError>,
+) -> Response {
+    let Some(official) = p.user.official_id.clone() else {
+        return failed(lang, p, &auth::wrong_role());
+    };
+    let found = state
+        .blocking(move |app, _| Ok((app::queue::signing_queue(app, &official)?, app.catalog()?)))
+        .await;
+    let (items, catalog) = match found {
+        Ok(f) => f,
+        Err(e) => return failed(lang, p, &e),
+    };
+    let here = home(p.role);
+    let mut b = format!(
+        "<h1>{}</h1>",
+        if p.role == Role::Seal {
+            pick(
+                lang,
+                "Giấy tờ chờ đóng dấu cơ quan",
+                "Documents awaiting the agency seal",
+            )
+        } else {
+            pick(lang, "Giấy tờ chờ ký", "Documents awaiting your signature")
+        }
+    );
+    if let Some(id) = signed.filter(|id| app::verify::is_document_id(id)) {
+        b.push_str(&format!(
+            "<p class=\"ok\" id=\"message\">{} <a href=\"/v/{id}{}\">{}</a></p>",
+            pick(lang, "Đã ký.", "Signed."),
+            suffix(lang),
+            pick(lang, "Xem trang kiểm tra", "See its verification page"),
+            id = esc(id),
+        ));
+    }
+    if let Some(e) = refusal {
+        b.push_str(&format!(
+            "<p class=\"bad\" id=\"message\" data-problem=\"{}\">{}</p>",
+            esc(&e.kind),
+            esc(match lang {
+                Lang::Vi => &e.detail_vi,
+                Lang::En => &e.detail_en,
+            })
+        ));
+    }
+    if items.is_empty() {
+        b.push_str(&format!(
+            "<p id=\"queue\">{}</p>",
+            pick(
+                lang,
+                "Không có giấy tờ nào đang chờ.",
+                "Nothing is waiting."
+            )
+        ));
+    } else {
+        b.push_str("<ul id=\"queue\" class=\"queue\">");
+        for it in &items {
+            let d = &it.document;
+            b.push_str(&format!(
+                "<li><b>{}</b> — {}<br>{}: {}<br>{}: {}<br>\
+<a href=\"/api/v1/documents/{id}/pdf\">{}</a>\
+<form method=\"post\" action=\"{here}{}\">{}<input type=\"hidden\" name=\"document\" value=\"{id}\">\
+<input type=\"hidden\" name=\"key\" value=\"{}\"><button>{}</button></form></li>",
+                esc(&number_text(&catalog, d)),
+                esc(&kind_title(lang, &catalog, &d.kind)),
+                pick(lang, "Người yêu cầu", "Requester"),
+                esc(&it.persons.join(", ")),
+                pick(lang, "Ký với tư cách", "Signing as"),
+                esc(it.capacity.as_deref().unwrap_or("")),
+                pick(lang, "Xem tệp PDF", "Open the PDF"),
+                suffix(lang),
+                csrf_input(p),
+                esc(&form_key()),
+                if p.role == Role::Seal {
+                    pick(lang, "Đóng dấu", "Apply the seal")
+                } else {
+                    pick(lang, "Ký", "Sign")
+                },
+                id = esc(&d.id),
+            ));
+        }
+        b.push_str("</ul>");
+    }
+    let mut r = signed_in(lang, p, &pick(lang, "Chờ ký", "Signing queue"), here, &b);
+    if let Some(e) = refusal {
+        *r.status_mut() = e.status();
+    }
+    r
+}
+
+/// `POST /official` and `POST /seal`: signs `document` as the signer's official record with
+/// its registered key; the queue again, with the result or the refusal in words.
+pub async fn sign(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let f = form(&body);
+    let Some(official) = p.user.official_id.clone() else {
+        return failed(lang, &p, &auth::wrong_role());
+    };
+    let id = f.get("document").cloned().unwrap_or_default();
+    let key = f.get("key").cloned().unwrap_or_default();
+    let slot = state.forms.slot(p.user.id, &key);
+    let mut guard = match &slot {
+        Some(s) => Some(s.clone().lock_owned().await),
+        None => None,
+    };
+    let done = |id: &str| see_other(&with_lang(&format!("{}?signed={id}", home(p.role)), lang));
+    if let Some(id) = guard.as_ref().and_then(|g| (**g).clone()) {
+        return done(&id);
+    }
+    let doc = id.clone();
+    let signed = state
+        .blocking(move |app, _| {
+            if !app::verify::is_document_id(&doc) {
+                return Err(AppError::NotFound(format!("document {doc}")));
+            }
+            app::sign::sign_document(
+                app,
+                &official,
+                &official,
+                &doc,
+                &app::sign::DocumentSign::default(),
+            )
+        })
+        .await;
+    match signed {
+        Ok(_) => {
+            state.metrics.signed();
+            if let Some(g) = guard.as_mut() {
+                **g = Some(id.clone());
+            }
+            done(&id)
+        }
+        Err(e) => queue(&state, &p, lang, None, Some(&e)).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+/// `GET /admin`: the users and the archive's state (the admin's other pages come later; the
+/// API has them all).
+pub async fn admin_home(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let found = state
+        .blocking(|app, _| {
+            Ok((
+                app::users::list_users(app)?,
+                app::admin::archive_status(app)?,
+            ))
+        })
+        .await;
+    let (users, archive) = match found {
+        Ok(f) => f,
+        Err(e) => return failed(lang, &p, &e),
+    };
+    let mut b = format!(
+        "<h1>{}</h1><h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        pick(lang, "Quản trị", "Administration"),
+        pick(lang, "Người dùng", "Users"),
+        pick(lang, "Tên đăng nhập", "Username"),
+        pick(lang, "Tên", "Name"),
+        pick(lang, "Vai trò", "Role"),
+        pick(lang, "Cán bộ", "Official"),
+    );
+    for u in &users {
+        b.push_str(&format!(
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&u.username),
+            if u.disabled {
+                pick(lang, " (đã khóa)", " (disabled)")
+            } else {
+                String::new()
+            },
+            esc(&u.display_name),
+            u.role.as_str(),
+            esc(u.official_id.as_deref().unwrap_or(""))
+        ));
+    }
+    b.push_str(&format!(
+        "</table><h2>{}</h2><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+        pick(lang, "Lưu trữ", "Archive"),
+        pick(lang, "Đang chờ", "Waiting"),
+        archive.pending,
+        pick(lang, "Lỗi", "Failed"),
+        archive.failed,
+        pick(lang, "Đã lưu", "Archived"),
+        archive.archived,
+    ));
+    signed_in(
+        lang,
+        &p,
+        &pick(lang, "Quản trị", "Administration"),
+        "/admin",
+        &b,
+    )
+}

@@ -1,0 +1,305 @@
+//! The pages people use, over HTTP as a browser sends them (URL-encoded forms, the session
+//! cookie, the CSRF token in the form): signing in and coming back, the clerk's form with a
+//! mistake then issued once however often it is submitted, the Vice-Chairman's queue and the
+//! seal's, refusals in words, signing out.
+
+use serde_json::Value;
+
+use crate::client::*;
+
+/// The value of hidden input `name` on a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The sample's fields as the form names them (`requester.full_name`).
+fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(v, &p, out);
+            }
+        }
+        Value::Array(items) => {
+            out.push((format!("rows.{prefix}"), items.len().to_string()));
+            for (i, v) in items.iter().enumerate() {
+                flatten(v, &format!("{prefix}[{i}]"), out);
+            }
+        }
+        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[test]
+fn sign_in_comes_back_and_refusals_are_pages() {
+    let s = Served::start();
+    // No session: sign in, then back to the page asked for.
+    let r = s.get(&Caller::Anonymous, "/clerk/search?name=H");
+    assert_eq!(r.status, 303);
+    let to = r.header("location").unwrap().to_owned();
+    assert_eq!(to, "/sign-in?next=%2Fclerk%2Fsearch%3Fname%3DH");
+    let form = s.get(&Caller::Anonymous, &to);
+    assert_eq!(form.status, 200);
+    let next = hidden(&form.text(), "next");
+    assert_eq!(next, "/clerk/search?name=H");
+    let r = s.form(
+        &Caller::Anonymous,
+        "/sign-in",
+        &[
+            ("username", "van-thu"),
+            ("password", "dev-clerk-password"),
+            ("next", &next),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/clerk/search?name=H"));
+    // Only paths on this site: anything else goes to the role's home.
+    for next in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil",
+        "/api/v1/me",
+    ] {
+        let r = s.form(
+            &Caller::Anonymous,
+            "/sign-in",
+            &[
+                ("username", "van-thu"),
+                ("password", "dev-clerk-password"),
+                ("next", next),
+            ],
+        );
+        assert_eq!(r.header("location"), Some("/clerk"), "{next}");
+    }
+    // Each role has its home.
+    for (user, password, home) in [
+        ("chu-tich", "dev-chairman-password", "/official"),
+        ("con-dau", "dev-seal-password", "/seal"),
+        ("admin", "dev-admin-password", "/admin"),
+    ] {
+        let r = s.form(
+            &Caller::Anonymous,
+            "/sign-in?lang=en",
+            &[("username", user), ("password", password)],
+        );
+        assert_eq!(
+            r.header("location"),
+            Some(format!("{home}?lang=en").as_str())
+        );
+        let b = s.browser(user, password);
+        let page = s.get(&b, home);
+        assert_eq!(page.status, 200, "{home}: {}", page.text());
+        assert!(page.text().contains("<html lang=\"vi\""));
+    }
+    // A wrong password: the form again, the name kept, the reason in words.
+    let r = s.form(
+        &Caller::Anonymous,
+        "/sign-in",
+        &[("username", "van-thu"), ("password", "wrong password!")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("value=\"van-thu\""), "{}", r.text());
+    assert!(r.text().contains("id=\"message\""));
+    // An unknown or expired session is no session.
+    let r = s.get(&Caller::Browser("expired-or-forged".into()), "/official");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/sign-in?next=%2Fofficial"));
+    // The wrong role: a 403 page, not a problem document.
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    let r = s.get(&clerk, "/admin?lang=en");
+    assert_eq!(r.status, 403);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert_eq!(r.problem(), "urn:kyso:problem:wrong-role");
+    assert!(r.text().contains("your role may not do this"));
+    // A form without its CSRF token changes nothing.
+    let r = s.form(&clerk, "/sign-out", &[]);
+    assert_eq!(r.status, 403);
+    assert_eq!(r.problem(), "urn:kyso:problem:csrf");
+    assert_eq!(s.get(&clerk, "/clerk").status, 200);
+    // Password: both new ones must agree; the use case's rules are shown in words.
+    let page = s.get(&clerk, "/account/password").text();
+    let csrf = hidden(&page, "csrf");
+    let r = s.form(
+        &clerk,
+        "/account/password",
+        &[
+            ("csrf", &csrf),
+            ("current", "dev-clerk-password"),
+            ("new", "a-new-password-1"),
+            ("confirm", "another-password"),
+        ],
+    );
+    assert_eq!(r.status, 422);
+    let r = s.form(
+        &clerk,
+        "/account/password",
+        &[
+            ("csrf", &csrf),
+            ("current", "dev-clerk-password"),
+            ("new", "short"),
+            ("confirm", "short"),
+        ],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("12"), "{}", r.text());
+    // Signing out with the form's token ends the session.
+    let r = s.form(&clerk, "/sign-out", &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/sign-in"));
+    assert_eq!(s.get(&clerk, "/clerk").status, 303);
+}
+
+#[test]
+fn the_clerk_issues_once_the_vice_chairman_signs_and_the_seal_seals_from_their_pages() {
+    let s = Served::start();
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    let home = s.get(&clerk, "/clerk").text();
+    assert!(home.contains("href=\"/clerk/issue/signature\""), "{home}");
+    let form = s.get(&clerk, "/clerk/issue/signature").text();
+    // Generated from the schema: Vietnamese labels, choices, required marks.
+    for part in [
+        "name=\"requester.personal_id\"",
+        "Số định danh cá nhân",
+        "<option>Căn cước công dân</option>",
+        "class=\"req\"",
+        "name=\"desk_clerk.full_name\"",
+    ] {
+        assert!(form.contains(part), "{part} in {form}");
+    }
+    let csrf = hidden(&form, "csrf");
+    let key = hidden(&form, "key");
+    let mut fields = Vec::new();
+    flatten(&signature_sample(), "", &mut fields);
+    fields.push(("csrf".into(), csrf.clone()));
+    fields.push(("key".into(), key.clone()));
+
+    // One mistake: shown beside its field, everything typed kept.
+    let mut wrong = fields.clone();
+    for (k, v) in &mut wrong {
+        if k == "requester.personal_id" {
+            *v = "02519000773".into();
+        }
+    }
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&wrong));
+    assert_eq!(r.status, 422, "{}", r.text());
+    let page = r.text();
+    assert!(page.contains("value=\"02519000773\" inputmode"), "{page}");
+    assert!(page.contains("value=\"Phạm Thị Hương\""), "{page}");
+    let after = page.split("name=\"requester.personal_id\"").nth(1).unwrap();
+    assert!(after.contains("aria-invalid") || page.contains("aria-invalid=\"true\">"));
+    let beside = &after[..after.find("<label").unwrap_or(after.len())];
+    assert!(beside.contains("class=\"err\""), "{beside}");
+    assert!(beside.contains("12"), "{beside}");
+    assert_eq!(hidden(&page, "key"), key);
+
+    // Fixed: issued, and a double submit issues once.
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&fields));
+    assert_eq!(r.status, 303, "{}", r.text());
+    let result = r.header("location").unwrap().to_owned();
+    let id = result.strip_prefix("/clerk/documents/").unwrap().to_owned();
+    let again = s.form(&clerk, "/clerk/issue/signature", &pairs(&fields));
+    assert_eq!(again.header("location"), Some(result.as_str()));
+    let admin = s.dev("admin");
+    let all = s.get(&admin, "/api/v1/documents").json();
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    let page = s.get(&clerk, &result).text();
+    assert!(
+        page.contains(&format!("href=\"/api/v1/documents/{id}/pdf\"")),
+        "{page}"
+    );
+    assert!(page.contains("id=\"number\">01, quyển số 01/"), "{page}");
+    let pdf = s.get(&clerk, &format!("/api/v1/documents/{id}/pdf"));
+    assert_eq!(pdf.status, 200);
+    assert!(pdf.body.starts_with(b"%PDF"));
+    // Search by citizen ID, name, kind, number and date.
+    for q in [
+        "citizen_id=025190007731",
+        "name=H%C6%B0%C6%A1ng",
+        "kind=signature&number=1",
+        "from=2000-01-01",
+    ] {
+        let r = s.get(&clerk, &format!("/clerk/search?{q}"));
+        assert!(r.text().contains(&result), "{q}: {}", r.text());
+    }
+    let r = s.get(&clerk, "/clerk/search?kind=contract");
+    assert!(!r.text().contains(&result));
+
+    // The Vice-Chairman signs KT. from her queue; a second click signs once.
+    let vice = s.browser("pho-chu-tich", "dev-vice-password");
+    let queue = s.get(&vice, "/official").text();
+    assert!(queue.contains(&format!("value=\"{id}\"")), "{queue}");
+    assert!(queue.contains("KT. CHỦ TỊCH"), "{queue}");
+    let seal = s.browser("con-dau", "dev-seal-password");
+    assert!(!s.get(&seal, "/seal").text().contains(&id));
+    let sign = [
+        ("csrf", hidden(&queue, "csrf")),
+        ("document", id.clone()),
+        ("key", hidden(&queue, "key")),
+    ];
+    let sign: Vec<(&str, &str)> = sign.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = s.form(&vice, "/official", &sign);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let done = format!("/official?signed={id}");
+    assert_eq!(r.header("location"), Some(done.as_str()));
+    assert_eq!(
+        s.form(&vice, "/official", &sign).header("location"),
+        Some(done.as_str())
+    );
+    assert!(!s.get(&vice, "/official").text().contains(&id));
+
+    // The Chairman can no longer sign it: the refusal in words, in his language.
+    let chair = s.browser("chu-tich", "dev-chairman-password");
+    let queue = s.get(&chair, "/official").text();
+    assert!(!queue.contains(&format!("value=\"{id}\"")));
+    let r = s.form(
+        &chair,
+        "/official?lang=en",
+        &[
+            ("csrf", &hidden(&queue, "csrf")),
+            ("document", &id),
+            ("key", "another-key-0123456789"),
+        ],
+    );
+    assert!((400..500).contains(&r.status), "{}", r.text());
+    assert!(
+        r.text().contains("class=\"bad\" id=\"message\""),
+        "{}",
+        r.text()
+    );
+
+    // The seal keeper seals it.
+    let queue = s.get(&seal, "/seal").text();
+    assert!(queue.contains(&format!("value=\"{id}\"")), "{queue}");
+    let r = s.form(
+        &seal,
+        "/seal",
+        &[
+            ("csrf", &hidden(&queue, "csrf")),
+            ("document", &id),
+            ("key", &hidden(&queue, "key")),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(!s.get(&seal, "/seal").text().contains(&id));
+    let public = s.get(&Caller::Anonymous, &format!("/v/{id}.json")).json();
+    assert_eq!(
+        public["signatures"].as_array().unwrap().len(),
+        2,
+        "{public}"
+    );
+}
