@@ -330,3 +330,28 @@ pub fn fetch_revocation(
     items.extend(gathered.material.crls);
     Ok((items, gathered.missing))
 }
+
+/// Whether `pdf` needs a new DSS and document timestamp now: it has no timestamp, or its newest
+/// timestamp's TSA certificate expires within `margin` of the app's clock. Returns the reason
+/// when it does.
+pub fn renewal_due(
+    app: &App,
+    pdf: &[u8],
+    margin: time::Duration,
+) -> Result<Option<String>, AppError> {
+    let now = app.now();
+    match ltv::last_timestamp(pdf, &Limits::default())? {
+        None => Ok(Some("no timestamp".to_owned())),
+        Some(t) => {
+            let expires = OffsetDateTime::from_unix_timestamp(t.tsa_expires)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            Ok((expires - margin <= now).then(|| {
+                format!(
+                    "the newest timestamp's TSA certificate ({}) expires {}",
+                    t.tsa,
+                    rfc3339(expires)
+                )
+            }))
+        }
+    }
+}

@@ -21,6 +21,10 @@ pub struct ExtendArgs {
     /// Only the DSS (B-LT), no document timestamp.
     #[arg(long)]
     dss_only: bool,
+    /// Only files whose newest timestamp's TSA certificate expires within this many days (or
+    /// that have no timestamp); the others are left alone. For a periodic run over an archive.
+    #[arg(long, value_name = "DAYS")]
+    due_within_days: Option<u32>,
     /// Output directory (created if needed); never the input's own directory.
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     output: PathBuf,
@@ -49,6 +53,21 @@ pub fn run(ctx: &Context, cmd: LtvCmd) -> anyhow::Result<ExitCode> {
         }
         let bytes =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        if let Some(days) = args.due_within_days {
+            let margin = time::Duration::days(i64::from(days));
+            match kyso::app::ltv::renewal_due(&ctx.app, &bytes, margin)
+                .with_context(|| format!("cannot read {}", file.display()))?
+            {
+                None => {
+                    super::say(&format!(
+                        "{}: chưa đến hạn / not due (its newest timestamp stays provable beyond {days} days)",
+                        file.display()
+                    ))?;
+                    continue;
+                }
+                Some(why) => super::say(&format!("{}: đến hạn / due: {why}", file.display()))?,
+            }
+        }
         let (out, outcome) = make_long_term(&ctx.app, &bytes, level)
             .with_context(|| format!("cannot extend {}", file.display()))?;
         if let LtvOutcome::Owed { .. } = outcome {

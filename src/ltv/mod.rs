@@ -527,3 +527,47 @@ fn prepare_timestamp_field(
     PreparedPdf::from_parts(bytes, contents_start, contents_end, field_name)
         .map_err(|e| PdfError::Structure(e.to_string()).into())
 }
+
+/// The newest timestamp of a file (document or signature timestamp): what keeps everything
+/// before it provable until its TSA certificate expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastTimestamp {
+    /// genTime, Unix seconds.
+    pub time: i64,
+    /// The TSA certificate's notAfter, Unix seconds.
+    pub tsa_expires: i64,
+    /// The TSA's name.
+    pub tsa: String,
+}
+
+/// The newest readable timestamp in `pdf`, if any.
+pub fn last_timestamp(pdf: &[u8], limits: &Limits) -> Result<Option<LastTimestamp>, LtvError> {
+    let mut tokens: Vec<Vec<u8>> = Vec::new();
+    for (timestamp, der) in crate::validation::signature_containers(pdf, limits)? {
+        if timestamp {
+            tokens.push(der);
+        } else if let Some((_, t)) = crate::validation::timestamp::timestamp_tokens(&der) {
+            tokens.extend(t);
+        }
+    }
+    let mut best: Option<LastTimestamp> = None;
+    for t in tokens {
+        let Ok(cms) = SignedCms::parse(&t, Content::TimeStampToken) else {
+            continue;
+        };
+        let (Ok(tst), Ok((_, cert))) = (
+            cms.tst_info(),
+            X509Certificate::from_der(cms.signer_certificate()),
+        ) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|b| tst.gen_time > b.time) {
+            best = Some(LastTimestamp {
+                time: tst.gen_time,
+                tsa_expires: cert.validity().not_after.timestamp(),
+                tsa: common_name(cms.signer_certificate()),
+            });
+        }
+    }
+    Ok(best)
+}

@@ -125,6 +125,32 @@ fn ltv_extend_turns_a_b_t_file_into_b_lta_and_again_later() {
     // The input is never overwritten.
     let o = ext(&once, &dir.path().join("once"));
     assert!(!o.status.success());
+    // A periodic run renews only files whose newest timestamp's TSA certificate (valid until
+    // 2060 here) expires within the margin.
+    let due = |days: &str, outdir: &str| {
+        kyso()
+            .env("KYSO_DATA_DIR", dir.path().join("data"))
+            .env("KYSO_TSA_URLS", pki().tsa())
+            .env("KYSO_TRUST", pki().cert("root"))
+            .args(["ltv", "extend", "--due-within-days", days])
+            .arg(&once)
+            .arg("-o")
+            .arg(dir.path().join(outdir))
+            .output()
+            .unwrap()
+    };
+    let o = due("365", "soon");
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("not due"), "{}", stdout(&o));
+    assert!(!dir.path().join("soon/b-t.pdf").exists());
+    let o = due("20000", "late");
+    assert!(
+        stdout(&o)
+            .contains("due: the newest timestamp's TSA certificate (KYSO Test TSA) expires 2060"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(dir.path().join("late/b-t.pdf").exists());
 }
 
 #[test]
