@@ -4,6 +4,8 @@
 #   - pdfsig, qpdf and pyHanko (in a venv), the independent judges of what kyso signs;
 #   - poppler-utils (pdftotext, pdffonts, pdftoppm) and zbar-tools (zbarimg), which check issued
 #     PDFs: their text layer, embedded fonts, rendering against tests/reference/ and the QR code;
+#   - chromium and chromium-driver (Debian's), the real browser of the pages' test
+#     (tests/service/browser.rs drives it headless through WebDriver);
 #   - Garage, the S3 server of the archive tests, built once into $KYSO_TOOLS/garage (about 10
 #     minutes on 2 cores the first time), started on loopback for this run and stopped at the end;
 #   - certomancer 0.16 (in the same venv), the test PKI of tests/pki/certomancer.yml with a live
@@ -20,6 +22,8 @@ bash "$KYSO_SHARED/tools/install-verifiers.sh" >/dev/null
 need=()
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
 command -v zbarimg >/dev/null || need+=(zbar-tools)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod browser;
 mod client;
 mod contract;
 mod crash;
