@@ -708,14 +708,85 @@ pub async fn clerk_search(
     )
 }
 
-/// `GET /clerk/documents/{id}`: a document's number, status, PDF and public page.
+/// `GET /clerk/documents/{id}`: a document's number, status, PDF and public page, and the
+/// cancellation form.
 pub async fn clerk_document(
     AxumState(state): AxumState<State>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
+    document_page(&state, &p, id, lang_of(&query(&q)), None).await
+}
+
+fn cancel_form(lang: Lang, p: &Principal, id: &str, message: Option<&ApiError>) -> String {
+    let mut s = format!(
+        "<h2>{}</h2>",
+        pick(lang, "Hủy giấy tờ", "Cancel the document")
+    );
+    if let Some(e) = message {
+        s.push_str(&format!(
+            "<p class=\"bad\" id=\"message\">{}</p>",
+            esc(match lang {
+                Lang::Vi => &e.detail_vi,
+                Lang::En => &e.detail_en,
+            })
+        ));
+    }
+    s.push_str(&format!(
+        "<form method=\"post\" action=\"/clerk/documents/{}{}\">{}\
+<label>{}<input name=\"decision\" required></label><label>{}<input name=\"reason\" required></label>\
+<button>{}</button></form>",
+        esc(id),
+        suffix(lang),
+        csrf_input(p),
+        pick(lang, "Quyết định hủy (số, ngày)", "Cancellation decision (number, date)"),
+        pick(lang, "Lý do", "Reason"),
+        pick(lang, "Hủy giấy tờ", "Cancel the document"),
+    ));
+    s
+}
+
+/// `POST /clerk/documents/{id}`: cancels the document by the decision given.
+pub async fn cancel(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let lang = lang_of(&query(&q));
+    let f = form(&body);
+    let decision = f.get("decision").cloned().unwrap_or_default();
+    let reason = f.get("reason").cloned().unwrap_or_default();
+    let (actor, doc) = (p.actor(), id.clone());
+    let done = state
+        .blocking(move |app, _| {
+            if !app::verify::is_document_id(&doc) {
+                return Err(AppError::NotFound(format!("document {doc}")));
+            }
+            app::issue::cancel(app, &actor, &doc, decision.trim(), reason.trim())
+        })
+        .await;
+    match done {
+        Ok(()) => see_other(&with_lang(&format!("/clerk/documents/{id}"), lang)),
+        Err(e) if e.status == 404 => failed(lang, &p, &e),
+        Err(e) => {
+            let mut r = document_page(&state, &p, id, lang, Some(e.clone())).await;
+            *r.status_mut() = e.status();
+            r
+        }
+    }
+}
+
+async fn document_page(
+    state: &State,
+    p: &Principal,
+    id: String,
+    lang: Lang,
+    message: Option<ApiError>,
+) -> Response {
+    let p = p.clone();
     let found = state
         .blocking(move |app, _| {
             if !app::verify::is_document_id(&id) {
@@ -743,7 +814,7 @@ pub async fn clerk_document(
     let b = format!(
         "<h1>{}</h1><dl><dt>{}</dt><dd id=\"number\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>\
 <p><a id=\"pdf\" href=\"/api/v1/documents/{id}/pdf\">{}</a> · <a href=\"/v/{id}{}\">{}</a></p>\
-<h2>{}</h2>{}<p><a href=\"{}\">{}</a></p>",
+<h2>{}</h2>{}{}<p><a href=\"{}\">{}</a></p>",
         esc(&kind_title(lang, &catalog, &d.kind)),
         pick(lang, "Số", "Number"),
         esc(&number_text(&catalog, &d)),
@@ -768,6 +839,11 @@ pub async fn clerk_document(
             )
         } else {
             format!("<ul>{}</ul>", signatures.join(""))
+        },
+        if d.status == Status::Issued {
+            cancel_form(lang, &p, &d.id, message.as_ref())
+        } else {
+            String::new()
         },
         esc(&with_lang("/clerk", lang)),
         pick(lang, "Cấp giấy tờ khác", "Issue another document"),
@@ -1396,7 +1472,9 @@ pub async fn admin_home(
         ));
     }
     b.push_str(&format!(
-        "</table><h2>{}</h2><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+        "</table><p><a href=\"{}\">{}</a></p><h2>{}</h2><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+        esc(&with_lang("/admin/delegations", lang)),
+        pick(lang, "Ủy quyền ký", "Delegations"),
         pick(lang, "Lưu trữ", "Archive"),
         pick(lang, "Đang chờ", "Waiting"),
         archive.pending,
@@ -1412,4 +1490,127 @@ pub async fn admin_home(
         "/admin",
         &b,
     )
+}
+
+/// `GET /admin/delegations`: every delegation, whether it is in force today, and a form to
+/// revoke it.
+pub async fn delegations_page(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    delegations(&state, &p, lang_of(&query(&q)), None).await
+}
+
+async fn delegations(
+    state: &State,
+    p: &Principal,
+    lang: Lang,
+    refusal: Option<&ApiError>,
+) -> Response {
+    let found = state
+        .blocking(|app, _| Ok((app::admin::delegations(app, None)?, app.now())))
+        .await;
+    let (list, now) = match found {
+        Ok(f) => f,
+        Err(e) => return failed(lang, p, &e),
+    };
+    let mut b = format!("<h1>{}</h1>", pick(lang, "Ủy quyền ký", "Delegations"));
+    if let Some(e) = refusal {
+        b.push_str(&format!(
+            "<p class=\"bad\" id=\"message\">{}</p>",
+            esc(match lang {
+                Lang::Vi => &e.detail_vi,
+                Lang::En => &e.detail_en,
+            })
+        ));
+    }
+    b.push_str("<ul id=\"delegations\" class=\"queue\">");
+    for d in &list {
+        let date = |t: time::OffsetDateTime| crate::authority::store::fmt_time(t);
+        let state_words = match &d.revoked {
+            Some((at, reason)) => format!(
+                "<span class=\"bad\">{} {} ({})</span>",
+                pick(lang, "Đã thu hồi từ", "Revoked from"),
+                esc(&date(*at)),
+                esc(reason)
+            ),
+            None if d.valid_from <= now && now <= d.valid_until => {
+                format!(
+                    "<span class=\"ok\">{}</span>",
+                    pick(lang, "Đang có hiệu lực", "In force")
+                )
+            }
+            None => format!(
+                "<span class=\"warn\">{}</span>",
+                pick(lang, "Không trong thời hạn", "Outside its validity")
+            ),
+        };
+        let (first, second) = d.capacity_lines();
+        b.push_str(&format!(
+            "<li><b>{} / {}</b>: {} → {}<br>{} {} – {}; {} {} ({})<br>{}: {}<br>{}",
+            esc(&first),
+            esc(&second),
+            esc(&d.delegator.full_name),
+            esc(&d.delegate.full_name),
+            pick(lang, "Hiệu lực", "Valid"),
+            esc(&date(d.valid_from)),
+            esc(&date(d.valid_until)),
+            pick(lang, "quyết định", "decision"),
+            esc(&d.basis_number),
+            esc(&d.basis_date),
+            pick(lang, "Loại giấy tờ", "Kinds"),
+            esc(&d.scope.join(", ")),
+            state_words,
+        ));
+        if d.revoked.is_none() {
+            b.push_str(&format!(
+                "<form method=\"post\" action=\"/admin/delegations{}\">{}\
+<input type=\"hidden\" name=\"delegation\" value=\"{}\"><label>{}<input name=\"reason\" required></label>\
+<button>{}</button></form>",
+                suffix(lang),
+                csrf_input(p),
+                d.id,
+                pick(lang, "Lý do thu hồi", "Reason for revoking"),
+                pick(lang, "Thu hồi", "Revoke"),
+            ));
+        }
+        b.push_str("</li>");
+    }
+    b.push_str("</ul>");
+    let mut r = signed_in(
+        lang,
+        p,
+        &pick(lang, "Ủy quyền ký", "Delegations"),
+        "/admin/delegations",
+        &b,
+    );
+    if let Some(e) = refusal {
+        *r.status_mut() = e.status();
+    }
+    r
+}
+
+/// `POST /admin/delegations`: revokes `delegation` from now, for `reason`.
+pub async fn revoke_delegation(
+    AxumState(state): AxumState<State>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let lang = lang_of(&query(&q));
+    let f = form(&body);
+    let reason = f.get("reason").cloned().unwrap_or_default();
+    let id = f.get("delegation").and_then(|d| d.parse::<i64>().ok());
+    let actor = p.actor();
+    let done = state
+        .blocking(move |app, _| {
+            let id = id.ok_or_else(|| AppError::NotFound("delegation".into()))?;
+            app::admin::revoke_delegation(app, &actor, id, None, &reason)
+        })
+        .await;
+    match done {
+        Ok(()) => see_other(&with_lang("/admin/delegations", lang)),
+        Err(e) => delegations(&state, &p, lang, Some(&e)).await,
+    }
 }

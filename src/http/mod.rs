@@ -186,7 +186,25 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/official", Roles(OFFICIAL), post(desk::sign)),
         route(M::GET, "/seal", Roles(SEAL), get(desk::queue_page)),
         route(M::POST, "/seal", Roles(SEAL), post(desk::sign)),
+        route(
+            M::POST,
+            "/clerk/documents/{id}",
+            Roles(CLERK),
+            post(desk::cancel),
+        ),
         route(M::GET, "/admin", Roles(ADMIN), get(desk::admin_home)),
+        route(
+            M::GET,
+            "/admin/delegations",
+            Roles(ADMIN),
+            get(desk::delegations_page),
+        ),
+        route(
+            M::POST,
+            "/admin/delegations",
+            Roles(ADMIN),
+            post(desk::revoke_delegation),
+        ),
         route(M::POST, "/verify", Public, post(public::verify_upload_form)),
         route(
             M::POST,

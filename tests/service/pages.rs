@@ -303,3 +303,89 @@ fn the_clerk_issues_once_the_vice_chairman_signs_and_the_seal_seals_from_their_p
         "{public}"
     );
 }
+
+#[test]
+fn the_admin_revokes_the_delegation_and_the_clerk_cancels_from_their_pages() {
+    let s = Served::start();
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    let form = s.get(&clerk, "/clerk/issue/signature").text();
+    let mut fields = Vec::new();
+    flatten(&signature_sample(), "", &mut fields);
+    fields.push(("csrf".into(), hidden(&form, "csrf")));
+    fields.push(("key".into(), hidden(&form, "key")));
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&fields));
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = r.header("location").unwrap().to_owned();
+    let id = page.strip_prefix("/clerk/documents/").unwrap().to_owned();
+    let vice = s.browser("pho-chu-tich", "dev-vice-password");
+    let chair = s.browser("chu-tich", "dev-chairman-password");
+    assert!(s.get(&vice, "/official").text().contains(&id));
+    assert!(s.get(&chair, "/official").text().contains(&id));
+
+    // The clerk cannot open the admin's pages.
+    let r = s.get(&clerk, "/admin/delegations");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.problem(), "urn:kyso:problem:wrong-role");
+
+    // The admin revokes the KT. delegation: a reason is needed; then it leaves the
+    // Vice-Chairman's queue, not the Chairman's.
+    let admin = s.browser("admin", "dev-admin-password");
+    let list = s.get(&admin, "/admin/delegations").text();
+    assert!(
+        list.contains("KT. CHỦ TỊCH") && list.contains("Đang có hiệu lực"),
+        "{list}"
+    );
+    let delegation = hidden(&list, "delegation");
+    let csrf = hidden(&list, "csrf");
+    let r = s.form(
+        &admin,
+        "/admin/delegations",
+        &[
+            ("csrf", &csrf),
+            ("delegation", &delegation),
+            ("reason", " "),
+        ],
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("id=\"message\""));
+    let r = s.form(
+        &admin,
+        "/admin/delegations",
+        &[
+            ("csrf", &csrf),
+            ("delegation", &delegation),
+            ("reason", "Phó Chủ tịch nghỉ phép"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(
+        s.get(&admin, "/admin/delegations")
+            .text()
+            .contains("Đã thu hồi")
+    );
+    assert!(!s.get(&vice, "/official").text().contains(&id));
+    assert!(s.get(&chair, "/official").text().contains(&id));
+
+    // The clerk cancels it by a decision: it leaves every queue.
+    let doc = s.get(&clerk, &page).text();
+    let csrf = hidden(&doc, "csrf");
+    let r = s.form(
+        &clerk,
+        &page,
+        &[("csrf", &csrf), ("decision", ""), ("reason", "")],
+    );
+    assert!((400..500).contains(&r.status), "{}", r.text());
+    assert!(r.text().contains("id=\"message\""), "{}", r.text());
+    let r = s.form(
+        &clerk,
+        &page,
+        &[
+            ("csrf", &csrf),
+            ("decision", "05/QĐ-UBND ngày 02/12/2026"),
+            ("reason", "ghi sai tên giấy tờ"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(s.get(&clerk, &page).text().contains("Đã hủy"));
+    assert!(!s.get(&chair, "/official").text().contains(&id));
+}
