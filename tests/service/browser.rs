@@ -2,9 +2,11 @@
 //! over HTTP here; `chromedriver` and `chromium` come from Debian, installed by test.sh). The
 //! clerk signs in, fills the signature-certification form with one mistake, sees it beside the
 //! field, fixes it and issues; the Vice-Chairman signs it from her queue; the seal keeper seals
-//! it; the public page shows two signatures. Every page stays under 100 KB; a screenshot of
-//! each role's main page, 360 px wide, goes to the test's target directory (and to
-//! docs/screenshots/ with KYSO_UPDATE_SCREENSHOTS=1).
+//! it; the public page shows two signatures and says an upload of the delivered file is the
+//! original, which both external verifiers accept. Every page stays under 100 KB and fits a
+//! 360 px wide phone viewport without sideways scrolling; a screenshot of each role's main page
+//! goes to the test's target directory (and to docs/screenshots/ with
+//! KYSO_UPDATE_SCREENSHOTS=1).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -122,7 +124,6 @@ impl Driver {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--window-size=360,900",
         ]
         .iter()
         .map(|a| a.to_string())
@@ -137,10 +138,21 @@ impl Driver {
                 "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
             }}})),
         );
-        Browser {
+        let b = Browser {
             driver: self,
             session: v["sessionId"].as_str().unwrap().to_owned(),
-        }
+        };
+        // A phone's viewport: headless windows are never narrower than 500 px.
+        b.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(
+                json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                    "width": 360, "height": 780, "deviceScaleFactor": 1, "mobile": true
+                }}),
+            ),
+        );
+        b
     }
 }
 
@@ -187,6 +199,17 @@ impl Browser<'_> {
             .unwrap()
             .to_owned();
         assert!(s.len() < 100_000, "{} is {} bytes", self.url(), s.len());
+        // Nothing wider than the phone: no sideways scrolling.
+        let width = self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": "return document.documentElement.scrollWidth", "args": []})),
+        );
+        assert!(
+            width.as_u64().unwrap() <= 360,
+            "{} is {width} px wide",
+            self.url()
+        );
         s
     }
 
@@ -226,8 +249,23 @@ impl Browser<'_> {
         self.click_element(&e);
     }
 
+    /// Clicks `e` (a submit button or a link) and waits for the next page to be loaded.
     fn click_element(&self, e: &str) {
+        let before = self.find("html");
         self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let state = self.cmd(
+                "POST",
+                "/execute/sync",
+                Some(json!({"script": "return document.readyState", "args": []})),
+            );
+            if self.find("html") != before && state == "complete" {
+                return;
+            }
+            assert!(Instant::now() < until, "no new page after a click");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn value(&self, css: &str) -> String {
@@ -337,6 +375,13 @@ fn a_certification_goes_from_the_desk_through_two_signers_to_the_public_page_in_
         seal.url()
     );
 
+    // The file as delivered passes both external verifiers.
+    let pdf = s.get(&s.dev("admin"), &format!("/api/v1/documents/{id}/pdf"));
+    assert_eq!(pdf.status, 200);
+    let file = profiles.path().join("signed.pdf");
+    std::fs::write(&file, &pdf.body).unwrap();
+    crate::common::assert_externally_valid(&file, &[]);
+
     // The admin's page.
     let admin = driver.browser(&profiles.path().join("admin"));
     admin.sign_in(&base, "/admin", "admin", "dev-admin-password");
@@ -350,4 +395,15 @@ fn a_certification_goes_from_the_desk_through_two_signers_to_the_public_page_in_
     assert_eq!(page.matches("<tr><td>").count(), 2, "{page}");
     assert!(page.contains("KT. CHỦ TỊCH"), "{page}");
     citizen.screenshot("public");
+    // Uploading the file to the QR code's page: it is the original.
+    let input = citizen.find("input[type=file]");
+    citizen.cmd(
+        "POST",
+        &format!("/element/{input}/value"),
+        Some(json!({ "text": file.display().to_string() })),
+    );
+    citizen.click("form button");
+    let page = citizen.source();
+    assert!(page.contains("Tệp này đúng là bản gốc đã cấp."), "{page}");
+    assert!(page.contains("Các chữ ký hợp lệ."), "{page}");
 }
