@@ -8,7 +8,7 @@ use super::{App, AppError};
 /// milliseconds): it is voided, with that reason, before the next issue.
 pub const INTERRUPTED_AFTER: time::Duration = time::Duration::minutes(10);
 
-fn issuer(app: &App) -> Result<Issuer, AppError> {
+pub(super) fn issuer(app: &App) -> Result<Issuer, AppError> {
     Ok(Issuer::new(
         app.catalog()?,
         app.registry()?,

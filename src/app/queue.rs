@@ -12,10 +12,11 @@ use serde_json::Value;
 use super::sign::{OFFICIAL_FIELD, SEAL_FIELD};
 use super::{App, AppError};
 use crate::authority;
-use crate::issuing::{DocumentRecord, Search, Status};
+use crate::issuing::{DocumentRecord, Status};
 
-/// The most documents a queue looks at (newest first).
-pub const QUEUE_SCAN: u32 = 200;
+/// The most documents a queue lists at once (the page stays small; the rest follow as these
+/// are signed).
+pub const QUEUE_LIMIT: usize = 100;
 
 /// A document waiting for a signer.
 #[derive(Debug, Clone)]
@@ -37,17 +38,10 @@ pub fn persons_of(data: &str) -> Vec<String> {
         .collect()
 }
 
-/// The documents `official_id` may sign now, newest first. A signer record of the seal gets
-/// the seal's queue.
+/// The documents `official_id` may sign now, oldest first, at most [`QUEUE_LIMIT`]. A signer
+/// record of the seal gets the seal's queue.
 pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppError> {
-    let issued = super::issue::search(
-        app,
-        &Search {
-            status: Some(Status::Issued),
-            limit: QUEUE_SCAN,
-            ..Search::default()
-        },
-    )?;
+    let issuer = super::issue::issuer(app)?;
     let registry = app.registry()?;
     let conn = registry.connection();
     let official = authority::store::official(conn, official_id)?;
@@ -68,9 +62,36 @@ pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppErr
             None => return Ok(Vec::new()),
         }
     };
+    // Candidates, oldest first (the citizen who waited longest): issued documents whose field
+    // this signer fills is not signed yet — for the seal, only those an official has signed.
+    let (field, after) = if is_seal {
+        (SEAL_FIELD, Some(OFFICIAL_FIELD))
+    } else {
+        (OFFICIAL_FIELD, None)
+    };
+    let mut st = conn.prepare(
+        "SELECT d.id FROM documents d WHERE d.status = 'issued'
+            AND NOT EXISTS (SELECT 1 FROM document_versions v
+                             WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?1)
+            AND (?2 IS NULL OR EXISTS (SELECT 1 FROM document_versions v
+                             WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?2))
+          ORDER BY d.created_at, d.rowid",
+    )?;
+    let candidates = st
+        .query_map(rusqlite::params![field, after], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
-    for doc in issued {
-        let versions = super::issue::document_with_versions(app, &doc.id)?.1;
+    for id in candidates {
+        if out.len() >= QUEUE_LIMIT {
+            break;
+        }
+        let Some(doc) = issuer.document(&id)? else {
+            continue;
+        };
+        if doc.status != Status::Issued {
+            continue;
+        }
+        let versions = issuer.versions(&doc.id)?;
         let signed = |field: &str| {
             versions
                 .iter()
@@ -175,14 +196,18 @@ mod tests {
         sign_document(&app, &seal, &seal, &doc.id, &DocumentSign::default()).unwrap();
         assert!(signing_queue(&app, &seal).unwrap().is_empty());
 
-        // A cancelled document leaves every queue.
+        // Oldest first; a cancelled document leaves every queue.
         let other = super::super::issue::issue(&app, "user:van-thu", "signature", &sample).unwrap();
+        let third = super::super::issue::issue(&app, "user:van-thu", "signature", &sample).unwrap();
         assert_eq!(
             ids(&signing_queue(&app, "chu-tich").unwrap()),
-            [other.id.as_str()]
+            [other.id.as_str(), third.id.as_str()]
         );
         super::super::issue::cancel(&app, "user:van-thu", &other.id, "01/QĐ-UBND", "lỗi").unwrap();
-        assert!(signing_queue(&app, "chu-tich").unwrap().is_empty());
+        assert_eq!(
+            ids(&signing_queue(&app, "chu-tich").unwrap()),
+            [third.id.as_str()]
+        );
     }
 
     fn seal_id(app: &App) -> String {

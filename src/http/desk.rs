@@ -1366,6 +1366,21 @@ async fn queue(
             ));
         }
         b.push_str("</ul>");
+        if items.len() >= app::queue::QUEUE_LIMIT {
+            b.push_str(&format!(
+                "<p class=\"warn\">{}</p>",
+                match lang {
+                    Lang::Vi => format!(
+                        "Hiện {} giấy tờ chờ lâu nhất; các giấy tờ khác hiện ra khi những giấy tờ này đã ký.",
+                        items.len()
+                    ),
+                    Lang::En => format!(
+                        "Showing the {} documents waiting longest; the others appear as these are signed.",
+                        items.len()
+                    ),
+                }
+            ));
+        }
     }
     let mut r = signed_in(lang, p, &pick(lang, "Chờ ký", "Signing queue"), here, &b);
     if let Some(e) = refusal {
