@@ -154,6 +154,42 @@ write("sixty-million-table.pdf", out)
 out, offs = body(base_objects())
 write("bomb.pdf", xref_stream(out, 5, None, b"0 6", 6, raw=b"\0" * (8 << 20), compress=True))
 
+# An object stream inflating far past what one may hold (64 MiB of nulls in about 64 KB).
+out, offs = body(base_objects())
+data = zlib.compress(b"null " * (64 << 18), 9)
+stm_at = len(out)
+out += b"5 0 obj\n<</Type/ObjStm/N 1/First 4/Filter/FlateDecode/Length %d>>stream\n" % len(data)
+out += data + b"\nendstream\nendobj\n"
+rows = [(0, 0, 65535)] + [(1, o, 0) for o in offs] + [(1, stm_at, 0), (2, 5, 0), (1, len(out), 0)]
+write("objstm-bomb.pdf", xref_stream(out, 7, rows, b"0 8", 8))
+
+# A page whose content the content reader measures: text in a font with /Widths, paths, a clip,
+# an inline image, a form XObject, and an annotation with an appearance (a signature widget
+# drawn over the text) for the appearance reader.
+content = (b"q 0 0 595 842 re W n 1 g 0 0 595 842 re f 0 g BT /F1 12 Tf 1 0 0 1 72 700 Tm "
+           b"[(Hello) -250 (World)] TJ 0 -14 Td (line) ' 2 Tz 1 Tr (x) Tj ET "
+           b"q 50 0 0 20 72 600 cm BI /W 1 /H 1 /BPC 8 /CS /G ID \x80 EI Q "
+           b"q 1 0 0 1 10 10 cm /Fm1 Do Q 72 500 m 200 500 l 250 550 300 520 310 480 c S "
+           b"/Sh1 sh Q")
+form = b"0 0 1 rg 0 0 50 50 re f BT /F1 8 Tf (form) Tj ET"
+ap = b"1 g 0 0 200 40 re f 0 g BT /F1 10 Tf 4 14 Td (Signed) Tj ET"
+objs = [
+    b"<</Type/Catalog/Pages 2 0 R/AcroForm<</Fields[8 0 R]>>/Perms<</DocMDP 9 0 R>>>>",
+    b"<</Type/Pages/Kids[3 0 R]/Count 1/Resources<</Font<</F1 5 0 R>>/XObject<</Fm1 6 0 R>>>>>>",
+    b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R/Annots[8 0 R]>>",
+    b"<</Length %d>>stream\n" % len(content) + content + b"\nendstream",
+    b"<</Type/Font/Subtype/TrueType/BaseFont/Arial/FirstChar 32/LastChar 126/Widths[" +
+    b" ".join(b"%d" % (278 + 7 * i) for i in range(95)) + b"]>>",
+    b"<</Type/XObject/Subtype/Form/BBox[0 0 50 50]/Matrix[1 0 0 1 0 0]/Length %d>>stream\n" % len(form)
+    + form + b"\nendstream",
+    b"<</Type/XObject/Subtype/Form/BBox[0 0 200 40]/Resources<</Font<</F1 5 0 R>>>>/Length %d>>stream\n"
+    % len(ap) + ap + b"\nendstream",
+    b"<</Type/Annot/Subtype/Widget/FT/Sig/T(S)/F 4/P 3 0 R/Rect[60 690 260 730]/AP<</N 7 0 R>>>>",
+    b"<</Type/Sig/Reference[<</TransformMethod/DocMDP/TransformParams<</P 2>>>>]>>",
+]
+out, offs = body(objs)
+write("content.pdf", table(out, [(0, None)] + [(i + 1, o) for i, o in enumerate(offs)]))
+
 # The signed fixtures, when the shared folder is there.
 for sub in ("fixtures/external/pyhanko",):
     d = os.path.join(shared, sub)

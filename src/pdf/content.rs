@@ -39,8 +39,6 @@ const MAX_AREAS: usize = 200_000;
 const MAX_FORM_DEPTH: usize = 8;
 /// Deepest nesting of `q` operators kept (deeper saves are counted, not stored).
 const MAX_SAVE_DEPTH: usize = 256;
-/// Bytes of decoded content read for one page or appearance (forms included).
-const MAX_CONTENT: usize = 64 << 20;
 
 /// The areas a page or an appearance paints.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -214,11 +212,9 @@ pub struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    fn data(&self, id: ObjectId) -> Result<Vec<u8>, String> {
+    /// The decoded data of stream `id`, at most `cap` bytes.
+    fn data(&self, id: ObjectId, cap: usize) -> Result<Vec<u8>, String> {
         let prefix = self.bytes.get(..self.rev.end).unwrap_or(self.bytes);
-        let cap = usize::try_from(self.budget.left())
-            .unwrap_or(usize::MAX)
-            .min(MAX_CONTENT);
         strict::stream_data(prefix, &self.rev.xref, id, self.limits, self.budget, cap)
             .map_err(|e| format!("stream {} {}: {e}", id.0, id.1))
     }
@@ -265,7 +261,8 @@ pub fn page_content(src: &Source<'_>, page: ObjectId) -> Painted {
     // Content streams are one stream cut at token boundaries: read them as one.
     let mut data = Vec::new();
     for id in ids {
-        match src.data(id) {
+        let cap = src.budget.max_decoded().saturating_sub(data.len());
+        match src.data(id, cap) {
             Ok(d) => {
                 data.extend_from_slice(&d);
                 data.push(b'\n');
@@ -277,6 +274,7 @@ pub fn page_content(src: &Source<'_>, page: ObjectId) -> Painted {
         }
     }
     let gs = GState::new(Matrix::IDENTITY, None);
+    p.live = data.len();
     p.run(&data, resources, gs, 0);
     p.out
 }
@@ -377,7 +375,7 @@ pub fn appearance(src: &Source<'_>, annot: &Dictionary) -> Painted {
             rect[1] - sy * shown[1],
         ]);
         let ctm = matrix.then(fit);
-        let data = match src.data(id) {
+        let data = match src.data(id, src.budget.max_decoded()) {
             Ok(d) => d,
             Err(_) => {
                 p.out.push(rect);
@@ -387,6 +385,7 @@ pub fn appearance(src: &Source<'_>, annot: &Dictionary) -> Painted {
         let resources = dict.get(b"Resources").ok().and_then(|r| src.dict(r));
         let mut sub = Painter::new(src, true);
         sub.visiting.push(id);
+        sub.live = data.len();
         sub.run(&data, resources, GState::new(ctm, Some(rect)), 1);
         // Whatever an appearance could not say it paints, it paints within its rectangle.
         if sub.out.areas.contains(&EVERYWHERE) {
@@ -666,8 +665,9 @@ struct Painter<'s, 'a> {
     out: Painted,
     /// Form XObjects being run (a form that draws itself is not followed again).
     visiting: Vec<ObjectId>,
-    /// Decoded forms, by id.
-    forms: HashMap<ObjectId, Rc<Vec<u8>>>,
+    /// Bytes of decoded content held by the streams being run (forms nest): together at most
+    /// [`Budget::max_decoded`].
+    live: usize,
 }
 
 /// Descent and ascent of a line of text, in ems.
@@ -681,7 +681,7 @@ impl<'s, 'a> Painter<'s, 'a> {
             count_white,
             out: Painted::default(),
             visiting: Vec::new(),
-            forms: HashMap::new(),
+            live: 0,
         }
     }
 
@@ -1077,19 +1077,13 @@ impl<'s, 'a> Painter<'s, 'a> {
                     self.paint(gs, shown);
                     return;
                 }
-                let data = match self.forms.get(&id) {
-                    Some(d) => d.clone(),
-                    None => match src.data(id) {
-                        Ok(d) => {
-                            let d = Rc::new(d);
-                            self.forms.insert(id, d.clone());
-                            d
-                        }
-                        Err(_) => {
-                            self.paint(gs, shown);
-                            return;
-                        }
-                    },
+                let cap = src.budget.max_decoded().saturating_sub(self.live);
+                let data = match src.data(id, cap) {
+                    Ok(d) => d,
+                    Err(_) => {
+                        self.paint(gs, shown);
+                        return;
+                    }
                 };
                 let mut inner = gs.clone();
                 inner.ctm = ctm;
@@ -1104,7 +1098,9 @@ impl<'s, 'a> Painter<'s, 'a> {
                     .and_then(|r| src.dict(r))
                     .or(resources);
                 self.visiting.push(id);
+                self.live += data.len();
                 self.run(&data, form_resources, inner, depth + 1);
+                self.live -= data.len();
                 self.visiting.pop();
             }
             _ => {}

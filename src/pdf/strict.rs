@@ -148,6 +148,10 @@ const BASE_WORK: u64 = 8 << 20;
 /// Values one revision may hold whatever the file's size (about 30 MB of parsed objects with
 /// their maps and cross-reference entries).
 const BASE_VALUES: usize = 128 * 1024;
+/// Bytes one decoded object stream may hold whatever the file's size; one more per byte of input.
+/// Object streams are read one at a time and dropped once their objects are parsed, so this
+/// bounds the memory they take.
+const BASE_DECODED: usize = 16 << 20;
 /// Input bytes per further value allowed (about two bytes of memory per byte of input).
 const BYTES_PER_VALUE: usize = 64;
 /// Work per byte of input: enough to read each revision of a file with dozens of revisions.
@@ -162,6 +166,8 @@ pub struct Budget {
     total: u64,
     /// Most values (objects and their elements) one revision may hold in memory.
     max_values: usize,
+    /// Most bytes one decoded object stream may hold (one is kept in memory at a time).
+    max_decoded: usize,
     /// Digests of stream bodies by (offset, length): a stream that several revisions share is
     /// hashed once. The length is part of the key because an indirect `/Length` may be redefined
     /// by a later revision, giving the same offset another body.
@@ -174,6 +180,7 @@ impl Budget {
         let total = BASE_WORK.saturating_add(WORK_PER_BYTE.saturating_mul(file_len as u64));
         let mut b = Budget::with_total(total);
         b.max_values = BASE_VALUES.saturating_add(file_len / BYTES_PER_VALUE);
+        b.max_decoded = BASE_DECODED.saturating_add(file_len);
         b
     }
 
@@ -183,8 +190,14 @@ impl Budget {
             left: Cell::new(total),
             total,
             max_values: BASE_VALUES,
+            max_decoded: BASE_DECODED,
             digests: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Most bytes of decoded stream data one reader may hold at once for this file.
+    pub fn max_decoded(&self) -> usize {
+        self.max_decoded
     }
 
     /// Units not yet spent.
@@ -712,6 +725,7 @@ pub fn read_revision(
         chain: &chain,
         limits,
         streams: HashMap::new(),
+        streams_read: 0,
     };
     let mut objects = BTreeMap::new();
     let mut reference_table = Xref::new(
@@ -724,7 +738,21 @@ pub fn read_revision(
     );
     let mut max_id = 0;
     let mut unresolved: Vec<(u32, StrictError)> = Vec::new();
-    for (&num, &entry) in &chain.entries {
+    // Objects in object streams are read stream by stream, each stream dropped once its objects
+    // are parsed, so that one decoded object stream at a time is held in memory.
+    let mut ordered: Vec<(u32, Entry)> = chain.entries.iter().map(|(n, e)| (*n, *e)).collect();
+    ordered.sort_by_key(|(num, e)| match e {
+        Entry::InStream { stream, index } => (1, *stream, *index, *num),
+        _ => (0, 0, 0, *num),
+    });
+    let mut current_stream = None;
+    for (num, entry) in ordered {
+        if let Entry::InStream { stream, .. } = entry
+            && current_stream != Some(stream)
+            && let Some(done) = current_stream.replace(stream)
+        {
+            reader.streams.remove(&done);
+        }
         let (id, obj) = match entry {
             Entry::Free => {
                 reference_table.entries.insert(num, XrefEntry::Free);
@@ -885,6 +913,7 @@ pub fn stream_data(
         chain,
         limits,
         streams: HashMap::new(),
+        streams_read: 0,
     };
     let Some(Entry::InFile { offset, generation }) = chain.entries.get(&id.0).copied() else {
         return Err(malformed(
@@ -1459,18 +1488,25 @@ fn decode(
         }
         Some(b"FlateDecode") => {
             // Never decode more than the budget could pay for.
-            let cap = cap.min(usize::try_from(budget.left()).unwrap_or(usize::MAX));
+            let affordable = usize::try_from(budget.left()).unwrap_or(usize::MAX);
+            let limit = if affordable < cap {
+                Limit::Work
+            } else {
+                Limit::Decompressed
+            };
+            let cap = cap.min(affordable);
             let mut out = Vec::new();
             let mut z = flate2::read::ZlibDecoder::new(raw).take(cap as u64 + 1);
             z.read_to_end(&mut out)
                 .map_err(|e| malformed(at, format!("the stream does not inflate: {e}")))?;
+            // Decoding stops one byte past what may be decoded: the rest is never inflated.
             if out.len() > cap {
-                return Err(malformed(
-                    at,
-                    format!(
-                        "the stream decodes to more than the {cap} bytes its dictionary declares"
-                    ),
-                ));
+                return Err(StrictError::Limit {
+                    limit,
+                    what: "bytes a stream decodes to (more than declared or allowed)",
+                    found: out.len() as u64,
+                    max: cap as u64,
+                });
             }
             budget.charge(out.len() as u64, "decoded structural streams")?;
             Ok(out)
@@ -1597,6 +1633,8 @@ struct ObjectReader<'r, 'b> {
     chain: &'r XrefChain,
     limits: &'r ReadLimits,
     streams: HashMap<u32, Rc<ObjStm>>,
+    /// Object streams decoded so far (each once, unless a stream's objects are not contiguous).
+    streams_read: usize,
 }
 
 impl ObjectReader<'_, '_> {
@@ -1763,9 +1801,10 @@ impl ObjectReader<'_, '_> {
         check_limit(
             Limit::Objects,
             "object streams in one revision",
-            self.streams.len() + 1,
+            self.streams_read + 1,
             self.limits.max_object_streams,
         )?;
+        self.streams_read += 1;
         let mut lx = Lexer::new(self.bytes, offset);
         let found = header(&mut lx)?;
         if found != sid {
@@ -1819,7 +1858,10 @@ impl ObjectReader<'_, '_> {
         )?;
         let length = |r: ObjectId| -> Result<i64, StrictError> { self.length_of(r) };
         let raw = stream_body(&mut lx, &dict, self.bytes, sid, Some(&length))?;
-        let cap = self.limits.max_decompressed_total;
+        let cap = self
+            .limits
+            .max_decompressed_total
+            .min(self.syntax.budget.max_decoded);
         let data = decode(raw, &dict, cap, self.syntax.budget, offset)?;
         let head = data
             .get(..first)

@@ -446,7 +446,7 @@ fn an_object_stream_holding_an_object_twice_is_refused() {
 }
 
 /// Serialises an object the way a PDF writer would (through lopdf's writer).
-fn kyso_write(obj: &Object, out: &mut Vec<u8>) {
+pub(crate) fn kyso_write(obj: &Object, out: &mut Vec<u8>) {
     let mut doc = Document::with_version("1.7");
     let id = doc.add_object(obj.clone());
     doc.trailer.set("Root", id);

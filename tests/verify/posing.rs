@@ -29,7 +29,10 @@ fn drawing(text: &str) -> Object {
 }
 
 /// Appends an update to `bytes` made by `build`.
-fn update(bytes: &[u8], build: impl FnOnce(&Document, &mut IncrementalUpdate<'_>)) -> Vec<u8> {
+pub(crate) fn update(
+    bytes: &[u8],
+    build: impl FnOnce(&Document, &mut IncrementalUpdate<'_>),
+) -> Vec<u8> {
     let doc = load(bytes);
     let mut up = IncrementalUpdate::new(bytes, &doc).unwrap();
     build(&doc, &mut up);
@@ -449,6 +452,76 @@ fn add_dss(bytes: &[u8]) -> Vec<u8> {
     })
 }
 
+/// A `/DSS` added by pyHanko (its `DocumentSecurityStore.add_dss`) for the first signature: the
+/// chain's certificates and the intermediate's CRL, with a VRI entry.
+fn pyhanko_dss(bytes: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doc.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    let script = r#"
+import io, sys
+from asn1crypto import crl, pem
+from pyhanko.keys import load_cert_from_pemder
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+path, inter, root, crl_path = sys.argv[1:5]
+data = open(path, 'rb').read()
+sig = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures[0]
+der = open(crl_path, 'rb').read()
+if pem.detect(der):
+    _, _, der = pem.unarmor(der)
+buf = io.BytesIO(data)
+DocumentSecurityStore.add_dss(
+    buf, sig.sig_object['/Contents'],
+    certs=[load_cert_from_pemder(inter), load_cert_from_pemder(root)],
+    crls=[crl.CertificateList.load(der)], strict=False,
+)
+open(path, 'wb').write(buf.getvalue())
+"#;
+    let k = keys_dev();
+    let out = std::process::Command::new(tools().join("venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .arg(k.join("intermediate-ca.pem"))
+        .arg(k.join("root-ca.pem"))
+        .arg(k.join("intermediate-ca.crl.pem"))
+        .output()
+        .expect("pyHanko runs");
+    assert!(
+        out.status.success(),
+        "pyHanko add_dss failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn a_dss_added_by_pyhanko_then_a_document_timestamp_pass_on_every_base() {
+    for b in BASES {
+        let with_dss = pyhanko_dss(base(b));
+        assert!(
+            with_dss.len() > base(b).len(),
+            "{b:?}: an update was appended"
+        );
+        let report = check(&with_dss);
+        assert_eq!(report.indication, Verdict::Passed, "{b:?}: {report:#?}");
+        assert_eq!(
+            report.signatures[0].modification_level,
+            ModificationLevel::LtaUpdates,
+            "{b:?}"
+        );
+        let report = check(&pyhanko_timestamp(&with_dss));
+        assert_eq!(report.indication, Verdict::Passed, "{b:?}: {report:#?}");
+        assert_eq!(report.signatures.len(), 2, "{b:?}");
+        assert_eq!(
+            report.signatures[0].modification_level,
+            ModificationLevel::LtaUpdates,
+            "{b:?}"
+        );
+    }
+}
+
 #[test]
 fn a_certification_forbidding_changes_still_allows_dss_and_a_document_timestamp() {
     // kyso's signature under P=1 permissions in the catalog; pyHanko's own P=1 certification.
@@ -463,7 +536,12 @@ fn a_certification_forbidding_changes_still_allows_dss_and_a_document_timestamp(
             }
         };
         assert_eq!(check(&certified).indication, Verdict::Passed, "{label}");
-        let lta = pyhanko_timestamp(&add_dss(&certified));
+        // The DSS by hand after kyso's signature, by pyHanko after its own.
+        let with_dss = match b {
+            Base::KysoTable | Base::KysoStream => add_dss(&certified),
+            Base::PyHankoTable | Base::PyHankoStream => pyhanko_dss(&certified),
+        };
+        let lta = pyhanko_timestamp(&with_dss);
         let report = check(&lta);
         assert_eq!(report.indication, Verdict::Passed, "{label}: {report:#?}");
         assert_eq!(report.signatures.len(), 2);
