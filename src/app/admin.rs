@@ -467,34 +467,7 @@ pub fn grant_with_registered_key(
     d: NewDelegation,
     pss: bool,
 ) -> Result<Delegation, AppError> {
-    let registry = app.registry()?;
-    let now = app.now();
-    let key = store::keys_of(registry.connection(), &d.delegator)?
-        .into_iter()
-        .find(|(c, loc)| {
-            let (from, until) = c.validity();
-            from <= now && now <= until && loc.starts_with("file:")
-        });
-    drop(registry);
-    let Some((cert, loc)) = key else {
-        return Err(Denial::input(
-            format!(
-                "{} không có chứng thư số còn hạn với khóa lưu trên máy chủ",
-                d.delegator
-            ),
-            format!(
-                "{} has no certificate in force with a key kept on the server",
-                d.delegator
-            ),
-        )
-        .into());
-    };
-    let key = crate::pki::load_private_key(std::path::Path::new(loc.trim_start_matches("file:")))?;
-    let mut chain = Vec::new();
-    for p in &app.settings().chain {
-        chain.extend(crate::pki::load_certificates(p)?);
-    }
-    let signer = crate::signing::KeySigner::new(&key, cert, chain, pss)?;
+    let signer = super::sign::registered_key_signer(app, &d.delegator, pss)?;
     grant_delegation(app, d, &signer)
 }
 

@@ -283,6 +283,24 @@ fn registered_key(
         })
 }
 
+/// A signer on `official_id`'s registered key file in force at the application's time, with the
+/// configured chain: how the service signs documents and delegation grants for an official.
+pub(crate) fn registered_key_signer(
+    app: &App,
+    official_id: &str,
+    pss: bool,
+) -> Result<KeySigner, AppError> {
+    let (cert, location) = {
+        let registry = app.registry()?;
+        registered_key(registry.connection(), official_id, app.now(), |l| {
+            l.starts_with("file:")
+        })?
+    };
+    let path = std::path::PathBuf::from(location.trim_start_matches("file:"));
+    let key = crate::pki::load_private_key(&path)?;
+    Ok(KeySigner::new(&key, cert, configured_chain(app)?, pss)?)
+}
+
 fn configured_chain(app: &App) -> Result<Vec<Certificate>, AppError> {
     let mut chain = Vec::new();
     for p in &app.settings().chain {
@@ -302,15 +320,7 @@ pub fn sign_document(
     opts: &DocumentSign,
 ) -> Result<Signed, AppError> {
     let (record, _version, bytes) = super::issue::current_version(app, document_id)?;
-    let (cert, location) = {
-        let registry = app.registry()?;
-        registered_key(registry.connection(), official_id, app.now(), |l| {
-            l.starts_with("file:")
-        })?
-    };
-    let path = std::path::PathBuf::from(location.trim_start_matches("file:"));
-    let key = crate::pki::load_private_key(&path)?;
-    let signer = KeySigner::new(&key, cert, configured_chain(app)?, !opts.pkcs1)?;
+    let signer = registered_key_signer(app, official_id, !opts.pkcs1)?;
     sign(
         app,
         &bytes,
