@@ -7,7 +7,7 @@
 //! When a source does not answer, nothing is added: the caller keeps the file as it is (a
 //! valid B-B or B-T signature) and records what it owes ([`LtvOutcome::Owed`]).
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -332,8 +332,9 @@ pub fn fetch_revocation(
 }
 
 /// Whether `pdf` needs a new DSS and document timestamp now: it has no timestamp, or its newest
-/// timestamp's TSA certificate expires within `margin` of the app's clock. Returns the reason
-/// when it does.
+/// timestamp stops proving within `margin` of the app's clock (its TSA certificate expires, or
+/// one of its algorithms reaches its end date in [`ltv::policy`]). Returns the reason when it
+/// does.
 pub fn renewal_due(
     app: &App,
     pdf: &[u8],
@@ -343,15 +344,380 @@ pub fn renewal_due(
     match ltv::last_timestamp(pdf, &Limits::default())? {
         None => Ok(Some("no timestamp".to_owned())),
         Some(t) => {
-            let expires = OffsetDateTime::from_unix_timestamp(t.tsa_expires)
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            Ok((expires - margin <= now).then(|| {
+            let at = unix(t.deadline.at);
+            Ok((at - margin <= now).then(|| {
                 format!(
-                    "the newest timestamp's TSA certificate ({}) expires {}",
+                    "the newest timestamp ({}) stops proving {}: {}",
                     t.tsa,
-                    rfc3339(expires)
+                    rfc3339(at),
+                    t.deadline.because
                 )
             }))
         }
     }
+}
+
+fn unix(t: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t).unwrap_or(if t < 0 {
+        OffsetDateTime::UNIX_EPOCH
+    } else {
+        time::macros::datetime!(9999-12-31 0:00 UTC)
+    })
+}
+
+/// How long a document whose renewal could not move its deadline beyond the margin waits
+/// before it is tried again: the TSA's own certificate (or algorithm) ends within the margin,
+/// and asking it again tomorrow would give the same. A month leaves time for the TSA to renew
+/// its certificate, and bounds the archive versions a stuck TSA costs to twelve a year.
+const RETRY_INEFFECTIVE: time::Duration = time::Duration::days(30);
+/// How long a document whose renewal failed (a source silent, bytes unreadable) waits.
+const RETRY_FAILED: time::Duration = time::Duration::hours(1);
+/// Most documents renewed in one pass; the next pass takes the rest.
+const RENEW_BATCH: usize = 200;
+
+/// What one [`renew_due`] pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Renewals {
+    /// Registered documents looked at.
+    pub checked: u64,
+    /// Renewed: (document, new archive version's SHA-256, why it was due).
+    pub renewed: Vec<(String, String, String)>,
+    /// Renewed, but the new timestamp stops proving within the margin too: (document, why).
+    pub ineffective: Vec<(String, String)>,
+    /// Due but not renewed this time: (document, why).
+    pub failed: Vec<(String, String)>,
+}
+
+/// A registered document's newest signed version and what the schedule knows of it.
+struct Candidate {
+    document: String,
+    kind: String,
+    delivered: String,
+    head: Option<String>,
+    deadline: Option<String>,
+    retry_after: Option<String>,
+}
+
+/// The archive's scheduled renewal, one pass: for every registered document whose retention
+/// outlasts the proof its newest archived version carries, when that proof ends within `[ltv]
+/// renew_margin_days` (or there is none), adds a new DSS and document timestamp over that
+/// version and submits the result to the outbox as a new archive version of the same document
+/// (same kind, commune and date). The registered versions stay as delivered: the public page
+/// calls the new version the original with long-term material added. `bytes_of` reads an
+/// archived version (its staged copy, or the store).
+pub fn renew_due(
+    app: &App,
+    mut bytes_of: impl FnMut(&Item) -> Option<Vec<u8>>,
+) -> Result<Renewals, AppError> {
+    let settings = app.settings();
+    let margin = time::Duration::days(i64::from(settings.ltv.renew_margin_days));
+    let mut registry = app.registry()?;
+    let outbox = Outbox::new(settings);
+    let candidates: Vec<Candidate> = {
+        let mut stmt = registry.connection().prepare(
+            "SELECT d.id, d.kind, v.sha256, s.delivered_sha256, s.head_sha256, s.deadline,
+                    s.retry_after
+             FROM documents d
+             JOIN document_versions v ON v.sha256 = (
+                 SELECT sha256 FROM document_versions WHERE document_id = d.id
+                 ORDER BY created_at DESC, rowid DESC LIMIT 1)
+             LEFT JOIN ltv_schedule s ON s.document_id = d.id
+             WHERE d.status IN ('issued', 'cancelled') AND v.stage = 'signed'
+             ORDER BY d.created_at, d.id",
+        )?;
+        stmt.query_map([], |r| {
+            let delivered: String = r.get(2)?;
+            let scheduled_for: Option<String> = r.get(3)?;
+            // A schedule made for an older delivered version (signed again since) starts over.
+            let current = scheduled_for.as_deref() == Some(delivered.as_str());
+            Ok(Candidate {
+                document: r.get(0)?,
+                kind: r.get(1)?,
+                delivered,
+                head: if current { r.get(4)? } else { None },
+                deadline: if current { r.get(5)? } else { None },
+                retry_after: if current { r.get(6)? } else { None },
+            })
+        })?
+        .collect::<Result<_, _>>()?
+    };
+    let mut out = Renewals::default();
+    let mut attempted = 0usize;
+    for c in candidates {
+        out.checked += 1;
+        let now = app.now();
+        if c.retry_after
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .is_some_and(|t| t > now)
+        {
+            continue;
+        }
+        // Kept until: a record destroyed before its proof ends needs no renewal.
+        let kept_until = match kept_until(settings, &c.kind, &c.delivered, &registry) {
+            Some(k) => k,
+            None => continue,
+        };
+        if kept_until.is_some_and(|k| k <= now) {
+            continue;
+        }
+        let head = match &c.head {
+            Some(h) => h.clone(),
+            None => {
+                // First look at this delivered version: its owed long-term version if one
+                // was made, else itself; read it once to learn its deadline.
+                let settled: Option<String> = registry
+                    .connection()
+                    .query_row(
+                        "SELECT settled_sha256 FROM ltv_owed WHERE sha256 = ?1",
+                        [&c.delivered],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                let head = settled.unwrap_or_else(|| c.delivered.clone());
+                let Some(bytes) = read_version(&outbox, &registry, &head, &mut bytes_of) else {
+                    out.failed
+                        .push((c.document.clone(), format!("version {head} is unreadable")));
+                    schedule_failure(&registry, &c, &head, now, "unreadable")?;
+                    continue;
+                };
+                let last = ltv::last_timestamp(&bytes, &Limits::default())?;
+                registry.connection().execute(
+                    "INSERT INTO ltv_schedule(document_id, delivered_sha256, head_sha256, deadline,
+                         deadline_reason, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(document_id) DO UPDATE SET delivered_sha256 = ?2,
+                         head_sha256 = ?3, deadline = ?4, deadline_reason = ?5, retry_after = NULL,
+                         attempts = 0, last_error = NULL, updated_at = ?6",
+                    params![
+                        c.document,
+                        c.delivered,
+                        head,
+                        last.as_ref().map(|t| rfc3339(unix(t.deadline.at))),
+                        last.as_ref().map(|t| t.deadline.because.clone()),
+                        rfc3339(now)
+                    ],
+                )?;
+                if let Some(t) = last {
+                    let at = unix(t.deadline.at);
+                    if at - margin > now || kept_until.is_some_and(|k| k <= at) {
+                        continue;
+                    }
+                }
+                head
+            }
+        };
+        if c.head.is_some() {
+            let deadline = c.deadline.as_deref().and_then(parse_rfc3339);
+            let due = deadline.is_none_or(|at| at - margin <= now);
+            let outlasts = deadline.is_none_or(|at| kept_until.is_none_or(|k| k > at));
+            if !due || !outlasts {
+                continue;
+            }
+        }
+        if attempted >= RENEW_BATCH {
+            break;
+        }
+        attempted += 1;
+        match renew_one(
+            app,
+            &mut registry,
+            &outbox,
+            &c,
+            &head,
+            margin,
+            &mut bytes_of,
+        ) {
+            Ok((sha, reason, effective)) => {
+                if !effective {
+                    out.ineffective.push((c.document.clone(), reason.clone()));
+                }
+                out.renewed.push((c.document.clone(), sha, reason));
+            }
+            Err(why) => {
+                schedule_failure(&registry, &c, &head, now, &why)?;
+                out.failed.push((c.document.clone(), why));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// When the record of `kind` delivered as `sha` may be destroyed: `Some(None)` for never,
+/// `None` when it is not kept at all.
+fn kept_until(
+    settings: &crate::config::Settings,
+    kind: &str,
+    sha: &str,
+    registry: &crate::registry::Registry,
+) -> Option<Option<OffsetDateTime>> {
+    let date = sha
+        .parse::<crate::archive::Sha256>()
+        .ok()
+        .and_then(|s| Outbox::new(settings).find(registry, &s).ok().flatten())
+        .map_or_else(crate::archive::outbox::today_in_vietnam, |i| i.date);
+    let retention = crate::retention::Retention::for_kind(&settings.archive.retention, kind);
+    match crate::retention::lock_for(retention, settings.archive.lock_mode, date)? {
+        crate::archive::Lock::Until { until, .. } => Some(Some(until)),
+        _ => Some(None),
+    }
+}
+
+fn read_version(
+    outbox: &Outbox,
+    registry: &crate::registry::Registry,
+    sha: &str,
+    bytes_of: &mut impl FnMut(&Item) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let item = outbox.find(registry, &sha.parse().ok()?).ok().flatten()?;
+    bytes_of(&item).filter(|b| crate::archive::Sha256::of(b).hex() == sha)
+}
+
+fn schedule_failure(
+    registry: &crate::registry::Registry,
+    c: &Candidate,
+    head: &str,
+    now: OffsetDateTime,
+    why: &str,
+) -> Result<(), AppError> {
+    registry.connection().execute(
+        "INSERT INTO ltv_schedule(document_id, delivered_sha256, head_sha256, retry_after, attempts,
+             last_error, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)
+         ON CONFLICT(document_id) DO UPDATE SET retry_after = ?4, attempts = attempts + 1,
+             last_error = ?5, updated_at = ?6",
+        params![
+            c.document,
+            c.delivered,
+            head,
+            rfc3339(now + RETRY_FAILED),
+            why,
+            rfc3339(now)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Renews `head` (an archived version of `c`'s document): the new version's SHA-256, why it
+/// was due, and whether its own deadline lies beyond the margin. Errors are reasons to retry.
+fn renew_one(
+    app: &App,
+    registry: &mut crate::registry::Registry,
+    outbox: &Outbox,
+    c: &Candidate,
+    head: &str,
+    margin: time::Duration,
+    bytes_of: &mut impl FnMut(&Item) -> Option<Vec<u8>>,
+) -> Result<(String, String, bool), String> {
+    let item = head
+        .parse()
+        .ok()
+        .and_then(|s| outbox.find(registry, &s).ok().flatten())
+        .ok_or_else(|| format!("version {head} is not in the archive outbox"))?;
+    let bytes = read_version(outbox, registry, head, bytes_of)
+        .ok_or_else(|| format!("version {head} is unreadable"))?;
+    let why = renewal_due(app, &bytes, margin)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| "due".to_owned());
+    let (new, outcome) = match make_long_term(app, &bytes, LtvLevel::Lta) {
+        Ok((new, outcome @ LtvOutcome::Added { .. })) => (new, outcome),
+        Ok((_, LtvOutcome::Owed { reasons, .. })) => return Err(reasons.join("; ")),
+        Ok((_, LtvOutcome::NotAsked)) => return Err("nothing asked".to_owned()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let last = ltv::last_timestamp(&new, &Limits::default())
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the renewed version has no timestamp".to_owned())?;
+    let now = app.now();
+    let deadline = unix(last.deadline.at);
+    let effective = deadline - margin > now;
+    let mut record = || -> Result<String, AppError> {
+        let tx = registry
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let commune = item.key.as_str().split('/').nth(1).map(str::to_owned);
+        let source = format!("{} (gia hạn dài hạn / long-term renewal)", c.document);
+        let submitted = outbox.submit_with(
+            &tx,
+            SubmitRequest {
+                bytes: &new,
+                kind: &item.kind,
+                commune: commune.as_deref(),
+                date: Some(item.date),
+                source: Some(&source),
+            },
+        )?;
+        let sha = submitted.key.sha256().hex();
+        tx.execute(
+            "INSERT INTO ltv_renewals(sha256, document_id, delivered_sha256, previous_sha256, reason,
+                 deadline, deadline_reason, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(sha256) DO NOTHING",
+            params![
+                sha,
+                c.document,
+                c.delivered,
+                head,
+                why,
+                rfc3339(deadline),
+                last.deadline.because,
+                rfc3339(now)
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO ltv_schedule(document_id, delivered_sha256, head_sha256, deadline,
+                 deadline_reason, retry_after, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(document_id) DO UPDATE SET delivered_sha256 = ?2, head_sha256 = ?3,
+                 deadline = ?4, deadline_reason = ?5, retry_after = ?6, attempts = 0,
+                 last_error = NULL, updated_at = ?7",
+            params![
+                c.document,
+                c.delivered,
+                sha,
+                rfc3339(deadline),
+                last.deadline.because,
+                (!effective).then(|| rfc3339(now + RETRY_INEFFECTIVE)),
+                rfc3339(now)
+            ],
+        )?;
+        let mut details = json!({
+            "delivered": c.delivered,
+            "previous": head,
+            "renewed": sha,
+            "archive": submitted.key.as_str(),
+            "due": why,
+            "deadline": rfc3339(deadline),
+            "deadline_reason": last.deadline.because,
+        });
+        details["ltv"] = outcome.audit_detail();
+        audit::append(&tx, "ltv", "ltv.renew", &c.document, &details)?;
+        tx.commit()?;
+        Ok(sha)
+    };
+    let sha = record().map_err(|e| e.to_string())?;
+    let reason = if effective {
+        why
+    } else {
+        format!(
+            "{why}; the new timestamp ({}) stops proving {} too: {}",
+            last.tsa,
+            rfc3339(deadline),
+            last.deadline.because
+        )
+    };
+    Ok((sha, reason, effective))
+}
+
+/// How many renewals the archive holds (each a new archive version of a registered document).
+pub fn renewal_count(app: &App) -> Result<u64, AppError> {
+    let registry = app.registry()?;
+    let n: i64 = registry
+        .connection()
+        .query_row("SELECT COUNT(*) FROM ltv_renewals", [], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
+fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }

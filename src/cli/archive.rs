@@ -230,9 +230,12 @@ async fn run_worker(ctx: &Context) -> anyhow::Result<ExitCode> {
 /// How often a running worker retries the documents that owe long-term material.
 const LTV_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Beside a running archive worker (`kyso archive run`, `kyso serve`): at start and then every
-/// [`LTV_RETRY`], adds the long-term material documents still owe, as the drain does, on a
-/// blocking thread (fetching is blocking I/O). Never returns; the caller drops it on shutdown.
+/// Beside a running archive worker (`kyso archive run`, `kyso serve`), on a blocking thread
+/// (fetching is blocking I/O): at start and then every [`LTV_RETRY`], adds the long-term
+/// material documents still owe, as the drain does; at start and then every `[ltv]
+/// renew_every_secs`, renews the long-term material of archived records whose newest
+/// timestamp stops proving within the margin (`kyso::app::ltv::renew_due`). Never returns;
+/// the caller drops it on shutdown.
 pub(super) async fn settle_owed_forever(settings: kyso::config::Settings) {
     let app = std::sync::Arc::new(kyso::app::App::new(settings.clone()));
     let store = match AnyStore::open(&settings) {
@@ -242,42 +245,95 @@ pub(super) async fn settle_owed_forever(settings: kyso::config::Settings) {
             return std::future::pending().await;
         }
     };
+    let renew = settings.ltv.renew && !settings.timestamp.urls.is_empty();
+    if settings.ltv.renew && !renew {
+        tracing::info!(
+            "ltv: no TSA configured ([timestamp] urls): archived records are not renewed"
+        );
+    }
+    let renew_every = std::time::Duration::from_secs(settings.ltv.renew_every_secs.max(1));
+    let start = tokio::time::Instant::now();
+    let (mut next_settle, mut next_renew) = (start, start);
     loop {
+        let now = tokio::time::Instant::now();
+        let (settle_now, renew_now) = (now >= next_settle, renew && now >= next_renew);
+        if settle_now {
+            next_settle = now + LTV_RETRY;
+        }
+        if renew_now {
+            next_renew = now + renew_every;
+        }
         let (app, store, settings) = (app.clone(), store.clone(), settings.clone());
         let result = tokio::task::spawn_blocking(move || {
-            if kyso::app::ltv::owed_count(&app)? == 0 {
-                return Ok(None);
-            }
             let outbox = Outbox::new(&settings);
             let handle = tokio::runtime::Handle::current();
-            kyso::app::ltv::settle_owed(&app, |item| {
+            let mut bytes_of = |item: &kyso::archive::outbox::Item| {
                 outbox
                     .read_staged(item)
                     .ok()
                     .or_else(|| handle.block_on(store.get(&item.key)).ok())
                     .map(|b| b.to_vec())
-            })
-            .map(Some)
+            };
+            let settled = if settle_now && kyso::app::ltv::owed_count(&app)? > 0 {
+                Some(kyso::app::ltv::settle_owed(&app, &mut bytes_of)?)
+            } else {
+                None
+            };
+            let renewed = if renew_now {
+                Some(kyso::app::ltv::renew_due(&app, &mut bytes_of)?)
+            } else {
+                None
+            };
+            Ok::<_, kyso::app::AppError>((settled, renewed))
         })
         .await;
         match result {
-            Ok(Ok(Some(s))) => {
-                if s.added > 0 {
-                    tracing::info!("ltv: long-term material added to {} document(s)", s.added);
+            Ok(Ok((settled, renewed))) => {
+                if let Some(s) = settled {
+                    if s.added > 0 {
+                        tracing::info!("ltv: long-term material added to {} document(s)", s.added);
+                    }
+                    if !s.still_owed.is_empty() {
+                        tracing::warn!(
+                            "ltv: {} document(s) still owe long-term material: {}",
+                            s.still_owed.len(),
+                            s.still_owed[0].1
+                        );
+                    }
                 }
-                if !s.still_owed.is_empty() {
-                    tracing::warn!(
-                        "ltv: {} document(s) still owe long-term material: {}",
-                        s.still_owed.len(),
-                        s.still_owed[0].1
-                    );
+                if let Some(r) = renewed {
+                    log_renewals(&r);
                 }
             }
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::warn!(%e, "ltv: retrying owed long-term material failed"),
-            Err(e) => tracing::warn!(%e, "ltv: the retry task failed"),
+            Ok(Err(e)) => tracing::warn!(%e, "ltv: long-term material could not be handled"),
+            Err(e) => tracing::warn!(%e, "ltv: the long-term material task failed"),
         }
-        tokio::time::sleep(LTV_RETRY).await;
+        let wake = if renew {
+            next_settle.min(next_renew)
+        } else {
+            next_settle
+        };
+        tokio::time::sleep_until(wake).await;
+    }
+}
+
+fn log_renewals(r: &kyso::app::ltv::Renewals) {
+    for (doc, sha, why) in &r.renewed {
+        tracing::info!("ltv: renewed {doc} as archive version {sha} ({why})");
+    }
+    if let Some((doc, why)) = r.ineffective.first() {
+        // The TSA's own certificate or algorithm ends within the margin: only the TSA's
+        // operator can fix that, so say it loudly, once per pass.
+        tracing::warn!(
+            "ltv: {} renewal(s) do not reach beyond the margin (first: {doc}: {why}); tried again in 30 days",
+            r.ineffective.len()
+        );
+    }
+    if let Some((doc, why)) = r.failed.first() {
+        tracing::warn!(
+            "ltv: {} record(s) due for renewal could not be renewed (first: {doc}: {why}); retried later",
+            r.failed.len()
+        );
     }
 }
 
@@ -292,10 +348,12 @@ async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCo
         None
     };
     let ltv_owed = kyso::app::ltv::owed_count(&ctx.app)?;
+    let ltv_renewals = kyso::app::ltv::renewal_count(&ctx.app)?;
     if json {
         let mut v = serde_json::to_value(&s)?;
         v["store"] = store.describe().into();
         v["ltv_owed"] = ltv_owed.into();
+        v["ltv_renewals"] = ltv_renewals.into();
         if let Some((reach, lock)) = &probed {
             v["reachable"] = reach.clone().map_or_else(|e| e.into(), |()| true.into());
             v["object_lock"] = lock.clone().into();
@@ -308,6 +366,9 @@ async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCo
     outln!("failed:   {} (retried automatically)", s.failed)?;
     outln!("archived: {}", s.archived)?;
     outln!("ltv owed: {ltv_owed} (documents whose DSS / document timestamp is still owed)")?;
+    outln!(
+        "ltv renewals: {ltv_renewals} (archive versions with a new DSS and document timestamp)"
+    )?;
     if let Some(o) = &s.oldest_waiting {
         outln!(
             "oldest waiting: #{} since {} ({} attempt(s)) {}{}",

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use kyso::app::ltv::{LtvOutcome, make_long_term};
+use kyso::archive::ArchiveStore as _;
 use kyso::config::LtvLevel;
 
 use super::Context;
@@ -14,6 +15,9 @@ use super::Context;
 pub enum LtvCmd {
     /// Add validation material and a document timestamp (B-LTA) to signed PDFs.
     Extend(ExtendArgs),
+    /// Renew the archived records that are due now, once: what the archive worker of `kyso
+    /// serve` and `kyso archive run` does every `[ltv] renew_every_secs`.
+    Renew,
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,7 +38,10 @@ pub struct ExtendArgs {
 }
 
 pub fn run(ctx: &Context, cmd: LtvCmd) -> anyhow::Result<ExitCode> {
-    let LtvCmd::Extend(args) = cmd;
+    let args = match cmd {
+        LtvCmd::Extend(args) => args,
+        LtvCmd::Renew => return renew(ctx),
+    };
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let level = if args.dss_only {
@@ -87,6 +94,44 @@ pub fn run(ctx: &Context, cmd: LtvCmd) -> anyhow::Result<ExitCode> {
         ))?;
     }
     Ok(if owed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// One renewal pass over the archive (`kyso ltv renew`); exits 3 when a record due could not be
+/// renewed.
+fn renew(ctx: &Context) -> anyhow::Result<ExitCode> {
+    if ctx.settings.timestamp.urls.is_empty() {
+        bail!("no TSA is configured ([timestamp] urls, KYSO_TSA_URLS): nothing can be renewed");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let store = kyso::archive::AnyStore::open(&ctx.settings)?;
+    let outbox = kyso::archive::Outbox::new(&ctx.settings);
+    let r = kyso::app::ltv::renew_due(&ctx.app, |item| {
+        outbox
+            .read_staged(item)
+            .ok()
+            .or_else(|| rt.block_on(store.get(&item.key)).ok())
+            .map(|b| b.to_vec())
+    })?;
+    for (doc, sha, why) in &r.renewed {
+        super::say(&format!("{doc}: gia hạn / renewed as {sha} ({why})"))?;
+    }
+    for (doc, why) in &r.failed {
+        super::say(&format!("{doc}: chưa gia hạn được / not renewed: {why}"))?;
+    }
+    super::say(&format!(
+        "{} record(s) checked, {} renewed, {} failed",
+        r.checked,
+        r.renewed.len(),
+        r.failed.len()
+    ))?;
+    Ok(if r.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)

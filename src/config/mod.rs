@@ -191,6 +191,18 @@ pub struct LtvSettings {
     pub connect_timeout_secs: u64,
     /// Seconds to wait for one answer once connected.
     pub read_timeout_secs: u64,
+    /// Whether the archive worker (`kyso serve`, `kyso archive run`) renews the long-term
+    /// material of archived records whose retention outlasts their newest timestamp
+    /// (`KYSO_LTV_RENEW`): a new DSS and document timestamp as a new archive version, before
+    /// that timestamp's TSA certificate expires or one of its algorithms reaches its end date
+    /// in [`crate::ltv::policy`]. Needs `[timestamp] urls`; without them nothing is renewed.
+    pub renew: bool,
+    /// How long before that deadline a record is renewed, in days
+    /// (`KYSO_LTV_RENEW_MARGIN_DAYS`): time enough for a TSA outage, a forgotten server or a
+    /// policy revision to be noticed and fixed.
+    pub renew_margin_days: u32,
+    /// Seconds between two looks at the archive for records due (`KYSO_LTV_RENEW_EVERY_SECS`).
+    pub renew_every_secs: u64,
 }
 
 impl Default for LtvSettings {
@@ -199,6 +211,9 @@ impl Default for LtvSettings {
             level: LtvLevel::Off,
             connect_timeout_secs: 3,
             read_timeout_secs: 5,
+            renew: true,
+            renew_margin_days: 365,
+            renew_every_secs: 24 * 3600,
         }
     }
 }
@@ -295,6 +310,18 @@ impl Settings {
                 "phải lớn hơn 0 / must be more than 0",
             ));
         }
+        if self.ltv.renew_every_secs == 0 {
+            return Err(invalid(
+                "ltv.renew_every_secs (KYSO_LTV_RENEW_EVERY_SECS)",
+                "phải lớn hơn 0 / must be more than 0",
+            ));
+        }
+        if self.ltv.renew_margin_days > 36_500 {
+            return Err(invalid(
+                "ltv.renew_margin_days (KYSO_LTV_RENEW_MARGIN_DAYS)",
+                "tối đa 36500 ngày / at most 36500 days",
+            ));
+        }
         if self.trust.iter().any(|p| p.as_os_str().is_empty()) {
             return Err(invalid(
                 "trust (KYSO_TRUST)",
@@ -382,6 +409,21 @@ impl Settings {
             self.ltv.level = LtvLevel::parse(&v).ok_or_else(|| ConfigError::Env {
                 name: "KYSO_LTV",
                 message: format!("expected off, b-lt or b-lta, got {v:?}"),
+            })?;
+        }
+        if let Some(v) = get("KYSO_LTV_RENEW") {
+            self.ltv.renew = parse_bool("KYSO_LTV_RENEW", &v)?;
+        }
+        if let Some(v) = get("KYSO_LTV_RENEW_MARGIN_DAYS") {
+            self.ltv.renew_margin_days = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "KYSO_LTV_RENEW_MARGIN_DAYS",
+                message: format!("expected a number of days, got {v:?}"),
+            })?;
+        }
+        if let Some(v) = get("KYSO_LTV_RENEW_EVERY_SECS") {
+            self.ltv.renew_every_secs = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "KYSO_LTV_RENEW_EVERY_SECS",
+                message: format!("expected a number of seconds, got {v:?}"),
             })?;
         }
         if let Some(v) = get("KYSO_LISTEN") {
@@ -625,6 +667,13 @@ mod tests {
             LtvLevel::Off
         );
         assert!(with_env("KYSO_LTV", "b-ltx").is_err());
+        // The renewal job: a margin in days, a period in seconds, both bounded.
+        let s = with_env("KYSO_LTV_RENEW_MARGIN_DAYS", "2000").unwrap();
+        assert_eq!(s.ltv.renew_margin_days, 2000);
+        assert!(with_env("KYSO_LTV_RENEW_MARGIN_DAYS", "-1").is_err());
+        assert!(with_env("KYSO_LTV_RENEW_MARGIN_DAYS", "99999").is_err());
+        assert!(with_env("KYSO_LTV_RENEW_EVERY_SECS", "0").is_err());
+        assert!(!with_env("KYSO_LTV_RENEW", "false").unwrap().ltv.renew);
         let s = with_env("KYSO_TSA_URLS", "http://a.test/tsa, https://b.test/tsa").unwrap();
         assert_eq!(
             s.timestamp.urls,

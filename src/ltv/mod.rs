@@ -14,6 +14,7 @@
 //! Nothing here reads the clock (the app layer passes the time) or a database.
 
 pub mod fetch;
+pub mod policy;
 
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -538,6 +539,9 @@ pub struct LastTimestamp {
     pub tsa_expires: i64,
     /// The TSA's name.
     pub tsa: String,
+    /// When it stops proving anything: the TSA certificate's expiry or the end date of one of
+    /// its algorithms in the [`policy`], whichever comes first.
+    pub deadline: policy::Deadline,
 }
 
 /// The newest readable timestamp in `pdf`, if any.
@@ -562,10 +566,17 @@ pub fn last_timestamp(pdf: &[u8], limits: &Limits) -> Result<Option<LastTimestam
             continue;
         };
         if best.as_ref().is_none_or(|b| tst.gen_time > b.time) {
+            let tsa_expires = cert.validity().not_after.timestamp();
             best = Some(LastTimestamp {
                 time: tst.gen_time,
-                tsa_expires: cert.validity().not_after.timestamp(),
+                tsa_expires,
                 tsa: common_name(cms.signer_certificate()),
+                deadline: policy::deadline(
+                    cms.signer_certificate(),
+                    tsa_expires,
+                    cms.digest,
+                    tst.imprint_digest,
+                ),
             });
         }
     }

@@ -71,6 +71,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_ltv",
         sql: include_str!("../../migrations/0007_ltv.sql"),
     },
+    Migration {
+        name: "0009_ltv_renewal",
+        sql: include_str!("../../migrations/0009_ltv_renewal.sql"),
+    },
 ];
 
 pub mod users;

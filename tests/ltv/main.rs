@@ -6,5 +6,6 @@ mod common;
 
 mod ocsp;
 mod pki;
+mod renewal;
 mod signing;
 mod validation;

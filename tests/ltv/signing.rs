@@ -125,8 +125,9 @@ fn ltv_extend_turns_a_b_t_file_into_b_lta_and_again_later() {
     // The input is never overwritten.
     let o = ext(&once, &dir.path().join("once"));
     assert!(!o.status.success());
-    // A periodic run renews only files whose newest timestamp's TSA certificate (valid until
-    // 2060 here) expires within the margin.
+    // A periodic run renews only files whose newest timestamp stops proving within the margin:
+    // here its TSA certificate is valid until 2060, but its RSA-2048 key reaches its end date
+    // in the algorithm policy on 2031-01-01.
     let due = |days: &str, outdir: &str| {
         kyso()
             .env("KYSO_DATA_DIR", dir.path().join("data"))
@@ -146,7 +147,7 @@ fn ltv_extend_turns_a_b_t_file_into_b_lta_and_again_later() {
     let o = due("20000", "late");
     assert!(
         stdout(&o)
-            .contains("due: the newest timestamp's TSA certificate (KYSO Test TSA) expires 2060"),
+            .contains("due: the newest timestamp (KYSO Test TSA) stops proving 2031-01-01T00:00:00Z: RSA-2048 reaches its end date in the algorithm policy"),
         "{}",
         stdout(&o)
     );
