@@ -1,16 +1,17 @@
 //! Empty, named signature fields in a freshly rendered PDF.
 //!
 //! Each field is a merged field/widget dictionary (`/FT /Sig`, `/T name`, `/Rect`, `/P page`)
-//! listed in the page's `/Annots` and in the catalog's `/AcroForm /Fields`. The fields carry no
-//! appearance: the signer draws one inside the widget when it signs, so the page content itself
-//! never changes after issue and an earlier signature stays valid when the seal is added.
+//! listed in the page's `/Annots` and in the catalog's `/AcroForm /Fields`. The fields carry an
+//! empty appearance (PDF/A-2 wants one): the signer draws the real one inside the widget when it
+//! signs, so the page content itself never changes after issue and an earlier signature stays
+//! valid when the seal is added.
 //!
 //! The fields go in as an incremental update after typst's file, which stays byte for byte as
 //! typst wrote it: nothing of the tagged structure or the metadata is re-serialised, and writing
 //! the update costs a fraction of rewriting the whole file. The update replaces only the page
 //! (its `/Annots`) and the catalog (its `/AcroForm`). Signatures are later appended the same way.
 
-use lopdf::{Dictionary, Document, Object, ObjectId, StringFormat};
+use lopdf::{Dictionary, Document, Object, ObjectId, Stream, StringFormat};
 
 use super::render::FieldPlacement;
 use crate::pdf::incremental::IncrementalUpdate;
@@ -61,6 +62,33 @@ pub fn add_signature_fields(pdf: &[u8], fields: &[FieldPlacement]) -> Result<Vec
         // Print flag: the signature appearance belongs on paper copies too.
         w.set("F", Object::Integer(4));
         w.set("P", Object::Reference(page_id));
+        // An empty normal appearance until it is signed: PDF/A-2 (ISO 19005-2, 6.3.3) wants
+        // one on every annotation with an area, and painting nothing keeps the page as issued.
+        let width = (f.rect[2] - f.rect[0]).abs();
+        let height = (f.rect[3] - f.rect[1]).abs();
+        let empty = Stream::new(
+            Dictionary::from_iter(vec![
+                ("Type", Object::Name(b"XObject".to_vec())),
+                ("Subtype", Object::Name(b"Form".to_vec())),
+                (
+                    "BBox",
+                    Object::Array(vec![
+                        Object::Integer(0),
+                        Object::Integer(0),
+                        Object::Real(width as f32),
+                        Object::Real(height as f32),
+                    ]),
+                ),
+                ("Resources", Object::Dictionary(Dictionary::new())),
+            ]),
+            Vec::new(),
+        );
+        let ap_id = update.allocate();
+        update.put(ap_id, Object::Stream(empty));
+        w.set(
+            "AP",
+            Object::Dictionary(Dictionary::from_iter(vec![("N", Object::Reference(ap_id))])),
+        );
         let id = update.allocate();
         update.put(id, Object::Dictionary(w));
         let at = match changed.iter().position(|(p, _)| *p == page_id) {

@@ -269,6 +269,14 @@ impl Renderer {
             ident: Smart::Custom(ident.to_owned()),
             creator: Smart::Custom(Some(format!("kyso {}", env!("CARGO_PKG_VERSION")))),
             timestamp: Some(typst_pdf::Timestamp::new_utc(today)),
+            // PDF/A-2b (ISO 19005-2, level B): certifications are kept permanently (DOMAIN.md
+            // §8) and must render the same decades later. typst then writes the sRGB output
+            // intent (GTS_PDFA1 with its ICC profile), the XMP identification (pdfaid:part 2,
+            // conformance B) and embeds every font, and refuses anything the profile forbids.
+            // PDF/A-2 rather than -1: it allows the transparency of the seal and signature
+            // images kyso stamps later, and the compressed object streams typst writes.
+            // Tagging (on by default) and the document's /Lang (`set text(lang: "vi")`) stay.
+            standards: pdf_a_2b(),
             ..Default::default()
         };
         let pdf = typst_pdf::pdf(&doc, &options).map_err(|d| RenderError::Export {
@@ -277,6 +285,13 @@ impl Renderer {
         })?;
         Ok((doc, pdf))
     }
+}
+
+/// The PDF/A-2b standard for [`typst_pdf::PdfOptions::standards`].
+fn pdf_a_2b() -> typst_pdf::PdfStandards {
+    // A single archival standard is always a valid combination; the fallback (no standard)
+    // is unreachable, and issuing would still produce a valid PDF.
+    typst_pdf::PdfStandards::new(&[typst_pdf::PdfStandard::A_2b]).unwrap_or_default()
 }
 
 /// The inputs as CBOR, dates as `{"kyso-date": [y, m, d]}` (CBOR has no date type typst reads).

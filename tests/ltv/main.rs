@@ -5,6 +5,7 @@
 mod common;
 
 mod ocsp;
+mod pdfa;
 mod pki;
 mod renewal;
 mod signing;
