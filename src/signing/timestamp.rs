@@ -77,9 +77,10 @@ pub enum TimestampError {
 pub struct TimestampClient {
     urls: Vec<String>,
     anchors: TrustAnchors,
-    connect_timeout: Duration,
-    read_timeout: Duration,
     reserve: usize,
+    /// One HTTP agent for every request of this client and its clones: a TSA that keeps
+    /// connections alive is asked again without a new TCP (and TLS) handshake.
+    agent: ureq::Agent,
 }
 
 /// A token accepted from a TSA.
@@ -162,12 +163,18 @@ impl TimestampClient {
         read_timeout: Duration,
         reserve: usize,
     ) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(connect_timeout))
+            .timeout_recv_response(Some(read_timeout))
+            .timeout_recv_body(Some(read_timeout))
+            .http_status_as_error(true)
+            .build()
+            .into();
         TimestampClient {
             urls,
             anchors,
-            connect_timeout,
-            read_timeout,
             reserve,
+            agent,
         }
     }
 
@@ -231,14 +238,8 @@ impl TimestampClient {
         }
         .to_der()
         .map_err(|e| malformed(e.to_string()))?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_recv_response(Some(self.read_timeout))
-            .timeout_recv_body(Some(self.read_timeout))
-            .http_status_as_error(true)
-            .build()
-            .into();
-        let mut response = agent
+        let mut response = self
+            .agent
             .post(url)
             .header("Content-Type", "application/timestamp-query")
             .send(&request[..])
