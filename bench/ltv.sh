@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Cost of PAdES B-LT and B-LTA over B-T (kyso, in process, OCSP/CRL cache warm), of validating
 # the B-LTA file offline, and pyHanko's times for the same operations (its CLI, one process per
-# file, so Python's start-up is included) against certomancer on loopback.
+# file, so Python's start-up is included) against certomancer on loopback. kyso's lines give the
+# wall-clock time and kyso's own CPU time per step (which leaves out the wait for the TSA, a
+# separate process, and the time other processes hold the cores), and the TSA's round trip alone,
+# so that a B-LTA figure splits into the TSA's answer and kyso's work.
 #   bench/ltv.sh [ITERATIONS]   (default 50)
 #   KYSO_BENCH_PROFILE=dev bench/ltv.sh   to skip the release build
 set -euo pipefail
