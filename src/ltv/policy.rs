@@ -248,4 +248,37 @@ mod tests {
         assert_eq!(end_of("SHA-256", 0), Ok(None));
         assert_eq!(end_of("MD5", 0), Err(()));
     }
+
+    fn der(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("keys-dev")
+            .join(name);
+        pem::parse(std::fs::read(path).unwrap())
+            .unwrap()
+            .into_contents()
+    }
+
+    #[test]
+    fn a_timestamp_stops_proving_at_its_certificate_expiry_or_its_algorithm_end_whichever_first() {
+        let far = date(2060, Month::January, 1)
+            .midnight()
+            .assume_utc()
+            .unix_timestamp();
+        let rsa = der("seal-rsa.pem");
+        assert_eq!(key_of(&rsa), Some(("RSA", 2048)));
+        let d = deadline(&rsa, far, Digest::Sha256, Digest::Sha256);
+        assert_eq!(rfc3339(d.at), "2031-01-01T00:00:00Z");
+        assert!(d.because.contains("RSA-2048"), "{}", d.because);
+        let ec = der("seal-ec.pem");
+        assert_eq!(key_of(&ec), Some(("ECDSA", 256)));
+        let d = deadline(&ec, far, Digest::Sha256, Digest::Sha384);
+        assert_eq!(d.at, far);
+        assert_eq!(d.because, "the TSA certificate expires");
+        // A certificate expiring before the algorithm's end date sets the deadline.
+        let soon = far - 40 * 365 * 86400;
+        assert_eq!(
+            deadline(&rsa, soon, Digest::Sha256, Digest::Sha256).at,
+            soon
+        );
+    }
 }
