@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the `verify` fuzz target: small files of every shape issue 12 names
 (ambiguous cross-reference data, duplicate keys, aliases, object streams holding a number twice,
-fan-out to one object, many objects, huge declared sections, decompression bombs), beside the
+fan-out to one object, many objects, huge declared sections, decompression bombs, chained
+sections of free entries, long strings in object streams, deep nesting, a content stream of
+operands without an operator, a DSS listing one stream many times), beside the
 signed fixtures in the shared folder. Usage: fuzz/make_seeds.py OUT_DIR [SHARED_DIR]"""
 import os
 import shutil
@@ -189,6 +191,52 @@ objs = [
 ]
 out, offs = body(objs)
 write("content.pdf", table(out, [(0, None)] + [(i + 1, o) for i, o in enumerate(offs)]))
+
+# Chained cross-reference streams of one-byte free entries (W [1 0 0]): 8 sections of 20,000.
+out, offs = body(base_objects())
+prev = None
+for k in range(8):
+    at = len(out)
+    n, first = 20000, 6 + k * 20000
+    data = zlib.compress(b"\0" * n, 9)
+    extra = b"" if prev is None else b"/Prev %d" % prev
+    out += b"%d 0 obj\n<</Type/XRef/Size %d/Root 1 0 R/W[1 0 0]/Index[%d %d]/Filter/FlateDecode/Length %d%s>>stream\n" % (
+        100 + k, first + n, first, n, len(data), extra) + data + b"\nendstream\nendobj\n"
+    prev = at
+rows = [(0, 0, 65535)] + [(1, o, 0) for o in offs] + [(1, len(out), 0)]
+write("free-entries.pdf", xref_stream(out, 5, rows, b"0 6", 6 + 8 * 20000, extra=b"/Prev %d" % prev))
+
+# Object streams each holding one long string (1 MiB each, a few KB compressed), and an array
+# nested deeper than any limit.
+out, offs = body(base_objects())
+rows = [(0, 0, 65535)] + [(1, o, 0) for o in offs]
+for k in range(4):
+    head = b"%d 0 " % (9 + k)
+    data = zlib.compress(head + b"(" + b"a" * (1 << 20) + b")", 9)
+    rows.append((1, len(out), 0))
+    out += b"%d 0 obj\n<</Type/ObjStm/N 1/First %d/Filter/FlateDecode/Length %d>>stream\n" % (
+        5 + k, len(head), len(data)) + data + b"\nendstream\nendobj\n"
+rows += [(2, 5 + k, 0) for k in range(4)]
+rows.append((1, len(out), 0))
+write("strings-objstm.pdf", xref_stream(out, 13, rows, b"0 14", 14))
+out, offs = body(base_objects() + [b"[" * 5000 + b"]" * 5000])
+write("deep.pdf", table(out, [(0, None)] + [(i + 1, o) for i, o in enumerate(offs)]))
+
+# A page whose content is 200,000 numbers before any operator, and a DSS listing one stream
+# many times.
+ops = zlib.compress(b"[" + b"0 " * 200000 + b"] TJ", 9)
+dss = zlib.compress(b"\0" * (1 << 20), 9)
+refs = b" ".join(b"6 0 R" for _ in range(500))
+objs = [
+    b"<</Type/Catalog/Pages 2 0 R/DSS<</Certs[%s]/CRLs[%s]>>>>" % (refs, refs),
+    b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+    b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R/Annots[5 0 R]>>",
+    b"<</Filter/FlateDecode/Length %d>>stream\n" % len(ops) + ops + b"\nendstream",
+    b"<</Type/Annot/Subtype/Widget/FT/Sig/T(S)/F 4/P 3 0 R/Rect[0 0 595 842]/AP<</N 4 0 R>>>>",
+    b"<</Filter/FlateDecode/Length %d>>stream\n" % len(dss) + dss + b"\nendstream",
+]
+out, offs = body(objs)
+write("operands-dss.pdf", table(out, [(0, None)] + [(i + 1, o) for i, o in enumerate(offs)]))
 
 # The signed fixtures, when the shared folder is there.
 for sub in ("fixtures/external/pyhanko",):

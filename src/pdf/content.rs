@@ -744,6 +744,7 @@ impl<'s, 'a> Painter<'s, 'a> {
         let mut unsaved_depth = 0usize;
         let mut fonts: HashMap<Vec<u8>, Rc<Font>> = HashMap::new();
         let mut ops: Vec<Operand> = Vec::new();
+        let mut room = OPERAND_ROOM;
         let mut path = Bounds::default();
         let mut clip_pending = false;
         let mut tm = Matrix::IDENTITY;
@@ -757,7 +758,7 @@ impl<'s, 'a> Painter<'s, 'a> {
                 continue;
             }
             if !strict::is_regular(b) || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.') {
-                match operand(&mut lx, 0) {
+                match operand(&mut lx, 0, &mut room) {
                     Ok(o) => {
                         if ops.len() < 4096 {
                             ops.push(o);
@@ -772,7 +773,9 @@ impl<'s, 'a> Painter<'s, 'a> {
             }
             let op = lx.token();
             if matches!(op, b"true" | b"false" | b"null") {
-                ops.push(Operand::Other);
+                if ops.len() < 4096 {
+                    ops.push(Operand::Other);
+                }
                 continue;
             }
             let n = |k: usize| -> Option<Vec<f64>> {
@@ -968,7 +971,8 @@ impl<'s, 'a> Painter<'s, 'a> {
                             }
                             continue;
                         }
-                        if operand(&mut lx, 0).is_err() {
+                        let mut fresh = OPERAND_ROOM;
+                        if operand(&mut lx, 0, &mut fresh).is_err() {
                             lx.pos += 1;
                         }
                     }
@@ -985,6 +989,7 @@ impl<'s, 'a> Painter<'s, 'a> {
                 _ => {}
             }
             ops.clear();
+            room = OPERAND_ROOM;
         }
     }
 
@@ -1109,10 +1114,18 @@ impl<'s, 'a> Painter<'s, 'a> {
 }
 
 /// Reads one operand at the cursor (a number, name, string, array or dictionary).
-fn operand(lx: &mut Lexer<'_>, depth: usize) -> Result<Operand, String> {
+/// Operands (array elements included, and strings at one per 32 bytes) one operator may have
+/// before the content counts as unreadable: about 8 MB of them at most in memory, far more than any
+/// drawing or text operator takes.
+const OPERAND_ROOM: usize = 1 << 18;
+
+fn operand(lx: &mut Lexer<'_>, depth: usize, room: &mut usize) -> Result<Operand, String> {
     if depth > 32 {
         return Err("operands nested too deep".into());
     }
+    *room = room
+        .checked_sub(1)
+        .ok_or("too many operands before an operator")?;
     lx.skip_ws();
     let Some(b) = lx.peek() else {
         return Err("content ends inside an operand".into());
@@ -1122,7 +1135,13 @@ fn operand(lx: &mut Lexer<'_>, depth: usize) -> Result<Operand, String> {
             lx.pos += 1;
             Operand::Name(name_bytes(lx.token()))
         }
-        b'(' => Operand::String(strict::literal_string(lx).map_err(|e| e.to_string())?),
+        b'(' => {
+            let text = strict::literal_string(lx).map_err(|e| e.to_string())?;
+            *room = room
+                .checked_sub(text.len() / 32)
+                .ok_or("too many operands before an operator")?;
+            Operand::String(text)
+        }
         b'<' if lx.peek_at(1) == Some(b'<') => {
             lx.pos += 2;
             loop {
@@ -1141,13 +1160,19 @@ fn operand(lx: &mut Lexer<'_>, depth: usize) -> Result<Operand, String> {
                         lx.token();
                     }
                     Some(_) => {
-                        operand(lx, depth + 1)?;
+                        operand(lx, depth + 1, room)?;
                     }
                 }
             }
             Operand::Other
         }
-        b'<' => Operand::String(strict::hex_string(lx).map_err(|e| e.to_string())?),
+        b'<' => {
+            let text = strict::hex_string(lx).map_err(|e| e.to_string())?;
+            *room = room
+                .checked_sub(text.len() / 32)
+                .ok_or("too many operands before an operator")?;
+            Operand::String(text)
+        }
         b'[' => {
             lx.pos += 1;
             let mut items = Vec::new();
@@ -1165,9 +1190,12 @@ fn operand(lx: &mut Lexer<'_>, depth: usize) -> Result<Operand, String> {
                             && !matches!(c, b'+' | b'-' | b'.') =>
                     {
                         lx.token();
+                        *room = room
+                            .checked_sub(1)
+                            .ok_or("too many operands before an operator")?;
                         items.push(Operand::Other);
                     }
-                    Some(_) => items.push(operand(lx, depth + 1)?),
+                    Some(_) => items.push(operand(lx, depth + 1, room)?),
                 }
                 if items.len() > 1 << 20 {
                     return Err("array too long in content".into());
@@ -1229,6 +1257,7 @@ mod tests {
             xref: XrefChain::default(),
             unresolved: Vec::new(),
             end: 0,
+            held: crate::pdf::revisions::Held::nothing(),
         };
         let limits = ReadLimits::default();
         let budget = Budget::with_total(1 << 24);

@@ -19,7 +19,7 @@
 use lopdf::{Document, Object, ObjectId};
 
 use super::strict::{self, StrictError};
-pub use super::strict::{Budget, Entry, XrefChain};
+pub use super::strict::{Budget, Entry, Held, XrefChain, inflate_held};
 
 /// Caps on the work spent reading one untrusted PDF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,8 @@ pub enum RevisionError {
     Limit {
         /// Where the revision ends.
         end: usize,
+        /// Which limit.
+        limit: strict::Limit,
         /// Which limit, with the figures.
         message: String,
     },
@@ -203,6 +205,8 @@ pub struct LoadedRevision {
     pub unresolved: Vec<u32>,
     /// Where the revision ends in the file.
     pub end: usize,
+    /// The memory it holds against the file's bound ([`Budget::hold`]), given back when dropped.
+    pub held: Held,
 }
 
 impl LoadedRevision {
@@ -242,6 +246,7 @@ pub fn load_revision(
             xref: r.xref,
             unresolved: r.unresolved,
             end,
+            held: r.held,
         }),
         Err(e) => Err(RevisionError::from_strict(end, e)),
     }
@@ -264,8 +269,9 @@ pub fn read_xref_chain(
 impl RevisionError {
     fn from_strict(end: usize, e: StrictError) -> RevisionError {
         match e {
-            StrictError::Limit { .. } => RevisionError::Limit {
+            StrictError::Limit { limit, .. } => RevisionError::Limit {
                 end,
+                limit,
                 message: e.to_string(),
             },
             StrictError::Ambiguous { objects, reason }
@@ -280,6 +286,18 @@ impl RevisionError {
                 message: other.to_string(),
             },
         }
+    }
+
+    /// Whether the memory bound stopped the reading: what else is held (other revisions kept for
+    /// later) may be let go and the reading tried again.
+    pub fn is_memory(&self) -> bool {
+        matches!(
+            self,
+            RevisionError::Limit {
+                limit: strict::Limit::Memory,
+                ..
+            }
+        )
     }
 
     /// Whether a resource limit stopped the reading (the file is refused as a whole), as opposed

@@ -19,6 +19,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read as _;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lopdf::xref::{Xref, XrefEntry, XrefType};
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream, StringFormat};
@@ -42,6 +44,9 @@ pub enum Limit {
     Depth,
     /// The work budget of the whole file ([`Budget`]).
     Work,
+    /// The memory the file's parsed objects, cross-reference entries and decoded streams may
+    /// hold at once ([`Budget`]): what keeps peak memory within 64 MB + 3 × the file's size.
+    Memory,
 }
 
 impl Limit {
@@ -54,6 +59,7 @@ impl Limit {
             Limit::Decompressed => "max_decompressed_total",
             Limit::Depth => "max_depth",
             Limit::Work => "work_budget",
+            Limit::Memory => "memory_bound",
         }
     }
 }
@@ -148,30 +154,77 @@ const BASE_WORK: u64 = 8 << 20;
 /// Values one revision may hold whatever the file's size (about 30 MB of parsed objects with
 /// their maps and cross-reference entries).
 const BASE_VALUES: usize = 128 * 1024;
-/// Bytes one decoded object stream may hold whatever the file's size; one more per byte of input.
-/// Object streams are read one at a time and dropped once their objects are parsed, so this
-/// bounds the memory they take.
+/// Bytes one decoded stream may hold whatever the file's size; one more per byte of input. Object
+/// streams are read one at a time and dropped once their objects are parsed; like every decoded
+/// buffer they are also held against the file's memory bound while they live.
 const BASE_DECODED: usize = 16 << 20;
 /// Input bytes per further value allowed (about two bytes of memory per byte of input).
 const BYTES_PER_VALUE: usize = 64;
 /// Work per byte of input: enough to read each revision of a file with dozens of revisions.
 const WORK_PER_BYTE: u64 = 32;
+/// Memory the file's readers may hold at once whatever its size (parsed objects, cross-reference
+/// entries, decoded streams), and how much more per byte of input (in halves: 3 = 1.5 bytes).
+/// The release binary rests at about 24 MB with the file itself held once, so the peak stays near
+/// 24 MB + 32 MB + 2.5 × the size, under issue 12's 64 MB + 3 × the size with room for the
+/// allocator's slack and for estimates below that are a little short.
+const BASE_HELD: usize = 32 << 20;
+const HELD_HALVES_PER_BYTE: usize = 3;
+/// Memory one parsed value costs beyond its payload: the `Object` itself where it is kept (a map
+/// entry with its hash, key and index, or an array slot) and the allocations of small containers
+/// (measured: about 240 bytes per value of documents made of small dictionaries).
+const VALUE_BYTES: usize = std::mem::size_of::<Object>() + 112;
+/// Memory a large array or dictionary costs again per element each time it grows: growth
+/// allocates twice the slots and the allocator keeps what it frees (measured: about 370 bytes per
+/// element of an array of 100 000 nulls, all told).
+const SLOT_BYTES: usize = std::mem::size_of::<Object>() + 40;
+/// Memory one cross-reference entry costs in the merged table of a revision (map node included).
+const ENTRY_BYTES: usize = 48;
+/// Memory one entry that leads nowhere costs (its number and the error naming it).
+const UNRESOLVED_BYTES: usize = 256;
 
 /// The work budget of one file, shared by every revision read from it (a file of many revisions
-/// cannot multiply the cost of one). Single-threaded by design: validation reads one file at a
-/// time per call.
+/// cannot multiply the cost of one), and the memory its readers may hold at once. Work is
+/// single-threaded by design: validation reads one file at a time per call.
 #[derive(Debug)]
 pub struct Budget {
     left: Cell<u64>,
     total: u64,
     /// Most values (objects and their elements) one revision may hold in memory.
     max_values: usize,
-    /// Most bytes one decoded object stream may hold (one is kept in memory at a time).
+    /// Most bytes one decoded stream may hold.
     max_decoded: usize,
+    /// Bytes held now by what was read from this file and is still alive ([`Held`]).
+    held: Arc<AtomicUsize>,
+    /// Most bytes that may be held at once.
+    max_held: usize,
     /// Digests of stream bodies by (offset, length): a stream that several revisions share is
     /// hashed once. The length is part of the key because an indirect `/Length` may be redefined
     /// by a later revision, giving the same offset another body.
     digests: RefCell<HashMap<(usize, usize), [u8; 32]>>,
+}
+
+/// Memory held against a [`Budget`]'s bound for as long as this value lives: a loaded revision
+/// keeps one for its objects, a decoded stream for its bytes.
+#[derive(Debug)]
+pub struct Held {
+    pool: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl Held {
+    /// Holds nothing (a revision built by hand, in tests).
+    pub fn nothing() -> Held {
+        Held {
+            pool: Arc::new(AtomicUsize::new(0)),
+            bytes: 0,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.pool.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl Budget {
@@ -181,6 +234,7 @@ impl Budget {
         let mut b = Budget::with_total(total);
         b.max_values = BASE_VALUES.saturating_add(file_len / BYTES_PER_VALUE);
         b.max_decoded = BASE_DECODED.saturating_add(file_len);
+        b.max_held = BASE_HELD.saturating_add(file_len.saturating_mul(HELD_HALVES_PER_BYTE) / 2);
         b
     }
 
@@ -191,13 +245,47 @@ impl Budget {
             total,
             max_values: BASE_VALUES,
             max_decoded: BASE_DECODED,
+            held: Arc::new(AtomicUsize::new(0)),
+            max_held: BASE_HELD,
             digests: RefCell::new(HashMap::new()),
         }
     }
 
-    /// Most bytes of decoded stream data one reader may hold at once for this file.
+    /// Most bytes of decoded stream data one reader may take now: the per-stream cap, or less when
+    /// what the file's readers hold leaves less room under the memory bound.
     pub fn max_decoded(&self) -> usize {
-        self.max_decoded
+        self.max_decoded.min(self.room())
+    }
+
+    /// Bytes that may still be held under the memory bound.
+    pub fn room(&self) -> usize {
+        self.max_held
+            .saturating_sub(self.held.load(Ordering::Relaxed))
+    }
+
+    /// Bytes held now by what was read from this file and is still alive.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Holds `bytes` against the memory bound until the returned guard is dropped, or says that
+    /// the bound stops the work (nothing is held then).
+    pub fn hold(&self, bytes: usize, what: &'static str) -> Result<Held, StrictError> {
+        let now = self.held.load(Ordering::Relaxed);
+        let after = now.saturating_add(bytes);
+        if after > self.max_held {
+            return Err(StrictError::Limit {
+                limit: Limit::Memory,
+                what,
+                found: after as u64,
+                max: self.max_held as u64,
+            });
+        }
+        self.held.fetch_add(bytes, Ordering::Relaxed);
+        Ok(Held {
+            pool: self.held.clone(),
+            bytes,
+        })
     }
 
     /// Units not yet spent.
@@ -354,6 +442,55 @@ struct Syntax<'b> {
     /// memory (about 128 bytes each) until the revision is dropped.
     values: Cell<usize>,
     max_values: usize,
+    /// Bytes the values and entries read so far for this revision hold (see [`Budget::hold`]);
+    /// held against the file's bound by the revision once it is read.
+    held: Cell<usize>,
+}
+
+impl<'b> Syntax<'b> {
+    fn new(budget: &'b Budget, limits: &ReadLimits) -> Self {
+        Syntax {
+            budget,
+            max_depth: limits.max_depth,
+            values: Cell::new(0),
+            max_values: budget.max_values,
+            held: Cell::new(0),
+        }
+    }
+
+    /// Holds `bytes` more for this revision against the file's memory bound, or says that the
+    /// bound stops the reading. What a revision holds is given back when its reading fails, or
+    /// passed to the revision read ([`Syntax::into_held`]).
+    fn hold(&self, bytes: usize, what: &'static str) -> Result<(), StrictError> {
+        let after = self.budget.held().saturating_add(bytes);
+        if after > self.budget.max_held {
+            return Err(StrictError::Limit {
+                limit: Limit::Memory,
+                what,
+                found: after as u64,
+                max: self.budget.max_held as u64,
+            });
+        }
+        self.budget.held.fetch_add(bytes, Ordering::Relaxed);
+        self.held.set(self.held.get() + bytes);
+        Ok(())
+    }
+
+    /// What this revision holds, now held by the returned guard.
+    fn into_held(self) -> Held {
+        Held {
+            pool: self.budget.held.clone(),
+            bytes: self.held.replace(0),
+        }
+    }
+}
+
+impl Drop for Syntax<'_> {
+    fn drop(&mut self) {
+        self.budget
+            .held
+            .fetch_sub(self.held.get(), Ordering::Relaxed);
+    }
 }
 
 impl Syntax<'_> {
@@ -374,6 +511,7 @@ impl Syntax<'_> {
             self.max_values,
         )?;
         self.values.set(values);
+        self.hold(VALUE_BYTES, "parsed values")?;
         lx.skip_ws();
         let start = lx.pos;
         let Some(b) = lx.peek() else {
@@ -398,7 +536,13 @@ impl Syntax<'_> {
                             break;
                         }
                         None => return Err(malformed(lx.pos, "unterminated array")),
-                        _ => items.push(self.object(lx, depth + 1)?),
+                        _ => {
+                            let value = self.object(lx, depth + 1)?;
+                            if items.len() == items.capacity() && items.len() >= 8 {
+                                self.hold(items.len() * SLOT_BYTES, "parsed values")?;
+                            }
+                            items.push(value);
+                        }
                     }
                 }
                 Object::Array(items)
@@ -414,6 +558,9 @@ impl Syntax<'_> {
                 }
             }
         };
+        if let Object::Name(b) | Object::String(b, _) = &obj {
+            self.hold(b.capacity(), "parsed strings and names")?;
+        }
         // Bytes are charged once, by the outermost object (nested ones are inside its span).
         if depth == 0 {
             self.budget
@@ -458,6 +605,7 @@ impl Syntax<'_> {
                 }
                 Some(b'/') => {
                     let key = self.name(lx)?;
+                    self.hold(key.capacity(), "parsed strings and names")?;
                     let value = self.object(lx, depth + 1)?;
                     if dict.has(&key) {
                         return Err(StrictError::Ambiguous {
@@ -467,6 +615,9 @@ impl Syntax<'_> {
                                 String::from_utf8_lossy(&key)
                             ),
                         });
+                    }
+                    if dict.len() >= 8 && dict.len().is_power_of_two() {
+                        self.hold(dict.len() * SLOT_BYTES, "parsed values")?;
                     }
                     dict.set(key, value);
                 }
@@ -666,6 +817,10 @@ struct Section {
     xref_stream: bool,
 }
 
+/// Memory one entry of a section being read costs (the entry, and the set that finds numbers
+/// listed twice).
+const SECTION_ENTRY_BYTES: usize = std::mem::size_of::<(u32, Entry)>() + 16;
+
 /// The objects of a revision as its cross-reference chain defines them.
 #[derive(Debug, Default)]
 pub struct XrefChain {
@@ -688,6 +843,8 @@ pub struct StrictRevision {
     pub xref: XrefChain,
     /// Object numbers whose entry leads to no such object (nothing reachable refers to them).
     pub unresolved: Vec<u32>,
+    /// The memory the revision holds against the file's bound, given back when it is dropped.
+    pub held: Held,
 }
 
 /// Reads one revision: the cross-reference chain starting at `startxref` inside `bytes` (the
@@ -698,12 +855,7 @@ pub fn read_revision(
     limits: &ReadLimits,
     budget: &Budget,
 ) -> Result<StrictRevision, StrictError> {
-    let syntax = Syntax {
-        budget,
-        max_depth: limits.max_depth,
-        values: Cell::new(0),
-        max_values: budget.max_values,
-    };
+    let syntax = Syntax::new(budget, limits);
     let mut chain = read_chain(bytes, startxref, limits, &syntax)?;
     if chain.trailer.has(b"Encrypt") {
         return Err(StrictError::Encrypted);
@@ -773,6 +925,8 @@ pub fn read_revision(
                 match reader.in_file(id, offset) {
                     Ok(o) => (id, o),
                     Err(e @ StrictError::Unresolvable { .. }) => {
+                        budget.charge(OBJECT_COST, "entries that lead nowhere")?;
+                        syntax.hold(UNRESOLVED_BYTES, "entries that lead nowhere")?;
                         unresolved.push((num, e));
                         continue;
                     }
@@ -790,6 +944,8 @@ pub fn read_revision(
                 match reader.in_stream(num, stream, index) {
                     Ok(o) => ((num, 0), o),
                     Err(e @ StrictError::Unresolvable { .. }) => {
+                        budget.charge(OBJECT_COST, "entries that lead nowhere")?;
+                        syntax.hold(UNRESOLVED_BYTES, "entries that lead nowhere")?;
                         unresolved.push((num, e));
                         continue;
                     }
@@ -800,6 +956,8 @@ pub fn read_revision(
         max_id = max_id.max(num);
         objects.insert(id, obj);
     }
+    // The last object stream read goes with the reader.
+    drop(reader);
     let size = chain
         .trailer
         .get(b"Size")
@@ -828,10 +986,12 @@ pub fn read_revision(
     doc.objects = objects;
     doc.max_id = max_id;
     doc.reference_table = reference_table;
+    let held = syntax.into_held();
     Ok(StrictRevision {
         doc,
         xref: chain,
         unresolved: unresolved.into_iter().map(|(n, _)| n).collect(),
+        held,
     })
 }
 
@@ -879,12 +1039,7 @@ pub fn read_xref(
     limits: &ReadLimits,
     budget: &Budget,
 ) -> Result<XrefChain, StrictError> {
-    let syntax = Syntax {
-        budget,
-        max_depth: limits.max_depth,
-        values: Cell::new(0),
-        max_values: budget.max_values,
-    };
+    let syntax = Syntax::new(budget, limits);
     read_chain(bytes, startxref, limits, &syntax)
 }
 
@@ -901,12 +1056,7 @@ pub fn stream_data(
     budget: &Budget,
     cap: usize,
 ) -> Result<Vec<u8>, StrictError> {
-    let syntax = Syntax {
-        budget,
-        max_depth: limits.max_depth,
-        values: Cell::new(0),
-        max_values: budget.max_values,
-    };
+    let syntax = Syntax::new(budget, limits);
     let reader = ObjectReader {
         bytes,
         syntax: &syntax,
@@ -943,10 +1093,10 @@ pub fn stream_data(
     let length = |r: ObjectId| -> Result<i64, StrictError> { reader.length_of(r) };
     let raw = stream_body(&mut lx, &dict, bytes, id, Some(&length))?;
     let cap = cap.min(limits.max_decompressed_total);
-    let data = decode(raw, &dict, cap, budget, offset)?;
+    let decoded = decode(raw, &dict, cap, budget, offset)?;
     match predictor_of(&dict, offset)? {
-        Some(columns) => unpredict_png(&data, columns, offset),
-        None => Ok(data),
+        Some(columns) => unpredict_png(&decoded.data, columns, offset),
+        None => Ok(decoded.data),
     }
 }
 
@@ -985,7 +1135,10 @@ fn read_chain(
         let mut from_this: HashSet<u32> = HashSet::new();
         for &(num, entry) in &section.entries {
             from_this.insert(num);
-            chain.entries.entry(num).or_insert(entry);
+            if let std::collections::btree_map::Entry::Vacant(v) = chain.entries.entry(num) {
+                syntax.hold(ENTRY_BYTES, "cross-reference entries")?;
+                v.insert(entry);
+            }
         }
         // A hybrid file's table may point at a cross-reference stream for the objects it keeps in
         // object streams; that stream's entries rank just after the table's own.
@@ -1011,7 +1164,12 @@ fn read_chain(
             for &(num, entry) in &stm.entries {
                 match (from_this.contains(&num), entry) {
                     (false, _) => {
-                        chain.entries.entry(num).or_insert(entry);
+                        if let std::collections::btree_map::Entry::Vacant(v) =
+                            chain.entries.entry(num)
+                        {
+                            syntax.hold(ENTRY_BYTES, "cross-reference entries")?;
+                            v.insert(entry);
+                        }
                     }
                     // Listed in the table as free or unused: the stream's entry is the object.
                     (true, Entry::Free) => {}
@@ -1073,6 +1231,10 @@ fn read_section(
     } else {
         read_xref_stream(bytes, lx.pos, limits, syntax)?
     };
+    let _held = syntax.budget.hold(
+        section.entries.len().saturating_mul(SECTION_ENTRY_BYTES),
+        "cross-reference entries",
+    )?;
     let mut seen = HashSet::with_capacity(section.entries.len());
     let mut dups = Vec::new();
     for (num, _) in &section.entries {
@@ -1288,6 +1450,11 @@ fn read_xref_stream(
         count,
         limits.max_objects.min(syntax.max_values),
     )?;
+    // Each entry is decoded, checked for duplicates and merged: charged before any is.
+    syntax.budget.charge(
+        (count as u64).saturating_mul(OBJECT_COST),
+        "cross-reference entries",
+    )?;
     let predictor = predictor_of(&dict, at)?;
     let need = count.saturating_mul(row + usize::from(predictor.is_some()));
     check_limit(
@@ -1297,7 +1464,7 @@ fn read_xref_stream(
         limits.max_decompressed_total,
     )?;
     let raw = stream_body(&mut lx, &dict, bytes, id, None)?;
-    let data = decode(raw, &dict, need, syntax.budget, at)?;
+    let decoded = decode(raw, &dict, need, syntax.budget, at)?;
     let data = match predictor {
         Some(columns) => {
             if columns != row {
@@ -1306,9 +1473,9 @@ fn read_xref_stream(
                     "/DecodeParms /Columns differs from the sum of /W",
                 ));
             }
-            unpredict_png(&data, columns, at)?
+            unpredict_png(&decoded.data, columns, at)?
         }
-        None => data,
+        None => decoded.data,
     };
     if data.len() != count * row {
         return Err(malformed(
@@ -1463,15 +1630,24 @@ fn paeth(a: u8, b: u8, c: u8) -> u8 {
     }
 }
 
+/// Decoded stream data, held against the file's memory bound while it lives.
+#[derive(Debug)]
+struct Decoded {
+    data: Vec<u8>,
+    _held: Held,
+}
+
 /// Decodes a structural stream (no filter, or `/FlateDecode`) to at most `cap` bytes: a body that
-/// would decode to more is refused without decoding the rest.
+/// would decode to more is refused without decoding the rest. The size is found by a first pass
+/// through a small buffer, so the data then takes one allocation of exactly its size (a growing
+/// buffer would briefly hold up to three times it, and the allocator keeps what it frees).
 fn decode(
     raw: &[u8],
     dict: &Dictionary,
     cap: usize,
     budget: &Budget,
     at: usize,
-) -> Result<Vec<u8>, StrictError> {
+) -> Result<Decoded, StrictError> {
     let filter = match dict.get(b"Filter") {
         Err(_) | Ok(Object::Null) => None,
         Ok(Object::Name(n)) => Some(n.as_slice()),
@@ -1484,38 +1660,75 @@ fn decode(
     match filter {
         None => {
             budget.charge(raw.len() as u64, "decoded structural streams")?;
-            Ok(raw.to_vec())
+            let held = budget.hold(raw.len(), "decoded stream bytes held at once")?;
+            Ok(Decoded {
+                data: raw.to_vec(),
+                _held: held,
+            })
         }
-        Some(b"FlateDecode") => {
-            // Never decode more than the budget could pay for.
-            let affordable = usize::try_from(budget.left()).unwrap_or(usize::MAX);
-            let limit = if affordable < cap {
-                Limit::Work
-            } else {
-                Limit::Decompressed
-            };
-            let cap = cap.min(affordable);
-            let mut out = Vec::new();
-            let mut z = flate2::read::ZlibDecoder::new(raw).take(cap as u64 + 1);
-            z.read_to_end(&mut out)
-                .map_err(|e| malformed(at, format!("the stream does not inflate: {e}")))?;
-            // Decoding stops one byte past what may be decoded: the rest is never inflated.
-            if out.len() > cap {
-                return Err(StrictError::Limit {
-                    limit,
-                    what: "bytes a stream decodes to (more than declared or allowed)",
-                    found: out.len() as u64,
-                    max: cap as u64,
-                });
-            }
-            budget.charge(out.len() as u64, "decoded structural streams")?;
-            Ok(out)
-        }
+        Some(b"FlateDecode") => inflate(raw, cap, budget, at),
         Some(other) => Err(StrictError::Unsupported(format!(
             "filter /{}",
             String::from_utf8_lossy(other)
         ))),
     }
+}
+
+/// Inflates a `/FlateDecode` body to at most `cap` bytes, charged to `budget` and held against its
+/// memory bound while the result lives; see [`decode`].
+fn inflate(raw: &[u8], cap: usize, budget: &Budget, at: usize) -> Result<Decoded, StrictError> {
+    // Never decode more than the budget could pay for (each byte is inflated twice) or the memory
+    // bound could hold.
+    let affordable = usize::try_from(budget.left() / 2).unwrap_or(usize::MAX);
+    let (limit, cap) = [
+        (Limit::Decompressed, cap),
+        (Limit::Work, affordable),
+        (Limit::Memory, budget.room()),
+    ]
+    .into_iter()
+    .min_by_key(|(_, c)| *c)
+    .unwrap_or((Limit::Decompressed, cap));
+    let inflate_error =
+        |e: std::io::Error| malformed(at, format!("the stream does not inflate: {e}"));
+    let mut z = flate2::read::ZlibDecoder::new(raw).take(cap as u64 + 1);
+    let mut scratch = [0u8; 16 * 1024];
+    let mut len = 0usize;
+    loop {
+        match z.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(k) => len += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(inflate_error(e)),
+        }
+    }
+    // Decoding stops one byte past what may be decoded: the rest is never inflated.
+    if len > cap {
+        return Err(StrictError::Limit {
+            limit,
+            what: "bytes a stream decodes to (more than declared or allowed)",
+            found: len as u64,
+            max: cap as u64,
+        });
+    }
+    budget.charge(2 * len as u64, "decoded structural streams")?;
+    let held = budget.hold(len, "decoded stream bytes held at once")?;
+    let mut data = vec![0u8; len];
+    flate2::read::ZlibDecoder::new(raw)
+        .read_exact(&mut data)
+        .map_err(inflate_error)?;
+    Ok(Decoded { data, _held: held })
+}
+
+/// Inflates a `/FlateDecode` body read from an untrusted file to at most `cap` bytes, charged to
+/// the file's `budget`; the bytes are held against its memory bound as long as the [`Held`]
+/// returned with them lives.
+pub fn inflate_held(
+    raw: &[u8],
+    cap: usize,
+    budget: &Budget,
+) -> Result<(Vec<u8>, Held), StrictError> {
+    let Decoded { data, _held } = inflate(raw, cap, budget, 0)?;
+    Ok((data, _held))
 }
 
 /// `n g obj` at the cursor.
@@ -1624,6 +1837,8 @@ struct ObjStm {
     slots: Vec<(u32, usize)>,
     data: Vec<u8>,
     first: usize,
+    /// The decoded bytes and the slots, held against the file's memory bound.
+    _held: (Held, Held),
 }
 
 /// Resolves entries to objects for one revision.
@@ -1862,7 +2077,14 @@ impl ObjectReader<'_, '_> {
             .limits
             .max_decompressed_total
             .min(self.syntax.budget.max_decoded);
-        let data = decode(raw, &dict, cap, self.syntax.budget, offset)?;
+        let Decoded {
+            data,
+            _held: data_held,
+        } = decode(raw, &dict, cap, self.syntax.budget, offset)?;
+        let slots_held = self.syntax.budget.hold(
+            n.saturating_mul(std::mem::size_of::<(u32, usize)>() + 16),
+            "object stream slots",
+        )?;
         let head = data
             .get(..first)
             .ok_or_else(|| malformed(offset, "/First lies past the end of the object stream"))?;
@@ -1896,7 +2118,12 @@ impl ObjectReader<'_, '_> {
             last = Some(off);
             slots.push((num, off));
         }
-        let s = Rc::new(ObjStm { slots, data, first });
+        let s = Rc::new(ObjStm {
+            slots,
+            data,
+            first,
+            _held: (data_held, slots_held),
+        });
         self.streams.insert(stream, s.clone());
         Ok(s)
     }
@@ -1913,6 +2140,7 @@ mod tests {
             max_depth: 8,
             values: Cell::new(0),
             max_values: 1 << 20,
+            held: Cell::new(0),
         };
         syntax.object(&mut Lexer::new(text, 0), 0)
     }

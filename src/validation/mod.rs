@@ -87,7 +87,7 @@ pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, Valid
     let mut dss = Dss::default();
     let mut found: Vec<Found> = match cache.get(&revs, last_index) {
         Ok(final_rev) => {
-            dss = read_dss(bytes, &final_rev, limits);
+            dss = read_dss(bytes, &final_rev, limits, &budget);
             find_signatures(&final_rev, limits)
         }
         Err(e) if e.is_limit() => return Err(e.into()),
@@ -251,6 +251,8 @@ struct Dss {
     certs: Vec<Vec<u8>>,
     /// CRLs and OCSP responses (DER).
     revinfo: Vec<Vec<u8>>,
+    /// The inflated items, held against the file's memory bound.
+    _held: Vec<revisions::Held>,
 }
 
 /// Most items read from one DSS array, and the largest stream inflated.
@@ -290,8 +292,12 @@ fn stream_body<'a>(
         .then_some(body)
 }
 
-fn read_dss(bytes: &[u8], rev: &LoadedRevision, limits: &ReadLimits) -> Dss {
+/// Reads the DSS of `rev`. Each stream is read once however often the arrays list it, and the
+/// work and memory its items take are the file's `budget`'s: what does not fit is left out (the
+/// signatures that needed it then lack validation material, which fails closed).
+fn read_dss(bytes: &[u8], rev: &LoadedRevision, limits: &ReadLimits, budget: &Budget) -> Dss {
     let mut out = Dss::default();
+    let mut seen = std::collections::HashSet::new();
     let Some(dss) = rev
         .doc
         .trailer
@@ -318,26 +324,44 @@ fn read_dss(bytes: &[u8], rev: &LoadedRevision, limits: &ReadLimits) -> Dss {
             let Ok(id) = item.as_reference() else {
                 continue;
             };
+            if !seen.insert(id) {
+                continue;
+            }
             let Some(Object::Stream(s)) = rev.get(id) else {
                 continue;
             };
+            if budget
+                .charge(
+                    s.dict
+                        .get(b"Length")
+                        .ok()
+                        .and_then(|l| rev.resolve(l, limits))
+                        .and_then(|l| l.as_i64().ok())
+                        .and_then(|l| u64::try_from(l).ok())
+                        .unwrap_or(0)
+                        / 16,
+                    "hashed DSS streams",
+                )
+                .is_err()
+            {
+                break;
+            }
             let Some(raw) = stream_body(bytes, rev, id, limits) else {
                 continue;
             };
             let data = match s.dict.get(b"Filter").ok().and_then(|f| f.as_name().ok()) {
-                None => Some(raw.to_vec()),
+                None => budget
+                    .hold(raw.len(), "DSS items")
+                    .ok()
+                    .map(|held| (raw.to_vec(), held)),
                 Some(b"FlateDecode") => {
-                    use std::io::Read as _;
-                    let mut inflated = Vec::new();
-                    flate2::read::ZlibDecoder::new(raw)
-                        .take(DSS_MAX_STREAM)
-                        .read_to_end(&mut inflated)
-                        .ok()
-                        .map(|_| inflated)
+                    let cap = (DSS_MAX_STREAM as usize).min(budget.max_decoded());
+                    revisions::inflate_held(raw, cap, budget).ok()
                 }
                 Some(_) => None,
             };
-            if let Some(d) = data {
+            if let Some((d, held)) = data {
+                out._held.push(held);
                 if certs {
                     out.certs.push(d);
                 } else {
@@ -416,12 +440,21 @@ impl<'a> RevisionCache<'a> {
             self.order.push_back(index);
             return Ok(rev);
         }
-        let rev = std::rc::Rc::new(revisions::load_revision(
-            self.bytes,
-            &revs.revisions[index],
-            self.limits,
-            self.budget,
-        )?);
+        let load = || {
+            revisions::load_revision(self.bytes, &revs.revisions[index], self.limits, self.budget)
+        };
+        let rev = match load() {
+            // The revisions kept for later hold the memory this one needs: let them go (those a
+            // caller still uses stay until it drops them) and read it again.
+            Err(e) if e.is_memory() && !self.order.is_empty() => {
+                for i in self.order.drain(..) {
+                    self.loaded[i] = None;
+                }
+                load()?
+            }
+            other => other?,
+        };
+        let rev = std::rc::Rc::new(rev);
         self.loaded[index] = Some(rev.clone());
         self.order.push_back(index);
         // Keep at most a few revisions, and only as many objects as a large honest file has: a

@@ -1094,6 +1094,7 @@ mod tests {
             xref: XrefChain::default(),
             unresolved: Vec::new(),
             end: 0,
+            held: crate::pdf::revisions::Held::nothing(),
         }
     }
 

@@ -579,3 +579,135 @@ fn signing_refuses_ambiguous_input_with_the_reason() {
     assert!(err.contains(&format!("{} 0", content.0)), "{err}");
     assert!(!o.exists());
 }
+
+/// The page dictionary of `page` as written, with `extra` inserted just before its closing `>>`.
+fn page_text_with(up: &Update, page: ObjectId, extra: &str) -> Vec<u8> {
+    let mut text = Vec::new();
+    kyso_write(
+        &Object::Dictionary(up.doc.get_dictionary(page).unwrap().clone()),
+        &mut text,
+    );
+    let close = text.len() - 2;
+    text.splice(close..close, extra.bytes());
+    text
+}
+
+#[test]
+fn a_key_written_twice_anywhere_in_an_update_is_refused() {
+    for b in BASES {
+        // The page with a second /Contents (a forged stream): readers keeping the first key and
+        // readers keeping the last show different pages.
+        let mut up = Update::over(base(b));
+        let (page, _) = page_and_content(&up.doc);
+        let forged = up.allocate();
+        up.object(forged, FORGED);
+        let text = page_text_with(&up, page, &format!("/Contents {forged} 0 R"));
+        up.object(page.0, &text);
+        let report = check(&up.finish(b.stream()));
+        assert_refused(b, &report, &[id(page.0)]);
+        // A key twice in a dictionary nested inside the page.
+        let mut up = Update::over(base(b));
+        let text = page_text_with(
+            &up,
+            page,
+            "/Group<</S/Transparency/CS/DeviceRGB/CS/DeviceCMYK>>",
+        );
+        up.object(page.0, &text);
+        let report = check(&up.finish(b.stream()));
+        assert_refused(b, &report, &[id(page.0)]);
+        // The same page kept in an object stream (the update written as a cross-reference stream
+        // whatever the base's form).
+        let mut up = Update::over(base(b));
+        let forged = up.allocate();
+        up.object(forged, FORGED);
+        let text = page_text_with(&up, page, &format!("/Contents {forged} 0 R"));
+        let head = format!("{} 0 ", page.0);
+        let mut data = head.clone().into_bytes();
+        data.extend_from_slice(&text);
+        let stm = up.allocate();
+        let mut body = format!(
+            "<</Type/ObjStm/N 1/First {}/Length {}>>stream\n",
+            head.len(),
+            data.len()
+        )
+        .into_bytes();
+        body.extend_from_slice(&data);
+        body.extend_from_slice(b"\nendstream");
+        up.object(stm, &body);
+        up.entry(page.0, At::InStream(stm, 0));
+        let report = check(&up.finish(true));
+        assert_refused(b, &report, &[id(page.0)]);
+    }
+}
+
+#[test]
+fn a_table_and_its_cross_reference_stream_defining_one_object_differently_are_refused() {
+    // A hybrid update: the table keeps the signed content stream, the /XRefStm it points at (read
+    // only by readers of PDF 1.5 and later) lists a forged one.
+    for b in BASES {
+        let mut up = Update::over(base(b));
+        let (_, content) = page_and_content(&up.doc);
+        let At::Offset(old) = up.location(content.0) else {
+            continue;
+        };
+        let forged_at = up.write_object(content.0, FORGED);
+        let stm = up.allocate();
+        let mut row = vec![1u8];
+        row.extend_from_slice(&(forged_at as u32).to_be_bytes());
+        row.extend_from_slice(&[0, 0, 0, 0]);
+        let mut body = format!(
+            "<</Type/XRef/Size {}/W[1 4 4]/Index[{} 1]/Length {}>>stream\n",
+            up.size,
+            content.0,
+            row.len()
+        )
+        .into_bytes();
+        body.extend_from_slice(&row);
+        body.extend_from_slice(b"\nendstream");
+        let stm_at = up.write_object(stm, &body);
+        up.entry(content.0, At::Offset(old));
+        up.trailer(&format!("/XRefStm {stm_at}"));
+        let report = check(&up.finish(false));
+        assert_refused(b, &report, &[id(content.0)]);
+    }
+}
+
+#[test]
+fn signing_refuses_every_kind_of_ambiguous_input_with_the_reason() {
+    let unsigned = std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap();
+    let mut cases: Vec<(&str, Vec<u8>, String)> = Vec::new();
+    // An entry leading to another object's header.
+    let mut up = Update::over(&unsigned);
+    let (page, content) = page_and_content(&up.doc);
+    let At::Offset(page_at) = up.location(page.0) else {
+        panic!("the fixture keeps its page in the file")
+    };
+    up.entry(content.0, At::Offset(page_at));
+    cases.push(("alias", up.finish(false), id(content.0)));
+    // A key twice in the page.
+    let mut up = Update::over(&unsigned);
+    let forged = up.allocate();
+    up.object(forged, FORGED);
+    let text = page_text_with(&up, page, &format!("/Contents {forged} 0 R"));
+    up.object(page.0, &text);
+    cases.push(("duplicate key", up.finish(false), id(page.0)));
+    // Two /Root keys in the trailer.
+    let mut up = Update::over(&unsigned);
+    let root = up.doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
+    up.trailer(&format!("/Root {} 0 R", root.0));
+    cases.push(("two roots", up.finish(false), "trailer".into()));
+    let dir = tempfile::tempdir().unwrap();
+    for (what, bytes, named) in cases {
+        let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
+        std::fs::write(&i, &bytes).unwrap();
+        let out = kyso()
+            .args(sign_args("chairman-rsa", &i, &o, &[]))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{what}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("ambiguous"), "{what}: {err}");
+        assert!(err.contains(&named), "{what}: {named} is named: {err}");
+        assert!(!o.exists(), "{what}");
+    }
+}

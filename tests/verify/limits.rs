@@ -1,11 +1,16 @@
 //! Small files built to exhaust a verifier: entries that all point at one large object, an object
 //! stream of a quarter million objects repeated by many updates, a section declaring sixty million
-//! entries, a decompression bomb. `kyso verify` must refuse each within bounded memory and time,
+//! entries, decompression bombs in cross-reference and object streams, long strings in object
+//! streams, chained sections of free entries, an appearance of a million operands. `kyso verify`
+//! must refuse each within bounded memory (peak RSS of the binary, measured with `/usr/bin/time`,
+//! against issue 12's 64 MB + 3 × the size over its resting footprint) and time,
 //! naming the limit (exit 4) when a limit is what stops it, also when the limit is reached in a
 //! revision after a valid signature.
 
 use std::io::Write as _;
 use std::path::Path;
+
+use lopdf::dictionary;
 
 use crate::ambiguity::{At, BASES, Update, base};
 use crate::common::*;
@@ -394,5 +399,195 @@ fn a_decompression_bomb_after_a_signature_is_a_limit_named() {
         assert_eq!(code, 4, "{b:?}: {err}");
         assert!(err.contains("max_decompressed_total"), "{b:?}: {err}");
         assert_bounded("signed bomb", &bytes, rss, secs);
+    }
+}
+
+/// An object stream (numbered `stm`) holding one object, `first_num`, whose decoded data is
+/// `packed` inflated (the header `"{first_num} 0 "` is expected at its start).
+fn objstm_body(packed: &[u8], first_len: usize) -> Vec<u8> {
+    let mut body = format!(
+        "<</Type/ObjStm/N 1/First {first_len}/Filter/FlateDecode/Length {}>>stream\n",
+        packed.len()
+    )
+    .into_bytes();
+    body.extend_from_slice(packed);
+    body.extend_from_slice(b"\nendstream");
+    body
+}
+
+#[test]
+fn an_object_stream_bomb_stays_within_the_memory_bound() {
+    // A 4 MB file whose object stream inflates to 64 MB of nulls: it may decode 16 MB plus the
+    // file's size, is refused one byte past that, and never holds more than it may decode.
+    let (mut out, offsets) = small_pdf();
+    out.push(b'%');
+    out.extend(std::iter::repeat_n(b'x', 4 << 20));
+    out.push(b'\n');
+    let packed = bomb(b"null ", 64);
+    let stm_at = out.len();
+    out.extend_from_slice(b"5 0 obj\n");
+    out.extend_from_slice(&objstm_body(&packed, 4));
+    out.extend_from_slice(b"\nendobj\n");
+    let mut rows = vec![(0u8, 0u32, 65535u32)];
+    rows.extend(offsets.iter().map(|o| (1u8, *o as u32, 0u32)));
+    rows.extend([(1, stm_at as u32, 0), (2, 5, 0), (1, out.len() as u32, 0)]);
+    xref_stream(&mut out, 7, &rows, "0 8", 8, "");
+    let (code, err, rss, secs) = measured(&out);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("max_decompressed_total"), "{err}");
+    assert_bounded("object-stream bomb", &out, rss, secs);
+    // The same stream after kyso's and pyHanko's signatures, in a small file.
+    for b in [
+        crate::ambiguity::Base::KysoTable,
+        crate::ambiguity::Base::PyHankoStream,
+    ] {
+        let mut up = Update::over(base(b));
+        let stm = up.allocate();
+        let num = up.allocate();
+        let head = format!("{num} 0 ");
+        let packed = bomb(head.as_bytes(), 64);
+        up.object(stm, &objstm_body(&packed, head.len()));
+        up.entry(num, At::InStream(stm, 0));
+        let bytes = up.finish(true);
+        let (code, err, rss, secs) = measured(&bytes);
+        assert_eq!(code, 4, "{b:?}: {err}");
+        // A small file's work budget runs out before the stream's own cap.
+        assert!(
+            ["max_decompressed_total", "memory_bound", "work_budget"]
+                .iter()
+                .any(|l| err.contains(l)),
+            "{b:?}: {err}"
+        );
+        assert_bounded("signed object-stream bomb", &bytes, rss, secs);
+    }
+}
+
+#[test]
+fn long_strings_in_object_streams_are_held_against_the_memory_bound() {
+    // Twelve object streams of 15 KB, each inflating to one 15 MB string: each fits what one
+    // stream may decode, together they would hold 180 MB of parsed strings.
+    let (mut out, offsets) = small_pdf();
+    let mut string = b"(".to_vec();
+    string.extend(std::iter::repeat_n(b'a', 15 << 20));
+    string.push(b')');
+    let mut rows = vec![(0u8, 0u32, 65535u32)];
+    rows.extend(offsets.iter().map(|o| (1u8, *o as u32, 0u32)));
+    let streams = 12u32;
+    for k in 0..streams {
+        let head = format!("{} 0 ", 5 + streams + k);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(head.as_bytes()).unwrap();
+        z.write_all(&string).unwrap();
+        let packed = z.finish().unwrap();
+        rows.push((1, out.len() as u32, 0));
+        out.extend_from_slice(format!("{} 0 obj\n", 5 + k).as_bytes());
+        out.extend_from_slice(&objstm_body(&packed, head.len()));
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    rows.extend((0..streams).map(|k| (2u8, 5 + k, 0)));
+    let num = rows.len() as u32;
+    rows.push((1, out.len() as u32, 0));
+    xref_stream(
+        &mut out,
+        num,
+        &rows,
+        &format!("0 {}", rows.len()),
+        u64::from(num) + 1,
+        "",
+    );
+    let (code, err, rss, secs) = measured(&out);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("memory_bound") || err.contains("work_budget"),
+        "{err}"
+    );
+    assert_bounded("strings in object streams", &out, rss, secs);
+}
+
+#[test]
+fn chained_sections_of_free_entries_are_held_against_the_memory_bound() {
+    // Sixty cross-reference streams of 130,000 one-byte free entries each, chained by /Prev: an
+    // 18 KB file whose merged table would hold 7.8 million entries.
+    let (mut out, offsets) = small_pdf();
+    let n: u64 = 130_000;
+    let mut prev: Option<usize> = None;
+    let mut last = 0;
+    for k in 0..60u64 {
+        let at = out.len();
+        let first = 6 + k * n;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![0u8; n as usize]).unwrap();
+        let packed = z.finish().unwrap();
+        let extra = prev.map_or(String::new(), |p| format!("/Prev {p}"));
+        out.extend_from_slice(
+            format!(
+                "{} 0 obj\n<</Type/XRef/Size {}/Root 1 0 R/W[1 0 0]/Index[{first} {n}]/Filter/FlateDecode/Length {}{extra}>>stream\n",
+                5 + k,
+                first + n,
+                packed.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&packed);
+        out.extend_from_slice(b"\nendstream\nendobj\n");
+        prev = Some(at);
+        last = first + n;
+    }
+    let mut rows = vec![(0u8, 0u32, 65535u32)];
+    rows.extend(offsets.iter().map(|o| (1u8, *o as u32, 0u32)));
+    rows.push((1, out.len() as u32, 0));
+    let p = prev.unwrap();
+    xref_stream(&mut out, 5, &rows, "0 6", last, &format!("/Prev {p}"));
+    let (code, err, rss, secs) = measured(&out);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("memory_bound") || err.contains("work_budget"),
+        "{err}"
+    );
+    assert_bounded("free entries", &out, rss, secs);
+}
+
+#[test]
+fn a_new_appearance_of_a_million_operands_or_a_bomb_is_read_within_the_bounds() {
+    // An unsigned signature field added after kyso's signature, whose appearance is either 1.6
+    // million numbers before any operator or a stream inflating to 256 MB: the content reader
+    // stops at what it may hold, counts the appearance as painting everywhere, and the change is
+    // disallowed.
+    let mut zeros = b"[".to_vec();
+    zeros.extend(std::iter::repeat_n(b"0 ".as_slice(), 1_600_000).flatten());
+    zeros.push(b']');
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&zeros).unwrap();
+    for (what, packed) in [
+        ("operands", z.finish().unwrap()),
+        ("bomb", bomb(b"0 0 m 1 1 l S\n", 256)),
+    ] {
+        let bytes = crate::posing::update(base(crate::ambiguity::Base::KysoTable), |doc, up| {
+            let ap = up.allocate();
+            let mut stream = lopdf::Stream::new(
+                dictionary! {
+                    "Type" => "XObject", "Subtype" => "Form", "Filter" => "FlateDecode",
+                    "BBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+                },
+                packed.clone(),
+            );
+            stream.allows_compression = false;
+            up.put(ap, lopdf::Object::Stream(stream));
+            let w = up.allocate();
+            let page = doc.get_pages().into_iter().next().unwrap().1;
+            up.put(
+                w,
+                lopdf::Object::Dictionary(dictionary! {
+                    "Type" => "Annot", "Subtype" => "Widget", "FT" => "Sig",
+                    "T" => lopdf::Object::string_literal("Evil"), "F" => 4, "P" => page,
+                    "Rect" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+                    "AP" => dictionary! { "N" => ap },
+                }),
+            );
+            crate::posing::attach(doc, up, w);
+        });
+        let (code, err, rss, secs) = measured(&bytes);
+        assert_eq!(code, 1, "{what}: {err}");
+        assert_bounded(what, &bytes, rss, secs);
     }
 }

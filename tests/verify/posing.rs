@@ -45,7 +45,7 @@ fn first_page(doc: &Document) -> ObjectId {
 
 /// Puts `field` into the first page's `/Annots` and into `/AcroForm /Fields`, whatever form the
 /// two arrays have (direct or indirect, present or not).
-fn attach(doc: &Document, up: &mut IncrementalUpdate<'_>, field: ObjectId) {
+pub(crate) fn attach(doc: &Document, up: &mut IncrementalUpdate<'_>, field: ObjectId) {
     let page = first_page(doc);
     let mut page_dict = doc.get_dictionary(page).unwrap().clone();
     match page_dict.get(b"Annots").ok().cloned() {
