@@ -298,7 +298,8 @@ PY
 printf '%-24s %9s %4s %10s %10s %7s %7s  %s\n' shape bytes exit "peak MB" "bound MB" seconds "bound" "stderr (first line)"
 for f in fanout fanout-signed nulls-20-updates sixty-million-stream sixty-million-table \
          xref-bomb xref-bomb-signed objstm-bomb objstm-bomb-signed many-objstms strings-objstm \
-         deep-nesting many-revisions free-entries dss-bomb ap-bomb ap-operands dense-honest dense-two-signatures; do
+         deep-nesting many-revisions free-entries dss-bomb ap-bomb ap-operands dense-honest \
+         dense-two-signatures; do
   pdf=$WORK/$f.pdf
   size=$(stat -c %s "$pdf")
   set +e
@@ -307,15 +308,17 @@ for f in fanout fanout-signed nulls-20-updates sixty-million-stream sixty-millio
   code=$(grep 'Exit status' "$WORK/err" | awk '{print $NF}')
   rss=$(grep 'Maximum resident set size' "$WORK/err" | awk '{print $NF}')
   wall=$(grep 'Elapsed (wall clock)' "$WORK/err" | awk '{print $NF}')
-  first=$(grep -v -E '^\s|Command being timed|Command exited' "$WORK/err" | head -1 | cut -c1-110 | tr -d "'" || true)
   python3 -c "
 size=$size; rss=$rss*1024
 m, s = '$wall'.split(':')[-2:]; secs = int(m) * 60 + float(s)
 bound, tbound = 64e6 + 3 * size, max(size / 1e6, 0.1)
 ok = rss <= bound and secs <= tbound
-print(f'%-24s %9d %4s %10.1f %10.1f %7.2f %7.2f  %s' % ('$f', size, '$code', rss/1e6, bound/1e6, secs, tbound, ('' if ok else 'OVER ') + '''$first'''))
+lines = [l for l in open('$WORK/err', encoding='utf-8', errors='replace').read().splitlines()
+         if l and not l[0].isspace() and not l.startswith(('Command being timed', 'Command exited'))]
+first = lines[0][:110] if lines else ''
+print(f'%-24s %9d %4s %10.1f %10.1f %7.2f %7.2f  %s' % ('$f', size, '$code', rss/1e6, bound/1e6, secs, tbound, ('' if ok else 'OVER ') + first))
 open('$WORK/over', 'a').write('' if ok else '$f\\n')
-" || echo "$f $size $code $rss $wall $first"
+" || echo "$f $size $code $rss $wall"
 done
 # The time bound has a floor of 0.1 s: starting the process takes about 10 ms.
 if [ -s "$WORK/over" ]; then echo "over a bound: $(tr '\n' ' ' < "$WORK/over")"; exit 1; fi

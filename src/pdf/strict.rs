@@ -163,12 +163,13 @@ const BYTES_PER_VALUE: usize = 64;
 /// Work per byte of input: enough to read each revision of a file with dozens of revisions.
 const WORK_PER_BYTE: u64 = 32;
 /// Memory the file's readers may hold at once whatever its size (parsed objects, cross-reference
-/// entries, decoded streams), and how much more per byte of input (in halves: 3 = 1.5 bytes).
-/// The release binary rests at about 24 MB with the file itself held once, so the peak stays near
-/// 24 MB + 32 MB + 2.5 × the size, under issue 12's 64 MB + 3 × the size with room for the
-/// allocator's slack and for estimates below that are a little short.
-const BASE_HELD: usize = 32 << 20;
-const HELD_HALVES_PER_BYTE: usize = 3;
+/// entries, decoded streams), and how much more per byte of input (in tenths: 12 = 1.2 bytes).
+/// The release binary rests at about 22 MB, and the estimates below fall short by up to 1.65 times
+/// on documents made of many small dictionaries and arrays (their allocations have fixed costs):
+/// the peak stays under 22 MB + the file + 1.65 × (22 MB + 1.2 × the file), within issue 12's
+/// 64 MB + 3 × the file's size.
+const BASE_HELD: usize = 22 << 20;
+const HELD_TENTHS_PER_BYTE: usize = 12;
 /// Memory one parsed value costs beyond its payload: the `Object` itself where it is kept (a map
 /// entry with its hash, key and index, or an array slot) and the allocations of small containers
 /// (measured: about 240 bytes per value of documents made of small dictionaries).
@@ -234,7 +235,7 @@ impl Budget {
         let mut b = Budget::with_total(total);
         b.max_values = BASE_VALUES.saturating_add(file_len / BYTES_PER_VALUE);
         b.max_decoded = BASE_DECODED.saturating_add(file_len);
-        b.max_held = BASE_HELD.saturating_add(file_len.saturating_mul(HELD_HALVES_PER_BYTE) / 2);
+        b.max_held = BASE_HELD.saturating_add(file_len.saturating_mul(HELD_TENTHS_PER_BYTE) / 10);
         b
     }
 
