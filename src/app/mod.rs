@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 
 use crate::config::Settings;
 use crate::issuing::IssuedFiles;
-use crate::registry::Registry;
+use crate::registry::{Pool, Registry};
 use crate::templates::Catalog;
 
 pub use error::AppError;
@@ -68,7 +68,13 @@ pub struct App {
     /// The validation-material client, kept for the process so answers are reused for their
     /// validity.
     fetcher: OnceLock<Arc<crate::ltv::fetch::Fetcher>>,
+    /// Open registry connections, reused across use cases.
+    pool: Pool,
 }
+
+/// Registry connections an [`App`] keeps open while idle: enough for the service's blocking
+/// workers, few enough that a CLI run holds one or two.
+const IDLE_CONNECTIONS: usize = 16;
 
 impl App {
     /// An application on `settings` with the system clock.
@@ -78,7 +84,9 @@ impl App {
 
     /// An application on `settings` reading time from `clock`.
     pub fn with_clock(settings: Settings, clock: Arc<dyn Clock>) -> App {
+        let pool = Pool::new(&settings.registry_path(), IDLE_CONNECTIONS);
         App {
+            pool,
             settings,
             clock,
             catalog: OnceLock::new(),
@@ -118,9 +126,9 @@ impl App {
         Ok(self.catalog.get_or_init(|| loaded).clone())
     }
 
-    /// Opens the registry.
+    /// A registry connection (from the application's pool; it returns there when dropped).
     pub fn registry(&self) -> Result<Registry, AppError> {
-        Ok(Registry::open(&self.settings.registry_path())?)
+        Ok(self.pool.get()?)
     }
 
     /// The issued-files store under the data directory.

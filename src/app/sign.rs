@@ -21,7 +21,7 @@
 //! one transaction. A crash before that commit leaves nothing signed behind (the caller got no
 //! bytes); after it, the signed file is in the outbox whatever happens to the caller's copy.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -157,9 +157,6 @@ pub fn sign(
         .cloned()
         .unwrap_or(signing::TimestampOutcome::NotAsked);
     let (bytes, ltv) = long_term(app, stamped.bytes, &outcome)?;
-    let tx = registry
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut extra = json!({});
     let detail = outcome.audit_detail();
     if !detail.is_null() {
@@ -169,11 +166,14 @@ pub fn sign(
     if !detail.is_null() {
         extra["ltv"] = detail;
     }
-    let mut signed = record(app, &tx, bytes, &decision, req, now, extra)?;
-    super::ltv::record_owed(&tx, &signed.sha256, &ltv, now)?;
+    stage_files(app, &bytes, &decision)?;
+    let mut signed = registry.commit_grouped(|tx| {
+        let signed = record(app, tx, bytes, &decision, req, now, extra)?;
+        super::ltv::record_owed(tx, &signed.sha256, &ltv, now)?;
+        Ok::<_, AppError>(signed)
+    })?;
     signed.timestamp = outcome;
     signed.ltv = ltv;
-    tx.commit()?;
     Ok(signed)
 }
 
@@ -505,19 +505,6 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
         ..SignRequest::default()
     };
     let (bytes, ltv) = long_term(app, stamped.bytes, &outcome)?;
-    let tx = registry
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // The state change first, inside the transaction: a concurrent completion that lost the
-    // race finds the handle completed and records nothing.
-    if !deferred::mark_completed(&tx, handle, now)? {
-        drop(tx);
-        return Err(refuse(
-            registry.connection(),
-            &actor,
-            Denial::AlreadyCompleted(handle.to_owned()).into(),
-        ));
-    }
     let mut extra = json!({"deferred": true, "handle": handle, "certificate": serial});
     let detail = outcome.audit_detail();
     if !detail.is_null() {
@@ -527,9 +514,24 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
     if !detail.is_null() {
         extra["ltv"] = detail;
     }
-    let mut signed = record(app, &tx, bytes, &decision, &req, now, extra)?;
-    super::ltv::record_owed(&tx, &signed.sha256, &ltv, now)?;
-    tx.commit()?;
+    stage_files(app, &bytes, &decision)?;
+    let recorded = registry.commit_grouped(|tx| {
+        // The state change first, inside the transaction: a concurrent completion that lost
+        // the race finds the handle completed and records nothing.
+        if !deferred::mark_completed(tx, handle, now)? {
+            return Ok(None);
+        }
+        let signed = record(app, tx, bytes, &decision, &req, now, extra)?;
+        super::ltv::record_owed(tx, &signed.sha256, &ltv, now)?;
+        Ok::<_, AppError>(Some(signed))
+    })?;
+    let Some(mut signed) = recorded else {
+        return Err(refuse(
+            registry.connection(),
+            &actor,
+            Denial::AlreadyCompleted(handle.to_owned()).into(),
+        ));
+    };
     signed.timestamp = outcome;
     signed.ltv = ltv;
     Ok(signed)
@@ -803,8 +805,21 @@ fn decide(
     })
 }
 
-/// Records a signature: staged copy and outbox row, the document's new version, the audit
-/// entry — inside the caller's transaction `tx`.
+/// Writes the files a signature's records point at, durably, before the transaction that
+/// records it ([`record`]), so that no fsync runs while the registry's write lock is held: the
+/// archive's staged copy and, for a registered document, the new version that the service
+/// hands to the next signer and to downloads. Both are named by their content.
+fn stage_files(app: &App, bytes: &[u8], decision: &Decision) -> Result<(), AppError> {
+    Outbox::new(app.settings()).stage(bytes)?;
+    if let Some(doc) = &decision.document {
+        app.issued_files()
+            .stage_version(&doc.id, &sha256_hex(bytes), bytes)?;
+    }
+    Ok(())
+}
+
+/// Records a signature: outbox row (its staged copy written by [`stage_files`] or now), the
+/// document's new version, the audit entry — inside the caller's transaction `tx`.
 fn record(
     app: &App,
     tx: &Connection,
@@ -831,9 +846,6 @@ fn record(
         },
     )?;
     if let Some(doc) = &decision.document {
-        // The service hands this version to the next signer and to downloads: durable before
-        // the commit that records it.
-        app.issued_files().stage_version(&doc.id, &sha256, &bytes)?;
         tx.execute(
             "INSERT INTO document_versions(sha256, document_id, stage, size, field, signer, capacity, created_at)
              VALUES (?1, ?2, 'signed', ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sha256) DO NOTHING",

@@ -277,6 +277,30 @@ impl Outbox {
         self.submit_with(registry.connection(), req)
     }
 
+    /// Writes the staged copy of `bytes` durably, before the transaction that will submit it
+    /// with [`Outbox::submit_with`]: the fsyncs then happen while other requests may write to
+    /// the registry, instead of inside the write lock. A copy left behind by a transaction
+    /// that then failed is named by its content and reused by the next submission of the same
+    /// bytes.
+    pub fn stage(&self, bytes: &[u8]) -> Result<(), ArchiveError> {
+        let size = bytes.len() as u64;
+        if size > self.max_size {
+            return Err(ArchiveError::TooLarge {
+                size,
+                max: self.max_size,
+            });
+        }
+        let staged = self.staged_path(&Sha256::of(bytes));
+        if staged.is_file() {
+            return Ok(());
+        }
+        write_durable(&staged, bytes).map_err(|source| ArchiveError::Io {
+            action: "cannot stage the document in",
+            path: staged,
+            source,
+        })
+    }
+
     /// [`Outbox::submit`] on a connection that may be inside a transaction, so that the outbox
     /// row commits together with the caller's own records (the signing's audit entry): the
     /// staged copy is durable before the row, and the row lands with the rest or not at all.
@@ -316,11 +340,16 @@ impl Outbox {
             });
         }
 
-        write_durable(&staged, req.bytes).map_err(|source| ArchiveError::Io {
-            action: "cannot stage the document in",
-            path: staged.clone(),
-            source,
-        })?;
+        // Staged ahead by `stage` (outside the caller's transaction) or now. Staged copies are
+        // named by their SHA-256 and only ever renamed into place whole, so one that exists
+        // holds exactly these bytes.
+        if !staged.is_file() {
+            write_durable(&staged, req.bytes).map_err(|source| ArchiveError::Io {
+                action: "cannot stage the document in",
+                path: staged.clone(),
+                source,
+            })?;
+        }
         let key = ObjectKey::new(&prefix, &commune, date, sha);
         let inserted = conn.execute(
             "INSERT INTO archive_outbox(sha256, size, kind, commune, doc_date, object_key, source)

@@ -475,35 +475,33 @@ impl Issuer {
         match self.catalog.render(kind, &valid, &meta) {
             Ok(doc) => {
                 let digest = hex(ring::digest::digest(&ring::digest::SHA256, &doc.pdf).as_ref());
-                // The file first, durably; then one durable commit (synchronous = FULL, the
-                // connection's setting) of status, version and audit entry: the document leaves
+                // The file first, durably; then one durable commit (its fsync shared with
+                // concurrent commits) of status, version and audit entry: the document leaves
                 // kyso only once the register says it was issued, and then its file exists.
                 self.files.stage(&id, &doc.pdf)?;
                 let stamp = rfc3339(now);
-                let tx = self
-                    .registry
-                    .connection_mut()
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
-                tx.prepare_cached(
-                    "UPDATE documents SET status = 'issued', pdf_sha256 = ?2 WHERE id = ?1",
-                )?
-                .execute(params![id, digest])?;
-                tx.prepare_cached(
-                    "INSERT INTO document_versions(sha256, document_id, stage, size, created_at)
-                     VALUES (?1, ?2, 'issued', ?3, ?4)",
-                )?
-                .execute(params![digest, id, doc.pdf.len() as i64, stamp])?;
-                crate::audit::append(
-                    &tx,
-                    actor,
-                    "issue",
-                    &id,
-                    &serde_json::json!({
-                        "kind": kind, "template_version": version, "number": number,
-                        "volume": volume, "type_code": register.type_code, "sha256": digest,
-                    }),
-                )?;
-                tx.commit()?;
+                self.registry.commit_grouped(|tx| {
+                    tx.prepare_cached(
+                        "UPDATE documents SET status = 'issued', pdf_sha256 = ?2 WHERE id = ?1",
+                    )?
+                    .execute(params![id, digest])?;
+                    tx.prepare_cached(
+                        "INSERT INTO document_versions(sha256, document_id, stage, size, created_at)
+                         VALUES (?1, ?2, 'issued', ?3, ?4)",
+                    )?
+                    .execute(params![digest, id, doc.pdf.len() as i64, stamp])?;
+                    crate::audit::append(
+                        tx,
+                        actor,
+                        "issue",
+                        &id,
+                        &serde_json::json!({
+                            "kind": kind, "template_version": version, "number": number,
+                            "volume": volume, "type_code": register.type_code, "sha256": digest,
+                        }),
+                    )?;
+                    Ok::<(), IssueError>(())
+                })?;
                 Ok(Issued {
                     id,
                     kind: kind.to_owned(),

@@ -5,7 +5,8 @@
 //! own transaction, and is recorded by name in `schema_migrations`, so features developed apart
 //! can add their own files without fighting over a single version counter.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -80,9 +81,165 @@ const MIGRATIONS: &[Migration] = &[
 pub mod users;
 
 /// An open registry database.
+///
+/// A registry taken from a [`Pool`] goes back to it when dropped, so that a service answering
+/// thousands of requests a second does not open (and parse the schema of) a new connection for
+/// each: opening costs far more than the one or two queries most requests make.
 pub struct Registry {
-    conn: Connection,
+    /// Always `Some` until `drop` hands the connection back to its pool.
+    conn: Option<Connection>,
     wal: bool,
+    pool: Option<Arc<PoolInner>>,
+}
+
+/// Connections to one registry file, kept open between uses.
+///
+/// Cheap to clone (all clones share the idle connections). At most `max_idle` connections are
+/// kept; more may be open at once under load, and those are closed when returned.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    path: PathBuf,
+    idle: Mutex<Vec<(Connection, bool)>>,
+    max_idle: usize,
+    flush: GroupFlush,
+}
+
+/// One fsync of the write-ahead log for every commit made before it started.
+///
+/// In WAL mode with `synchronous = FULL`, SQLite fsyncs the log inside each commit, while it
+/// holds the write lock: concurrent writers then queue behind one another's fsyncs, and a burst
+/// of requests runs at one fsync per commit. Committing with `synchronous = NORMAL` writes the
+/// same frames without the fsync, still atomically; the commit is then made durable by fsyncing
+/// the log file outside the lock. A caller takes a ticket after its commit returned and waits
+/// until a flush that started after its ticket has finished; one caller at a time runs the
+/// flush, for everyone waiting, so N concurrent commits cost one fsync instead of N.
+///
+/// Frames moved into the database by a checkpoint are safe too: SQLite fsyncs the log before
+/// each checkpoint and the database after it, and deletes the log only after a full checkpoint.
+struct GroupFlush {
+    wal_path: PathBuf,
+    state: Mutex<FlushState>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct FlushState {
+    /// Tickets handed out (commits waiting to be durable).
+    issued: u64,
+    /// Every ticket up to this one is durable.
+    flushed: u64,
+    /// A caller is fsyncing now.
+    running: bool,
+}
+
+impl GroupFlush {
+    fn new(db: &Path) -> GroupFlush {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        GroupFlush {
+            wal_path: PathBuf::from(wal),
+            state: Mutex::new(FlushState::default()),
+            done: Condvar::new(),
+        }
+    }
+
+    /// Returns once everything committed before the call is on disk.
+    fn flush(&self) -> std::io::Result<()> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.issued += 1;
+        let ticket = st.issued;
+        loop {
+            if st.flushed >= ticket {
+                return Ok(());
+            }
+            if !st.running {
+                st.running = true;
+                let target = st.issued;
+                drop(st);
+                let result = self.fsync_log();
+                st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.running = false;
+                if result.is_ok() {
+                    st.flushed = st.flushed.max(target);
+                }
+                self.done.notify_all();
+                // A failed flush fails its own caller; the others try again themselves.
+                result?;
+                continue;
+            }
+            st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn fsync_log(&self) -> std::io::Result<()> {
+        match std::fs::File::open(&self.wal_path) {
+            Ok(f) => f.sync_data(),
+            // No log: the last connection closed after a full checkpoint, which SQLite syncs.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Pool {
+    /// A pool of connections to the registry at `path`, keeping at most `max_idle` of them open
+    /// while unused. The schema is brought up to date by the first connection opened.
+    pub fn new(path: &Path, max_idle: usize) -> Pool {
+        Pool {
+            inner: Arc::new(PoolInner {
+                path: path.to_path_buf(),
+                idle: Mutex::new(Vec::new()),
+                max_idle,
+                flush: GroupFlush::new(path),
+            }),
+        }
+    }
+
+    /// An idle connection, or a new one when none is idle.
+    pub fn get(&self) -> Result<Registry, RegistryError> {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let mut registry = match idle {
+            Some((conn, wal)) => Registry {
+                conn: Some(conn),
+                wal,
+                pool: None,
+            },
+            None => Registry::open(&self.inner.path)?,
+        };
+        registry.pool = Some(self.inner.clone());
+        Ok(registry)
+    }
+
+    /// How many connections wait idle (tests).
+    pub fn idle(&self) -> usize {
+        self.inner.idle.lock().map_or(0, |v| v.len())
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let (Some(pool), Some(conn)) = (self.pool.take(), self.conn.take()) else {
+            return;
+        };
+        // A connection left inside a transaction (a use case that failed between BEGIN and
+        // COMMIT without a guard) is closed, which rolls it back, rather than handed on.
+        if !conn.is_autocommit() {
+            return;
+        }
+        let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < pool.max_idle {
+            idle.push((conn, self.wal));
+        }
+    }
 }
 
 impl Registry {
@@ -114,13 +271,17 @@ impl Registry {
         let wal = mode.eq_ignore_ascii_case("wal");
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut registry = Registry { conn, wal };
+        let mut registry = Registry {
+            conn: Some(conn),
+            wal,
+            pool: None,
+        };
         registry.migrate()?;
         Ok(registry)
     }
 
     fn migrate(&mut self) -> Result<(), RegistryError> {
-        self.conn.execute_batch(
+        self.connection().execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                  name TEXT PRIMARY KEY,
                  applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
@@ -129,11 +290,11 @@ impl Registry {
         // Every open of a up-to-date registry (each request of the service opens one) finds
         // all migrations applied with one read, without taking the write lock.
         let applied: i64 =
-            self.conn
+            self.connection()
                 .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))?;
         if usize::try_from(applied).is_ok_and(|n| n == MIGRATIONS.len())
             && MIGRATIONS.iter().all(|m| {
-                self.conn
+                self.connection()
                     .query_row(
                         "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE name = ?1)",
                         [m.name],
@@ -146,7 +307,7 @@ impl Registry {
         }
         for m in MIGRATIONS {
             let tx = self
-                .conn
+                .connection_mut()
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let done: bool = tx.query_row(
                 "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE name = ?1)",
@@ -169,10 +330,55 @@ impl Registry {
     /// The names of the migrations applied, in order.
     pub fn applied_migrations(&self) -> Result<Vec<String>, RegistryError> {
         let mut st = self
-            .conn
+            .connection()
             .prepare("SELECT name FROM schema_migrations ORDER BY name")?;
         let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         Ok(names)
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction and commits it durably, sharing the fsync with the
+    /// commits of other requests made at the same moment (see [`GroupFlush`]). When it returns
+    /// `Ok`, the transaction survives a crash or a power cut, exactly as a commit with
+    /// `synchronous = FULL` would. Outside WAL mode, or on a connection not taken from a
+    /// [`Pool`], it is a plain FULL commit.
+    pub fn commit_grouped<T, E>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let group = match (&self.pool, self.wal) {
+            (Some(pool), true) => Some(pool.clone()),
+            _ => None,
+        };
+        let conn = self.connection_mut();
+        if group.is_some() {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let committed = (|| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok::<T, E>(value)
+        })();
+        if let Some(pool) = group {
+            // Back to FULL before anything else can use this connection; if that fails the
+            // connection must not be reused, so it is dropped from the pool.
+            if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
+                self.pool = None;
+                return Err(e.into());
+            }
+            let value = committed?;
+            pool.flush.flush().map_err(|e| {
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC),
+                    Some(format!("cannot make the commit durable: {e}")),
+                )
+            })?;
+            return Ok(value);
+        }
+        committed
     }
 
     /// Whether the database runs in write-ahead-log mode (it does unless the file system cannot
@@ -184,12 +390,19 @@ impl Registry {
 
     /// The underlying connection, for the modules that own tables in the registry.
     pub fn connection(&self) -> &Connection {
-        &self.conn
+        match &self.conn {
+            Some(c) => c,
+            // Taken only by `drop`, after which no method can run.
+            None => unreachable!("registry connection used after drop"),
+        }
     }
 
     /// The underlying connection, mutably (transactions).
     pub fn connection_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+        match &mut self.conn {
+            Some(c) => c,
+            None => unreachable!("registry connection used after drop"),
+        }
     }
 }
 
@@ -205,5 +418,81 @@ mod tests {
         let second = Registry::open(&path).unwrap().applied_migrations().unwrap();
         assert_eq!(first, second);
         assert_eq!(first.len(), MIGRATIONS.len());
+    }
+
+    #[test]
+    fn pool_reuses_connections_and_drops_ones_left_in_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::new(&dir.path().join("r.sqlite3"), 2);
+        {
+            let a = pool.get().unwrap();
+            let b = pool.get().unwrap();
+            let c = pool.get().unwrap();
+            a.connection()
+                .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+                .unwrap();
+            assert_eq!(
+                c.connection()
+                    .query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .unwrap(),
+                1
+            );
+            drop(b);
+        }
+        assert_eq!(pool.idle(), 2, "at most max_idle are kept");
+        let open = pool.get().unwrap();
+        open.connection().execute_batch("BEGIN").unwrap();
+        drop(open);
+        assert_eq!(
+            pool.idle(),
+            1,
+            "a connection inside a transaction is not reused"
+        );
+        let next = pool.get().unwrap();
+        assert!(next.connection().is_autocommit());
+    }
+
+    #[test]
+    fn grouped_commits_are_visible_and_leave_the_connection_at_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::new(&dir.path().join("r.sqlite3"), 4);
+        pool.get()
+            .unwrap()
+            .connection()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let pool = pool.clone();
+                s.spawn(move || {
+                    let mut r = pool.get().unwrap();
+                    r.commit_grouped(|tx| tx.execute("INSERT INTO t VALUES (?1)", [i]))
+                        .unwrap();
+                    let sync: i64 = r
+                        .connection()
+                        .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                        .unwrap();
+                    assert_eq!(sync, 2, "FULL again after the commit");
+                });
+            }
+        });
+        let mut r = pool.get().unwrap();
+        let n: i64 = r
+            .connection()
+            .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(n, 8);
+        // A failing transaction is rolled back and changes nothing.
+        let e: Result<(), rusqlite::Error> = r.commit_grouped(|tx| {
+            tx.execute("INSERT INTO t VALUES (99)", [])?;
+            tx.execute("INSERT INTO nowhere VALUES (1)", [])?;
+            Ok(())
+        });
+        assert!(e.is_err());
+        let n: i64 = r
+            .connection()
+            .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(n, 8);
     }
 }
