@@ -439,6 +439,30 @@ pub fn revoke_delegation(
     Ok(())
 }
 
+/// Revokes delegation `id` from now for `actor`: the admin (`granted_by` is `None`) may revoke
+/// any; an official (`granted_by` names them) only one they granted, a refusal otherwise.
+pub fn revoke_delegation_by(
+    app: &App,
+    actor: &str,
+    granted_by: Option<&str>,
+    id: i64,
+    reason: &str,
+) -> Result<(), AppError> {
+    if let Some(own) = granted_by {
+        let mine = delegations(app, Some(own))?
+            .into_iter()
+            .any(|d| d.id == id && d.delegator.id == own);
+        if !mine {
+            return Err(Denial::Forbidden {
+                vi: "chỉ người đã ủy quyền hoặc quản trị viên được thu hồi".into(),
+                en: "only the official who granted it or the admin may revoke it".into(),
+            }
+            .into());
+        }
+    }
+    revoke_delegation(app, actor, id, None, reason)
+}
+
 /// Every registered official.
 pub fn officials(app: &App) -> Result<Vec<Official>, AppError> {
     Ok(store::officials(app.registry()?.connection())?)

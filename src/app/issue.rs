@@ -37,6 +37,36 @@ pub fn issue(
     }
 }
 
+/// A preview of what issuing `data` as `kind` would print, marked as a preview and without a
+/// number; nothing is recorded. Refused for invalid data exactly as [`issue`] refuses it.
+pub fn preview(app: &App, kind: &str, data: &serde_json::Value) -> Result<Vec<u8>, AppError> {
+    match issuer(app)?.preview(kind, data, app.now()) {
+        Ok(pdf) => Ok(pdf),
+        Err(IssueError::Invalid(errors)) => Err(AppError::Invalid(errors)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The version of document `id` whose SHA-256 is `sha256` (one that left kyso), for a reprint
+/// of that version.
+pub fn version(
+    app: &App,
+    id: &str,
+    sha256: &str,
+) -> Result<(DocumentRecord, Version, Vec<u8>), AppError> {
+    let (record, versions) = document_with_versions(app, id)?;
+    let v = versions
+        .into_iter()
+        .find(|v| v.sha256.eq_ignore_ascii_case(sha256))
+        .ok_or_else(|| AppError::NotFound(format!("version {sha256} of document {id}")))?;
+    let bytes = if v.stage == "issued" {
+        reprint(app, id)?.1
+    } else {
+        issuer(app)?.files().read_version(id, &v.sha256)?
+    };
+    Ok((record, v, bytes))
+}
+
 /// The issued PDF of document `id`, byte for byte as it was issued (checked against the
 /// register's SHA-256), with its register entry.
 pub fn reprint(app: &App, id: &str) -> Result<(DocumentRecord, Vec<u8>), AppError> {

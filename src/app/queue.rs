@@ -18,14 +18,29 @@ use crate::issuing::{DocumentRecord, Status};
 /// are signed).
 pub const QUEUE_LIMIT: usize = 100;
 
+/// One capacity in which an official may sign a document now, as the register decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapacityChoice {
+    /// The delegation it is signed under; `None` for the official's own right.
+    pub delegation: Option<i64>,
+    /// The capacity line ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH", "CHỦ TỊCH").
+    pub line: String,
+    /// The delegation's written basis (decision number and date), to tell two grants apart.
+    pub basis: Option<String>,
+}
+
 /// A document waiting for a signer.
 #[derive(Debug, Clone)]
 pub struct Queued {
     /// The register entry.
     pub document: DocumentRecord,
-    /// The capacity line the official would sign with ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"); for
-    /// the seal, the capacity of the official's signature already on it.
+    /// The capacity line the official would sign with by default (the first of `choices`);
+    /// for the seal, the capacity of the official's signature already on it.
     pub capacity: Option<String>,
+    /// Every capacity the official may sign it in now: their own right first, then each
+    /// delegation in force for its kind (empty for the seal). Signing takes one of these, never
+    /// a line typed by hand.
+    pub choices: Vec<CapacityChoice>,
     /// Names of the people the document concerns, for recognising it in the list.
     pub persons: Vec<String>,
 }
@@ -80,6 +95,7 @@ pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppErr
     let candidates = st
         .query_map(rusqlite::params![field, after], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
+    let delegations = authority::store::delegations_to(conn, official_id)?;
     let mut out = Vec::new();
     for id in candidates {
         if out.len() >= QUEUE_LIMIT {
@@ -97,7 +113,7 @@ pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppErr
                 .iter()
                 .find(|v| v.stage == "signed" && v.field.as_deref() == Some(field))
         };
-        let capacity = match &certificate {
+        let (capacity, choices) = match &certificate {
             None => {
                 let Some(by_official) = signed(OFFICIAL_FIELD) else {
                     continue;
@@ -105,31 +121,104 @@ pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppErr
                 if signed(SEAL_FIELD).is_some() {
                     continue;
                 }
-                by_official.capacity.clone()
+                (by_official.capacity.clone(), Vec::new())
             }
             Some(cert) => {
                 if signed(OFFICIAL_FIELD).is_some() {
                     continue;
                 }
-                let ids: Vec<String> = super::sign::persons_concerned(&doc.data)
-                    .into_iter()
-                    .map(|(_, id)| authority::normalise_id(&id))
-                    .collect();
-                match authority::authorise(conn, official_id, cert, &doc.kind, now, &ids, None) {
-                    Ok(a) => Some(a.claimed_role()),
-                    Err(authority::AuthorityError::Refused(_)) => continue,
-                    Err(authority::AuthorityError::Store(e)) => return Err(e.into()),
-                    Err(_) => continue,
+                let choices = capacities(conn, official_id, cert, &doc, &delegations, now)?;
+                match choices.first() {
+                    Some(c) => (Some(c.line.clone()), choices),
+                    None => continue,
                 }
             }
         };
         out.push(Queued {
             persons: persons_of(&doc.data),
             capacity,
+            choices,
             document: doc,
         });
     }
     Ok(out)
+}
+
+/// The capacities in which `official_id`, holding `cert`, may sign `doc` at `now`: their own
+/// right if the register gives it, then each of `delegations` (those to the official) that
+/// the register accepts for this document, each decided as signing decides it.
+fn capacities(
+    conn: &rusqlite::Connection,
+    official_id: &str,
+    cert: &crate::pki::Certificate,
+    doc: &DocumentRecord,
+    delegations: &[authority::Delegation],
+    now: time::OffsetDateTime,
+) -> Result<Vec<CapacityChoice>, AppError> {
+    let ids: Vec<String> = super::sign::persons_concerned(&doc.data)
+        .into_iter()
+        .map(|(_, id)| authority::normalise_id(&id))
+        .collect();
+    let mut out = Vec::new();
+    let mut decide = |chosen: Option<i64>| -> Result<(), AppError> {
+        match authority::authorise(conn, official_id, cert, &doc.kind, now, &ids, chosen) {
+            Ok(a) => {
+                let (delegation, basis) = match a.capacity() {
+                    authority::Capacity::OwnRight => (None, None),
+                    authority::Capacity::Delegated(d) => (
+                        Some(d.id),
+                        Some(format!("{} ({})", d.basis_number, d.basis_date)),
+                    ),
+                };
+                // Without a choice, the register picks the own right or the only delegation:
+                // the delegation is listed below, by its id.
+                if chosen.is_some() || delegation.is_none() {
+                    out.push(CapacityChoice {
+                        delegation,
+                        line: a.claimed_role(),
+                        basis,
+                    });
+                }
+                Ok(())
+            }
+            Err(authority::AuthorityError::Store(e)) => Err(e.into()),
+            Err(_) => Ok(()),
+        }
+    };
+    decide(None)?;
+    for d in delegations {
+        if d.revoked.is_none() && d.valid_from <= now && now <= d.valid_until {
+            decide(Some(d.id))?;
+        }
+    }
+    Ok(out)
+}
+
+/// The capacities in which `official_id` may sign document `document_id` now (empty when
+/// none: the document is not theirs to sign).
+pub fn capacities_for(
+    app: &App,
+    official_id: &str,
+    document_id: &str,
+) -> Result<Vec<CapacityChoice>, AppError> {
+    let doc = super::issue::document(app, document_id)?;
+    let registry = app.registry()?;
+    let conn = registry.connection();
+    let now = app.now();
+    let cert = authority::store::keys_of(conn, official_id)?
+        .into_iter()
+        .map(|(c, _)| c)
+        .find(|c| {
+            let (from, until) = c.validity();
+            from <= now && now <= until
+        });
+    match cert {
+        Some(cert) if doc.status == Status::Issued => {
+            let delegations = authority::store::delegations_to(conn, official_id)?;
+            capacities(conn, official_id, &cert, &doc, &delegations, now)
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// Whether `data` (a register entry's JSON) names a desk clerk, for pages that show it.

@@ -254,6 +254,9 @@ pub struct DocumentSign {
     pub location: Option<String>,
     /// Sign RSA with PKCS#1 v1.5 instead of RSASSA-PSS.
     pub pkcs1: bool,
+    /// Sign under this delegation (one of the capacities [`super::queue`] offers); `None`
+    /// signs in the official's own right, or under their only delegation in force.
+    pub delegation: Option<i64>,
 }
 
 /// The certificate of `official_id` to sign with at `now`: the newest registered one that is
@@ -333,6 +336,7 @@ pub fn sign_document(
             official: Some(official_id.to_owned()),
             actor: Some(actor.to_owned()),
             label: Some(format!("service:{}", record.id)),
+            delegation: opts.delegation,
             ..SignRequest::default()
         },
     )
@@ -385,6 +389,7 @@ pub fn prepare_document(
             official: Some(official_id.to_owned()),
             actor: Some(actor.to_owned()),
             label: Some(format!("service:{}", record.id)),
+            delegation: opts.delegation,
             ..SignRequest::default()
         },
     )

@@ -581,6 +581,9 @@ pub struct SignBody {
     pub pkcs1: bool,
     /// For prepare: the SHA-256 fingerprint (hex) of the registered certificate to sign with.
     pub certificate: Option<String>,
+    /// Sign under this delegation (its id), when the official has several capacities for the
+    /// document; by default their own right, or their only delegation in force.
+    pub delegation: Option<i64>,
 }
 
 impl SignBody {
@@ -590,6 +593,7 @@ impl SignBody {
             reason: self.reason.clone(),
             location: self.location.clone(),
             pkcs1: self.pkcs1,
+            delegation: self.delegation,
         }
     }
 }
@@ -1114,19 +1118,7 @@ pub async fn revoke(
     let own = (p.role != Role::Admin).then(|| p.user.official_id.clone().unwrap_or_default());
     let (d, now) = state
         .blocking(move |app, _| {
-            if let Some(own) = &own {
-                let mine = admin::delegations(app, Some(own))?
-                    .into_iter()
-                    .any(|d| d.id == id && d.delegator.id == *own);
-                if !mine {
-                    return Err(crate::app::error::Denial::Forbidden {
-                        vi: "chỉ người đã ủy quyền hoặc quản trị viên được thu hồi".into(),
-                        en: "only the official who granted it or the admin may revoke it".into(),
-                    }
-                    .into());
-                }
-            }
-            admin::revoke_delegation(app, &actor, id, None, &b.reason)?;
+            admin::revoke_delegation_by(app, &actor, own.as_deref(), id, &b.reason)?;
             let d = admin::delegations(app, None)?
                 .into_iter()
                 .find(|d| d.id == id)

@@ -131,6 +131,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/metrics", Metrics, get(metrics_route)),
         route(M::GET, "/api/openapi.json", Public, get(openapi::serve)),
         route(M::GET, "/static/kyso.css", Public, get(pages::stylesheet)),
+        route(M::GET, "/static/kyso.js", Public, get(pages::script)),
         route(M::GET, "/v/{id}", Public, get(public::document_page)),
         route(M::POST, "/v/{id}", Public, post(public::document_upload)),
         route(M::GET, "/verify", Public, get(public::verify_form)),
@@ -182,8 +183,56 @@ pub fn routes() -> Vec<Route> {
             Roles(CLERK),
             get(desk::clerk_document),
         ),
+        route(
+            M::POST,
+            "/clerk/preview/{kind}",
+            Roles(CLERK),
+            post(desk::preview_pdf),
+        ),
+        route(
+            M::GET,
+            "/clerk/documents/{id}/reprint",
+            Roles(CLERK),
+            get(desk::reprint_page),
+        ),
+        route(
+            M::GET,
+            "/clerk/documents/{id}/versions/{sha256}",
+            Roles(CLERK),
+            get(desk::version_pdf),
+        ),
         route(M::GET, "/official", Roles(OFFICIAL), get(desk::queue_page)),
         route(M::POST, "/official", Roles(OFFICIAL), post(desk::sign)),
+        route(
+            M::POST,
+            "/official/prepare",
+            Roles(OFFICIAL),
+            post(desk::prepare),
+        ),
+        route(
+            M::POST,
+            "/official/complete",
+            Roles(OFFICIAL),
+            post(desk::complete),
+        ),
+        route(
+            M::GET,
+            "/official/delegations",
+            Roles(OFFICIAL),
+            get(desk::official_delegations_page),
+        ),
+        route(
+            M::POST,
+            "/official/delegations",
+            Roles(OFFICIAL),
+            post(desk::grant),
+        ),
+        route(
+            M::POST,
+            "/official/delegations/revoke",
+            Roles(OFFICIAL),
+            post(desk::official_revoke),
+        ),
         route(M::GET, "/seal", Roles(SEAL), get(desk::queue_page)),
         route(M::POST, "/seal", Roles(SEAL), post(desk::sign)),
         route(
@@ -437,7 +486,7 @@ async fn headers(
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(

@@ -1,5 +1,5 @@
 //! HTML for the public pages: small, no scripts, one stylesheet from the same origin, readable
-//! on a phone over a slow link. Vietnamese first; `?lang=en` switches to English.
+//! on a phone over a slow link. (The one script, `kyso.js`, serves the device-signing page.) Vietnamese first; `?lang=en` switches to English.
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
@@ -63,7 +63,24 @@ button{margin:.6rem .3rem 0 0;padding:.4rem 1rem}fieldset{border:1px solid #ccc;
 .err{display:block;color:#a10d0d}[aria-invalid]{border:2px solid #a10d0d}.req{color:#a10d0d;text-decoration:none}\
 .default{position:absolute;left:-9999px}.bar{font-size:.9rem;border-bottom:1px solid #ddd}\
 form.inline{display:inline;margin:0;padding:0;border:0;background:none}form.inline button{margin:0;padding:0 .4rem}\
-.queue{padding-left:1.2rem}.queue li{margin:.8rem 0}.queue form{padding:.4rem;margin:.3rem 0}";
+.queue{padding-left:1.2rem}.queue li{margin:.8rem 0}.queue form{padding:.4rem;margin:.3rem 0}\
+.preview{border:3px dashed #a10d0d;color:#a10d0d;font-weight:700;padding:.6rem;text-align:center}\
+button.alt{background:#eef;border:1px solid #99c}label.check{font-weight:400}label.check input{width:auto}\
+textarea{width:100%;box-sizing:border-box;font:.85rem monospace}dl.stack{display:block}.stack dd{margin:0 0 .4rem}";
+
+const SCRIPT: &str = include_str!("kyso.js");
+
+/// `GET /static/kyso.js`: the only script, for the device-signing page.
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
 
 /// `GET /static/kyso.css`.
 pub async fn stylesheet() -> Response {

@@ -65,6 +65,9 @@ pub enum IssueError {
         /// Why.
         source: TemplateError,
     },
+    /// A preview could not be rendered (nothing was numbered).
+    #[error("the preview could not be rendered: {0}")]
+    Preview(TemplateError),
     /// No such document.
     #[error("no document with id {0:?}")]
     NotFound(String),
@@ -523,6 +526,53 @@ impl Issuer {
                 Err(IssueError::Render { id, number, source })
             }
         }
+    }
+
+    /// Renders `data` as `kind` would be issued at `now`, as a preview
+    /// ([`Catalog::render_preview`]): validated as issuing validates it, without a number, and
+    /// nothing written to the register, the audit log or the issued files.
+    pub fn preview(
+        &self,
+        kind: &str,
+        data: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, IssueError> {
+        let template = self
+            .catalog
+            .get(kind)
+            .ok_or_else(|| IssueError::UnknownKind(kind.to_owned()))?;
+        let local = now.to_offset(VIETNAM);
+        let today = typst::foundations::Datetime::from_ymd(
+            local.year(),
+            u8::from(local.month()),
+            local.day(),
+        )
+        .ok_or(IssueError::Clock)?;
+        let valid = template
+            .schema
+            .validate(data, today)
+            .map_err(IssueError::Invalid)?;
+        // Not a document id (ids are random base32): the QR code of a preview leads nowhere.
+        let id = "BAN-XEM-TRUOC".to_owned();
+        let meta = DocumentMeta {
+            verify_url: qr::verification_url(&self.base_url, &id),
+            id,
+            number: 0,
+            volume: 0,
+            year: local.year(),
+            type_code: template.schema.type_code.clone(),
+            issued_on: (local.year(), u8::from(local.month()), local.day()),
+            authority: AuthorityLines {
+                parent: self.authority.parent.clone(),
+                name: self.authority.name.clone(),
+                full_name: self.authority.full_name.clone(),
+                place: self.authority.place.clone(),
+                office: self.authority.office.clone(),
+            },
+        };
+        self.catalog
+            .render_preview(kind, &valid, &meta)
+            .map_err(IssueError::Preview)
     }
 
     /// Takes the next number and records the document as pending, in one transaction.

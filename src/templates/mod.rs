@@ -245,6 +245,39 @@ impl Catalog {
         data: &Validated,
         meta: &DocumentMeta,
     ) -> Result<RenderedDocument, TemplateError> {
+        let (inputs, today) = self.inputs(kind, data, meta, false)?;
+        let rendered = self.renderer.render(kind, inputs, today, &meta.id)?;
+        let pdf = fields::add_signature_fields(&rendered.pdf, &rendered.fields)
+            .map_err(RenderError::Pdf)?;
+        Ok(RenderedDocument {
+            pdf,
+            page_sizes: rendered.page_sizes,
+            fields: rendered.fields,
+        })
+    }
+
+    /// Renders `kind` as a preview: every page carries the words "BẢN XEM TRƯỚC" across it,
+    /// the number and volume are dots, and there are no signature fields, so that nothing can
+    /// mistake it for, or sign it as, an issued document. `meta.number` and `meta.volume` are
+    /// not printed.
+    pub fn render_preview(
+        &self,
+        kind: &str,
+        data: &Validated,
+        meta: &DocumentMeta,
+    ) -> Result<Vec<u8>, TemplateError> {
+        let (inputs, today) = self.inputs(kind, data, meta, true)?;
+        Ok(self.renderer.render_plain(kind, inputs, today, &meta.id)?)
+    }
+
+    /// The inputs of a render (`data` and `meta`) and the day `datetime.today()` returns.
+    fn inputs(
+        &self,
+        kind: &str,
+        data: &Validated,
+        meta: &DocumentMeta,
+        preview: bool,
+    ) -> Result<(Dict, Datetime), TemplateError> {
         let template = self
             .get(kind)
             .ok_or_else(|| RenderError::UnknownKind(kind.to_owned()))?;
@@ -268,15 +301,25 @@ impl Catalog {
         let mut m = Dict::new();
         m.insert("id".into(), Value::Str(meta.id.as_str().into()));
         m.insert("number".into(), Value::Int(i64::from(meta.number)));
-        // Decree 23/2015 Art. 13.2 counts "from number 01": two digits at least.
-        m.insert(
-            "number_padded".into(),
-            Value::Str(format!("{:02}", meta.number).into()),
-        );
-        m.insert(
-            "volume_label".into(),
-            Value::Str(format!("{:02}/{}", meta.volume, meta.year).into()),
-        );
+        if preview {
+            // A preview has no number yet: dots where the number and volume go.
+            m.insert("preview".into(), Value::Bool(true));
+            m.insert("number_padded".into(), Value::Str("……".into()));
+            m.insert(
+                "volume_label".into(),
+                Value::Str(format!("……/{}", meta.year).into()),
+            );
+        } else {
+            // Decree 23/2015 Art. 13.2 counts "from number 01": two digits at least.
+            m.insert(
+                "number_padded".into(),
+                Value::Str(format!("{:02}", meta.number).into()),
+            );
+            m.insert(
+                "volume_label".into(),
+                Value::Str(format!("{:02}/{}", meta.volume, meta.year).into()),
+            );
+        }
         m.insert(
             "type_code".into(),
             Value::Str(meta.type_code.as_str().into()),
@@ -296,14 +339,7 @@ impl Catalog {
         let mut inputs = Dict::new();
         inputs.insert("data".into(), Value::Dict(data.typst.clone()));
         inputs.insert("meta".into(), Value::Dict(m));
-        let rendered = self.renderer.render(kind, inputs, today, &meta.id)?;
-        let pdf = fields::add_signature_fields(&rendered.pdf, &rendered.fields)
-            .map_err(RenderError::Pdf)?;
-        Ok(RenderedDocument {
-            pdf,
-            page_sizes: rendered.page_sizes,
-            fields: rendered.fields,
-        })
+        Ok((inputs, today))
     }
 }
 

@@ -34,15 +34,18 @@ impl Drop for Driver {
     }
 }
 
-fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
+/// One WebDriver call: its `value`, or the whole answer when it is an error (status, error,
+/// message and all, so that a failure says what the driver said).
+fn try_http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
     let body = body.map(Value::to_string).unwrap_or_default();
-    let mut s = TcpStream::connect(addr).expect("chromedriver answers");
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("chromedriver: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("chromedriver: {e}"))?;
     // chromedriver may keep the connection open: read the head, then Content-Length bytes (or
     // chunks, or to the end).
     let mut raw = Vec::new();
@@ -51,8 +54,14 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
         if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             break p;
         }
-        let n = s.read(&mut buf).expect("a response from chromedriver");
-        assert!(n > 0, "chromedriver closed the connection");
+        let n = s
+            .read(&mut buf)
+            .map_err(|e| format!("{method} {path}: no response from chromedriver: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "{method} {path}: chromedriver closed the connection"
+            ));
+        }
         raw.extend_from_slice(&buf[..n]);
     };
     let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
@@ -64,8 +73,12 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
     match length {
         Some(n) => {
             while payload.len() < n {
-                let k = s.read(&mut buf).unwrap();
-                assert!(k > 0, "short response from chromedriver");
+                let k = s
+                    .read(&mut buf)
+                    .map_err(|e| format!("{method} {path}: short response: {e}"))?;
+                if k == 0 {
+                    return Err(format!("{method} {path}: short response from chromedriver"));
+                }
                 payload.extend_from_slice(&buf[..k]);
             }
         }
@@ -76,17 +89,28 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
             }
         }
     }
-    let v: Value = serde_json::from_slice(&payload).unwrap_or_else(|e| {
-        panic!(
-            "{method} {path}: {e}: {}",
-            String::from_utf8_lossy(&payload)
+    let text = String::from_utf8_lossy(&payload);
+    let v: Value = serde_json::from_slice(&payload).map_err(|e| {
+        format!(
+            "{method} {path}: {e}: {}: {text}",
+            head.lines().next().unwrap_or("")
         )
-    });
-    if let Some(err) = v["value"].get("error") {
-        panic!("{method} {path} {body}: {err} {}", v["value"]["message"]);
+    })?;
+    if v["value"].get("error").is_some() {
+        return Err(format!(
+            "{method} {path} {body}: {} {text}",
+            head.lines().next().unwrap_or("")
+        ));
     }
-    v["value"].clone()
+    Ok(v["value"].clone())
 }
+
+fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
+    try_http(addr, method, path, body).unwrap_or_else(|e| panic!("WebDriver: {e}"))
+}
+
+/// How long a page may take to show what a step waits for (the machine may be loaded).
+const PATIENCE: Duration = Duration::from_secs(90);
 
 impl Driver {
     fn start() -> Driver {
@@ -176,11 +200,31 @@ impl Drop for Browser<'_> {
 
 impl Browser<'_> {
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        http(
+        self.try_cmd(method, path, body)
+            .unwrap_or_else(|e| panic!("WebDriver (at {}): {e}", self.here()))
+    }
+
+    fn try_cmd(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        try_http(
             &self.driver.addr,
             method,
             &format!("/session/{}{path}", self.session),
             body.as_ref(),
+        )
+    }
+
+    /// The current URL, or why it cannot be read (for messages).
+    fn here(&self) -> String {
+        self.try_cmd("GET", "/url", None)
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|e| e)
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
         )
     }
 
@@ -192,24 +236,36 @@ impl Browser<'_> {
         self.cmd("GET", "/url", None).as_str().unwrap().to_owned()
     }
 
+    /// The page's HTML, after checking its weight (under 100 KB, printed), that it fits the
+    /// phone's width and that nothing it loaded came from another origin.
     fn source(&self) -> String {
         let s = self
             .cmd("GET", "/source", None)
             .as_str()
             .unwrap()
             .to_owned();
-        assert!(s.len() < 100_000, "{} is {} bytes", self.url(), s.len());
+        let url = self.url();
+        eprintln!("page weight: {:>6} bytes  {url}", s.len());
+        assert!(s.len() < 100_000, "{url} is {} bytes", s.len());
+        let foreign = self.script(
+            "return performance.getEntriesByType('resource').map(e => e.name)\
+             .filter(n => !n.startsWith(location.origin + '/'))",
+        );
+        assert_eq!(foreign, json!([]), "{url} loaded from another origin");
         // Nothing wider than the phone: no sideways scrolling.
         let width = self.cmd(
             "POST",
             "/execute/sync",
             Some(json!({"script": "return document.documentElement.scrollWidth", "args": []})),
         );
-        assert!(
-            width.as_u64().unwrap() <= 360,
-            "{} is {width} px wide",
-            self.url()
-        );
+        if width.as_u64().unwrap() > 360 {
+            let wide = self.script(
+                "return Array.from(document.querySelectorAll('body *'))\
+                 .filter(e => e.getBoundingClientRect().right > 360 || e.scrollWidth > e.clientWidth + 1)\
+                 .map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right) + ' ' + e.scrollWidth + '/' + e.clientWidth)",
+            );
+            panic!("{url} is {width} px wide: {wide}");
+        }
         s
     }
 
@@ -217,13 +273,31 @@ impl Browser<'_> {
         self.find_by("css selector", css)
     }
 
+    /// The element `value` finds, waiting for it to appear (a page may still be loading).
     fn find_by(&self, using: &str, value: &str) -> String {
-        let v = self.cmd(
-            "POST",
-            "/element",
-            Some(json!({"using": using, "value": value})),
-        );
-        v[ELEMENT].as_str().unwrap().to_owned()
+        let until = Instant::now() + PATIENCE;
+        loop {
+            match self.try_cmd(
+                "POST",
+                "/element",
+                Some(json!({"using": using, "value": value})),
+            ) {
+                Ok(v) => return v[ELEMENT].as_str().unwrap().to_owned(),
+                Err(e) if Instant::now() > until => {
+                    panic!("no {value} on {} after {PATIENCE:?}: {e}", self.here())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The text of the element `css` finds.
+    fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.cmd("GET", &format!("/element/{e}/text"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     fn type_into(&self, css: &str, text: &str) {
@@ -244,27 +318,59 @@ impl Browser<'_> {
         self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
     }
 
+    /// Clicks what does not leave the page (a checkbox, an option, a button a script handles).
+    fn tap(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+    }
+
     fn click(&self, css: &str) {
         let e = self.find(css);
         self.click_element(&e);
     }
 
-    /// Clicks `e` (a submit button or a link) and waits for the next page to be loaded.
+    /// Clicks `e` (a submit button or a link) and waits for the next page to be loaded. While
+    /// the browser navigates, the driver may answer with errors (no such window, stale
+    /// element, script timeout): they mean "not yet".
     fn click_element(&self, e: &str) {
         let before = self.find("html");
         self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
-        let until = Instant::now() + Duration::from_secs(60);
+        let until = Instant::now() + PATIENCE;
+        let mut last = String::new();
         loop {
-            let state = self.cmd(
+            let html = self.try_cmd(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": "html"})),
+            );
+            let state = self.try_cmd(
                 "POST",
                 "/execute/sync",
                 Some(json!({"script": "return document.readyState", "args": []})),
             );
-            if self.find("html") != before && state == "complete" {
-                return;
+            match (html, state) {
+                (Ok(h), Ok(st))
+                    if h[ELEMENT].as_str() != Some(before.as_str()) && st == "complete" =>
+                {
+                    return;
+                }
+                (Err(e), _) | (_, Err(e)) => last = e,
+                _ => {}
             }
-            assert!(Instant::now() < until, "no new page after a click");
-            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() > until {
+                let shown = self
+                    .try_cmd(
+                        "POST",
+                        "/execute/sync",
+                        Some(json!({"script": "return document.body.innerText", "args": []})),
+                    )
+                    .unwrap_or_else(Value::String);
+                panic!(
+                    "no new page {PATIENCE:?} after a click on {}: {last}\nthe page shows: {shown}",
+                    self.here()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -326,7 +432,7 @@ fn a_certification_goes_from_the_desk_through_two_signers_to_the_public_page_in_
     clerk.choose("requester.id_paper", "Căn cước công dân");
     clerk.type_into("#f-requester-personal_id", "02519000773");
     clerk.type_into("#f-document_title", "Giấy ủy quyền nhận lương hưu");
-    clerk.click("#issue");
+    clerk.click("#preview");
     let page = clerk.source();
     assert!(page.contains("id=\"errors\""), "{page}");
     clerk.find("#f-requester-personal_id[aria-invalid] + span.err");
@@ -334,6 +440,14 @@ fn a_certification_goes_from_the_desk_through_two_signers_to_the_public_page_in_
     assert_eq!(clerk.value("#f-requester-full_name"), "Phạm Thị Hương");
     clerk.screenshot("clerk-form-error");
     clerk.type_into("#f-requester-personal_id", "025190007731");
+    // The preview: marked, no number, nothing in the register yet.
+    clerk.click("#preview");
+    assert!(clerk.text("#preview").contains("BẢN XEM TRƯỚC"));
+    assert!(clerk.source().contains("<dd>025190007731</dd>"));
+    clerk.screenshot("clerk-preview");
+    let admin_api = s.dev("admin");
+    let listed = s.get(&admin_api, "/api/v1/documents").json();
+    assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
     clerk.click("#issue");
     let url = clerk.url();
     let id = url
@@ -342,23 +456,99 @@ fn a_certification_goes_from_the_desk_through_two_signers_to_the_public_page_in_
         .unwrap_or_else(|| panic!("{url}: {}", clerk.source()));
     assert!(clerk.source().contains("quyển số"));
     clerk.screenshot("clerk-issued");
+    clerk.click("#reprint");
+    assert!(clerk.source().contains("id=\"versions\""));
 
-    // The Vice-Chairman signs it KT. from her queue.
+    // The Chairman grants the Vice-Chairman a TM. from his page, signed with his key: a
+    // mistake first, shown beside its field.
+    let chair = driver.browser(&profiles.path().join("chair"));
+    chair.sign_in(&base, "/official", "chu-tich", "dev-chairman-password");
+    chair.click("#delegations");
+    chair.choose("mark", "TM. — thay mặt tập thể");
+    chair.choose("delegate", "Trần Thị Bình — Phó Chủ tịch");
+    chair.type_into("#g-basis_number", "07/QĐ-UBND");
+    chair.click("#grant-button");
+    chair.find("#g-valid_from[aria-invalid] + span.err");
+    assert_eq!(chair.value("#g-basis_number"), "07/QĐ-UBND");
+    chair.tap("input[name=kind][value=signature]");
+    // Date inputs take keys in the browser locale's order: set their values instead.
+    for (field, day) in [
+        ("g-valid_from", vietnam_day(0)),
+        ("g-valid_until", vietnam_day(30)),
+        ("g-basis_date", vietnam_day(0)),
+    ] {
+        chair.script(&format!(
+            "document.getElementById('{field}').value = '{day}'"
+        ));
+    }
+    chair.click("#grant-button");
+    assert!(
+        chair.url().contains("/official/delegations?done=1"),
+        "{}",
+        chair.url()
+    );
+    assert!(chair.text("#granted").contains("TM. CHỦ TỊCH"));
+    chair.source();
+    chair.screenshot("official-delegations");
+
+    // The Vice-Chairman chooses the KT. capacity among those allowed and signs with her
+    // device: the page shows the digest, the device (openssl, with her key) signs it, she
+    // pastes the signature back.
     let vice = driver.browser(&profiles.path().join("vice"));
     vice.sign_in(&base, "/official", "pho-chu-tich", "dev-vice-password");
     assert!(vice.source().contains("KT. CHỦ TỊCH"));
     vice.screenshot("official");
-    let button = vice.find_by(
+    let select =
+        format!("//input[@name='document' and @value='{id}']/..//select[@name='capacity']");
+    let option = vice.find_by(
         "xpath",
-        &format!("//input[@name='document' and @value='{id}']/following-sibling::button"),
+        &format!("{select}/option[starts-with(text(), 'KT.')]"),
     );
-    vice.click_element(&button);
+    vice.cmd("POST", &format!("/element/{option}/click"), Some(json!({})));
+    let device = vice.find_by(
+        "xpath",
+        &format!(
+            "//input[@name='document' and @value='{id}']/following-sibling::button[@formaction]"
+        ),
+    );
+    vice.click_element(&device);
+    assert!(vice.text("#capacity").starts_with("KT. CHỦ TỊCH"));
+    vice.source();
+    // kyso.js runs (the CSP allows kyso's own script): the copy button shows, and a value that
+    // is not base64 is stopped in the page.
+    assert_eq!(
+        vice.script("return document.getElementById('copy').hidden"),
+        json!(false)
+    );
+    vice.type_into("#signature", "not a signature");
+    vice.tap("#complete-button");
+    assert!(!vice.text("#signature-error").is_empty());
+    vice.screenshot("official-device");
+    let digest = vice.text("#digest-b64");
+    vice.type_into(
+        "#signature",
+        &device_sign("vice-chairman-ec.key.pem", &digest),
+    );
+    vice.click("#complete-button");
     assert!(
         vice.url().ends_with(&format!("/official?signed={id}")),
         "{}",
         vice.url()
     );
     assert!(!vice.source().contains(&format!("value=\"{id}\"")));
+
+    // The Chairman revokes the TM. from his page.
+    chair.go(&format!("{base}/official/delegations"));
+    let tm = "//ul[@id='granted']/li[contains(., 'TM. CHỦ TỊCH')]";
+    let reason = chair.find_by("xpath", &format!("{tm}//input[@name='reason']"));
+    chair.cmd(
+        "POST",
+        &format!("/element/{reason}/value"),
+        Some(json!({ "text": "Đã đủ người ký" })),
+    );
+    let revoke = chair.find_by("xpath", &format!("{tm}//button"));
+    chair.click_element(&revoke);
+    assert!(chair.text("#granted").contains("Đã thu hồi"));
 
     // The seal keeper seals it.
     let seal = driver.browser(&profiles.path().join("seal"));

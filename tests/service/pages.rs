@@ -389,3 +389,294 @@ fn the_admin_revokes_the_delegation_and_the_clerk_cancels_from_their_pages() {
     assert!(s.get(&clerk, &page).text().contains("Đã hủy"));
     assert!(!s.get(&chair, "/official").text().contains(&id));
 }
+
+/// The text of element `<code id="{id}">…</code>` on a page.
+fn code(page: &str, id: &str) -> String {
+    let marker = format!("<code id=\"{id}\">");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} in {page}"))
+        + marker.len();
+    page[start..].split('<').next().unwrap().to_owned()
+}
+
+#[test]
+fn the_clerk_previews_without_a_number_then_issues_and_reprints_each_version() {
+    let s = Served::start();
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    let admin = s.dev("admin");
+    let form = s.get(&clerk, "/clerk/issue/signature").text();
+    assert!(form.contains("id=\"preview\""), "{form}");
+    let mut fields = Vec::new();
+    flatten(&signature_sample(), "", &mut fields);
+    fields.push(("csrf".into(), hidden(&form, "csrf")));
+    fields.push(("key".into(), hidden(&form, "key")));
+
+    // A preview of a form with a mistake: the form again, the problem beside its field.
+    let mut wrong = fields.clone();
+    wrong.push(("go".into(), "preview".into()));
+    for (k, v) in &mut wrong {
+        if k == "requester.personal_id" {
+            *v = "123".into();
+        }
+    }
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&wrong));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("class=\"err\""));
+
+    // A valid preview: marked, what was typed listed and carried on, nothing in the register.
+    let mut go = fields.clone();
+    go.push(("go".into(), "preview".into()));
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&go));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.text();
+    assert!(page.contains("BẢN XEM TRƯỚC"), "{page}");
+    assert!(page.contains("<dd>Phạm Thị Hương</dd>"), "{page}");
+    assert_eq!(hidden(&page, "requester.personal_id"), "025190007731");
+    assert_eq!(hidden(&page, "key"), hidden(&form, "key"));
+    assert!(page.len() < 100_000);
+    let pdf = s.form(&clerk, "/clerk/preview/signature", &pairs(&fields));
+    assert_eq!(pdf.status, 200, "{}", pdf.text());
+    assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+    assert!(pdf.body.starts_with(b"%PDF"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("preview.pdf");
+    std::fs::write(&file, &pdf.body).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("BẢN XEM TRƯỚC — chưa cấp số, không có giá trị"),
+        "{text}"
+    );
+    assert!(text.contains("Số chứng thực: ……, quyển số: ……/"), "{text}");
+    let none = s.get(&admin, "/api/v1/documents").json();
+    assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
+    // "Correct it": the form again with everything typed.
+    let mut edit = fields.clone();
+    edit.push(("go".into(), "edit".into()));
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&edit));
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("value=\"Phạm Thị Hương\""));
+
+    // Issued from the preview's form, once.
+    let mut issue = fields.clone();
+    issue.push(("go".into(), "issue".into()));
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&issue));
+    assert_eq!(r.status, 303, "{}", r.text());
+    let doc = r.header("location").unwrap().to_owned();
+    let id = doc.strip_prefix("/clerk/documents/").unwrap().to_owned();
+    assert_eq!(
+        s.form(&clerk, "/clerk/issue/signature", &pairs(&issue))
+            .header("location"),
+        Some(doc.as_str())
+    );
+    let text = s.get(&clerk, &doc).text();
+    assert!(text.contains(&format!("href=\"/clerk/documents/{id}/reprint\"")));
+
+    // Signed by the Chairman; the reprint page offers both versions, byte for byte.
+    let chair = s.browser("chu-tich", "dev-chairman-password");
+    let queue = s.get(&chair, "/official").text();
+    let r = s.form(
+        &chair,
+        "/official",
+        &[
+            ("csrf", &hidden(&queue, "csrf")),
+            ("document", &id),
+            ("key", &hidden(&queue, "key")),
+            ("capacity", &hidden(&queue, "capacity")),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = s.get(&clerk, &format!("{doc}/reprint")).text();
+    let links: Vec<&str> = page
+        .split(&format!("href=\"/clerk/documents/{id}/versions/"))
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap())
+        .collect();
+    assert_eq!(links.len(), 2, "{page}");
+    assert!(page.contains("CHỦ TỊCH"), "{page}");
+    let newest = s.get(&clerk, &format!("{doc}/versions/{}", links[0]));
+    assert_eq!(newest.status, 200);
+    assert_eq!(
+        newest.body,
+        s.get(&admin, &format!("/api/v1/documents/{id}/pdf")).body
+    );
+    let issued = s.get(&clerk, &format!("{doc}/versions/{}", links[1]));
+    assert_eq!(
+        kyso::app::sha256_hex(&issued.body),
+        links[1],
+        "the issued version is given back byte for byte"
+    );
+    let r = s.get(&clerk, &format!("{doc}/versions/{}", "0".repeat(64)));
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn the_chairman_grants_from_his_page_and_the_vice_chooses_her_capacity_and_signs_with_a_device() {
+    let s = Served::start();
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    let form = s.get(&clerk, "/clerk/issue/signature").text();
+    let mut fields = Vec::new();
+    flatten(&signature_sample(), "", &mut fields);
+    fields.push(("csrf".into(), hidden(&form, "csrf")));
+    fields.push(("key".into(), hidden(&form, "key")));
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&fields));
+    let id = r
+        .header("location")
+        .unwrap()
+        .strip_prefix("/clerk/documents/")
+        .unwrap()
+        .to_owned();
+
+    // The Vice-Chairman has one capacity: KT., shown, not typed.
+    let vice = s.browser("pho-chu-tich", "dev-vice-password");
+    let queue = s.get(&vice, "/official").text();
+    assert!(!queue.contains("<select name=\"capacity\">"), "{queue}");
+    assert!(queue.contains("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH — theo quyết định"));
+
+    // The Chairman grants her a TM. for signatures from his page: every problem first.
+    let chair = s.browser("chu-tich", "dev-chairman-password");
+    let page = s.get(&chair, "/official/delegations").text();
+    assert!(page.contains("id=\"granted\""), "{page}");
+    let csrf = hidden(&page, "csrf");
+    let r = s.form(
+        &chair,
+        "/official/delegations",
+        &[
+            ("csrf", &csrf),
+            ("mark", "TM"),
+            ("basis_number", "07/QĐ-UBND"),
+        ],
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    let text = r.text();
+    for field in ["delegate", "valid_from", "valid_until", "basis_date"] {
+        assert!(text.contains(&format!("id=\"g-{field}\"")), "{field}");
+    }
+    assert_eq!(text.matches("class=\"err\"").count(), 5, "{text}");
+    assert!(text.contains("value=\"07/QĐ-UBND\""), "{text}");
+    let (today, later) = (vietnam_day(0), vietnam_day(30));
+    let grant = [
+        ("csrf", csrf.as_str()),
+        ("mark", "TM"),
+        ("delegate", "pho-chu-tich"),
+        ("kind", "signature"),
+        ("kind", "contract"),
+        ("valid_from", &today),
+        ("valid_until", &later),
+        ("basis_number", "07/QĐ-UBND"),
+        ("basis_date", &today),
+    ];
+    let r = s.form(&chair, "/official/delegations", &grant);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = s.get(&chair, "/official/delegations?done=1").text();
+    assert!(page.contains("TM. CHỦ TỊCH"), "{page}");
+    // The Vice-Chairman cannot grant KT. (only the head grants): the refusal in words.
+    let vpage = s.get(&vice, "/official/delegations").text();
+    let vcsrf = hidden(&vpage, "csrf");
+    let mut by_vice = grant.to_vec();
+    by_vice[0] = ("csrf", &vcsrf);
+    by_vice[2] = ("delegate", "chu-tich");
+    let r = s.form(&vice, "/official/delegations", &by_vice);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("class=\"bad\" id=\"message\""),
+        "{}",
+        r.text()
+    );
+
+    // Now she chooses among the capacities the register allows.
+    let queue = s.get(&vice, "/official").text();
+    assert!(queue.contains("<select name=\"capacity\">"), "{queue}");
+    let kt = queue
+        .split("<option value=\"")
+        .skip(1)
+        .find(|o| o.contains("KT. CHỦ TỊCH"))
+        .map(|o| o.split('"').next().unwrap().to_owned())
+        .unwrap();
+
+    // Signing with her device: prepare in the KT. capacity, the digest shown.
+    let r = s.form(
+        &vice,
+        "/official/prepare",
+        &[
+            ("csrf", &hidden(&queue, "csrf")),
+            ("document", &id),
+            ("capacity", &kt),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let device = r.text();
+    assert!(
+        device.contains("<script src=\"/static/kyso.js\""),
+        "{device}"
+    );
+    assert!(device.contains("KT. CHỦ TỊCH"), "{device}");
+    let digest = code(&device, "digest-b64");
+    let mut complete: Vec<(String, String)> = [
+        "csrf",
+        "key",
+        "handle",
+        "document",
+        "number",
+        "capacity_line",
+        "algorithm",
+        "digest_hex",
+        "digest_base64",
+        "expires_at",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), hidden(&device, k)))
+    .collect();
+    // Not base64: the device page again, with the problem beside the field.
+    complete.push(("signature".into(), "not a signature!".into()));
+    let r = s.form(&vice, "/official/complete", &pairs(&complete));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains(&digest));
+    complete.pop();
+    let signature = device_sign("vice-chairman-ec.key.pem", &digest);
+    complete.push(("signature".into(), signature));
+    // An official cannot complete a signature prepared for another.
+    let mut theirs = complete.clone();
+    theirs[0].1 = hidden(&page, "csrf");
+    let r = s.form(&chair, "/official/complete", &pairs(&theirs));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("người khác"), "{}", r.text());
+    // She completes it, once however often she clicks.
+    let r = s.form(&vice, "/official/complete", &pairs(&complete));
+    assert_eq!(r.status, 303, "{}", r.text());
+    let done = format!("/official?signed={id}");
+    assert_eq!(r.header("location"), Some(done.as_str()));
+    let r = s.form(&vice, "/official/complete", &pairs(&complete));
+    assert_eq!(r.header("location"), Some(done.as_str()));
+    let public = s.get(&Caller::Anonymous, &format!("/v/{id}.json")).json();
+    let capacity = public["signatures"][0]["capacity"].as_str().unwrap();
+    assert!(capacity.starts_with("KT. CHỦ TỊCH"), "{public}");
+
+    // The Chairman revokes the TM. from his page (a reason is needed); the Vice-Chairman
+    // cannot revoke a grant she did not make.
+    let page = s.get(&chair, "/official/delegations").text();
+    let tm = page
+        .split("name=\"delegation\" value=\"")
+        .nth(1)
+        .map(|r| r.split('"').next().unwrap().to_owned())
+        .unwrap();
+    let r = s.form(
+        &vice,
+        "/official/delegations/revoke",
+        &[("csrf", &vcsrf), ("delegation", &tm), ("reason", "thử")],
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = s.form(
+        &chair,
+        "/official/delegations/revoke",
+        &[("csrf", &csrf), ("delegation", &tm), ("reason", "hết việc")],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = s.get(&chair, "/official/delegations").text();
+    assert!(page.contains("Đã thu hồi"), "{page}");
+}
