@@ -474,6 +474,54 @@ pub fn list(conn: &Connection, limit: i64) -> Result<Vec<AuditEntry>, AuditError
     Ok(out)
 }
 
+/// The newest `limit` entries whose actor is `actor`, whose action starts with `action` and
+/// whose subject contains `subject` (each `None` or empty for any), newest first.
+pub fn search(
+    conn: &Connection,
+    actor: Option<&str>,
+    action: Option<&str>,
+    subject: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, AuditError> {
+    let like = |s: Option<&str>| {
+        s.filter(|s| !s.is_empty()).map(|s| {
+            s.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        })
+    };
+    let mut st = conn.prepare(
+        "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log
+          WHERE (?1 IS NULL OR actor = ?1)
+            AND (?2 IS NULL OR action LIKE ?2 || '%' ESCAPE '\\')
+            AND (?3 IS NULL OR subject LIKE '%' || ?3 || '%' ESCAPE '\\')
+          ORDER BY seq DESC LIMIT ?4",
+    )?;
+    let out = st
+        .query_map(
+            rusqlite::params![
+                actor.filter(|a| !a.is_empty()),
+                like(action),
+                like(subject),
+                limit
+            ],
+            |r| {
+                Ok(AuditEntry {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    subject: r.get(4)?,
+                    details: r.get(5)?,
+                    prev_hash: r.get(6)?,
+                    hash: r.get(7)?,
+                })
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

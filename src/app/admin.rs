@@ -503,6 +503,77 @@ pub fn audit_entries(app: &App, limit: i64) -> Result<Vec<audit::AuditEntry>, Ap
     )?)
 }
 
+/// Audit entries, newest first (at most `limit`, up to 1000): by `actor`, by action prefix
+/// (`delegation.` for every delegation act), by a part of the subject.
+pub fn audit_search(
+    app: &App,
+    actor: Option<&str>,
+    action: Option<&str>,
+    subject: Option<&str>,
+    limit: i64,
+) -> Result<Vec<audit::AuditEntry>, AppError> {
+    Ok(audit::search(
+        app.registry()?.connection(),
+        actor,
+        action,
+        subject,
+        limit.clamp(1, 1000),
+    )?)
+}
+
+/// A registered certificate as the admin sees it.
+#[derive(Debug, Clone)]
+pub struct RegisteredCertificate {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// Where its key is (`external`, `file:…`, `pkcs11:…`).
+    pub key_location: String,
+    /// What the configured CRLs say of it now (no network: the page stays fast).
+    pub revocation: crate::validation::chain::RevocationStatus,
+    /// The title the certificate names, when it differs from the official's title in the
+    /// register (titles change; certificates keep the old one until re-issued).
+    pub title_differs: Option<String>,
+}
+
+/// Every official with their registered certificates, newest first, each with its revocation
+/// status from the configured CRLs and a flag when its title no longer matches the register.
+pub fn officials_with_certificates(
+    app: &App,
+) -> Result<Vec<(Official, Vec<RegisteredCertificate>)>, AppError> {
+    let registry = app.registry()?;
+    let conn = registry.connection();
+    let crls = super::sign::load_crls(&app.settings().crls)?;
+    let mut chain = Vec::new();
+    for p in &app.settings().chain {
+        chain.extend(crate::pki::load_certificates(p)?);
+    }
+    let now = app.now().unix_timestamp();
+    let mut out = Vec::new();
+    for o in store::officials(conn)? {
+        let certs = store::keys_of(conn, &o.id)?
+            .into_iter()
+            .map(|(c, key_location)| {
+                let issuer = chain.iter().find(|i| i.subject_der() == c.issuer_der());
+                let revocation = match issuer {
+                    Some(i) => {
+                        crate::validation::chain::revocation_status(c.der(), i.der(), &crls, now)
+                    }
+                    None => crate::validation::chain::RevocationStatus::Unknown,
+                };
+                let title_differs = c.title().filter(|t| !o.is_seal && !same_name(t, &o.title));
+                RegisteredCertificate {
+                    certificate: c,
+                    key_location,
+                    revocation,
+                    title_differs,
+                }
+            })
+            .collect();
+        out.push((o, certs));
+    }
+    Ok(out)
+}
+
 /// Re-checks the audit chain.
 pub fn audit_verify(app: &App) -> Result<audit::AuditReport, AppError> {
     Ok(audit::verify(app.registry()?.connection())?)

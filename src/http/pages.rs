@@ -66,7 +66,9 @@ form.inline{display:inline;margin:0;padding:0;border:0;background:none}form.inli
 .queue{padding-left:1.2rem}.queue li{margin:.8rem 0}.queue form{padding:.4rem;margin:.3rem 0}\
 .preview{border:3px dashed #a10d0d;color:#a10d0d;font-weight:700;padding:.6rem;text-align:center}\
 button.alt{background:#eef;border:1px solid #99c}label.check{font-weight:400}label.check input{width:auto}\
-textarea{width:100%;box-sizing:border-box;font:.85rem monospace}dl.stack{display:block}.stack dd{margin:0 0 .4rem}";
+textarea{width:100%;box-sizing:border-box;font:.85rem monospace}dl.stack{display:block}.stack dd{margin:0 0 .4rem}.tabs{line-height:2}\
+.public{font-size:21px}.public h1{font-size:1.6rem}.public button,.public input[type=file]{font-size:1.1rem;padding:.6rem 1.2rem}\
+dl.cert{border-left:3px solid #ccc;padding-left:.5rem;font-size:.9rem}";
 
 const SCRIPT: &str = include_str!("kyso.js");
 
@@ -96,6 +98,16 @@ pub async fn stylesheet() -> Response {
 
 /// A whole page around `body`.
 pub fn page(lang: Lang, title: &str, here: &str, body: &str) -> Html<String> {
+    page_for(lang, title, here, body, "desk")
+}
+
+/// A page for citizens and verifiers, no sign-in: the same style in larger type (people read
+/// it on a phone, often older eyes).
+fn public_page(lang: Lang, title: &str, here: &str, body: &str) -> Html<String> {
+    page_for(lang, title, here, body, "public")
+}
+
+fn page_for(lang: Lang, title: &str, here: &str, body: &str, class: &str) -> Html<String> {
     let (switch_href, switch_text) = match lang {
         Lang::Vi => (format!("{here}?lang=en"), "English"),
         Lang::En => (here.to_owned(), "Tiếng Việt"),
@@ -104,7 +116,7 @@ pub fn page(lang: Lang, title: &str, here: &str, body: &str) -> Html<String> {
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <title>{}</title><link rel=\"stylesheet\" href=\"/static/kyso.css\"></head>\
-<body><main><nav><a href=\"{}\">{}</a></nav>{}</main></body></html>",
+<body class=\"{class}\"><main><nav><a href=\"{}\">{}</a></nav>{}</main></body></html>",
         match lang {
             Lang::Vi => "vi",
             Lang::En => "en",
@@ -118,7 +130,7 @@ pub fn page(lang: Lang, title: &str, here: &str, body: &str) -> Html<String> {
 
 /// The 404 page, the same for unknown and malformed ids.
 pub fn not_found(lang: Lang) -> Html<String> {
-    page(
+    public_page(
         lang,
         lang.pick("Không tìm thấy", "Not found"),
         "/verify",
@@ -236,7 +248,7 @@ pub fn document(lang: Lang, d: &PublicDocument, upload: Option<&UploadReport>) -
         lang.pick("Kiểm tra", "Check"),
         esc(&here)
     ));
-    page(lang, title, &here, &b)
+    public_page(lang, title, &here, &b)
 }
 
 /// What an upload's comparison and signature check say.
@@ -375,7 +387,7 @@ pub fn verify(lang: Lang, result: Option<&UploadReport>) -> Html<String> {
         }
         b.push_str(&upload_section(lang, u));
     }
-    page(
+    public_page(
         lang,
         lang.pick("Kiểm tra chữ ký số", "Verify"),
         "/verify",
@@ -385,7 +397,7 @@ pub fn verify(lang: Lang, result: Option<&UploadReport>) -> Html<String> {
 
 /// A page saying what was wrong with an upload.
 pub fn upload_problem(lang: Lang, status_vi: &str, status_en: &str) -> Html<String> {
-    page(
+    public_page(
         lang,
         lang.pick("Không kiểm tra được", "Cannot check"),
         "/verify",

@@ -577,6 +577,22 @@ fn a_certification_goes_from_the_desk_through_two_signers_to_the_public_page_in_
     admin.sign_in(&base, "/admin", "admin", "dev-admin-password");
     admin.source();
     admin.screenshot("admin");
+    // Each of the admin's pages, from the links on them.
+    for (link, shows) in [
+        ("/admin/users", "#tokens"),
+        ("/admin/officials", "#add-cert"),
+        ("/admin/delegations", "#in-force"),
+        ("/admin/audit", "#entries"),
+    ] {
+        admin.click(&format!("#admin-nav a[href='{link}']"));
+        admin.find(shows);
+        admin.source();
+    }
+    admin.click("#verify");
+    assert!(admin.text("#verified").contains("nguyên vẹn"));
+    admin.screenshot("admin-audit");
+    admin.click("#admin-nav a[href='/admin/officials']");
+    admin.screenshot("admin-officials");
 
     // Anyone: the QR code's page shows both signatures.
     let citizen = driver.browser(&profiles.path().join("citizen"));

@@ -680,3 +680,188 @@ fn the_chairman_grants_from_his_page_and_the_vice_chooses_her_capacity_and_signs
     let page = s.get(&chair, "/official/delegations").text();
     assert!(page.contains("Đã thu hồi"), "{page}");
 }
+
+#[test]
+fn the_admin_keeps_users_tokens_certificates_and_the_audit_log_from_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = crate::common::keys_dev();
+    let chain = keys.join("intermediate-ca.pem");
+    let crl = keys.join("intermediate-ca.crl.pem");
+    let s = Served::start_on(
+        &dir.path().join("data"),
+        &[
+            ("KYSO_CHAIN", chain.to_str().unwrap()),
+            ("KYSO_CRLS", crl.to_str().unwrap()),
+        ],
+    );
+    let admin = s.browser("admin", "dev-admin-password");
+    let home = s.get(&admin, "/admin").text();
+    for part in ["id=\"archive\"", "id=\"failures\"", "href=\"/admin/audit\""] {
+        assert!(home.contains(part), "{part}: {home}");
+    }
+    let csrf = hidden(&home, "csrf");
+
+    // Users: a refusal in words with what was typed kept; then added, disabled, enabled.
+    let r = s.form(
+        &admin,
+        "/admin/users",
+        &[
+            ("csrf", &csrf),
+            ("username", "van-thu-2"),
+            ("display_name", "Nguyễn Thị Mai"),
+            ("role", "clerk"),
+            ("official_id", ""),
+            ("password", "short"),
+        ],
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("value=\"Nguyễn Thị Mai\""));
+    assert!(r.text().contains("class=\"bad\" id=\"message\""));
+    let r = s.form(
+        &admin,
+        "/admin/users",
+        &[
+            ("csrf", &csrf),
+            ("username", "van-thu-2"),
+            ("display_name", "Nguyễn Thị Mai"),
+            ("role", "clerk"),
+            ("official_id", ""),
+            ("password", "a-long-enough-password"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("van-thu-2"));
+    let mai = s.browser("van-thu-2", "a-long-enough-password");
+    assert_eq!(s.get(&mai, "/clerk").status, 200);
+    let r = s.form(
+        &admin,
+        "/admin/users/state",
+        &[
+            ("csrf", &csrf),
+            ("username", "van-thu-2"),
+            ("disabled", "1"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(s.get(&mai, "/clerk").status, 303, "her session ended");
+    let r = s.form(
+        &admin,
+        "/admin/users/state",
+        &[("csrf", &csrf), ("username", "admin"), ("disabled", "1")],
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+
+    // A token: its secret shown once, it works, then revoked from the page.
+    let r = s.form(
+        &admin,
+        "/admin/tokens",
+        &[
+            ("csrf", &csrf),
+            ("username", "van-thu"),
+            ("label", "máy quét"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let secret = text
+        .split("(chỉ hiện một lần, hãy lưu lại ngay): ")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = Caller::Token(secret.clone());
+    assert_eq!(s.get(&token, "/api/v1/me").status, 200);
+    let page = s.get(&admin, "/admin/users").text();
+    assert!(!page.contains(&secret), "a secret is shown once");
+    let id = page
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = s.form(
+        &admin,
+        "/admin/tokens/revoke",
+        &[("csrf", &csrf), ("token", &id)],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(s.get(&token, "/api/v1/me").status, 401);
+
+    // Officials: titles, certificates with their issuer, validity and CRL status.
+    let page = s.get(&admin, "/admin/officials").text();
+    assert!(page.contains("Trần Thị Bình</b> — Phó Chủ tịch"), "{page}");
+    assert!(page.contains("Chưa bị thu hồi (CRL còn hạn)"), "{page}");
+    assert!(page.contains("kyso Development Specialised CA"), "{page}");
+    assert!(!page.contains("title-mismatch"), "{page}");
+    // A new Chief of Office whose certificate still says Vice-Chairman (and was revoked).
+    let api = s.dev("admin");
+    let r = s.json(
+        &api,
+        "POST",
+        "/api/v1/officials",
+        &serde_json::json!({"id": "chanh-van-phong", "full_name": "Phạm Văn Dũng",
+            "title": "Chánh Văn phòng", "citizen_id": "001090000009",
+            "position": "unit-head", "unit": "VP"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let pem = |name: &str| std::fs::read_to_string(keys.join(name)).unwrap();
+    // Refusals as in the CLI: a CA certificate, another person's certificate.
+    for (file, words) in [
+        ("root-ca.pem", "chứng thư số của tổ chức cấp (CA)"),
+        ("chairman-ec.pem", "không phải tên của chanh-van-phong"),
+    ] {
+        let r = s.form(
+            &admin,
+            "/admin/officials/certificates",
+            &[
+                ("csrf", &csrf),
+                ("official", "chanh-van-phong"),
+                ("pem", &pem(file)),
+                ("key_location", "external"),
+            ],
+        );
+        assert_eq!(r.status, 422, "{file}: {}", r.text());
+        assert!(r.text().contains(words), "{file}: {}", r.text());
+    }
+    let r = s.form(
+        &admin,
+        "/admin/officials/certificates",
+        &[
+            ("csrf", &csrf),
+            ("official", "chanh-van-phong"),
+            ("pem", &pem("revoked-ec.pem")),
+            ("key_location", "external"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.text();
+    let dung = page.split("id=\"o-chanh-van-phong\"").nth(1).unwrap();
+    let dung = &dung[..dung.find("</li>").unwrap()];
+    assert!(dung.contains("ĐÃ BỊ THU HỒI"), "{dung}");
+    assert!(dung.contains("class=\"warn title-mismatch\""), "{dung}");
+    assert!(dung.contains("Chánh Văn phòng"), "{dung}");
+    assert!(page.len() < 100_000);
+
+    // The audit log: filtered, and its chain verified.
+    let r = s.get(&admin, "/admin/audit?action=certificate.&verify=1");
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(page.contains("Chuỗi nhật ký nguyên vẹn"), "{page}");
+    assert!(
+        page.contains("<b>certificate.add</b> chanh-van-phong"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>user.disable</b>"), "{page}");
+    let page = s.get(&admin, "/admin/audit?actor=user%3Aadmin").text();
+    assert!(page.contains("<b>user.disable</b>"), "{page}");
+
+    // A clerk opens none of these.
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    for path in ["/admin", "/admin/users", "/admin/officials", "/admin/audit"] {
+        assert_eq!(s.get(&clerk, path).status, 403, "{path}");
+    }
+}
