@@ -677,3 +677,118 @@ pub fn audit_refusal(app: &App, actor: &str, subject: &str, reason: &str) -> Res
     )?;
     Ok(())
 }
+
+/// A form key's claims are kept this long: a submission repeated later does the work again.
+pub const FORM_KEYS_KEPT: time::Duration = time::Duration::days(1);
+
+/// A claim left running this long was abandoned (a crash): another submission takes it over.
+pub const FORM_KEY_ABANDONED: time::Duration = time::Duration::minutes(2);
+
+/// What a submission with a form key should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormClaim {
+    /// Do the work, then [`finish_form`] (or [`release_form`] if it failed).
+    Mine,
+    /// Another submission with this key is doing the work now.
+    Running,
+    /// Already done: answer with this result.
+    Done(String),
+}
+
+/// Claims form `key` for `user_id` in the registry, so that the same key is done once across
+/// restarts and nodes. A claim abandoned by a crash ([`FORM_KEY_ABANDONED`]) is taken over.
+pub fn claim_form(app: &App, user_id: i64, key: &str) -> Result<FormClaim, AppError> {
+    let now = app.now();
+    let registry = app.registry()?;
+    let conn = registry.connection();
+    let claim = db::claim_form_key(conn, user_id, key, &fmt(now), &fmt(now - FORM_KEYS_KEPT))?;
+    Ok(match claim {
+        db::FormKey::Claimed => FormClaim::Mine,
+        db::FormKey::Done(r) => FormClaim::Done(r),
+        db::FormKey::Running { claimed_at } => {
+            let abandoned =
+                OffsetDateTime::parse(&claimed_at, &time::format_description::well_known::Rfc3339)
+                    .is_ok_and(|t| now - t > FORM_KEY_ABANDONED);
+            if abandoned && db::take_over_form_key(conn, user_id, key, &claimed_at, &fmt(now))? {
+                FormClaim::Mine
+            } else {
+                FormClaim::Running
+            }
+        }
+    })
+}
+
+/// Records what the submission holding form `key` produced.
+pub fn finish_form(app: &App, user_id: i64, key: &str, result: &str) -> Result<(), AppError> {
+    Ok(db::finish_form_key(
+        app.registry()?.connection(),
+        user_id,
+        key,
+        result,
+    )?)
+}
+
+/// Releases form `key` after a failed submission.
+pub fn release_form(app: &App, user_id: i64, key: &str) -> Result<(), AppError> {
+    Ok(db::release_form_key(
+        app.registry()?.connection(),
+        user_id,
+        key,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A clock the test moves.
+    struct Moving(Mutex<OffsetDateTime>);
+
+    impl super::super::Clock for Moving {
+        fn now(&self) -> OffsetDateTime {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    #[test]
+    fn a_form_key_is_done_once_released_on_failure_and_taken_over_when_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::Settings::from_toml("development = true").unwrap();
+        settings.data_dir = dir.path().to_path_buf();
+        let clock = Arc::new(Moving(Mutex::new(OffsetDateTime::now_utc())));
+        let app = App::with_clock(settings, clock.clone());
+        ensure_users_for_test(&app);
+        let user = db::user_by_name(app.registry().unwrap().connection(), "van-thu")
+            .unwrap()
+            .unwrap()
+            .id;
+        let key = "k".repeat(24);
+        assert_eq!(claim_form(&app, user, &key).unwrap(), FormClaim::Mine);
+        assert_eq!(claim_form(&app, user, &key).unwrap(), FormClaim::Running);
+        // A failed submission gives the key back.
+        release_form(&app, user, &key).unwrap();
+        assert_eq!(claim_form(&app, user, &key).unwrap(), FormClaim::Mine);
+        finish_form(&app, user, &key, "doc-1").unwrap();
+        assert_eq!(
+            claim_form(&app, user, &key).unwrap(),
+            FormClaim::Done("doc-1".into())
+        );
+        // A claim whose holder crashed is taken over once it is old enough.
+        let other = "o".repeat(24);
+        assert_eq!(claim_form(&app, user, &other).unwrap(), FormClaim::Mine);
+        *clock.0.lock().unwrap() += FORM_KEY_ABANDONED + Duration::seconds(1);
+        assert_eq!(claim_form(&app, user, &other).unwrap(), FormClaim::Mine);
+        assert_eq!(claim_form(&app, user, &other).unwrap(), FormClaim::Running);
+        // After a day the key is forgotten.
+        *clock.0.lock().unwrap() += FORM_KEYS_KEPT;
+        assert_eq!(claim_form(&app, user, &key).unwrap(), FormClaim::Mine);
+    }
+
+    fn ensure_users_for_test(app: &App) {
+        let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-dev");
+        crate::app::demo::ensure_commune(app, &keys).unwrap();
+        crate::app::demo::ensure_users(app).unwrap();
+    }
+}

@@ -5,8 +5,10 @@
 //! [`crate::app`] and their results or refusals into pages; access is the route table's.
 //!
 //! A form that issues or signs carries a random key; the first submission with a key does the
-//! work and later ones (a double click, a reload) are answered with its result
-//! ([`Remembered`]). Keys are remembered per user, in this process, for [`REMEMBER_FOR`].
+//! work and later ones (a double click, a reload) are answered with its result. The registry
+//! keeps each key's claim and result (migration `0008_form_keys`, [`app::users::claim_form`]),
+//! so that a repeat after a restart or on another node is caught too; in this process a lock
+//! per key ([`Remembered`], kept for [`REMEMBER_FOR`]) makes a double click wait for the first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,6 +60,104 @@ impl Remembered {
                 .clone(),
         )
     }
+}
+
+/// A form key held by the submission doing its work: the in-process lock (a double click
+/// waits for the first) and the registry's claim (a repeat after a restart, or on another
+/// node, finds what the first produced).
+struct Held {
+    guard: Option<tokio::sync::OwnedMutexGuard<Option<String>>>,
+    claim: Option<(i64, String)>,
+}
+
+/// What a submission with a form key does.
+enum Submission {
+    /// The work, holding the key.
+    Do(Held),
+    /// Nothing: the key's first submission produced this (a document id).
+    Done(String),
+    /// Nothing yet: another submission with the key is still at work elsewhere.
+    Busy,
+}
+
+/// How long a repeated submission waits for the first one, on another node, to finish.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(20);
+
+async fn submit(state: &State, user: i64, key: &str) -> Result<Submission, ApiError> {
+    let Some(slot) = state.forms.slot(user, key) else {
+        // No usable key: the work is done every time.
+        return Ok(Submission::Do(Held {
+            guard: None,
+            claim: None,
+        }));
+    };
+    let guard = slot.lock_owned().await;
+    if let Some(id) = (*guard).clone() {
+        return Ok(Submission::Done(id));
+    }
+    let until = Instant::now() + WAIT_FOR_FIRST;
+    loop {
+        let k = key.to_owned();
+        let claim = state
+            .blocking(move |app, _| app::users::claim_form(app, user, &k))
+            .await?;
+        match claim {
+            app::users::FormClaim::Mine => {
+                return Ok(Submission::Do(Held {
+                    guard: Some(guard),
+                    claim: Some((user, key.to_owned())),
+                }));
+            }
+            app::users::FormClaim::Done(id) => return Ok(Submission::Done(id)),
+            app::users::FormClaim::Running if Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            app::users::FormClaim::Running => return Ok(Submission::Busy),
+        }
+    }
+}
+
+impl Held {
+    /// The work succeeded with `result`: remembered here and in the registry.
+    async fn finish(mut self, state: &State, result: &str) {
+        if let Some(g) = self.guard.as_mut() {
+            **g = Some(result.to_owned());
+        }
+        if let Some((user, key)) = self.claim.take() {
+            let r = result.to_owned();
+            if let Err(e) = state
+                .blocking(move |app, _| app::users::finish_form(app, user, &key, &r))
+                .await
+            {
+                tracing::warn!(error = %e.detail_en, "form key not recorded");
+            }
+        }
+    }
+
+    /// The work failed: the key may be used again (the corrected form keeps it).
+    async fn release(mut self, state: &State) {
+        if let Some((user, key)) = self.claim.take()
+            && let Err(e) = state
+                .blocking(move |app, _| app::users::release_form(app, user, &key))
+                .await
+        {
+            tracing::warn!(error = %e.detail_en, "form key not released");
+        }
+    }
+}
+
+/// The answer to a submission whose key another one is still using.
+fn busy(lang: Lang, p: &Principal) -> Response {
+    failed(
+        lang,
+        p,
+        &ApiError::new(
+            StatusCode::CONFLICT,
+            "busy",
+            "Biểu mẫu này đang được xử lý ở lần gửi trước; hãy tải lại trang sau giây lát.",
+            "This form is still being processed from an earlier submission; reload in a moment.",
+        ),
+    )
 }
 
 fn form_key() -> String {
@@ -1383,14 +1483,14 @@ pub async fn issue(
             Err(e) => failed(lang, &p, &e),
         };
     }
-    let slot = state.forms.slot(p.user.id, &key);
-    let mut guard = match &slot {
-        Some(s) => Some(s.clone().lock_owned().await),
-        None => None,
+    let held = match submit(&state, p.user.id, &key).await {
+        Ok(Submission::Do(h)) => h,
+        Ok(Submission::Done(id)) => {
+            return see_other(&with_lang(&format!("/clerk/documents/{id}"), lang));
+        }
+        Ok(Submission::Busy) => return busy(lang, &p),
+        Err(e) => return failed(lang, &p, &e),
     };
-    if let Some(id) = guard.as_ref().and_then(|g| (**g).clone()) {
-        return see_other(&with_lang(&format!("/clerk/documents/{id}"), lang));
-    }
     let data = serde_json::Value::Object(data_of(&schema.fields, "", &typed));
     let (actor, k) = (p.actor(), schema.kind.clone());
     let issued = state
@@ -1399,15 +1499,17 @@ pub async fn issue(
     match issued {
         Ok(doc) => {
             state.metrics.issued();
-            if let Some(g) = guard.as_mut() {
-                **g = Some(doc.id.clone());
-            }
+            held.finish(&state, &doc.id).await;
             see_other(&with_lang(&format!("/clerk/documents/{}", doc.id), lang))
         }
-        Err(e) if !e.errors.is_empty() => {
-            again(&errors_of(lang, &e), StatusCode::UNPROCESSABLE_ENTITY)
+        Err(e) => {
+            held.release(&state).await;
+            if e.errors.is_empty() {
+                failed(lang, &p, &e)
+            } else {
+                again(&errors_of(lang, &e), StatusCode::UNPROCESSABLE_ENTITY)
+            }
         }
-        Err(e) => failed(lang, &p, &e),
     }
 }
 
@@ -1796,15 +1898,13 @@ pub async fn sign(
     };
     let id = f.get("document").cloned().unwrap_or_default();
     let key = f.get("key").cloned().unwrap_or_default();
-    let slot = state.forms.slot(p.user.id, &key);
-    let mut guard = match &slot {
-        Some(s) => Some(s.clone().lock_owned().await),
-        None => None,
-    };
     let done = |id: &str| see_other(&with_lang(&format!("{}?signed={id}", home(p.role)), lang));
-    if let Some(id) = guard.as_ref().and_then(|g| (**g).clone()) {
-        return done(&id);
-    }
+    let held = match submit(&state, p.user.id, &key).await {
+        Ok(Submission::Do(h)) => h,
+        Ok(Submission::Done(id)) => return done(&id),
+        Ok(Submission::Busy) => return busy(lang, &p),
+        Err(e) => return failed(lang, &p, &e),
+    };
     let doc = id.clone();
     let signed = state
         .blocking(move |app, _| {
@@ -1817,12 +1917,13 @@ pub async fn sign(
     match signed {
         Ok(_) => {
             state.metrics.signed();
-            if let Some(g) = guard.as_mut() {
-                **g = Some(id.clone());
-            }
+            held.finish(&state, &id).await;
             done(&id)
         }
-        Err(e) => queue(&state, &p, lang, None, Some(&e)).await,
+        Err(e) => {
+            held.release(&state).await;
+            queue(&state, &p, lang, None, Some(&e)).await
+        }
     }
 }
 
@@ -2055,14 +2156,12 @@ pub async fn complete(
         );
         return device_page(lang, &p, &step, &key, Some(&m));
     };
-    let slot = state.forms.slot(p.user.id, &key);
-    let mut guard = match &slot {
-        Some(s) => Some(s.clone().lock_owned().await),
-        None => None,
+    let held = match submit(&state, p.user.id, &key).await {
+        Ok(Submission::Do(h)) => h,
+        Ok(Submission::Done(id)) => return done(&id),
+        Ok(Submission::Busy) => return busy(lang, &p),
+        Err(e) => return failed(lang, &p, &e),
     };
-    if let Some(id) = guard.as_ref().and_then(|g| (**g).clone()) {
-        return done(&id);
-    }
     let handle = step.handle.clone();
     let completed = state
         .blocking(move |app, _| app::sign::complete_for(app, &official, &handle, &raw))
@@ -2071,12 +2170,11 @@ pub async fn complete(
         Ok(signed) => {
             state.metrics.signed();
             let id = signed.document.unwrap_or_default();
-            if let Some(g) = guard.as_mut() {
-                **g = Some(id.clone());
-            }
+            held.finish(&state, &id).await;
             done(&id)
         }
         Err(e) => {
+            held.release(&state).await;
             let m = match lang {
                 Lang::Vi => e.detail_vi.clone(),
                 Lang::En => e.detail_en.clone(),

@@ -76,6 +76,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0009_ltv_renewal",
         sql: include_str!("../../migrations/0009_ltv_renewal.sql"),
     },
+    Migration {
+        name: "0008_form_keys",
+        sql: include_str!("../../migrations/0008_form_keys.sql"),
+    },
 ];
 
 pub mod users;

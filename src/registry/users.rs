@@ -1,5 +1,5 @@
-//! The store of users, sessions, API tokens and failed sign-ins (migration `0006_users`). Only
-//! SQL lives here; what may be done and when is decided in [`crate::app::users`].
+//! The store of users, sessions, API tokens and failed sign-ins (migration `0006_users`), and
+//! the keys of forms they submitted (`0008_form_keys`). Only SQL lives here; what may be done and when is decided in [`crate::app::users`].
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -318,5 +318,89 @@ pub fn forget_failures(
     if let Some(s) = subject {
         conn.execute("DELETE FROM login_failures WHERE subject = ?1", [s])?;
     }
+    Ok(())
+}
+
+/// What the registry holds for a form key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormKey {
+    /// Nobody had claimed it: this call did (the caller does the work).
+    Claimed,
+    /// Claimed at `claimed_at`, still running (or abandoned by a crash).
+    Running {
+        /// RFC 3339.
+        claimed_at: String,
+    },
+    /// Done: what the first submission produced.
+    Done(String),
+}
+
+/// Claims `key` for `user_id` at `at`, or says who holds it; keys claimed before `forget_before`
+/// are dropped first.
+pub fn claim_form_key(
+    conn: &Connection,
+    user_id: i64,
+    key: &str,
+    at: &str,
+    forget_before: &str,
+) -> rusqlite::Result<FormKey> {
+    conn.prepare_cached("DELETE FROM form_keys WHERE claimed_at < ?1")?
+        .execute([forget_before])?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO form_keys (user_id, form_key, result, claimed_at)
+             VALUES (?1, ?2, NULL, ?3)",
+        )?
+        .execute(params![user_id, key, at])?;
+    if inserted == 1 {
+        return Ok(FormKey::Claimed);
+    }
+    let (result, claimed_at): (Option<String>, String) = conn
+        .prepare_cached(
+            "SELECT result, claimed_at FROM form_keys WHERE user_id = ?1 AND form_key = ?2",
+        )?
+        .query_row(params![user_id, key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(match result {
+        Some(r) => FormKey::Done(r),
+        None => FormKey::Running { claimed_at },
+    })
+}
+
+/// Takes over a running claim left since `claimed_at` (its holder crashed): true if this call
+/// got it (nobody else took it over or finished meanwhile).
+pub fn take_over_form_key(
+    conn: &Connection,
+    user_id: i64,
+    key: &str,
+    claimed_at: &str,
+    at: &str,
+) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE form_keys SET claimed_at = ?4
+              WHERE user_id = ?1 AND form_key = ?2 AND claimed_at = ?3 AND result IS NULL",
+        )?
+        .execute(params![user_id, key, claimed_at, at])?
+        == 1)
+}
+
+/// Records what the claim of `key` produced.
+pub fn finish_form_key(
+    conn: &Connection,
+    user_id: i64,
+    key: &str,
+    result: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE form_keys SET result = ?3 WHERE user_id = ?1 AND form_key = ?2")?
+        .execute(params![user_id, key, result])?;
+    Ok(())
+}
+
+/// Releases the claim of `key` (its submission failed; the corrected form may use it again).
+pub fn release_form_key(conn: &Connection, user_id: i64, key: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM form_keys WHERE user_id = ?1 AND form_key = ?2 AND result IS NULL",
+    )?
+    .execute(params![user_id, key])?;
     Ok(())
 }

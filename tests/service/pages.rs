@@ -865,3 +865,115 @@ fn the_admin_keeps_users_tokens_certificates_and_the_audit_log_from_pages() {
         assert_eq!(s.get(&clerk, path).status, 403, "{path}");
     }
 }
+
+#[test]
+fn a_form_submitted_again_after_a_restart_issues_and_signs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Served::start_on(&data, &[]);
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    let vice = s.browser("pho-chu-tich", "dev-vice-password");
+    let form = s.get(&clerk, "/clerk/issue/signature").text();
+    let mut fields = Vec::new();
+    flatten(&signature_sample(), "", &mut fields);
+    fields.push(("csrf".into(), hidden(&form, "csrf")));
+    fields.push(("key".into(), hidden(&form, "key")));
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&fields));
+    assert_eq!(r.status, 303, "{}", r.text());
+    let doc = r.header("location").unwrap().to_owned();
+    let id = doc.strip_prefix("/clerk/documents/").unwrap().to_owned();
+    let queue = s.get(&vice, "/official").text();
+    let sign = [
+        ("csrf", hidden(&queue, "csrf")),
+        ("document", id.clone()),
+        ("key", hidden(&queue, "key")),
+        ("capacity", hidden(&queue, "capacity")),
+    ];
+    let sign: Vec<(&str, &str)> = sign.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(s.form(&vice, "/official", &sign).status, 303);
+
+    // The server restarts (or the next request lands on another node): the same submissions
+    // are answered with what the first ones did.
+    drop(s);
+    let s = Served::start_on(&data, &[]);
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&fields));
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some(doc.as_str()));
+    let r = s.form(&vice, "/official", &sign);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/official?signed={id}").as_str())
+    );
+    let admin = s.dev("admin");
+    let all = s.get(&admin, "/api/v1/documents").json();
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    let public = s.get(&Caller::Anonymous, &format!("/v/{id}.json")).json();
+    assert_eq!(
+        public["signatures"].as_array().unwrap().len(),
+        1,
+        "{public}"
+    );
+}
+
+#[test]
+fn an_expired_session_comes_back_to_the_same_page_and_a_document_page_of_another_role_is_a_403_page()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Served::start_on(&data, &[]);
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    let form = s.get(&clerk, "/clerk/issue/signature").text();
+    let mut fields = Vec::new();
+    flatten(&signature_sample(), "", &mut fields);
+    fields.push(("csrf".into(), hidden(&form, "csrf")));
+    fields.push(("key".into(), hidden(&form, "key")));
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&fields));
+    let doc = r.header("location").unwrap().to_owned();
+
+    // The session idles past its limit (its last use set back in the registry).
+    let db = rusqlite::Connection::open(data.join("registry.sqlite3")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db.execute("UPDATE sessions SET last_seen = '2000-01-01T00:00:00Z'", [])
+        .unwrap();
+    let r = s.get(&clerk, &format!("{doc}/reprint?lang=en"));
+    assert_eq!(r.status, 303);
+    let to = r.header("location").unwrap().to_owned();
+    assert!(to.starts_with("/sign-in?next="), "{to}");
+    let page = s.get(&Caller::Anonymous, &to).text();
+    assert!(page.contains("Hãy đăng nhập để tiếp tục."), "{page}");
+    let next = hidden(&page, "next");
+    assert_eq!(next, format!("{doc}/reprint?lang=en"));
+    let r = s.form(
+        &Caller::Anonymous,
+        "/sign-in",
+        &[
+            ("username", "van-thu"),
+            ("password", "dev-clerk-password"),
+            ("next", &next),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some(next.as_str()));
+
+    // An official may not open the clerk's page of a document: a 403 page in words.
+    let vice = s.browser("pho-chu-tich", "dev-vice-password");
+    let r = s.get(&vice, &doc);
+    assert_eq!(r.status, 403);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.text().contains("Không được phép"), "{}", r.text());
+    let r = s.get(&vice, &format!("{doc}/reprint"));
+    assert_eq!(r.status, 403);
+    // An unknown document is a 404 page, a malformed id too.
+    let r = s.get(&clerk, "/clerk/documents/0123456789abcdef0123456789abcdef");
+    assert_eq!(r.status, 303, "the expired session is gone; sign in again");
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    for path in [
+        "/clerk/documents/0123456789abcdef0123456789abcdef",
+        "/clerk/documents/..%2F..%2Fetc",
+    ] {
+        let r = s.get(&clerk, path);
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+        assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    }
+}
