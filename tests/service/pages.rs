@@ -599,6 +599,27 @@ fn the_chairman_grants_from_his_page_and_the_vice_chooses_her_capacity_and_signs
         .map(|o| o.split('"').next().unwrap().to_owned())
         .unwrap();
 
+    // The Chairman cannot sign under her delegation (a capacity that is not his, forged into
+    // the form): refused in words, nothing signed.
+    let cq = s.get(&chair, "/official").text();
+    let r = s.form(
+        &chair,
+        "/official",
+        &[
+            ("csrf", &hidden(&cq, "csrf")),
+            ("document", &id),
+            ("key", &hidden(&cq, "key")),
+            ("capacity", &kt),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        r.text().contains("class=\"bad\" id=\"message\""),
+        "{}",
+        r.text()
+    );
+    assert!(s.get(&vice, "/official").text().contains(&id));
+
     // Signing with her device: prepare in the KT. capacity, the digest shown.
     let r = s.form(
         &vice,
