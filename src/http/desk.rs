@@ -3355,7 +3355,13 @@ pub async fn add_certificate(
     }
 }
 
-/// `GET /admin/audit`: the log, newest first, filtered by actor, action and subject; with
+/// The audit page shows this many entries (the newest matching the filter), each entry's
+/// details cut to this many bytes: with escaping, 100 entries stay near 50 KB, half the page
+/// budget. `kyso audit list` and the API give everything.
+const AUDIT_SHOWN: i64 = 100;
+const AUDIT_DETAIL_BYTES: usize = 200;
+
+/// `GET /admin/audit`: the log, newest first ([`AUDIT_SHOWN`]), filtered by actor, action and subject; with
 /// `verify=1`, the chain re-checked and the result said.
 pub async fn audit_page(
     AxumState(state): AxumState<State>,
@@ -3374,8 +3380,13 @@ pub async fn audit_page(
     let (a, b_, c) = (actor.clone(), action.clone(), subject.clone());
     let found = state
         .blocking(move |app, _| {
-            let entries =
-                app::admin::audit_search(app, a.as_deref(), b_.as_deref(), c.as_deref(), 200)?;
+            let entries = app::admin::audit_search(
+                app,
+                a.as_deref(),
+                b_.as_deref(),
+                c.as_deref(),
+                AUDIT_SHOWN,
+            )?;
             let report = if verify {
                 Some(app::admin::audit_verify(app)?)
             } else {
@@ -3453,8 +3464,8 @@ pub async fn audit_page(
             pick(lang, "Hành động, đối tượng", "Action, subject"),
         ));
         for e in &entries {
-            let details = if e.details.len() > 300 {
-                let mut cut = 300;
+            let details = if e.details.len() > AUDIT_DETAIL_BYTES {
+                let mut cut = AUDIT_DETAIL_BYTES;
                 while !e.details.is_char_boundary(cut) {
                     cut -= 1;
                 }

@@ -998,3 +998,58 @@ fn an_expired_session_comes_back_to_the_same_page_and_a_document_page_of_another
         assert!(r.header("content-type").unwrap().starts_with("text/html"));
     }
 }
+
+#[test]
+fn a_full_queue_and_a_full_audit_page_stay_under_the_page_budget() {
+    let s = Served::start();
+    let clerk = s.token("van-thu");
+    // More than the queue and the audit page show (the log also has the demo's entries).
+    for _ in 0..(kyso::app::queue::QUEUE_LIMIT + 3).max(100) {
+        let r = s.json(
+            &clerk,
+            "POST",
+            "/api/v1/documents",
+            &serde_json::json!({"kind": "signature", "data": signature_sample()}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    // Two capacities for every document: the KT. of the demo and a TM. granted now.
+    let chair = s.browser("chu-tich", "dev-chairman-password");
+    let page = s.get(&chair, "/official/delegations").text();
+    let (today, later) = (vietnam_day(0), vietnam_day(30));
+    let r = s.form(
+        &chair,
+        "/official/delegations",
+        &[
+            ("csrf", &hidden(&page, "csrf")),
+            ("mark", "TM"),
+            ("delegate", "pho-chu-tich"),
+            ("kind", "signature"),
+            ("valid_from", &today),
+            ("valid_until", &later),
+            ("basis_number", "07/QĐ-UBND"),
+            ("basis_date", &today),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let vice = s.browser("pho-chu-tich", "dev-vice-password");
+    let started = std::time::Instant::now();
+    let queue = s.get(&vice, "/official").text();
+    let took = started.elapsed();
+    assert_eq!(
+        queue.matches("<select name=\"capacity\">").count(),
+        kyso::app::queue::QUEUE_LIMIT
+    );
+    eprintln!(
+        "a queue of {} documents with two capacities each: {} bytes in {took:?}",
+        kyso::app::queue::QUEUE_LIMIT,
+        queue.len()
+    );
+    assert!(queue.len() < 100_000, "{} bytes", queue.len());
+    // The audit page lists the newest 100 of the log's entries (issues with their details).
+    let admin = s.browser("admin", "dev-admin-password");
+    let audit = s.get(&admin, "/admin/audit").text();
+    assert_eq!(audit.matches("<tr><td>").count(), 100);
+    eprintln!("the audit page with 100 entries: {} bytes", audit.len());
+    assert!(audit.len() < 100_000, "{} bytes", audit.len());
+}
