@@ -880,6 +880,22 @@ fn the_admin_keeps_users_tokens_certificates_and_the_audit_log_from_pages() {
     let page = s.get(&admin, "/admin/audit?actor=user%3Aadmin").text();
     assert!(page.contains("<b>user.disable</b>"), "{page}");
 
+    // Every admin page in English too.
+    for path in [
+        "/admin",
+        "/admin/users",
+        "/admin/officials",
+        "/admin/delegations",
+        "/admin/audit?verify=1",
+    ] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let r = s.get(&admin, &format!("{path}{sep}lang=en"));
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.text().contains("<html lang=\"en\""), "{path}");
+    }
+    let r = s.get(&admin, "/admin/audit?verify=1&lang=en");
+    assert!(r.text().contains("The chain is intact"), "{}", r.text());
+
     // A clerk opens none of these.
     let clerk = s.browser("van-thu", "dev-clerk-password");
     for path in ["/admin", "/admin/users", "/admin/officials", "/admin/audit"] {
