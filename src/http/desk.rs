@@ -1809,18 +1809,21 @@ async fn queue(
                     esc(&value(one))
                 ),
                 many => {
+                    // Radio buttons: each capacity in full, wrapping on a phone.
                     let options: String = many
                         .iter()
-                        .map(|c| {
+                        .enumerate()
+                        .map(|(i, c)| {
                             format!(
-                                "<option value=\"{}\">{}</option>",
+                                "<label class=\"check\"><input type=\"radio\" name=\"capacity\" value=\"{}\"{}> {}</label>",
                                 esc(&value(c)),
+                                if i == 0 { " checked" } else { "" },
                                 esc(&as_line(c))
                             )
                         })
                         .collect();
                     format!(
-                        "<label>{}<select name=\"capacity\">{options}</select></label>",
+                        "<fieldset class=\"capacity\"><legend>{}</legend>{options}</fieldset>",
                         pick(lang, "Ký với tư cách", "Signing as"),
                     )
                 }
@@ -1842,7 +1845,7 @@ async fn queue(
                 "<li><b>{}</b> — {}<br>{}: {}<br>\
 <a href=\"/api/v1/documents/{id}/pdf\">{}</a>\
 <form method=\"post\" action=\"{here}{}\">{}<input type=\"hidden\" name=\"document\" value=\"{id}\">\
-<input type=\"hidden\" name=\"key\" value=\"{}\"><button>{}</button>{device}<br>{capacity}</form></li>",
+<input type=\"hidden\" name=\"key\" value=\"{}\">{capacity}<br><button>{}</button>{device}</form></li>",
                 esc(&number_text(&catalog, d)),
                 esc(&kind_title(lang, &catalog, &d.kind)),
                 pick(lang, "Người yêu cầu", "Requester"),

@@ -498,13 +498,13 @@ fn a_certification_goes_from_the_desk_through_two_signers_to_the_public_page_in_
     vice.sign_in(&base, "/official", "pho-chu-tich", "dev-vice-password");
     assert!(vice.source().contains("KT. CHỦ TỊCH"));
     vice.screenshot("official");
-    let select =
-        format!("//input[@name='document' and @value='{id}']/..//select[@name='capacity']");
-    let option = vice.find_by(
+    let kt = vice.find_by(
         "xpath",
-        &format!("{select}/option[starts-with(text(), 'KT.')]"),
+        &format!(
+            "//input[@name='document' and @value='{id}']/..//label[contains(., 'KT. CHỦ TỊCH')]/input[@name='capacity']"
+        ),
     );
-    vice.cmd("POST", &format!("/element/{option}/click"), Some(json!({})));
+    vice.cmd("POST", &format!("/element/{kt}/click"), Some(json!({})));
     let device = vice.find_by(
         "xpath",
         &format!(

@@ -535,7 +535,7 @@ fn the_chairman_grants_from_his_page_and_the_vice_chooses_her_capacity_and_signs
     // The Vice-Chairman has one capacity: KT., shown, not typed.
     let vice = s.browser("pho-chu-tich", "dev-vice-password");
     let queue = s.get(&vice, "/official").text();
-    assert!(!queue.contains("<select name=\"capacity\">"), "{queue}");
+    assert!(!queue.contains("<fieldset class=\"capacity\">"), "{queue}");
     assert!(queue.contains("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH — theo quyết định"));
 
     // The Chairman grants her a TM. for signatures from his page: every problem first.
@@ -591,11 +591,11 @@ fn the_chairman_grants_from_his_page_and_the_vice_chooses_her_capacity_and_signs
 
     // Now she chooses among the capacities the register allows.
     let queue = s.get(&vice, "/official").text();
-    assert!(queue.contains("<select name=\"capacity\">"), "{queue}");
+    assert!(queue.contains("<fieldset class=\"capacity\">"), "{queue}");
     let kt = queue
-        .split("<option value=\"")
+        .split("name=\"capacity\" value=\"")
         .skip(1)
-        .find(|o| o.contains("KT. CHỦ TỊCH"))
+        .find(|o| o[..o.find("</label>").unwrap()].contains("KT. CHỦ TỊCH"))
         .map(|o| o.split('"').next().unwrap().to_owned())
         .unwrap();
 
@@ -1053,7 +1053,7 @@ fn a_full_queue_and_a_full_audit_page_stay_under_the_page_budget() {
     let queue = s.get(&vice, "/official").text();
     let took = started.elapsed();
     assert_eq!(
-        queue.matches("<select name=\"capacity\">").count(),
+        queue.matches("<fieldset class=\"capacity\">").count(),
         kyso::app::queue::QUEUE_LIMIT
     );
     eprintln!(
