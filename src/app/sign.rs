@@ -815,10 +815,15 @@ fn decide(
 /// archive's staged copy and, for a registered document, the new version that the service
 /// hands to the next signer and to downloads. Both are named by their content.
 fn stage_files(app: &App, bytes: &[u8], decision: &Decision) -> Result<(), AppError> {
-    Outbox::new(app.settings()).stage(bytes)?;
-    if let Some(doc) = &decision.document {
-        app.issued_files()
-            .stage_version(&doc.id, &sha256_hex(bytes), bytes)?;
+    let outbox = Outbox::new(app.settings());
+    match &decision.document {
+        Some(doc) => {
+            let files = app.issued_files();
+            let sha256 = sha256_hex(bytes);
+            files.stage_version(&doc.id, &sha256, bytes)?;
+            outbox.stage_linked(bytes, Some(&files.version_path(&doc.id, &sha256)))?;
+        }
+        None => outbox.stage(bytes)?,
     }
     Ok(())
 }

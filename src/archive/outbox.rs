@@ -283,6 +283,14 @@ impl Outbox {
     /// that then failed is named by its content and reused by the next submission of the same
     /// bytes.
     pub fn stage(&self, bytes: &[u8]) -> Result<(), ArchiveError> {
+        self.stage_linked(bytes, None)
+    }
+
+    /// [`Outbox::stage`], linking the staged copy to `same`, a durable file already holding
+    /// exactly `bytes` (the signed version the issued-files store just wrote), so that the
+    /// bytes are written and fsynced once: a hard link costs one directory fsync. Where a link
+    /// cannot be made (another file system), the copy is written as usual.
+    pub fn stage_linked(&self, bytes: &[u8], same: Option<&Path>) -> Result<(), ArchiveError> {
         let size = bytes.len() as u64;
         if size > self.max_size {
             return Err(ArchiveError::TooLarge {
@@ -293,6 +301,17 @@ impl Outbox {
         let staged = self.staged_path(&Sha256::of(bytes));
         if staged.is_file() {
             return Ok(());
+        }
+        if let (Some(same), Some(dir)) = (same, staged.parent()) {
+            let linked = crate::archive::local::create_dir_durable(dir)
+                .and_then(|()| std::fs::hard_link(same, &staged))
+                .and_then(|()| crate::archive::local::sync_dir(dir));
+            match linked {
+                Ok(()) => return Ok(()),
+                // Someone staged the same bytes meanwhile: theirs is whole (renamed into place).
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+                Err(_) => {}
+            }
         }
         write_durable(&staged, bytes).map_err(|source| ArchiveError::Io {
             action: "cannot stage the document in",
@@ -727,6 +746,43 @@ mod tests {
         };
         let reg = Registry::open(&settings.registry_path()).unwrap();
         (dir, settings, reg)
+    }
+
+    #[test]
+    fn a_copy_staged_ahead_by_a_link_is_recorded_without_being_written_again() {
+        use std::os::unix::fs::MetadataExt as _;
+        let (d, settings, mut reg) = setup();
+        let ob = Outbox::new(&settings);
+        let bytes = b"%PDF-1.7 signed version";
+        let version = d.path().join("version.pdf");
+        crate::archive::local::write_durable(&version, bytes).unwrap();
+        ob.stage_linked(bytes, Some(&version)).unwrap();
+        let staged = ob.staged_path(&Sha256::of(bytes));
+        let (a, b) = (
+            std::fs::metadata(&version).unwrap(),
+            std::fs::metadata(&staged).unwrap(),
+        );
+        assert_eq!(
+            (a.dev(), a.ino()),
+            (b.dev(), b.ino()),
+            "one file, two names"
+        );
+        let req = SubmitRequest {
+            bytes,
+            kind: "contract",
+            commune: Some("xa-a"),
+            date: None,
+            source: None,
+        };
+        let first = ob.submit(&mut reg, req).unwrap();
+        assert!(first.new);
+        assert_eq!(std::fs::metadata(&staged).unwrap().ino(), a.ino());
+        // Removing the staged copy after upload leaves the version in place.
+        crate::archive::local::remove_durable(&staged).unwrap();
+        assert_eq!(std::fs::read(&version).unwrap(), bytes);
+        // Without a file to link to, the copy is written.
+        ob.stage_linked(b"%PDF other", None).unwrap();
+        assert!(ob.staged_path(&Sha256::of(b"%PDF other")).is_file());
     }
 
     #[test]
