@@ -55,10 +55,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn secure_cookies(state: &State) -> bool {
-    !state.app.settings().base_url.starts_with("http://")
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sign-in
 
@@ -140,7 +136,7 @@ pub async fn sign_in(
     let started = state
         .blocking(move |app, _| users::sign_in(app, &b.username, &b.password, &address))
         .await?;
-    let cookie = auth::session_cookie(&started.token, secure_cookies(&state));
+    let cookie = auth::session_cookie(&started.token, auth::secure_cookies(&state));
     let body = Me {
         role: started.user.role.as_str().to_owned(),
         csrf: Some(started.csrf),
@@ -167,7 +163,7 @@ pub async fn sign_out(
             .await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::cleared_cookie(secure_cookies(&state))) {
+    if let Ok(v) = HeaderValue::from_str(&auth::cleared_cookie(auth::secure_cookies(&state))) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)

@@ -192,7 +192,7 @@ pub async fn authorize(
     let uri = req.uri().clone();
     match check(&state, access, req).await {
         Ok(req) => next.run(req).await,
-        Err(e) if page && e.status == 401 => super::desk::sign_in_redirect(&uri),
+        Err(e) if page && e.status == 401 => super::pages::sign_in_redirect(&uri),
         Err(e) if page => {
             let lang = super::pages::Lang::from_query(
                 uri.query()
@@ -202,7 +202,7 @@ pub async fn authorize(
                     .map(|(_, v)| v.into_owned())
                     .as_deref(),
             );
-            super::desk::problem_page(lang, &e, Some("/"))
+            super::pages::problem_page(lang, &e, Some("/"))
         }
         Err(e) => e.into_response(),
     }
@@ -278,4 +278,10 @@ pub fn cleared_cookie(secure: bool) -> String {
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
         if secure { "; Secure" } else { "" }
     )
+}
+
+/// Whether cookies carry `Secure`: always, unless the public base URL is plain `http://`
+/// (development on a LAN).
+pub(super) fn secure_cookies(state: &State) -> bool {
+    !state.app.settings().base_url.starts_with("http://")
 }

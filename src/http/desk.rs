@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::{self, SESSION_COOKIE};
-use super::pages::{Lang, esc, page};
+use super::pages::{Lang, esc, page, pick, problem_page, safe_next, see_other, with_lang};
 use super::{ApiError, State};
 use crate::app::users::{Credential, Principal, Role};
 use crate::app::{self, AppError};
@@ -189,25 +189,10 @@ fn form(body: &Bytes) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn pick(lang: Lang, vi: &str, en: &str) -> String {
-    match lang {
-        Lang::Vi => vi.to_owned(),
-        Lang::En => en.to_owned(),
-    }
-}
-
 fn suffix(lang: Lang) -> &'static str {
     match lang {
         Lang::Vi => "",
         Lang::En => "?lang=en",
-    }
-}
-
-fn with_lang(path: &str, lang: Lang) -> String {
-    match lang {
-        Lang::Vi => path.to_owned(),
-        Lang::En if path.contains('?') => format!("{path}&lang=en"),
-        Lang::En => format!("{path}?lang=en"),
     }
 }
 
@@ -219,36 +204,6 @@ pub fn home(role: Role) -> &'static str {
         Role::Seal => "/seal",
         Role::Admin => "/admin",
     }
-}
-
-/// `next` if it is a path on this site kyso may send a browser back to.
-pub fn safe_next(next: &str) -> Option<&str> {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && next.len() <= 1000
-        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
-        && !next.starts_with("/sign-in")
-        && !next.starts_with("/api/");
-    ok.then_some(next)
-}
-
-/// Where a request for `uri` without a session is sent: the sign-in page, coming back after.
-pub fn sign_in_redirect(uri: &Uri) -> Response {
-    let here = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut to = "/sign-in".to_owned();
-    if let Some(next) = safe_next(here) {
-        to.push_str("?next=");
-        to.extend(url::form_urlencoded::byte_serialize(next.as_bytes()));
-    }
-    see_other(&to)
-}
-
-fn see_other(to: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
 }
 
 fn csrf(p: &Principal) -> &str {
@@ -281,30 +236,6 @@ fn signed_in(lang: Lang, p: &Principal, title: &str, here: &str, body: &str) -> 
         pick(lang, "Đăng xuất", "Sign out"),
     );
     page(lang, title, here, &format!("{bar}{body}")).into_response()
-}
-
-/// A problem as a page: its status, its words, a way back. `data-problem` carries the
-/// problem type, as the API's problem responses do in `type`.
-pub fn problem_page(lang: Lang, e: &ApiError, home_link: Option<&str>) -> Response {
-    let detail = match lang {
-        Lang::Vi => &e.detail_vi,
-        Lang::En => &e.detail_en,
-    };
-    let title = match e.status {
-        403 => pick(lang, "Không được phép", "Not allowed"),
-        404 => pick(lang, "Không tìm thấy", "Not found"),
-        _ => pick(lang, "Không làm được", "Cannot do this"),
-    };
-    let back = home_link.unwrap_or("/sign-in");
-    let body = format!(
-        "<section data-problem=\"{}\"><h1>{}</h1><p class=\"bad\">{}</p><p><a href=\"{}\">{}</a></p></section>",
-        esc(&e.kind),
-        esc(&title),
-        esc(detail),
-        esc(&with_lang(back, lang)),
-        pick(lang, "Về trang chính", "Back to the home page")
-    );
-    (e.status(), page(lang, &title, back, &body)).into_response()
 }
 
 fn failed(lang: Lang, p: &Principal, e: &ApiError) -> Response {
@@ -420,7 +351,7 @@ pub async fn sign_in(
         Ok(s) => {
             let to = next.unwrap_or_else(|| with_lang(home(s.user.role), lang));
             let mut res = see_other(&to);
-            let cookie = auth::session_cookie(&s.token, super::api::secure_cookies(&state));
+            let cookie = auth::session_cookie(&s.token, auth::secure_cookies(&state));
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 res.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -485,8 +416,7 @@ pub async fn sign_out(
             .await;
     }
     let mut res = see_other(&with_lang("/sign-in", lang));
-    if let Ok(v) = HeaderValue::from_str(&auth::cleared_cookie(super::api::secure_cookies(&state)))
-    {
+    if let Ok(v) = HeaderValue::from_str(&auth::cleared_cookie(auth::secure_cookies(&state))) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     res
@@ -568,7 +498,7 @@ pub async fn change_password(
         Ok(()) => {
             let mut res = see_other(&with_lang("/sign-in?changed=1", lang));
             if let Ok(v) =
-                HeaderValue::from_str(&auth::cleared_cookie(super::api::secure_cookies(&state)))
+                HeaderValue::from_str(&auth::cleared_cookie(auth::secure_cookies(&state)))
             {
                 res.headers_mut().insert(header::SET_COOKIE, v);
             }

@@ -1,8 +1,12 @@
 //! HTML for the public pages: small, no scripts, one stylesheet from the same origin, readable
-//! on a phone over a slow link. (The one script, `kyso.js`, serves the device-signing page.) Vietnamese first; `?lang=en` switches to English.
+//! on a phone over a slow link. (The one script, `kyso.js`, serves the device-signing page.)
+//! Vietnamese first; `?lang=en` switches to English. Also what every page module shares: the
+//! language choice, safe redirects to sign in and back, and problems shown as pages.
 
-use axum::http::header;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
+
+use super::ApiError;
 
 use crate::app::verify::{Comparison, PublicDocument, UploadReport};
 use crate::validation::Verdict;
@@ -408,4 +412,75 @@ pub fn upload_problem(lang: Lang, status_vi: &str, status_en: &str) -> Html<Stri
             lang.pick("Thử tệp khác", "Try another file")
         ),
     )
+}
+
+// Pieces every page module shares: language choice, safe redirects, problem pages.
+
+pub(super) fn pick(lang: Lang, vi: &str, en: &str) -> String {
+    match lang {
+        Lang::Vi => vi.to_owned(),
+        Lang::En => en.to_owned(),
+    }
+}
+
+pub(super) fn with_lang(path: &str, lang: Lang) -> String {
+    match lang {
+        Lang::Vi => path.to_owned(),
+        Lang::En if path.contains('?') => format!("{path}&lang=en"),
+        Lang::En => format!("{path}?lang=en"),
+    }
+}
+
+/// `next` if it is a path on this site kyso may send a browser back to.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 1000
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+        && !next.starts_with("/sign-in")
+        && !next.starts_with("/api/");
+    ok.then_some(next)
+}
+
+/// Where a request for `uri` without a session is sent: the sign-in page, coming back after.
+pub fn sign_in_redirect(uri: &Uri) -> Response {
+    let here = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut to = "/sign-in".to_owned();
+    if let Some(next) = safe_next(here) {
+        to.push_str("?next=");
+        to.extend(url::form_urlencoded::byte_serialize(next.as_bytes()));
+    }
+    see_other(&to)
+}
+
+pub(super) fn see_other(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// A problem as a page: its status, its words, a way back. `data-problem` carries the
+/// problem type, as the API's problem responses do in `type`.
+pub fn problem_page(lang: Lang, e: &ApiError, home_link: Option<&str>) -> Response {
+    let detail = match lang {
+        Lang::Vi => &e.detail_vi,
+        Lang::En => &e.detail_en,
+    };
+    let title = match e.status {
+        403 => pick(lang, "Không được phép", "Not allowed"),
+        404 => pick(lang, "Không tìm thấy", "Not found"),
+        _ => pick(lang, "Không làm được", "Cannot do this"),
+    };
+    let back = home_link.unwrap_or("/sign-in");
+    let body = format!(
+        "<section data-problem=\"{}\"><h1>{}</h1><p class=\"bad\">{}</p><p><a href=\"{}\">{}</a></p></section>",
+        esc(&e.kind),
+        esc(&title),
+        esc(detail),
+        esc(&with_lang(back, lang)),
+        pick(lang, "Về trang chính", "Back to the home page")
+    );
+    (e.status(), page(lang, &title, back, &body)).into_response()
 }
