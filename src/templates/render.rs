@@ -139,6 +139,47 @@ pub struct Renderer {
     inputs: FileId,
     /// Documents rendered so far, which paces cache eviction.
     renders: AtomicU64,
+    /// Bounds the renders running at once (see [`RenderGate`]).
+    gate: RenderGate,
+}
+
+/// At most one render per core at once. A render is CPU work from start to end, so more at
+/// once finish no sooner, while each holds its own layout and PDF-writer buffers (a zlib state
+/// per stream): the service runs twice as many blocking workers as cores, so that fsyncs
+/// overlap, and without the gate a burst of issue requests renders on all of them at once.
+struct RenderGate {
+    running: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    limit: usize,
+}
+
+struct RenderSlot<'a>(&'a RenderGate);
+
+impl RenderGate {
+    fn new() -> RenderGate {
+        RenderGate {
+            running: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    fn enter(&self) -> RenderSlot<'_> {
+        let mut n = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= self.limit {
+            n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+        RenderSlot(self)
+    }
+}
+
+impl Drop for RenderSlot<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        self.0.freed.notify_one();
+    }
 }
 
 /// One template source to load: its virtual path (`/certified-copy/template.typ`) and text.
@@ -185,6 +226,7 @@ impl Renderer {
             library,
             inputs,
             renders: AtomicU64::new(0),
+            gate: RenderGate::new(),
         })
     }
 
@@ -237,6 +279,7 @@ impl Renderer {
         today: Datetime,
         ident: &str,
     ) -> Result<(PagedDocument, Vec<u8>), RenderError> {
+        let _slot = self.gate.enter();
         let main = *self
             .mains
             .get(kind)
