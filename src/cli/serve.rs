@@ -42,8 +42,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if settings.development {
         seed(&settings, &args.keys)?;
     }
+    // Use cases run on the blocking pool, at most two per core at once (`http::State`). Left
+    // to itself tokio starts a new blocking thread whenever none is idle at the instant a task
+    // is handed over, and under a burst of requests the pool grew to dozens of threads, each
+    // keeping its own allocator cache: peak memory followed the thread count, not the work.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(cores * 2 + 4)
         .build()
         .context("cannot start the async runtime")?;
     let app = Arc::new(kyso::app::App::new(settings.clone()));
