@@ -34,7 +34,8 @@ use time::{OffsetDateTime, UtcOffset};
 use crate::config::Authority;
 use crate::registry::Registry;
 use crate::templates::{
-    AuthorityLines, Catalog, DocumentMeta, FieldError, FieldPlacement, TemplateError, qr,
+    AuthorityLines, Catalog, DocumentMeta, FieldError, FieldPlacement, Template, TemplateError,
+    Validated, qr,
 };
 
 /// Vietnam's time zone (UTC+7, no daylight saving): the day of issue and the register year.
@@ -421,21 +422,7 @@ impl Issuer {
         data: &serde_json::Value,
         now: OffsetDateTime,
     ) -> Result<Issued, IssueError> {
-        let template = self
-            .catalog
-            .get(kind)
-            .ok_or_else(|| IssueError::UnknownKind(kind.to_owned()))?;
-        let local = now.to_offset(VIETNAM);
-        let today = typst::foundations::Datetime::from_ymd(
-            local.year(),
-            u8::from(local.month()),
-            local.day(),
-        )
-        .ok_or(IssueError::Clock)?;
-        let valid = template
-            .schema
-            .validate(data, today)
-            .map_err(IssueError::Invalid)?;
+        let (template, valid, local) = self.validated(kind, data, now)?;
         let id = self.new_id()?;
         let register = RegisterKey {
             commune_code: self.authority.code.clone(),
@@ -528,15 +515,15 @@ impl Issuer {
         }
     }
 
-    /// Renders `data` as `kind` would be issued at `now`, as a preview
-    /// ([`Catalog::render_preview`]): validated as issuing validates it, without a number, and
-    /// nothing written to the register, the audit log or the issued files.
-    pub fn preview(
+    /// The template of `kind` and `data` validated against it as of `now`'s date in Vietnam
+    /// (that date, with the offset applied, is returned too): what issuing and its preview
+    /// both check first.
+    fn validated(
         &self,
         kind: &str,
         data: &serde_json::Value,
         now: OffsetDateTime,
-    ) -> Result<Vec<u8>, IssueError> {
+    ) -> Result<(&Template, Validated, OffsetDateTime), IssueError> {
         let template = self
             .catalog
             .get(kind)
@@ -552,6 +539,19 @@ impl Issuer {
             .schema
             .validate(data, today)
             .map_err(IssueError::Invalid)?;
+        Ok((template, valid, local))
+    }
+
+    /// Renders `data` as `kind` would be issued at `now`, as a preview
+    /// ([`Catalog::render_preview`]): validated as issuing validates it, without a number, and
+    /// nothing written to the register, the audit log or the issued files.
+    pub fn preview(
+        &self,
+        kind: &str,
+        data: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, IssueError> {
+        let (template, valid, local) = self.validated(kind, data, now)?;
         // Not a document id (ids are random base32): the QR code of a preview leads nowhere.
         let id = "BAN-XEM-TRUOC".to_owned();
         let meta = DocumentMeta {
