@@ -11,7 +11,10 @@
 //! * [`pki`]: certificates and keys on disk, the development PKI and the development-mode guard;
 //! * [`config`]: settings from one TOML file plus environment overrides, defaults needing no file;
 //! * [`validation`]: ETSI indications for signed PDFs, resisting the known PDF signature attacks;
-//! * [`registry`]: the registry database (SQLite) with its migrations;
+//! * [`store`]: the error every record store reports; each domain module declares the store trait
+//!   it needs (the audit log, the authority register, the certification registers...);
+//! * [`registry`]: the registry database (SQLite) with its migrations, implementing those traits:
+//!   the one place that holds SQL;
 //! * [`authority`]: who may sign what, in their own right or under a delegation, and the
 //!   delegation grants carried in signatures;
 //! * [`audit`]: the hash-chained audit log;
@@ -41,5 +44,6 @@ pub mod pki;
 pub mod registry;
 pub mod retention;
 pub mod signing;
+pub mod store;
 pub mod templates;
 pub mod validation;

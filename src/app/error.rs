@@ -61,6 +61,9 @@ pub enum AppError {
     /// The database failed.
     #[error("registry database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The record store failed.
+    #[error(transparent)]
+    Records(#[from] crate::store::StoreError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

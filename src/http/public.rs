@@ -37,9 +37,7 @@ pub async fn readyz(AxumState(state): AxumState<State>) -> Response {
     let r = state
         .blocking(|app, _| {
             let registry = app.registry()?;
-            registry
-                .connection()
-                .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+            registry.db().ping()?;
             let s = crate::archive::Outbox::new(app.settings()).status(&registry)?;
             Ok(serde_json::json!({
                 "status": "ready",

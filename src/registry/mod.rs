@@ -84,6 +84,61 @@ const MIGRATIONS: &[Migration] = &[
 
 pub mod users;
 
+/// The registry as the domain stores see it: one connection, inside a unit of work or outside
+/// one (reads). Every domain store trait is implemented for `Db`, and only code under
+/// `registry` sees the SQLite connection inside it.
+#[derive(Clone, Copy)]
+pub struct Db<'a> {
+    conn: &'a Connection,
+}
+
+impl<'a> Db<'a> {
+    /// Whether the registry answers a query (readiness probes).
+    pub fn ping(self) -> Result<(), crate::store::StoreError> {
+        self.conn
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
+    /// The SQLite connection, for the store implementations in this module's children.
+    #[allow(dead_code)] // until the first store implementation moves here
+    pub(in crate::registry) fn conn(self) -> &'a Connection {
+        self.conn
+    }
+}
+
+impl From<rusqlite::Error> for crate::store::StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use crate::store::{StoreError, StoreErrorKind};
+        let kind = match &e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                rusqlite::ErrorCode::ConstraintViolation => StoreErrorKind::Constraint,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                    StoreErrorKind::Busy
+                }
+                _ => StoreErrorKind::Other,
+            },
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::InvalidColumnType(..) => StoreErrorKind::Corrupt,
+            _ => StoreErrorKind::Other,
+        };
+        StoreError::new(kind, e.to_string())
+    }
+}
+
+impl From<RegistryError> for crate::store::StoreError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Sqlite(e) => e.into(),
+            other => crate::store::StoreError::new(
+                crate::store::StoreErrorKind::Other,
+                other.to_string(),
+            ),
+        }
+    }
+}
+
 /// An open registry database.
 ///
 /// A registry taken from a [`Pool`] goes back to it when dropped, so that a service answering
@@ -383,6 +438,53 @@ impl Registry {
             return Ok(value);
         }
         committed
+    }
+
+    /// The registry for reads outside a unit of work (each statement sees the latest commit).
+    pub fn db(&self) -> Db<'_> {
+        Db {
+            conn: self.connection(),
+        }
+    }
+
+    /// Runs `f` as one unit of work: everything it changes through the [`Db`] it is given (a
+    /// register entry, its audit entry, its outbox row) is committed together, durably, or not
+    /// at all when `f` fails. The write lock is taken at the start, so two units of work never
+    /// decide from the same state.
+    pub fn unit_of_work<T, E>(&mut self, f: impl FnOnce(Db<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<crate::store::StoreError>,
+    {
+        let conn = self.connection_mut();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| E::from(e.into()))?;
+        let value = f(Db { conn: &tx })?;
+        tx.commit().map_err(|e| E::from(e.into()))?;
+        Ok(value)
+    }
+
+    /// [`Registry::unit_of_work`] for the busy paths of the service (issuing, signing): the
+    /// commit shares its fsync with the commits of other requests made at the same moment (see
+    /// [`GroupFlush`]); it is as durable when this returns `Ok`.
+    pub fn unit_of_work_grouped<T, E>(
+        &mut self,
+        f: impl FnOnce(Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<crate::store::StoreError>,
+    {
+        struct Failed<E>(E);
+        impl<E> From<rusqlite::Error> for Failed<E>
+        where
+            E: From<crate::store::StoreError>,
+        {
+            fn from(e: rusqlite::Error) -> Self {
+                Failed(E::from(e.into()))
+            }
+        }
+        self.commit_grouped(|tx| f(Db { conn: tx }).map_err(Failed))
+            .map_err(|Failed(e)| e)
     }
 
     /// Whether the database runs in write-ahead-log mode (it does unless the file system cannot
