@@ -87,13 +87,13 @@ fn main() -> anyhow::Result<()> {
     );
 
     // 2. Recording a backlog in the outbox, as signing does.
-    let mut registry = Registry::open(&settings.registry_path())?;
+    let registry = Registry::open(&settings.registry_path())?;
     let outbox = Outbox::new(&settings);
     let start = Instant::now();
     for n in 0..backlog {
         let b = doc(&base, run, uploads + n);
         outbox.submit(
-            &mut registry,
+            &registry.db(),
             SubmitRequest {
                 bytes: &b,
                 kind: "signature",

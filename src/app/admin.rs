@@ -582,5 +582,5 @@ pub fn audit_verify(app: &App) -> Result<audit::AuditReport, AppError> {
 /// The archive outbox's status.
 pub fn archive_status(app: &App) -> Result<crate::archive::outbox::Status, AppError> {
     let registry = app.registry()?;
-    Ok(crate::archive::Outbox::new(app.settings()).status(&registry)?)
+    Ok(crate::archive::Outbox::new(app.settings()).status(&registry.db())?)
 }

@@ -240,7 +240,7 @@ pub fn settle_owed(
         let level = LtvLevel::parse(&level).unwrap_or(LtvLevel::Lta);
         let item = ObjectKey::parse(&key)
             .ok()
-            .and_then(|k| outbox.find(&registry, &k.sha256()).ok().flatten());
+            .and_then(|k| outbox.find(&registry.db(), &k.sha256()).ok().flatten());
         let result: Result<(Vec<u8>, LtvOutcome, Item), String> = match item {
             None => Err("the outbox row is missing".to_owned()),
             Some(item) => match bytes_of(&item) {
@@ -265,8 +265,8 @@ pub fn settle_owed(
                     "{} (dài hạn / long-term)",
                     item.source.as_deref().unwrap_or(&sha)
                 );
-                let submitted = outbox.submit_with(
-                    &tx,
+                let submitted = outbox.submit(
+                    &crate::registry::Db::over(&tx),
                     SubmitRequest {
                         bytes: &new,
                         kind: &item.kind,
@@ -555,7 +555,12 @@ fn kept_until(
     let date = sha
         .parse::<crate::archive::Sha256>()
         .ok()
-        .and_then(|s| Outbox::new(settings).find(registry, &s).ok().flatten())
+        .and_then(|s| {
+            Outbox::new(settings)
+                .find(&registry.db(), &s)
+                .ok()
+                .flatten()
+        })
         .map_or_else(crate::archive::outbox::today_in_vietnam, |i| i.date);
     let retention = crate::retention::Retention::for_kind(&settings.archive.retention, kind);
     match crate::retention::lock_for(retention, settings.archive.lock_mode, date)? {
@@ -570,7 +575,10 @@ fn read_version(
     sha: &str,
     bytes_of: &mut impl FnMut(&Item) -> Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
-    let item = outbox.find(registry, &sha.parse().ok()?).ok().flatten()?;
+    let item = outbox
+        .find(&registry.db(), &sha.parse().ok()?)
+        .ok()
+        .flatten()?;
     bytes_of(&item).filter(|b| crate::archive::Sha256::of(b).hex() == sha)
 }
 
@@ -613,7 +621,7 @@ fn renew_one(
     let item = head
         .parse()
         .ok()
-        .and_then(|s| outbox.find(registry, &s).ok().flatten())
+        .and_then(|s| outbox.find(&registry.db(), &s).ok().flatten())
         .ok_or_else(|| format!("version {head} is not in the archive outbox"))?;
     let bytes = read_version(outbox, registry, head, bytes_of)
         .ok_or_else(|| format!("version {head} is unreadable"))?;
@@ -638,8 +646,8 @@ fn renew_one(
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let commune = item.key.as_str().split('/').nth(1).map(str::to_owned);
         let source = format!("{} (gia hạn dài hạn / long-term renewal)", c.document);
-        let submitted = outbox.submit_with(
-            &tx,
+        let submitted = outbox.submit(
+            &crate::registry::Db::over(&tx),
             SubmitRequest {
                 bytes: &new,
                 kind: &item.kind,

@@ -845,8 +845,8 @@ fn record(
     } else {
         "default"
     };
-    let submitted = Outbox::new(app.settings()).submit_with(
-        tx,
+    let submitted = Outbox::new(app.settings()).submit(
+        &crate::registry::Db::over(tx),
         SubmitRequest {
             bytes: &bytes,
             kind: archive_kind,

@@ -114,7 +114,7 @@ impl AuditSigner {
 
 fn audit_err(e: audit::AuditError) -> ArchiveError {
     match e {
-        audit::AuditError::Sqlite(e) => e.into(),
+        audit::AuditError::Sqlite(e) => ArchiveError::Records(e.into()),
         other => config(other.to_string()),
     }
 }

@@ -47,9 +47,9 @@ pub enum ArchiveError {
     /// The store refused or failed an operation.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The registry database failed.
+    /// The outbox's records could not be read or written.
     #[error("archive outbox: {0}")]
-    Registry(#[from] crate::registry::RegistryError),
+    Records(#[from] crate::store::StoreError),
     /// A local file (staging copy, lock file) could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {
@@ -89,12 +89,6 @@ pub enum ArchiveError {
         /// The kinds accepted, comma-separated.
         known: String,
     },
-}
-
-impl From<rusqlite::Error> for ArchiveError {
-    fn from(e: rusqlite::Error) -> Self {
-        ArchiveError::Registry(crate::registry::RegistryError::Sqlite(e))
-    }
 }
 
 /// Why a store operation failed. The messages are what an operator reads in
@@ -360,13 +354,4 @@ pub fn check_pdf(bytes: &[u8]) -> Result<(), ArchiveError> {
         ));
     }
     Ok(())
-}
-
-/// Records a signed document in the archive outbox of the deployment `settings` describe:
-/// stages a durable copy and commits the outbox row, then returns. It never contacts the store;
-/// the worker (`kyso archive run`) uploads it. Submitting the same bytes again is harmless and
-/// returns the existing entry.
-pub fn submit(settings: &Settings, request: SubmitRequest<'_>) -> Result<Submitted, ArchiveError> {
-    let mut registry = crate::registry::Registry::open(&settings.registry_path())?;
-    Outbox::new(settings).submit(&mut registry, request)
 }

@@ -1,8 +1,8 @@
-//! The outbox: durable local staging plus the registry's `archive_outbox` table.
+//! The outbox: durable local staging plus the outbox's records in the registry ([`Queue`]).
 //!
 //! Order of a submission, which is what makes "signed" mean "will be archived":
 //! 1. the bytes are written durably to `<data_dir>/outbox/<aa>/<sha256>.pdf`;
-//! 2. the row is committed (SQLite, `synchronous = FULL`);
+//! 2. the row is committed (in the caller's unit of work, with its other records);
 //! 3. only then does the caller learn the document is recorded.
 //!
 //! A crash between 1 and 2 leaves a staged file without a row; the worker adopts such files (as
@@ -13,13 +13,70 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{OptionalExtension, params};
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::local::{TEMP_PREFIX, remove_durable, write_durable};
 use super::{ArchiveError, Bytes, ObjectKey, Sha256, Slug};
 use crate::config::Settings;
-use crate::registry::Registry;
+use crate::store::StoreError;
+
+/// The outbox's records (a port): one row per document, named by its digest, with its state
+/// and attempts. The registry implements it (`registry::outbox`); the staging files, the
+/// order of a submission and the retry decisions stay here.
+pub trait Queue {
+    /// The row of the document with digest `sha`.
+    fn outbox_entry(&self, sha: &Sha256) -> Result<Option<Item>, StoreError>;
+    /// Adds a row in state pending; `false` when the digest has a row already (nothing
+    /// changed).
+    fn insert_outbox_entry(&self, entry: &NewEntry<'_>) -> Result<bool, StoreError>;
+    /// Up to `max` rows not yet archived with id above `after`, in id order; only those due by
+    /// `due_by_ms` unless it is `None`.
+    fn waiting_entries(
+        &self,
+        after: i64,
+        due_by_ms: Option<i64>,
+        max: usize,
+    ) -> Result<Vec<Item>, StoreError>;
+    /// When the next row not yet archived becomes due (ms since the epoch), if any waits.
+    fn next_due_ms(&self) -> Result<Option<i64>, StoreError>;
+    /// Counts an attempt on row `id` starting `at`; returns the attempts so far.
+    fn start_attempt(&self, id: i64, at: OffsetDateTime) -> Result<u32, StoreError>;
+    /// Row `id` is in the store `store` since `at`, with `retention` applied (or why not).
+    fn mark_archived(
+        &self,
+        id: i64,
+        at: OffsetDateTime,
+        store: &str,
+        retention: &str,
+    ) -> Result<(), StoreError>;
+    /// Row `id`'s attempt failed for `reason`; the next is due at `retry_at_ms`.
+    fn mark_failed(&self, id: i64, reason: &str, retry_at_ms: i64) -> Result<(), StoreError>;
+    /// Makes every failed row due by `now_ms`; returns how many moved.
+    fn make_failed_due(&self, now_ms: i64) -> Result<usize, StoreError>;
+    /// Archived rows in id order, or a random sample of `sample` of them.
+    fn archived_entries(&self, sample: Option<usize>) -> Result<Vec<Item>, StoreError>;
+    /// Every row, in id order.
+    fn outbox_entries(&self) -> Result<Vec<Item>, StoreError>;
+    /// The counts and details `kyso archive status` shows.
+    fn outbox_status(&self) -> Result<Status, StoreError>;
+}
+
+/// A row to add to the outbox: everything but the state, which starts pending.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntry<'a> {
+    /// The object key (carrying the digest).
+    pub key: &'a ObjectKey,
+    /// Size in bytes.
+    pub size: u64,
+    /// Document kind.
+    pub kind: &'a str,
+    /// Commune code.
+    pub commune: &'a str,
+    /// Date in the key.
+    pub date: Date,
+    /// Where it came from.
+    pub source: Option<&'a str>,
+}
 
 /// What to submit.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +106,8 @@ pub enum State {
 }
 
 impl State {
-    fn parse(s: &str) -> State {
+    /// The state a stored name means (anything unknown counts as pending: it is retried).
+    pub fn parse(s: &str) -> State {
         match s {
             "archived" => State::Archived,
             "failed" => State::Failed,
@@ -184,64 +242,6 @@ pub fn today_in_vietnam() -> Date {
     OffsetDateTime::now_utc().to_offset(offset).date()
 }
 
-fn iso_now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-const ITEM_COLUMNS: &str =
-    "id, object_key, size, kind, doc_date, state, attempts, last_error, retention, source";
-
-fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawItem> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
-}
-
-type RawItem = (
-    i64,
-    String,
-    i64,
-    String,
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-fn to_item(raw: RawItem) -> Result<Item, ArchiveError> {
-    let (id, key, size, kind, date, state, attempts, last_error, retention, source) = raw;
-    let date = Date::parse(
-        &date,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|e| ArchiveError::InvalidKey(format!("outbox row {id}: bad date {date:?}: {e}")))?;
-    Ok(Item {
-        id,
-        key: ObjectKey::parse(&key)?,
-        size: u64::try_from(size).unwrap_or(0),
-        kind,
-        date,
-        state: State::parse(&state),
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        last_error,
-        retention,
-        source,
-    })
-}
-
 impl Outbox {
     /// The outbox of the deployment `settings` describe.
     pub fn new(settings: &Settings) -> Outbox {
@@ -266,15 +266,6 @@ impl Outbox {
     pub fn staged_path(&self, sha: &Sha256) -> PathBuf {
         let hex = sha.hex();
         self.staging.join(&hex[..2]).join(format!("{hex}.pdf"))
-    }
-
-    /// Records a document: durable staged copy first, then the row. See the module header.
-    pub fn submit(
-        &self,
-        registry: &mut Registry,
-        req: SubmitRequest<'_>,
-    ) -> Result<Submitted, ArchiveError> {
-        self.submit_with(registry.connection(), req)
     }
 
     /// Writes the staged copy of `bytes` durably, before the transaction that will submit it
@@ -320,12 +311,13 @@ impl Outbox {
         })
     }
 
-    /// [`Outbox::submit`] on a connection that may be inside a transaction, so that the outbox
-    /// row commits together with the caller's own records (the signing's audit entry): the
-    /// staged copy is durable before the row, and the row lands with the rest or not at all.
-    pub fn submit_with(
+    /// Records a document: durable staged copy first, then the row (see the module header).
+    /// Called inside a unit of work, the row commits together with the caller's own records
+    /// (the signing's audit entry): the staged copy is durable before the row, and the row
+    /// lands with the rest or not at all.
+    pub fn submit(
         &self,
-        conn: &rusqlite::Connection,
+        db: &impl Queue,
         req: SubmitRequest<'_>,
     ) -> Result<Submitted, ArchiveError> {
         let size = req.bytes.len() as u64;
@@ -342,7 +334,7 @@ impl Outbox {
         let sha = Sha256::of(req.bytes);
         let staged = self.staged_path(&sha);
 
-        if let Some(existing) = self.find_with(conn, &sha)? {
+        if let Some(existing) = db.outbox_entry(&sha)? {
             // Same bytes again. Re-stage them if the copy went missing and the row still needs it.
             if existing.state != State::Archived && !staged.is_file() {
                 write_durable(&staged, req.bytes).map_err(|source| ArchiveError::Io {
@@ -370,153 +362,82 @@ impl Outbox {
             })?;
         }
         let key = ObjectKey::new(&prefix, &commune, date, sha);
-        let inserted = conn.execute(
-            "INSERT INTO archive_outbox(sha256, size, kind, commune, doc_date, object_key, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(sha256) DO NOTHING",
-            params![
-                sha.hex(),
-                i64::try_from(size).unwrap_or(i64::MAX),
-                req.kind,
-                commune.as_str(),
-                format!(
-                    "{:04}-{:02}-{:02}",
-                    date.year(),
-                    u8::from(date.month()),
-                    date.day()
-                ),
-                key.as_str(),
-                req.source,
-            ],
-        )?;
-        let row = self.find_with(conn, &sha)?.ok_or_else(|| {
+        let new = db.insert_outbox_entry(&NewEntry {
+            key: &key,
+            size,
+            kind: req.kind,
+            commune: commune.as_str(),
+            date,
+            source: req.source,
+        })?;
+        let row = db.outbox_entry(&sha)?.ok_or_else(|| {
             ArchiveError::Config("outbox row vanished right after insertion".into())
         })?;
         Ok(Submitted {
             id: row.id,
             key: row.key,
             state: row.state,
-            new: inserted == 1,
+            new,
         })
     }
 
     /// The row of the document with digest `sha`.
-    pub fn find(&self, registry: &Registry, sha: &Sha256) -> Result<Option<Item>, ArchiveError> {
-        self.find_with(registry.connection(), sha)
-    }
-
-    /// [`Outbox::find`] on a connection (possibly inside a transaction).
-    pub fn find_with(
-        &self,
-        conn: &rusqlite::Connection,
-        sha: &Sha256,
-    ) -> Result<Option<Item>, ArchiveError> {
-        let raw = conn
-            .query_row(
-                &format!("SELECT {ITEM_COLUMNS} FROM archive_outbox WHERE sha256 = ?1"),
-                [sha.hex()],
-                item_from_row,
-            )
-            .optional()?;
-        raw.map(to_item).transpose()
+    pub fn find(&self, db: &impl Queue, sha: &Sha256) -> Result<Option<Item>, ArchiveError> {
+        Ok(db.outbox_entry(sha)?)
     }
 
     /// Up to `limit` documents not yet archived with id above `after`, in id order; only those
     /// due by `due_by_ms` unless it is `None`.
     pub fn waiting(
         &self,
-        registry: &Registry,
+        db: &impl Queue,
         after: i64,
         due_by_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Item>, ArchiveError> {
-        let mut st = registry.connection().prepare_cached(&format!(
-            "SELECT {ITEM_COLUMNS} FROM archive_outbox
-             WHERE state != 'archived' AND id > ?1 AND next_attempt_ms <= ?2
-             ORDER BY id LIMIT ?3"
-        ))?;
-        let rows = st
-            .query_map(
-                params![
-                    after,
-                    due_by_ms.unwrap_or(i64::MAX),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
-                ],
-                item_from_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(to_item).collect()
+        Ok(db.waiting_entries(after, due_by_ms, limit)?)
     }
 
     /// When the next waiting document becomes due (ms since epoch), if any waits.
-    pub fn next_due_ms(&self, registry: &Registry) -> Result<Option<i64>, ArchiveError> {
-        Ok(registry.connection().query_row(
-            "SELECT MIN(next_attempt_ms) FROM archive_outbox WHERE state != 'archived'",
-            [],
-            |r| r.get(0),
-        )?)
+    pub fn next_due_ms(&self, db: &impl Queue) -> Result<Option<i64>, ArchiveError> {
+        Ok(db.next_due_ms()?)
     }
 
-    /// Records that attempts start (one transaction), so that a crash mid-upload is known at
-    /// the next attempt; updates each item's attempt count.
-    pub fn start_attempts(
-        &self,
-        registry: &mut Registry,
-        items: &mut [Item],
-    ) -> Result<(), ArchiveError> {
-        let tx = registry.connection_mut().transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "UPDATE archive_outbox SET attempts = attempts + 1, last_attempt_at = ?2
-                 WHERE id = ?1 RETURNING attempts",
-            )?;
-            let now = iso_now();
-            for item in items.iter_mut() {
-                let attempts: i64 = st.query_row(params![item.id, now], |r| r.get(0))?;
-                item.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-            }
+    /// Records that attempts start, so that a crash mid-upload is known at the next attempt;
+    /// updates each item's attempt count. The caller commits them before uploading (one unit
+    /// of work for the batch).
+    pub fn start_attempts(&self, db: &impl Queue, items: &mut [Item]) -> Result<(), ArchiveError> {
+        let now = OffsetDateTime::now_utc();
+        for item in items.iter_mut() {
+            item.attempts = db.start_attempt(item.id, now)?;
         }
-        tx.commit()?;
         Ok(())
     }
 
-    /// Records the outcomes of finished attempts in one transaction, then removes the staged
-    /// copies of the archived documents (which their rows no longer need).
-    pub fn record(
-        &self,
-        registry: &mut Registry,
-        outcomes: &[Outcome<'_>],
-    ) -> Result<(), ArchiveError> {
-        let tx = registry.connection_mut().transaction()?;
-        {
-            let now = iso_now();
-            let mut ok = tx.prepare_cached(
-                "UPDATE archive_outbox SET state = 'archived', archived_at = ?2, store = ?3, retention = ?4,
-                     last_error = NULL WHERE id = ?1",
-            )?;
-            let mut failed = tx.prepare_cached(
-                "UPDATE archive_outbox SET state = 'failed', last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
-            )?;
-            for o in outcomes {
-                match o {
-                    Outcome::Archived {
-                        item,
-                        store,
-                        retention,
-                    } => {
-                        ok.execute(params![item.id, now, store, retention])?;
-                    }
-                    Outcome::Failed {
-                        item,
-                        reason,
-                        retry_at_ms,
-                    } => {
-                        failed.execute(params![item.id, reason, retry_at_ms])?;
-                    }
-                }
+    /// Records the outcomes of finished attempts (the caller commits them in one unit of work,
+    /// then calls [`Outbox::release_staged`]).
+    pub fn record(&self, db: &impl Queue, outcomes: &[Outcome<'_>]) -> Result<(), ArchiveError> {
+        let now = OffsetDateTime::now_utc();
+        for o in outcomes {
+            match o {
+                Outcome::Archived {
+                    item,
+                    store,
+                    retention,
+                } => db.mark_archived(item.id, now, store, retention)?,
+                Outcome::Failed {
+                    item,
+                    reason,
+                    retry_at_ms,
+                } => db.mark_failed(item.id, reason, *retry_at_ms)?,
             }
         }
-        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes the staged copies of the documents `outcomes` archived, once their rows say so
+    /// (committed by [`Outbox::record`]'s unit of work): nothing needs them any more.
+    pub fn release_staged(&self, outcomes: &[Outcome<'_>]) {
         for o in outcomes {
             if let Outcome::Archived { item, .. } = o {
                 // Not fsynced: a removal lost in a crash is redone by the next worker start.
@@ -531,106 +452,30 @@ impl Outbox {
                 }
             }
         }
-        Ok(())
     }
 
     /// Brings every failed document's next attempt forward to `now_ms` (the store came back).
-    pub fn retry_failed_now(
-        &self,
-        registry: &Registry,
-        now_ms: i64,
-    ) -> Result<usize, ArchiveError> {
-        Ok(registry.connection().execute(
-            "UPDATE archive_outbox SET next_attempt_ms = ?1 WHERE state = 'failed' AND next_attempt_ms > ?1",
-            [now_ms],
-        )?)
+    pub fn retry_failed_now(&self, db: &impl Queue, now_ms: i64) -> Result<usize, ArchiveError> {
+        Ok(db.make_failed_due(now_ms)?)
     }
 
     /// Archived documents in id order, or a random sample of `sample` of them.
     pub fn archived(
         &self,
-        registry: &Registry,
+        db: &impl Queue,
         sample: Option<usize>,
     ) -> Result<Vec<Item>, ArchiveError> {
-        let order = if sample.is_some() { "random()" } else { "id" };
-        let mut st = registry.connection().prepare(&format!(
-            "SELECT {ITEM_COLUMNS} FROM archive_outbox WHERE state = 'archived' ORDER BY {order} LIMIT ?1"
-        ))?;
-        let limit = sample.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        let rows = st
-            .query_map([limit], item_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(to_item).collect()
+        Ok(db.archived_entries(sample)?)
     }
 
     /// Every row, in id order (tests and reports).
-    pub fn all(&self, registry: &Registry) -> Result<Vec<Item>, ArchiveError> {
-        let mut st = registry.connection().prepare(&format!(
-            "SELECT {ITEM_COLUMNS} FROM archive_outbox ORDER BY id"
-        ))?;
-        let rows = st
-            .query_map([], item_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(to_item).collect()
+    pub fn all(&self, db: &impl Queue) -> Result<Vec<Item>, ArchiveError> {
+        Ok(db.outbox_entries()?)
     }
 
     /// The counts and details `kyso archive status` shows.
-    pub fn status(&self, registry: &Registry) -> Result<Status, ArchiveError> {
-        let c = registry.connection();
-        let mut s = Status::default();
-        {
-            let mut st = c.prepare(
-                "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM archive_outbox GROUP BY state",
-            )?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let (state, n, bytes): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                let n = u64::try_from(n).unwrap_or(0);
-                match State::parse(&state) {
-                    State::Pending => s.pending = n,
-                    State::Failed => s.failed = n,
-                    State::Archived => s.archived = n,
-                }
-                if state != "archived" {
-                    s.waiting_bytes += u64::try_from(bytes).unwrap_or(0);
-                }
-            }
-        }
-        s.oldest_waiting = c
-            .query_row(
-                "SELECT id, object_key, created_at, attempts, source FROM archive_outbox
-                 WHERE state != 'archived' ORDER BY id LIMIT 1",
-                [],
-                |r| {
-                    Ok(Waiting {
-                        id: r.get(0)?,
-                        key: r.get(1)?,
-                        since: r.get(2)?,
-                        attempts: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
-                        source: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?;
-        let mut st = c.prepare(
-            "SELECT last_error, COUNT(*) FROM archive_outbox WHERE state = 'failed'
-             GROUP BY last_error ORDER BY COUNT(*) DESC, last_error LIMIT 10",
-        )?;
-        s.failures = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    r.get::<_, i64>(1)?,
-                ))
-            })?
-            .map(|r| r.map(|(e, n)| (e, u64::try_from(n).unwrap_or(0))))
-            .collect::<Result<_, _>>()?;
-        s.archived_without_retention = c.query_row(
-            "SELECT COUNT(*) FROM archive_outbox WHERE state = 'archived' AND retention LIKE 'not applied%'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
-        Ok(s)
+    pub fn status(&self, db: &impl Queue) -> Result<Status, ArchiveError> {
+        Ok(db.outbox_status()?)
     }
 
     /// Reads and checks a staged copy.
@@ -659,7 +504,7 @@ impl Outbox {
     /// documents it adopted.
     pub fn recover_staging(
         &self,
-        registry: &mut Registry,
+        db: &impl Queue,
         grace: std::time::Duration,
     ) -> Result<usize, ArchiveError> {
         let mut adopted = 0;
@@ -693,7 +538,7 @@ impl Outbox {
                 else {
                     continue;
                 };
-                match self.find(registry, &sha)? {
+                match db.outbox_entry(&sha)? {
                     Some(item) if item.state == State::Archived => {
                         let _ = remove_durable(&path);
                     }
@@ -715,7 +560,7 @@ impl Outbox {
                                 .date()
                         });
                         self.submit(
-                            registry,
+                            db,
                             SubmitRequest {
                                 bytes: &bytes,
                                 kind: "default",
@@ -737,6 +582,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::Registry;
 
     fn setup() -> (tempfile::TempDir, Settings, Registry) {
         let dir = tempfile::tempdir().unwrap();
@@ -751,7 +597,7 @@ mod tests {
     #[test]
     fn a_copy_staged_ahead_by_a_link_is_recorded_without_being_written_again() {
         use std::os::unix::fs::MetadataExt as _;
-        let (d, settings, mut reg) = setup();
+        let (d, settings, reg) = setup();
         let ob = Outbox::new(&settings);
         let bytes = b"%PDF-1.7 signed version";
         let version = d.path().join("version.pdf");
@@ -774,7 +620,7 @@ mod tests {
             date: None,
             source: None,
         };
-        let first = ob.submit(&mut reg, req).unwrap();
+        let first = ob.submit(&reg.db(), req).unwrap();
         assert!(first.new);
         assert_eq!(std::fs::metadata(&staged).unwrap().ino(), a.ino());
         // Removing the staged copy after upload leaves the version in place.
@@ -787,7 +633,7 @@ mod tests {
 
     #[test]
     fn submit_stages_then_records_and_is_idempotent() {
-        let (_d, settings, mut reg) = setup();
+        let (_d, settings, reg) = setup();
         let ob = Outbox::new(&settings);
         let req = SubmitRequest {
             bytes: b"%PDF-1.7 signed",
@@ -796,25 +642,25 @@ mod tests {
             date: None,
             source: Some("a.pdf"),
         };
-        let first = ob.submit(&mut reg, req).unwrap();
+        let first = ob.submit(&reg.db(), req).unwrap();
         assert!(first.new);
         assert_eq!(first.state, State::Pending);
         assert!(ob.staged_path(&first.key.sha256()).is_file());
-        let again = ob.submit(&mut reg, req).unwrap();
+        let again = ob.submit(&reg.db(), req).unwrap();
         assert!(!again.new);
         assert_eq!(again.id, first.id);
-        let st = ob.status(&reg).unwrap();
+        let st = ob.status(&reg.db()).unwrap();
         assert_eq!((st.pending, st.failed, st.archived), (1, 0, 0));
         assert_eq!(st.oldest_waiting.unwrap().source.as_deref(), Some("a.pdf"));
     }
 
     #[test]
     fn bad_metadata_is_refused_before_anything_is_written() {
-        let (_d, settings, mut reg) = setup();
+        let (_d, settings, reg) = setup();
         let ob = Outbox::new(&settings);
         let err = ob
             .submit(
-                &mut reg,
+                &reg.db(),
                 SubmitRequest {
                     bytes: b"x",
                     kind: "contract",
@@ -830,16 +676,16 @@ mod tests {
 
     #[test]
     fn orphaned_staged_files_are_adopted_not_deleted() {
-        let (_d, settings, mut reg) = setup();
+        let (_d, settings, reg) = setup();
         let ob = Outbox::new(&settings);
         let sha = Sha256::of(b"interrupted");
         write_durable(&ob.staged_path(&sha), b"interrupted").unwrap();
         assert_eq!(
-            ob.recover_staging(&mut reg, std::time::Duration::ZERO)
+            ob.recover_staging(&reg.db(), std::time::Duration::ZERO)
                 .unwrap(),
             1
         );
-        let item = ob.find(&reg, &sha).unwrap().unwrap();
+        let item = ob.find(&reg.db(), &sha).unwrap().unwrap();
         assert_eq!(item.kind, "default");
         assert_eq!(item.state, State::Pending);
     }

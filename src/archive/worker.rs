@@ -102,9 +102,10 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             },
         })?;
         let audit_signer = AuditSigner::from_settings(settings)?;
-        let mut registry = Registry::open(&settings.registry_path())?;
+        let registry =
+            Registry::open(&settings.registry_path()).map_err(crate::store::StoreError::from)?;
         let outbox = Outbox::new(settings);
-        let adopted = outbox.recover_staging(&mut registry, STALE_TEMPORARY_AFTER)?;
+        let adopted = outbox.recover_staging(&registry.db(), STALE_TEMPORARY_AFTER)?;
         if adopted > 0 {
             tracing::warn!(
                 "archive: adopted {adopted} staged document(s) whose submission had been interrupted"
@@ -155,7 +156,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             if free > 0 && !(queue.is_empty() && exhausted) {
                 if queue.len() < free && !exhausted {
                     let due = (!ignore_schedule).then(now_ms);
-                    let batch = self.outbox.waiting(&self.registry, after, due, 256)?;
+                    let batch = self.outbox.waiting(&self.registry.db(), after, due, 256)?;
                     exhausted = batch.len() < 256;
                     if let Some(last) = batch.last() {
                         after = last.id;
@@ -164,8 +165,9 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 }
                 let n = free.min(queue.len());
                 let mut starting: Vec<Item> = queue.drain(..n).collect();
-                self.outbox
-                    .start_attempts(&mut self.registry, &mut starting)?;
+                let outbox = &self.outbox;
+                self.registry
+                    .unit_of_work(|db| outbox.start_attempts(&db, &mut starting))?;
                 for item in starting {
                     let staged = self.outbox.read_staged(&item);
                     let (store, settings) = (Arc::clone(&self.store), self.settings.clone());
@@ -237,7 +239,10 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                     },
                 })
                 .collect();
-            self.outbox.record(&mut self.registry, &outcomes)?;
+            let outbox = &self.outbox;
+            self.registry
+                .unit_of_work(|db| outbox.record(&db, &outcomes))?;
+            self.outbox.release_staged(&outcomes);
             let mut came_back = false;
             let mut went_through = false;
             for ((item, r), (text, _)) in results.iter().zip(&texts) {
@@ -260,7 +265,8 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             if came_back {
                 // A document that had failed or been interrupted went through: the store is
                 // back, so nobody else should sit out a long backoff.
-                self.outbox.retry_failed_now(&self.registry, now_ms())?;
+                self.outbox
+                    .retry_failed_now(&self.registry.db(), now_ms())?;
             }
         }
         let mut reasons: Vec<_> = reasons.into_iter().collect();
@@ -350,12 +356,12 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             total.already_present += r.already_present;
             total.failed += r.failed;
             total.reasons = r.reasons;
-            let s = self.outbox.status(&self.registry)?;
+            let s = self.outbox.status(&self.registry.db())?;
             if s.pending + s.failed == 0 || r.archived == 0 {
                 return Ok((total, s.pending + s.failed));
             }
         }
-        let s = self.outbox.status(&self.registry)?;
+        let s = self.outbox.status(&self.registry.db())?;
         Ok((total, s.pending + s.failed))
     }
 
@@ -404,7 +410,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
     fn idle_wait(&self) -> i64 {
         let now = now_ms();
         let poll = i64::try_from(self.settings.poll_ms.max(10)).unwrap_or(1000);
-        match self.outbox.next_due_ms(&self.registry) {
+        match self.outbox.next_due_ms(&self.registry.db()) {
             Ok(Some(due)) if due <= now => 0,
             Ok(Some(due)) => (due - now).min(poll),
             Ok(None) | Err(_) => poll,
@@ -536,11 +542,11 @@ mod tests {
         };
         settings.archive.timeout_ms = 200;
         settings.archive.concurrency = 2;
-        let mut reg = Registry::open(&settings.registry_path()).unwrap();
+        let reg = Registry::open(&settings.registry_path()).unwrap();
         for n in 0..5u8 {
             crate::archive::Outbox::new(&settings)
                 .submit(
-                    &mut reg,
+                    &reg.db(),
                     SubmitRequest {
                         bytes: &[b'%', b'P', b'D', b'F', n],
                         kind: "contract",
@@ -566,7 +572,7 @@ mod tests {
             "{:?}",
             report.reasons
         );
-        let status = worker.outbox.status(&worker.registry).unwrap();
+        let status = worker.outbox.status(&worker.registry.db()).unwrap();
         assert_eq!(status.failed, 5);
     }
 

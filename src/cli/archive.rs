@@ -107,7 +107,7 @@ fn put(
         .transpose()?;
     let settings = &ctx.settings;
     let catalog = kyso::templates::Catalog::load().context("templates")?;
-    let mut registry = Registry::open(&settings.registry_path())
+    let registry = Registry::open(&settings.registry_path())
         .map_err(|e| disk_hint(e.into(), &settings.data_dir))
         .context("cannot open the registry")?;
     let outbox = Outbox::new(settings);
@@ -129,7 +129,7 @@ fn put(
         let source = file.display().to_string();
         let done = outbox
             .submit(
-                &mut registry,
+                &registry.db(),
                 SubmitRequest {
                     bytes: &bytes,
                     kind,
@@ -340,7 +340,7 @@ fn log_renewals(r: &kyso::app::ltv::Renewals) {
 async fn status(ctx: &Context, json: bool, probe: bool) -> anyhow::Result<ExitCode> {
     let registry =
         Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
-    let s: Status = Outbox::new(&ctx.settings).status(&registry)?;
+    let s: Status = Outbox::new(&ctx.settings).status(&registry.db())?;
     let store = AnyStore::open(&ctx.settings)?;
     let probed = if probe {
         Some(probe_store(&store).await)
@@ -424,7 +424,7 @@ async fn probe_store(store: &AnyStore) -> (Result<(), String>, String) {
 async fn verify(ctx: &Context, sample: Option<usize>) -> anyhow::Result<ExitCode> {
     let registry =
         Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
-    let items = Outbox::new(&ctx.settings).archived(&registry, sample)?;
+    let items = Outbox::new(&ctx.settings).archived(&registry.db(), sample)?;
     let store = AnyStore::open(&ctx.settings)?;
     let mut bad = 0usize;
     for item in &items {

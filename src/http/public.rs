@@ -38,7 +38,7 @@ pub async fn readyz(AxumState(state): AxumState<State>) -> Response {
         .blocking(|app, _| {
             let registry = app.registry()?;
             registry.db().ping()?;
-            let s = crate::archive::Outbox::new(app.settings()).status(&registry)?;
+            let s = crate::archive::Outbox::new(app.settings()).status(&registry.db())?;
             Ok(serde_json::json!({
                 "status": "ready",
                 "registry": "ok",

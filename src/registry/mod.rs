@@ -82,6 +82,7 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+pub mod outbox;
 pub mod users;
 
 /// The registry as the domain stores see it: one connection, inside a unit of work or outside
@@ -98,6 +99,15 @@ impl<'a> Db<'a> {
         self.conn
             .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
         Ok(())
+    }
+
+    /// The registry seen through `conn` (a connection, or a transaction on one), for use cases
+    /// that still hold a transaction of their own while their records move behind store
+    /// traits: their trait calls then commit with the rest of that transaction. Goes away with
+    /// `Registry::connection()`.
+    #[doc(hidden)]
+    pub fn over(conn: &'a Connection) -> Db<'a> {
+        Db { conn }
     }
 
     /// The SQLite connection, for the store implementations in this module's children.

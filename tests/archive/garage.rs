@@ -404,7 +404,7 @@ fn a_password_in_the_endpoint_url_is_never_shown_or_stored() {
     let settings = settings_of(&k);
     let reg = kyso::registry::Registry::open(&settings.registry_path()).unwrap();
     let stored: Vec<String> = kyso::archive::Outbox::new(&settings)
-        .all(&reg)
+        .all(&reg.db())
         .unwrap()
         .into_iter()
         .filter_map(|i| i.last_error)

@@ -346,7 +346,7 @@ pub fn outbox_rows(k: &Kyso) -> Vec<(String, String)> {
     let s = settings_of(k);
     let reg = kyso::registry::Registry::open(&s.registry_path()).unwrap();
     kyso::archive::Outbox::new(&s)
-        .all(&reg)
+        .all(&reg.db())
         .unwrap()
         .into_iter()
         .map(|i| (i.key.to_string(), i.state.as_str().to_owned()))
