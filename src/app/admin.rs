@@ -102,18 +102,18 @@ pub fn add_official(app: &App, actor: &str, o: NewOfficial) -> Result<Official, 
         position: o.position,
         unit: o.unit.trim().to_owned(),
     };
-    let mut reg = app.registry()?;
-    let tx = reg.connection_mut().transaction()?;
-    store::add_official(&tx, &official)?;
-    audit::append(
-        &tx,
-        actor,
-        "official.add",
-        &official.id,
-        &json!({"name": official.full_name, "title": official.title, "agency": official.agency,
-                "position": official.position.code(), "unit": official.unit, "seal": is_seal}),
-    )?;
-    tx.commit()?;
+    app.registry()?.unit_of_work(|db| {
+        store::add_official(&db, &official)?;
+        audit::append(
+            &db,
+            actor,
+            "official.add",
+            &official.id,
+            &json!({"name": official.full_name, "title": official.title, "agency": official.agency,
+                    "position": official.position.code(), "unit": official.unit, "seal": is_seal}),
+        )?;
+        Ok::<_, AppError>(())
+    })?;
     Ok(official)
 }
 
@@ -154,8 +154,8 @@ pub fn add_certificate(
         .into());
     }
     let mut reg = app.registry()?;
-    let official = store::official(reg.connection(), id)?;
-    if let Some(holder) = store::certificate_holder(reg.connection(), cert)?
+    let official = store::official(&reg.db(), id)?;
+    if let Some(holder) = store::certificate_holder(&reg.db(), cert)?
         && holder != id
     {
         return Err(store::StoreError::CertificateTaken(holder).into());
@@ -192,17 +192,17 @@ pub fn add_certificate(
             ),
         ));
     }
-    let tx = reg.connection_mut().transaction()?;
-    store::add_certificate(&tx, id, cert, key_location)?;
-    audit::append(
-        &tx,
-        actor,
-        "certificate.add",
-        id,
-        &json!({"subject": cert.subject(), "serial": cert.serial_hex(), "key_location": key_location}),
-    )?;
-    tx.commit()?;
-    Ok(())
+    reg.unit_of_work(|db| {
+        store::add_certificate(&db, id, cert, key_location)?;
+        audit::append(
+            &db,
+            actor,
+            "certificate.add",
+            id,
+            &json!({"subject": cert.subject(), "serial": cert.serial_hex(), "key_location": key_location}),
+        )?;
+        Ok(())
+    })
 }
 
 /// Moves a registered certificate to another official: an explicit, audited act (a
@@ -216,7 +216,7 @@ pub fn move_certificate(
 ) -> Result<String, AppError> {
     text_needed("lý do", "the reason", reason)?;
     let mut reg = app.registry()?;
-    let official = store::official(reg.connection(), to)?;
+    let official = store::official(&reg.db(), to)?;
     let cn = cert.common_name().unwrap_or_default();
     if !same_name(&cn, &official.full_name) {
         return Err(Denial::Certificate {
@@ -225,17 +225,17 @@ pub fn move_certificate(
         }
         .into());
     }
-    let tx = reg.connection_mut().transaction()?;
-    let from = store::move_certificate(&tx, cert, to)?;
-    audit::append(
-        &tx,
-        actor,
-        "certificate.move",
-        to,
-        &json!({"serial": cert.serial_hex(), "from": from, "reason": reason}),
-    )?;
-    tx.commit()?;
-    Ok(from)
+    reg.unit_of_work(|db| {
+        let from = store::move_certificate(&db, cert, to)?;
+        audit::append(
+            &db,
+            actor,
+            "certificate.move",
+            to,
+            &json!({"serial": cert.serial_hex(), "from": from, "reason": reason}),
+        )?;
+        Ok(from)
+    })
 }
 
 /// Lets `title` sign `kinds` in its own right. Every kind must be known.
@@ -249,14 +249,13 @@ pub fn allow_title(app: &App, actor: &str, title: &str, kinds: &[String]) -> Res
             return Err(Denial::UnknownKind(k.clone()).into());
         }
     }
-    let mut reg = app.registry()?;
-    let tx = reg.connection_mut().transaction()?;
-    for k in kinds {
-        store::allow_title(&tx, title.trim(), k)?;
-    }
-    audit::append(&tx, actor, "title.allow", title, &json!({"kinds": kinds}))?;
-    tx.commit()?;
-    Ok(())
+    app.registry()?.unit_of_work(|db| {
+        for k in kinds {
+            store::allow_title(&db, title.trim(), k)?;
+        }
+        audit::append(&db, actor, "title.allow", title, &json!({"kinds": kinds}))?;
+        Ok(())
+    })
 }
 
 /// A delegation as the head (or a TL. holder) asks for it.
@@ -310,11 +309,11 @@ pub fn grant_delegation(
         }
     }
     let mut reg = app.registry()?;
-    let conn = reg.connection();
-    let delegator = store::official(conn, &d.delegator)?;
-    let delegate = store::official(conn, &d.delegate)?;
+    let db = &reg.db();
+    let delegator = store::official(db, &d.delegator)?;
+    let delegate = store::official(db, &d.delegate)?;
     let delegator_cert = signer.certificate().clone();
-    if !store::certificates_of(conn, &delegator.id)?.contains(&delegator_cert) {
+    if !store::certificates_of(db, &delegator.id)?.contains(&delegator_cert) {
         return Err(Denial::Certificate {
             vi: format!("chứng thư số ký quyết định không phải của {}", delegator.id),
             en: format!(
@@ -331,10 +330,10 @@ pub fn grant_delegation(
     };
     crate::signing::check_certificate(&delegator_cert, signer.chain(), &opts)?;
     let source = match d.source {
-        Some(id) => Some(store::delegation(conn, id)?),
+        Some(id) => Some(store::delegation(db, id)?),
         None => None,
     };
-    let own = |k: &str| store::signs_in_own_right(conn, &delegator, k).unwrap_or(false);
+    let own = |k: &str| store::signs_in_own_right(db, &delegator, k).unwrap_or(false);
     let request = GrantRequest {
         mark: d.mark,
         delegator: &delegator,
@@ -347,7 +346,7 @@ pub fn grant_delegation(
     };
     if let Err(refusal) = authority::check_grant(&request, &own) {
         audit::append(
-            conn,
+            db,
             &delegator.id,
             "delegation.refuse",
             &delegate.id,
@@ -355,7 +354,7 @@ pub fn grant_delegation(
         )?;
         return Err(refusal.into());
     }
-    let delegate_cert = store::certificates_of(conn, &delegate.id)?
+    let delegate_cert = store::certificates_of(db, &delegate.id)?
         .pop()
         .ok_or_else(|| {
             Denial::input(
@@ -378,21 +377,22 @@ pub fn grant_delegation(
         source: source.map(Box::new),
     };
     delegation.grant_der = grant::issue(&delegation, &delegate_cert, signer)?;
-    let tx = reg.connection_mut().transaction()?;
-    delegation.id = store::insert_delegation(&tx, &delegation)?;
-    audit::append(
-        &tx,
-        &delegation.delegator.id,
-        "delegation.grant",
-        &format!("delegation:{}", delegation.id),
-        &json!({
-            "mark": delegation.mark.code(), "delegate": delegation.delegate.id, "kinds": d.kinds,
-            "valid_from": store::fmt_time(d.valid_from), "valid_until": store::fmt_time(d.valid_until),
-            "basis": delegation.basis_number, "basis_date": delegation.basis_date,
-            "source": d.source,
-        }),
-    )?;
-    tx.commit()?;
+    delegation.id = reg.unit_of_work(|db| {
+        let id = store::insert_delegation(&db, &delegation)?;
+        audit::append(
+            &db,
+            &delegation.delegator.id,
+            "delegation.grant",
+            &format!("delegation:{id}"),
+            &json!({
+                "mark": delegation.mark.code(), "delegate": delegation.delegate.id, "kinds": d.kinds,
+                "valid_from": store::fmt_time(d.valid_from), "valid_until": store::fmt_time(d.valid_until),
+                "basis": delegation.basis_number, "basis_date": delegation.basis_date,
+                "source": d.source,
+            }),
+        )?;
+        Ok::<_, AppError>(id)
+    })?;
     Ok(delegation)
 }
 
@@ -410,7 +410,7 @@ pub fn revoke_delegation(
     let now = app.now();
     let at = at.unwrap_or(now);
     let mut reg = app.registry()?;
-    let granted = store::granted_at(reg.connection(), id)?;
+    let granted = store::granted_at(&reg.db(), id)?;
     if at < granted {
         return Err(Denial::input(
             format!(
@@ -426,17 +426,17 @@ pub fn revoke_delegation(
         )
         .into());
     }
-    let tx = reg.connection_mut().transaction()?;
-    store::revoke(&tx, id, at, reason.trim())?;
-    audit::append(
-        &tx,
-        actor,
-        "delegation.revoke",
-        &format!("delegation:{id}"),
-        &json!({"at": store::fmt_time(at), "reason": reason.trim()}),
-    )?;
-    tx.commit()?;
-    Ok(())
+    reg.unit_of_work(|db| {
+        store::revoke(&db, id, at, reason.trim())?;
+        audit::append(
+            &db,
+            actor,
+            "delegation.revoke",
+            &format!("delegation:{id}"),
+            &json!({"at": store::fmt_time(at), "reason": reason.trim()}),
+        )?;
+        Ok(())
+    })
 }
 
 /// Revokes delegation `id` from now for `actor`: the admin (`granted_by` is `None`) may revoke
@@ -465,7 +465,7 @@ pub fn revoke_delegation_by(
 
 /// Every registered official.
 pub fn officials(app: &App) -> Result<Vec<Official>, AppError> {
-    Ok(store::officials(app.registry()?.connection())?)
+    Ok(store::officials(&app.registry()?.db())?)
 }
 
 /// One official with their registered certificates and where each key is.
@@ -474,14 +474,15 @@ pub fn official(
     id: &str,
 ) -> Result<(Official, Vec<(crate::pki::Certificate, String)>), AppError> {
     let registry = app.registry()?;
-    let o = store::official(registry.connection(), id)?;
-    let keys = store::keys_of(registry.connection(), id)?;
+    let db = &registry.db();
+    let o = store::official(db, id)?;
+    let keys = store::keys_of(db, id)?;
     Ok((o, keys))
 }
 
 /// Delegations, all or those where `official` is delegator or delegate.
 pub fn delegations(app: &App, official: Option<&str>) -> Result<Vec<Delegation>, AppError> {
-    Ok(store::delegations(app.registry()?.connection(), official)?)
+    Ok(store::delegations(&app.registry()?.db(), official)?)
 }
 
 /// Grants a delegation from `delegator` (the signed-in head), signed with the delegator's
@@ -497,10 +498,7 @@ pub fn grant_with_registered_key(
 
 /// The newest `limit` audit entries, oldest of them first.
 pub fn audit_entries(app: &App, limit: i64) -> Result<Vec<audit::AuditEntry>, AppError> {
-    Ok(audit::list(
-        app.registry()?.connection(),
-        limit.clamp(1, 1000),
-    )?)
+    Ok(audit::list(&app.registry()?.db(), limit.clamp(1, 1000))?)
 }
 
 /// Audit entries, newest first (at most `limit`, up to 1000): by `actor`, by action prefix
@@ -513,7 +511,7 @@ pub fn audit_search(
     limit: i64,
 ) -> Result<Vec<audit::AuditEntry>, AppError> {
     Ok(audit::search(
-        app.registry()?.connection(),
+        &app.registry()?.db(),
         actor,
         action,
         subject,
@@ -541,7 +539,7 @@ pub fn officials_with_certificates(
     app: &App,
 ) -> Result<Vec<(Official, Vec<RegisteredCertificate>)>, AppError> {
     let registry = app.registry()?;
-    let conn = registry.connection();
+    let db = &registry.db();
     let crls = super::sign::load_crls(&app.settings().crls)?;
     let mut chain = Vec::new();
     for p in &app.settings().chain {
@@ -549,8 +547,8 @@ pub fn officials_with_certificates(
     }
     let now = app.now().unix_timestamp();
     let mut out = Vec::new();
-    for o in store::officials(conn)? {
-        let certs = store::keys_of(conn, &o.id)?
+    for o in store::officials(db)? {
+        let certs = store::keys_of(db, &o.id)?
             .into_iter()
             .map(|(c, key_location)| {
                 let issuer = chain.iter().find(|i| i.subject_der() == c.issuer_der());
@@ -576,7 +574,7 @@ pub fn officials_with_certificates(
 
 /// Re-checks the audit chain.
 pub fn audit_verify(app: &App) -> Result<audit::AuditReport, AppError> {
-    Ok(audit::verify(app.registry()?.connection())?)
+    Ok(audit::verify(&app.registry()?.db())?)
 }
 
 /// The archive outbox's status.

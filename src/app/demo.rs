@@ -123,7 +123,7 @@ pub fn ensure_commune(app: &App, keys: &Path) -> Result<Option<i64>, AppError> {
     development_only(app)?;
     {
         let reg = app.registry()?;
-        if store::official(reg.connection(), "chu-tich").is_ok() {
+        if store::official(&reg.db(), "chu-tich").is_ok() {
             return Ok(None);
         }
     }

@@ -283,7 +283,13 @@ pub fn settle_owed(
                 )?;
                 let mut details = json!({"delivered": sha, "long_term": new_sha, "archive": submitted.key.as_str()});
                 details["ltv"] = outcome.audit_detail();
-                audit::append(&tx, "ltv", "ltv.add", &sha, &details)?;
+                audit::append(
+                    &crate::registry::Db::over(&tx),
+                    "ltv",
+                    "ltv.add",
+                    &sha,
+                    &details,
+                )?;
                 out.added += 1;
             }
             Err(reason) => {
@@ -699,7 +705,13 @@ fn renew_one(
             "deadline_reason": last.deadline.because,
         });
         details["ltv"] = outcome.audit_detail();
-        audit::append(&tx, "ltv", "ltv.renew", &c.document, &details)?;
+        audit::append(
+            &crate::registry::Db::over(&tx),
+            "ltv",
+            "ltv.renew",
+            &c.document,
+            &details,
+        )?;
         tx.commit()?;
         Ok(sha)
     };

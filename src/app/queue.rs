@@ -11,8 +11,21 @@ use serde_json::Value;
 
 use super::sign::{OFFICIAL_FIELD, SEAL_FIELD};
 use super::{App, AppError};
-use crate::authority;
+use crate::authority::{self, Records};
 use crate::issuing::{DocumentRecord, Status};
+use crate::store::StoreError;
+
+/// What the queues ask of the register beyond single documents (implemented by the registry,
+/// `registry::queue`).
+pub trait Awaiting {
+    /// The ids of issued documents whose `field` nobody has signed yet and, when `after` is
+    /// given, whose `after` field someone has: oldest first (the citizen who waited longest).
+    fn awaiting_signature(
+        &self,
+        field: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<String>, StoreError>;
+}
 
 /// The most documents a queue lists at once (the rest follow as these are signed). Each entry
 /// of the official's page carries its own form (key, CSRF token, capacity choice, two ways to
@@ -60,15 +73,15 @@ pub fn persons_of(data: &str) -> Vec<String> {
 pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppError> {
     let issuer = super::issue::issuer(app)?;
     let registry = app.registry()?;
-    let conn = registry.connection();
-    let official = authority::store::official(conn, official_id)?;
+    let db = &registry.db();
+    let official = authority::store::official(db, official_id)?;
     let now = app.now();
     let is_seal = official.position == authority::Position::Seal;
     let certificate = if is_seal {
         None
     } else {
         // The certificate signing would use: the newest registered one in force.
-        let keys = authority::store::keys_of(conn, official_id)?;
+        let keys = authority::store::keys_of(db, official_id)?;
         let in_force = keys.into_iter().map(|(c, _)| c).find(|c| {
             let (from, until) = c.validity();
             from <= now && now <= until
@@ -86,18 +99,8 @@ pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppErr
     } else {
         (OFFICIAL_FIELD, None)
     };
-    let mut st = conn.prepare(
-        "SELECT d.id FROM documents d WHERE d.status = 'issued'
-            AND NOT EXISTS (SELECT 1 FROM document_versions v
-                             WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?1)
-            AND (?2 IS NULL OR EXISTS (SELECT 1 FROM document_versions v
-                             WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?2))
-          ORDER BY d.created_at, d.rowid",
-    )?;
-    let candidates = st
-        .query_map(rusqlite::params![field, after], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let delegations = authority::store::delegations_to(conn, official_id)?;
+    let candidates = db.awaiting_signature(field, after)?;
+    let delegations = authority::store::delegations_to(db, official_id)?;
     let mut out = Vec::new();
     for id in candidates {
         if out.len() >= QUEUE_LIMIT {
@@ -129,7 +132,7 @@ pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppErr
                 if signed(OFFICIAL_FIELD).is_some() {
                     continue;
                 }
-                let choices = capacities(conn, official_id, cert, &doc, &delegations, now)?;
+                let choices = capacities(db, official_id, cert, &doc, &delegations, now)?;
                 match choices.first() {
                     Some(c) => (Some(c.line.clone()), choices),
                     None => continue,
@@ -150,7 +153,7 @@ pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppErr
 /// right if the register gives it, then each of `delegations` (those to the official) that
 /// the register accepts for this document, each decided as signing decides it.
 fn capacities(
-    conn: &rusqlite::Connection,
+    db: &impl Records,
     official_id: &str,
     cert: &crate::pki::Certificate,
     doc: &DocumentRecord,
@@ -163,7 +166,7 @@ fn capacities(
         .collect();
     let mut out = Vec::new();
     let mut decide = |chosen: Option<i64>| -> Result<(), AppError> {
-        match authority::authorise(conn, official_id, cert, &doc.kind, now, &ids, chosen) {
+        match authority::authorise(db, official_id, cert, &doc.kind, now, &ids, chosen) {
             Ok(a) => {
                 let (delegation, basis) = match a.capacity() {
                     authority::Capacity::OwnRight => (None, None),
@@ -205,9 +208,9 @@ pub fn capacities_for(
 ) -> Result<Vec<CapacityChoice>, AppError> {
     let doc = super::issue::document(app, document_id)?;
     let registry = app.registry()?;
-    let conn = registry.connection();
+    let db = &registry.db();
     let now = app.now();
-    let cert = authority::store::keys_of(conn, official_id)?
+    let cert = authority::store::keys_of(db, official_id)?
         .into_iter()
         .map(|(c, _)| c)
         .find(|c| {
@@ -216,8 +219,8 @@ pub fn capacities_for(
         });
     match cert {
         Some(cert) if doc.status == Status::Issued => {
-            let delegations = authority::store::delegations_to(conn, official_id)?;
-            capacities(conn, official_id, &cert, &doc, &delegations, now)
+            let delegations = authority::store::delegations_to(db, official_id)?;
+            capacities(db, official_id, &cert, &doc, &delegations, now)
         }
         _ => Ok(Vec::new()),
     }

@@ -227,7 +227,7 @@ pub fn prepare(
     deferred::purge_expired(conn, now)?;
     deferred::save(conn, &pending, now)?;
     audit::append(
-        conn,
+        &crate::registry::Db::over(conn),
         &decision.actor,
         "sign.prepare",
         &pending.handle,
@@ -267,7 +267,7 @@ fn registered_key(
     now: OffsetDateTime,
     usable: impl Fn(&str) -> bool,
 ) -> Result<(Certificate, String), AppError> {
-    let keys = crate::authority::store::keys_of(conn, official_id)?;
+    let keys = crate::authority::store::keys_of(&crate::registry::Db::over(conn), official_id)?;
     keys.into_iter()
         .find(|(c, loc)| {
             let (from, until) = c.validity();
@@ -359,7 +359,7 @@ pub fn prepare_document(
         match certificate {
             Some(fp) => {
                 let fp = fp.to_ascii_lowercase();
-                crate::authority::store::keys_of(registry.connection(), official_id)?
+                crate::authority::store::keys_of(&registry.db(), official_id)?
                     .into_iter()
                     .map(|(c, _)| c)
                     .find(|c| {
@@ -422,7 +422,7 @@ pub fn complete_for(
             }
             .into();
             let _ = audit::append(
-                registry.connection(),
+                &registry.db(),
                 official_id,
                 "refuse",
                 handle,
@@ -440,7 +440,7 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
     let mut registry = app.registry()?;
     let refuse = |conn: &Connection, actor: &str, e: AppError| -> AppError {
         let _ = audit::append(
-            conn,
+            &crate::registry::Db::over(conn),
             actor,
             "refuse",
             handle,
@@ -587,7 +587,7 @@ fn audited<T>(
             .or_else(|| req.actor.clone())
             .unwrap_or_else(|| "external".into());
         audit::append(
-            conn,
+            &crate::registry::Db::over(conn),
             &actor,
             "refuse",
             req.kind.as_deref().unwrap_or(""),
@@ -713,7 +713,10 @@ fn decide(
     let mut capacity = None;
     let actor;
     let official = match &req.official {
-        Some(id) => Some(authority::store::official(conn, id)?),
+        Some(id) => Some(authority::store::official(
+            &crate::registry::Db::over(conn),
+            id,
+        )?),
         None => None,
     };
     // On a registered document each field has its signer.
@@ -756,7 +759,7 @@ fn decide(
     match &official {
         Some(o) => {
             let auth = authority::authorise(
-                conn,
+                &crate::registry::Db::over(conn),
                 &o.id,
                 cert,
                 &kind,
@@ -769,7 +772,7 @@ fn decide(
                 authority::AuthorityError::Store(s) => AppError::Store(s),
                 other => AppError::Denied(Denial::input(other.to_string(), other.to_string())),
             })?;
-            let claims = authority::signature_claims(conn, &auth)
+            let claims = authority::signature_claims(&crate::registry::Db::over(conn), &auth)
                 .map_err(|e| AppError::Denied(Denial::input(e.to_string(), e.to_string())))?;
             options.extra_signed_attributes.push(claims.attribute);
             options.extra_certificates.extend(claims.certificates);
@@ -885,7 +888,13 @@ fn record(
         .as_ref()
         .map(|d| d.id.clone())
         .unwrap_or_else(|| sha256.clone());
-    audit::append(tx, &decision.actor, "sign", &subject, &details)?;
+    audit::append(
+        &crate::registry::Db::over(tx),
+        &decision.actor,
+        "sign",
+        &subject,
+        &details,
+    )?;
     Ok(Signed {
         bytes,
         sha256,

@@ -10,7 +10,6 @@
 //! record, and signing always acts as that record, never as one the request names.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use rusqlite::TransactionBehavior;
 use serde::Serialize;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -19,7 +18,7 @@ use super::error::Denial;
 use super::{App, AppError};
 use crate::audit;
 use crate::authority::{Position, store};
-use crate::registry::users::{self as db, UserRow};
+use crate::registry::users::{self as accounts, UserRow};
 
 /// How long a session lives without being used.
 pub const SESSION_IDLE: Duration = Duration::minutes(30);
@@ -306,75 +305,73 @@ pub fn create_user(app: &App, actor: &str, new: NewUser) -> Result<User, AppErro
     }
     check_password_rules(&new.password)?;
     refuse_dev_password(app, &new.password)?;
-    let mut registry = app.registry()?;
-    let tx = registry
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    match (&new.official_id, new.role.signs()) {
-        (Some(id), true) => {
-            let official = store::official(&tx, id).map_err(|_| {
-                AppError::Denied(Denial::input(
-                    format!("không có cán bộ {id} trong sổ"),
-                    format!("no official {id} is registered"),
-                ))
-            })?;
-            if (official.position == Position::Seal) != (new.role == Role::Seal) {
+    let password_hash = hash_password(&new.password)?;
+    app.registry()?.unit_of_work(|db| {
+        match (&new.official_id, new.role.signs()) {
+            (Some(id), true) => {
+                let official = store::official(&db, id).map_err(|_| {
+                    AppError::Denied(Denial::input(
+                        format!("không có cán bộ {id} trong sổ"),
+                        format!("no official {id} is registered"),
+                    ))
+                })?;
+                if (official.position == Position::Seal) != (new.role == Role::Seal) {
+                    return Err(Denial::input(
+                        "vai trò 'seal' dành cho con dấu cơ quan, 'official' cho cán bộ",
+                        "the 'seal' role is for the agency seal, 'official' for a person",
+                    )
+                    .into());
+                }
+            }
+            (None, true) => {
                 return Err(Denial::input(
-                    "vai trò 'seal' dành cho con dấu cơ quan, 'official' cho cán bộ",
-                    "the 'seal' role is for the agency seal, 'official' for a person",
+                    "người ký phải gắn với một cán bộ trong sổ (official_id)",
+                    "a signer must be linked to a registered official (official_id)",
                 )
                 .into());
             }
+            (Some(_), false) => {
+                return Err(Denial::input(
+                    "chỉ vai trò official và seal gắn với cán bộ",
+                    "only the official and seal roles are linked to an official",
+                )
+                .into());
+            }
+            (None, false) => {}
         }
-        (None, true) => {
-            return Err(Denial::input(
-                "người ký phải gắn với một cán bộ trong sổ (official_id)",
-                "a signer must be linked to a registered official (official_id)",
-            )
+        if accounts::user_by_name(db, &new.username)?.is_some() {
+            return Err(Denial::Conflict {
+                vi: format!("tên đăng nhập {} đã có", new.username),
+                en: format!("the username {} is taken", new.username),
+            }
             .into());
         }
-        (Some(_), false) => {
-            return Err(Denial::input(
-                "chỉ vai trò official và seal gắn với cán bộ",
-                "only the official and seal roles are linked to an official",
-            )
-            .into());
-        }
-        (None, false) => {}
-    }
-    if db::user_by_name(&tx, &new.username)?.is_some() {
-        return Err(Denial::Conflict {
-            vi: format!("tên đăng nhập {} đã có", new.username),
-            en: format!("the username {} is taken", new.username),
-        }
-        .into());
-    }
-    let row = UserRow {
-        id: 0,
-        username: new.username.clone(),
-        display_name: display_name.to_owned(),
-        role: new.role.as_str().to_owned(),
-        official_id: new.official_id.clone(),
-        password_hash: hash_password(&new.password)?,
-        disabled: false,
-        created_at: fmt(app.now()),
-    };
-    let id = db::insert_user(&tx, &row)?;
-    audit::append(
-        &tx,
-        actor,
-        "user.create",
-        &new.username,
-        &json!({"role": new.role.as_str(), "official": new.official_id}),
-    )?;
-    tx.commit()?;
-    User::try_from(UserRow { id, ..row })
+        let row = UserRow {
+            id: 0,
+            username: new.username.clone(),
+            display_name: display_name.to_owned(),
+            role: new.role.as_str().to_owned(),
+            official_id: new.official_id.clone(),
+            password_hash,
+            disabled: false,
+            created_at: fmt(app.now()),
+        };
+        let id = accounts::insert_user(db, &row)?;
+        audit::append(
+            &db,
+            actor,
+            "user.create",
+            &new.username,
+            &json!({"role": new.role.as_str(), "official": new.official_id}),
+        )?;
+        User::try_from(UserRow { id, ..row })
+    })
 }
 
 /// Every user.
 pub fn list_users(app: &App) -> Result<Vec<User>, AppError> {
     let registry = app.registry()?;
-    db::users(registry.connection())?
+    accounts::users(registry.db())?
         .into_iter()
         .map(User::try_from)
         .collect()
@@ -382,7 +379,7 @@ pub fn list_users(app: &App) -> Result<Vec<User>, AppError> {
 
 /// Whether any user exists (a new deployment has none until the first admin is made).
 pub fn any_user(app: &App) -> Result<bool, AppError> {
-    Ok(db::any_user(app.registry()?.connection())?)
+    Ok(accounts::any_user(app.registry()?.db())?)
 }
 
 /// Disables or enables `username` (admin): disabling ends their sessions and revokes tokens.
@@ -392,26 +389,23 @@ pub fn set_disabled(
     username: &str,
     disabled: bool,
 ) -> Result<User, AppError> {
-    let mut registry = app.registry()?;
-    let tx = registry
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let u = db::user_by_name(&tx, username)?
-        .ok_or_else(|| AppError::NotFound(format!("user {username}")))?;
-    db::set_disabled(&tx, u.id, disabled, &fmt(app.now()))?;
-    audit::append(
-        &tx,
-        actor,
-        if disabled {
-            "user.disable"
-        } else {
-            "user.enable"
-        },
-        username,
-        &json!({}),
-    )?;
-    tx.commit()?;
-    User::try_from(UserRow { disabled, ..u })
+    app.registry()?.unit_of_work(|db| {
+        let u = accounts::user_by_name(db, username)?
+            .ok_or_else(|| AppError::NotFound(format!("user {username}")))?;
+        accounts::set_disabled(db, u.id, disabled, &fmt(app.now()))?;
+        audit::append(
+            &db,
+            actor,
+            if disabled {
+                "user.disable"
+            } else {
+                "user.enable"
+            },
+            username,
+            &json!({}),
+        )?;
+        User::try_from(UserRow { disabled, ..u })
+    })
 }
 
 /// Changes `username`'s password: by the user, who gives the current one, or by an admin
@@ -426,21 +420,18 @@ pub fn change_password(
     check_password_rules(new)?;
     refuse_dev_password(app, new)?;
     let hash = hash_password(new)?;
-    let mut registry = app.registry()?;
-    let tx = registry
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let u = db::user_by_name(&tx, username)?
-        .ok_or_else(|| AppError::NotFound(format!("user {username}")))?;
-    if let Some(current) = current
-        && !password_matches(current, &u.password_hash)
-    {
-        return Err(Denial::BadCredentials.into());
-    }
-    db::set_password(&tx, u.id, &hash)?;
-    audit::append(&tx, actor, "user.password", username, &json!({}))?;
-    tx.commit()?;
-    Ok(())
+    app.registry()?.unit_of_work(|db| {
+        let u = accounts::user_by_name(db, username)?
+            .ok_or_else(|| AppError::NotFound(format!("user {username}")))?;
+        if let Some(current) = current
+            && !password_matches(current, &u.password_hash)
+        {
+            return Err(Denial::BadCredentials.into());
+        }
+        accounts::set_password(db, u.id, &hash)?;
+        audit::append(&db, actor, "user.password", username, &json!({}))?;
+        Ok(())
+    })
 }
 
 /// Signs `username` in with `password` from `address`: a new session, or a refusal that says
@@ -457,16 +448,16 @@ pub fn sign_in(
     let addr = format!("addr:{address}");
     {
         let registry = app.registry()?;
-        let conn = registry.connection();
-        if db::failures_since(conn, &account, &since)? >= MAX_ACCOUNT_FAILURES
-            || db::failures_since(conn, &addr, &since)? >= MAX_ADDRESS_FAILURES
+        let db = registry.db();
+        if accounts::failures_since(db, &account, &since)? >= MAX_ACCOUNT_FAILURES
+            || accounts::failures_since(db, &addr, &since)? >= MAX_ADDRESS_FAILURES
         {
             return Err(Denial::Throttled.into());
         }
     }
     let found = {
         let registry = app.registry()?;
-        db::user_by_name(registry.connection(), username)?
+        accounts::user_by_name(registry.db(), username)?
     };
     let dev_refused = !app.settings().development && is_dev_password(password);
     let ok = match &found {
@@ -477,34 +468,36 @@ pub fn sign_in(
         }
     };
     let mut registry = app.registry()?;
-    let tx = registry
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
     let Some(u) = found.filter(|_| ok) else {
-        db::record_failure(&tx, &[&account, &addr], &fmt(now))?;
-        audit::append(
-            &tx,
-            &format!("addr:{address}"),
-            "user.sign-in-failed",
-            username,
-            &json!({}),
-        )?;
-        tx.commit()?;
+        // The failure is recorded (committed), then refused.
+        registry.unit_of_work(|db| {
+            accounts::record_failure(db, &[&account, &addr], &fmt(now))?;
+            audit::append(
+                &db,
+                &format!("addr:{address}"),
+                "user.sign-in-failed",
+                username,
+                &json!({}),
+            )?;
+            Ok::<_, AppError>(())
+        })?;
         return Err(Denial::BadCredentials.into());
     };
-    db::forget_failures(&tx, &since, Some(&account))?;
-    db::purge_sessions(&tx, &fmt(now - SESSION_IDLE), &fmt(now - SESSION_MAX))?;
     let token = url_secret("");
     let csrf = url_secret("");
-    db::insert_session(&tx, &digest(&token), u.id, &csrf, &fmt(now))?;
-    audit::append(
-        &tx,
-        &format!("user:{}", u.username),
-        "user.sign-in",
-        &u.username,
-        &json!({}),
-    )?;
-    tx.commit()?;
+    registry.unit_of_work(|db| {
+        accounts::forget_failures(db, &since, Some(&account))?;
+        accounts::purge_sessions(db, &fmt(now - SESSION_IDLE), &fmt(now - SESSION_MAX))?;
+        accounts::insert_session(db, &digest(&token), u.id, &csrf, &fmt(now))?;
+        audit::append(
+            &db,
+            &format!("user:{}", u.username),
+            "user.sign-in",
+            &u.username,
+            &json!({}),
+        )?;
+        Ok::<_, AppError>(())
+    })?;
     Ok(SessionStarted {
         token,
         csrf,
@@ -521,20 +514,20 @@ pub fn session(app: &App, token: &str) -> Result<Option<Principal>, AppError> {
     let now = app.now();
     let key = digest(token);
     let registry = app.registry()?;
-    let conn = registry.connection();
-    let Some(s) = db::session(conn, &key)? else {
+    let db = registry.db();
+    let Some(s) = accounts::session(db, &key)? else {
         return Ok(None);
     };
     if s.user.disabled
         || s.last_seen < fmt(now - SESSION_IDLE)
         || s.created_at < fmt(now - SESSION_MAX)
     {
-        db::delete_session(conn, &key)?;
+        accounts::delete_session(db, &key)?;
         return Ok(None);
     }
     // One write a minute at most per session, not one per request.
     if s.last_seen < fmt(now - Duration::minutes(1)) {
-        db::touch_session(conn, &key, &fmt(now))?;
+        accounts::touch_session(db, &key, &fmt(now))?;
     }
     let user = User::try_from(s.user)?;
     Ok(Some(Principal {
@@ -547,7 +540,7 @@ pub fn session(app: &App, token: &str) -> Result<Option<Principal>, AppError> {
 /// Ends session `token`.
 pub fn sign_out(app: &App, token: &str) -> Result<(), AppError> {
     let registry = app.registry()?;
-    db::delete_session(registry.connection(), &digest(token))?;
+    accounts::delete_session(registry.db(), &digest(token))?;
     Ok(())
 }
 
@@ -557,7 +550,7 @@ pub fn token_principal(app: &App, secret: &str) -> Result<Option<Principal>, App
         return Ok(None);
     }
     let registry = app.registry()?;
-    let Some((t, u)) = db::token(registry.connection(), &digest(secret))? else {
+    let Some((t, u)) = accounts::token(registry.db(), &digest(secret))? else {
         return Ok(None);
     };
     if u.disabled {
@@ -594,25 +587,23 @@ pub fn create_token(
         .into());
     }
     let now = fmt(app.now());
-    let mut registry = app.registry()?;
-    let tx = registry
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let u = db::user_by_name(&tx, username)?
-        .ok_or_else(|| AppError::NotFound(format!("user {username}")))?;
-    if u.disabled {
-        return Err(Denial::input("tài khoản đã bị khóa", "the account is disabled").into());
-    }
     let secret = url_secret("kyso_");
-    let id = db::insert_token(&tx, &digest(&secret), u.id, &u.role, label, &now)?;
-    audit::append(
-        &tx,
-        actor,
-        "token.create",
-        username,
-        &json!({"token": id, "role": u.role, "label": label}),
-    )?;
-    tx.commit()?;
+    let (id, u) = app.registry()?.unit_of_work(|db| {
+        let u = accounts::user_by_name(db, username)?
+            .ok_or_else(|| AppError::NotFound(format!("user {username}")))?;
+        if u.disabled {
+            return Err(Denial::input("tài khoản đã bị khóa", "the account is disabled").into());
+        }
+        let id = accounts::insert_token(db, &digest(&secret), u.id, &u.role, label, &now)?;
+        audit::append(
+            &db,
+            actor,
+            "token.create",
+            username,
+            &json!({"token": id, "role": u.role, "label": label}),
+        )?;
+        Ok::<_, AppError>((id, u))
+    })?;
     let role = Role::parse(&u.role).unwrap_or(Role::Clerk);
     Ok((
         ApiToken {
@@ -630,7 +621,7 @@ pub fn create_token(
 /// Every API token (without secrets).
 pub fn list_tokens(app: &App) -> Result<Vec<ApiToken>, AppError> {
     let registry = app.registry()?;
-    db::tokens(registry.connection())?
+    accounts::tokens(registry.db())?
         .into_iter()
         .map(|t| {
             Ok(ApiToken {
@@ -652,16 +643,13 @@ pub fn list_tokens(app: &App) -> Result<Vec<ApiToken>, AppError> {
 
 /// Revokes token `id` (admin).
 pub fn revoke_token(app: &App, actor: &str, id: i64) -> Result<(), AppError> {
-    let mut registry = app.registry()?;
-    let tx = registry
-        .connection_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if db::revoke_token(&tx, id, &fmt(app.now()))? == 0 {
-        return Err(AppError::NotFound(format!("token {id}")));
-    }
-    audit::append(&tx, actor, "token.revoke", &id.to_string(), &json!({}))?;
-    tx.commit()?;
-    Ok(())
+    app.registry()?.unit_of_work(|db| {
+        if accounts::revoke_token(db, id, &fmt(app.now()))? == 0 {
+            return Err(AppError::NotFound(format!("token {id}")));
+        }
+        audit::append(&db, actor, "token.revoke", &id.to_string(), &json!({}))?;
+        Ok(())
+    })
 }
 
 /// Records in the audit log a request refused before any use case ran (a signing route called
@@ -669,7 +657,7 @@ pub fn revoke_token(app: &App, actor: &str, id: i64) -> Result<(), AppError> {
 pub fn audit_refusal(app: &App, actor: &str, subject: &str, reason: &str) -> Result<(), AppError> {
     let registry = app.registry()?;
     audit::append(
-        registry.connection(),
+        &registry.db(),
         actor,
         "refuse",
         subject,
@@ -700,16 +688,17 @@ pub enum FormClaim {
 pub fn claim_form(app: &App, user_id: i64, key: &str) -> Result<FormClaim, AppError> {
     let now = app.now();
     let registry = app.registry()?;
-    let conn = registry.connection();
-    let claim = db::claim_form_key(conn, user_id, key, &fmt(now), &fmt(now - FORM_KEYS_KEPT))?;
+    let db = registry.db();
+    let claim = accounts::claim_form_key(db, user_id, key, &fmt(now), &fmt(now - FORM_KEYS_KEPT))?;
     Ok(match claim {
-        db::FormKey::Claimed => FormClaim::Mine,
-        db::FormKey::Done(r) => FormClaim::Done(r),
-        db::FormKey::Running { claimed_at } => {
+        accounts::FormKey::Claimed => FormClaim::Mine,
+        accounts::FormKey::Done(r) => FormClaim::Done(r),
+        accounts::FormKey::Running { claimed_at } => {
             let abandoned =
                 OffsetDateTime::parse(&claimed_at, &time::format_description::well_known::Rfc3339)
                     .is_ok_and(|t| now - t > FORM_KEY_ABANDONED);
-            if abandoned && db::take_over_form_key(conn, user_id, key, &claimed_at, &fmt(now))? {
+            if abandoned && accounts::take_over_form_key(db, user_id, key, &claimed_at, &fmt(now))?
+            {
                 FormClaim::Mine
             } else {
                 FormClaim::Running
@@ -720,8 +709,8 @@ pub fn claim_form(app: &App, user_id: i64, key: &str) -> Result<FormClaim, AppEr
 
 /// Records what the submission holding form `key` produced.
 pub fn finish_form(app: &App, user_id: i64, key: &str, result: &str) -> Result<(), AppError> {
-    Ok(db::finish_form_key(
-        app.registry()?.connection(),
+    Ok(accounts::finish_form_key(
+        app.registry()?.db(),
         user_id,
         key,
         result,
@@ -730,8 +719,8 @@ pub fn finish_form(app: &App, user_id: i64, key: &str, result: &str) -> Result<(
 
 /// Releases form `key` after a failed submission.
 pub fn release_form(app: &App, user_id: i64, key: &str) -> Result<(), AppError> {
-    Ok(db::release_form_key(
-        app.registry()?.connection(),
+    Ok(accounts::release_form_key(
+        app.registry()?.db(),
         user_id,
         key,
     )?)
@@ -760,7 +749,7 @@ mod tests {
         let clock = Arc::new(Moving(Mutex::new(OffsetDateTime::now_utc())));
         let app = App::with_clock(settings, clock.clone());
         ensure_users_for_test(&app);
-        let user = db::user_by_name(app.registry().unwrap().connection(), "van-thu")
+        let user = accounts::user_by_name(app.registry().unwrap().db(), "van-thu")
             .unwrap()
             .unwrap()
             .id;

@@ -103,7 +103,7 @@ impl AuditSigner {
         &self,
         conn: &rusqlite::Connection,
     ) -> Result<Option<Checkpoint>, ArchiveError> {
-        let Some(head) = audit::head(conn).map_err(audit_err)? else {
+        let Some(head) = audit::head(&crate::registry::Db::over(conn)).map_err(audit_err)? else {
             return Ok(None);
         };
         Checkpoint::sign(head, OffsetDateTime::now_utc(), &self.signer)
@@ -114,7 +114,7 @@ impl AuditSigner {
 
 fn audit_err(e: audit::AuditError) -> ArchiveError {
     match e {
-        audit::AuditError::Sqlite(e) => ArchiveError::Records(e.into()),
+        audit::AuditError::Store(e) => ArchiveError::Records(e),
         other => config(other.to_string()),
     }
 }
@@ -221,7 +221,7 @@ pub async fn verify_log(
     store: &AnyStore,
     settings: &Settings,
 ) -> Result<AnchoredReport, ArchiveError> {
-    let mut report = audit::verify(conn).map_err(audit_err)?;
+    let mut report = audit::verify(&crate::registry::Db::over(conn)).map_err(audit_err)?;
     let Some(trusted) = trusted_certificate(settings)? else {
         return Ok(AnchoredReport {
             report,
@@ -258,9 +258,10 @@ pub async fn verify_log(
             what: format!("mốc kiểm {key} / checkpoint {key}: {e}"),
         });
     } else {
-        report
-            .problems
-            .extend(audit::verify_against(conn, &checkpoint).map_err(audit_err)?);
+        report.problems.extend(
+            audit::verify_against(&crate::registry::Db::over(conn), &checkpoint)
+                .map_err(audit_err)?,
+        );
     }
     Ok(AnchoredReport {
         report,

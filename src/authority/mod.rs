@@ -6,10 +6,13 @@
 //! an [`Authorisation`] (the proof signing asks for) or a [`Refusal`] a clerk understands.
 //! [`grant`] turns a delegation into an RFC 5755 attribute certificate signed by the delegator,
 //! carried inside each signature made under it so that anyone can check it offline;
-//! [`store`] keeps officials, certificates, title powers and delegations in the registry.
+//! [`store`] reads and keeps officials, certificates, title powers and delegations through the
+//! [`Records`] a store implements (the registry).
 
 pub mod grant;
 pub mod store;
+
+pub use store::Records;
 
 use std::fmt;
 
@@ -751,7 +754,7 @@ pub struct SignatureClaims {
 
 /// Loads what [`decide`] needs from the registry and decides.
 pub fn authorise(
-    conn: &rusqlite::Connection,
+    db: &impl Records,
     official_id: &str,
     certificate: &Certificate,
     kind: &str,
@@ -759,12 +762,12 @@ pub fn authorise(
     requester_ids: &[String],
     chosen: Option<i64>,
 ) -> Result<Authorisation, AuthorityError> {
-    let official = store::official(conn, official_id)?;
-    let registered = store::certificates_of(conn, official_id)?;
-    let own_right = store::signs_in_own_right(conn, &official, kind)?;
+    let official = store::official(db, official_id)?;
+    let registered = store::certificates_of(db, official_id)?;
+    let own_right = store::signs_in_own_right(db, &official, kind)?;
     let delegations = match chosen {
-        Some(id) => vec![store::delegation(conn, id)?],
-        None => store::delegations_to(conn, official_id)?,
+        Some(id) => vec![store::delegation(db, id)?],
+        None => store::delegations_to(db, official_id)?,
     };
     Ok(decide(&Request {
         official: &official,
@@ -782,7 +785,7 @@ pub fn authorise(
 /// The claims a signature under `auth` carries: the claimed role, and for a delegation the
 /// grant plus the delegator certificate that verifies it.
 pub fn signature_claims(
-    conn: &rusqlite::Connection,
+    db: &impl Records,
     auth: &Authorisation,
 ) -> Result<SignatureClaims, AuthorityError> {
     match auth.capacity() {
@@ -797,7 +800,7 @@ pub fn signature_claims(
             let mut grants = Vec::new();
             let mut certificates = Vec::new();
             for link in d.chain() {
-                let delegator_certs = store::certificates_of(conn, &link.delegator.id)?;
+                let delegator_certs = store::certificates_of(db, &link.delegator.id)?;
                 let (_, delegator_cert) = grant::verify(&link.grant_der, &delegator_certs)
                     .map_err(|source| AuthorityError::Grant {
                         id: link.id,

@@ -1,19 +1,23 @@
-//! Officials, their certificates, title powers and delegations in the registry database.
+//! The authority register: officials, their certificates, title powers and delegations, kept
+//! in a store that implements [`Records`] (the registry, `registry::authority`).
+//!
+//! The store keeps records; what they mean stays here: a citizen ID or a certificate belongs to
+//! one official, a certificate moves only by an explicit act, a revocation happens once, and a
+//! delegation is read back with the officials it names and the chain of grants it rests on.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Delegation, Mark, Official, Position};
-use crate::pki::{Certificate, hex_upper};
+use super::{Delegation, Mark, Official};
+use crate::pki::Certificate;
 
 /// Why the authority registry could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// SQLite failed.
-    #[error("registry error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// No such official.
     #[error("no official with id {0:?} is registered")]
     UnknownOfficial(String),
@@ -39,10 +43,140 @@ pub enum StoreError {
     CitizenIdTaken(String),
 }
 
-fn now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
+/// A delegation as stored: the officials and the grant it derives from by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelegationRecord {
+    /// Its id.
+    pub id: i64,
+    /// The mark.
+    pub mark: Mark,
+    /// Who delegates.
+    pub delegator_id: String,
+    /// To whom.
+    pub delegate_id: String,
+    /// Document kinds covered.
+    pub scope: Vec<String>,
+    /// Start of validity.
+    pub valid_from: OffsetDateTime,
+    /// End of validity.
+    pub valid_until: OffsetDateTime,
+    /// Decision number.
+    pub basis_number: String,
+    /// Decision date, `YYYY-MM-DD`.
+    pub basis_date: String,
+    /// The grant (DER attribute certificate).
+    pub grant_der: Vec<u8>,
+    /// When and why it was revoked.
+    pub revoked: Option<(OffsetDateTime, String)>,
+    /// The grant it derives from.
+    pub source_id: Option<i64>,
+    /// When it was recorded.
+    pub granted_at: OffsetDateTime,
+}
+
+/// Which delegations [`Records::delegations`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delegations<'a> {
+    /// Every one.
+    All,
+    /// Those granted to this official.
+    To(&'a str),
+    /// Those where this official delegates or is delegated to.
+    Involving(&'a str),
+}
+
+/// What the authority register asks of the store that keeps it. Record operations only; the
+/// rules live in the functions of this module, which every store shares.
+pub trait Records {
+    /// The official with this id.
+    fn official(&self, id: &str) -> Result<Option<Official>, crate::store::StoreError>;
+
+    /// Every official, by id.
+    fn officials(&self) -> Result<Vec<Official>, crate::store::StoreError>;
+
+    /// The id of the official with this citizen ID, if any.
+    fn official_with_citizen_id(
+        &self,
+        citizen_id: &str,
+    ) -> Result<Option<String>, crate::store::StoreError>;
+
+    /// Stores a new official, registered at `at`; a taken id is a constraint error.
+    fn insert_official(
+        &self,
+        o: &Official,
+        at: OffsetDateTime,
+    ) -> Result<(), crate::store::StoreError>;
+
+    /// The official `cert` is registered to, if any.
+    fn certificate_holder(
+        &self,
+        cert: &Certificate,
+    ) -> Result<Option<String>, crate::store::StoreError>;
+
+    /// Registers `cert` (not registered yet) to `official_id` at `at`, with where its key lives.
+    fn insert_certificate(
+        &self,
+        official_id: &str,
+        cert: &Certificate,
+        key_location: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), crate::store::StoreError>;
+
+    /// Records where the key of registered `cert` lives now.
+    fn set_key_location(
+        &self,
+        cert: &Certificate,
+        key_location: &str,
+    ) -> Result<(), crate::store::StoreError>;
+
+    /// Registers `cert` to `official_id` instead of its current holder.
+    fn set_certificate_holder(
+        &self,
+        cert: &Certificate,
+        official_id: &str,
+    ) -> Result<(), crate::store::StoreError>;
+
+    /// The certificates (DER) registered to `official_id`, oldest first.
+    fn certificates_of(&self, official_id: &str) -> Result<Vec<Vec<u8>>, crate::store::StoreError>;
+
+    /// The certificates (DER) registered to `official_id` with where each one's key lives,
+    /// newest first.
+    fn keys_of(
+        &self,
+        official_id: &str,
+    ) -> Result<Vec<(Vec<u8>, String)>, crate::store::StoreError>;
+
+    /// Records that `title` signs `kind` in its own right (again: no change).
+    fn allow_title(&self, title: &str, kind: &str) -> Result<(), crate::store::StoreError>;
+
+    /// Whether `title` signs `kind` in its own right.
+    fn title_signs(&self, title: &str, kind: &str) -> Result<bool, crate::store::StoreError>;
+
+    /// Stores delegation `d` (its grant made, its id and revocation ignored), recorded at `at`;
+    /// returns its id.
+    fn insert_delegation(
+        &self,
+        d: &Delegation,
+        at: OffsetDateTime,
+    ) -> Result<i64, crate::store::StoreError>;
+
+    /// The delegation with this id.
+    fn delegation(&self, id: i64) -> Result<Option<DelegationRecord>, crate::store::StoreError>;
+
+    /// The delegations `which` names, by id.
+    fn delegations(
+        &self,
+        which: Delegations<'_>,
+    ) -> Result<Vec<DelegationRecord>, crate::store::StoreError>;
+
+    /// Records that delegation `id` is revoked from `at` for `reason`, unless it is revoked
+    /// already or unknown; whether it was.
+    fn revoke_delegation(
+        &self,
+        id: i64,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> Result<bool, crate::store::StoreError>;
 }
 
 /// RFC 3339 text of `t`.
@@ -50,352 +184,211 @@ pub fn fmt_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn parse_time(s: &str) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| StoreError::Corrupt(format!("time {s:?}: {e}")))
-}
-
 /// Registers an official.
-pub fn add_official(conn: &Connection, o: &Official) -> Result<(), StoreError> {
-    if let Some(cid) = &o.citizen_id {
-        let holder: Option<String> = conn
-            .query_row(
-                "SELECT id FROM officials WHERE citizen_id = ?1",
-                [cid],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(h) = holder {
-            return Err(StoreError::CitizenIdTaken(h));
-        }
+pub fn add_official(db: &impl Records, o: &Official) -> Result<(), StoreError> {
+    if let Some(cid) = &o.citizen_id
+        && let Some(holder) = db.official_with_citizen_id(cid)?
+    {
+        return Err(StoreError::CitizenIdTaken(holder));
     }
-    let r = conn.execute(
-        "INSERT INTO officials(id, full_name, title, agency, citizen_id, is_seal, created_at, position, unit) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-        params![o.id, o.full_name, o.title, o.agency, o.citizen_id, o.is_seal, now(), o.position.code(), o.unit],
-    );
-    match r {
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(StoreError::DuplicateOfficial(o.id.clone()))
-        }
-        other => other.map(|_| ()).map_err(Into::into),
+    match db.insert_official(o, OffsetDateTime::now_utc()) {
+        Err(e) if e.is_constraint() => Err(StoreError::DuplicateOfficial(o.id.clone())),
+        other => Ok(other?),
     }
-}
-
-const OFFICIAL_COLUMNS: &str = "id, full_name, title, agency, citizen_id, is_seal, position, unit";
-
-fn official_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Official> {
-    let position: String = r.get(6)?;
-    Ok(Official {
-        id: r.get(0)?,
-        full_name: r.get(1)?,
-        title: r.get(2)?,
-        agency: r.get(3)?,
-        citizen_id: r.get(4)?,
-        is_seal: r.get(5)?,
-        position: Position::parse(&position).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                6,
-                rusqlite::types::Type::Text,
-                format!("position {position:?}").into(),
-            )
-        })?,
-        unit: r.get(7)?,
-    })
 }
 
 /// An official by id.
-pub fn official(conn: &Connection, id: &str) -> Result<Official, StoreError> {
-    conn.query_row(
-        &format!("SELECT {OFFICIAL_COLUMNS} FROM officials WHERE id = ?1"),
-        [id],
-        official_from_row,
-    )
-    .optional()?
-    .ok_or_else(|| StoreError::UnknownOfficial(id.to_owned()))
+pub fn official(db: &impl Records, id: &str) -> Result<Official, StoreError> {
+    db.official(id)?
+        .ok_or_else(|| StoreError::UnknownOfficial(id.to_owned()))
 }
 
 /// All officials, by id.
-pub fn officials(conn: &Connection) -> Result<Vec<Official>, StoreError> {
-    let mut st = conn.prepare(&format!(
-        "SELECT {OFFICIAL_COLUMNS} FROM officials ORDER BY id"
-    ))?;
-    let v = st
-        .query_map([], official_from_row)?
-        .collect::<Result<_, _>>()?;
-    Ok(v)
+pub fn officials(db: &impl Records) -> Result<Vec<Official>, StoreError> {
+    Ok(db.officials()?)
 }
 
 /// Registers `cert` for `official_id`, with where its key lives (`file:PATH`, `pkcs11:URI`,
 /// `external`).
 pub fn add_certificate(
-    conn: &Connection,
+    db: &impl Records,
     official_id: &str,
     cert: &Certificate,
     key_location: &str,
 ) -> Result<(), StoreError> {
-    official(conn, official_id)?;
-    let fingerprint = hex_upper(&cert.fingerprint_sha256());
-    if let Some(holder) = certificate_holder(conn, cert)? {
+    official(db, official_id)?;
+    if let Some(holder) = certificate_holder(db, cert)? {
         if holder != official_id {
             return Err(StoreError::CertificateTaken(holder));
         }
         // Registered to the same official already: only where its key lives may change.
-        conn.execute(
-            "UPDATE official_certificates SET key_location = ?2 WHERE fingerprint = ?1",
-            params![fingerprint, key_location],
-        )?;
+        db.set_key_location(cert, key_location)?;
         return Ok(());
     }
-    let (nb, na) = cert.validity();
-    conn.execute(
-        "INSERT INTO official_certificates(fingerprint, official_id, der, key_location, not_before, not_after, added_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7)",
-        params![fingerprint, official_id, cert.der(), key_location, fmt_time(nb), fmt_time(na), now()],
-    )?;
+    db.insert_certificate(official_id, cert, key_location, OffsetDateTime::now_utc())?;
     Ok(())
 }
 
 /// Who `cert` is registered to, if anyone.
 pub fn certificate_holder(
-    conn: &Connection,
+    db: &impl Records,
     cert: &Certificate,
 ) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT official_id FROM official_certificates WHERE fingerprint = ?1",
-            [hex_upper(&cert.fingerprint_sha256())],
-            |r| r.get(0),
-        )
-        .optional()?)
+    Ok(db.certificate_holder(cert)?)
 }
 
 /// Moves `cert` to `official_id` (an explicit, audited admin act); returns its previous holder.
 pub fn move_certificate(
-    conn: &Connection,
+    db: &impl Records,
     cert: &Certificate,
     official_id: &str,
 ) -> Result<String, StoreError> {
-    official(conn, official_id)?;
-    let holder = certificate_holder(conn, cert)?.ok_or_else(|| {
+    official(db, official_id)?;
+    let holder = certificate_holder(db, cert)?.ok_or_else(|| {
         StoreError::Corrupt(format!(
             "certificate {} is not registered to anyone",
             cert.serial_hex()
         ))
     })?;
-    conn.execute(
-        "UPDATE official_certificates SET official_id = ?2 WHERE fingerprint = ?1",
-        params![hex_upper(&cert.fingerprint_sha256()), official_id],
-    )?;
+    db.set_certificate_holder(cert, official_id)?;
     Ok(holder)
+}
+
+fn certificate(der: Vec<u8>) -> Result<Certificate, StoreError> {
+    Certificate::from_der(der).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// The certificates registered to `official_id`.
 pub fn certificates_of(
-    conn: &Connection,
+    db: &impl Records,
     official_id: &str,
 ) -> Result<Vec<Certificate>, StoreError> {
-    let mut st = conn.prepare(
-        "SELECT der FROM official_certificates WHERE official_id = ?1 ORDER BY added_at",
-    )?;
-    let ders: Vec<Vec<u8>> = st
-        .query_map([official_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    ders.into_iter()
-        .map(|d| Certificate::from_der(d).map_err(|e| StoreError::Corrupt(e.to_string())))
+    db.certificates_of(official_id)?
+        .into_iter()
+        .map(certificate)
         .collect()
 }
 
 /// The certificates registered to `official_id` with where each one's key is
 /// (`file:PATH`, `pkcs11:URI` or `external`), newest first.
 pub fn keys_of(
-    conn: &Connection,
+    db: &impl Records,
     official_id: &str,
 ) -> Result<Vec<(Certificate, String)>, StoreError> {
-    let mut st = conn.prepare(
-        "SELECT der, key_location FROM official_certificates WHERE official_id = ?1
-          ORDER BY added_at DESC",
-    )?;
-    let rows: Vec<(Vec<u8>, String)> = st
-        .query_map([official_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    rows.into_iter()
-        .map(|(d, loc)| {
-            Certificate::from_der(d)
-                .map(|c| (c, loc))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
+    db.keys_of(official_id)?
+        .into_iter()
+        .map(|(d, loc)| certificate(d).map(|c| (c, loc)))
         .collect()
 }
 
 /// Lets `title` sign `kind` in its own right.
-pub fn allow_title(conn: &Connection, title: &str, kind: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT OR IGNORE INTO title_powers(title, kind) VALUES (?1, ?2)",
-        params![title, kind],
-    )?;
-    Ok(())
+pub fn allow_title(db: &impl Records, title: &str, kind: &str) -> Result<(), StoreError> {
+    Ok(db.allow_title(title, kind)?)
 }
 
 /// Whether `official` signs `kind` in their own right: their title has the power, or they are
 /// the agency seal (which seals every kind its agency issues).
 pub fn signs_in_own_right(
-    conn: &Connection,
+    db: &impl Records,
     official: &Official,
     kind: &str,
 ) -> Result<bool, StoreError> {
     if official.is_seal {
         return Ok(true);
     }
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM title_powers WHERE title = ?1 AND kind = ?2",
-        params![official.title, kind],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
+    Ok(db.title_signs(&official.title, kind)?)
 }
 
 /// Stores a delegation (its grant already issued); returns its id.
-pub fn insert_delegation(conn: &Connection, d: &Delegation) -> Result<i64, StoreError> {
-    conn.execute(
-        "INSERT INTO delegations(mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, granted_at, source_id)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-        params![
-            d.mark.code(),
-            d.delegator.id,
-            d.delegate.id,
-            serde_json::to_string(&d.scope).unwrap_or_else(|_| "[]".into()),
-            fmt_time(d.valid_from),
-            fmt_time(d.valid_until),
-            d.basis_number,
-            d.basis_date,
-            d.grant_der,
-            now(),
-            d.source.as_ref().map(|s| s.id),
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
+pub fn insert_delegation(db: &impl Records, d: &Delegation) -> Result<i64, StoreError> {
+    Ok(db.insert_delegation(d, OffsetDateTime::now_utc())?)
 }
-
-const DELEGATION_COLUMNS: &str = "id, mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, revoked_at, revoked_reason, source_id, granted_at";
 
 /// How deep a chain of grants may be read: only TL. passes on, once, so real chains have two
 /// links; the bound keeps a corrupted cycle from recursing forever.
 const MAX_CHAIN: usize = 4;
 
-fn delegation_from_row(
-    conn: &Connection,
-    r: &rusqlite::Row<'_>,
+/// The delegation `r` describes, with its officials and the grants it rests on.
+fn assemble(
+    db: &impl Records,
+    r: DelegationRecord,
     depth: usize,
 ) -> Result<Delegation, StoreError> {
-    let mark: String = r.get(1)?;
-    let source_id: Option<i64> = r.get(12)?;
-    let source = match source_id {
+    let source = match r.source_id {
         None => None,
         Some(_) if depth >= MAX_CHAIN => {
             return Err(StoreError::Corrupt("chain of grants too deep".into()));
         }
-        Some(id) => Some(Box::new(delegation_at_depth(conn, id, depth + 1)?)),
+        Some(id) => Some(Box::new(delegation_at_depth(db, id, depth + 1)?)),
     };
-    let scope: String = r.get(4)?;
-    let revoked_at: Option<String> = r.get(10)?;
-    let revoked_reason: Option<String> = r.get(11)?;
     Ok(Delegation {
-        id: r.get(0)?,
-        mark: Mark::parse(&mark).ok_or_else(|| StoreError::Corrupt(format!("mark {mark:?}")))?,
-        delegator: official(conn, &r.get::<_, String>(2)?)?,
-        delegate: official(conn, &r.get::<_, String>(3)?)?,
-        scope: serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        valid_from: parse_time(&r.get::<_, String>(5)?)?,
-        valid_until: parse_time(&r.get::<_, String>(6)?)?,
-        basis_number: r.get(7)?,
-        basis_date: r.get(8)?,
-        grant_der: r.get(9)?,
-        revoked: match revoked_at {
-            Some(t) => Some((parse_time(&t)?, revoked_reason.unwrap_or_default())),
-            None => None,
-        },
+        id: r.id,
+        mark: r.mark,
+        delegator: official(db, &r.delegator_id)?,
+        delegate: official(db, &r.delegate_id)?,
+        scope: r.scope,
+        valid_from: r.valid_from,
+        valid_until: r.valid_until,
+        basis_number: r.basis_number,
+        basis_date: r.basis_date,
+        grant_der: r.grant_der,
+        revoked: r.revoked,
         source,
     })
 }
 
-fn query_delegations(
-    conn: &Connection,
-    sql_where: &str,
-    p: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<Delegation>, StoreError> {
-    query_delegations_at(conn, sql_where, p, 0)
-}
-
-fn query_delegations_at(
-    conn: &Connection,
-    sql_where: &str,
-    p: &[&dyn rusqlite::ToSql],
-    depth: usize,
-) -> Result<Vec<Delegation>, StoreError> {
-    let sql = format!("SELECT {DELEGATION_COLUMNS} FROM delegations {sql_where} ORDER BY id");
-    let mut st = conn.prepare(&sql)?;
-    let mut rows = st.query(p)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(delegation_from_row(conn, r, depth)?);
-    }
-    Ok(out)
+fn assemble_all(db: &impl Records, which: Delegations<'_>) -> Result<Vec<Delegation>, StoreError> {
+    db.delegations(which)?
+        .into_iter()
+        .map(|r| assemble(db, r, 0))
+        .collect()
 }
 
 /// A delegation by id.
-pub fn delegation(conn: &Connection, id: i64) -> Result<Delegation, StoreError> {
-    delegation_at_depth(conn, id, 0)
+pub fn delegation(db: &impl Records, id: i64) -> Result<Delegation, StoreError> {
+    delegation_at_depth(db, id, 0)
 }
 
-fn delegation_at_depth(conn: &Connection, id: i64, depth: usize) -> Result<Delegation, StoreError> {
-    query_delegations_at(conn, "WHERE id = ?1", &[&id], depth)?
-        .pop()
-        .ok_or(StoreError::UnknownDelegation(id))
+fn delegation_at_depth(db: &impl Records, id: i64, depth: usize) -> Result<Delegation, StoreError> {
+    let r = db
+        .delegation(id)?
+        .ok_or(StoreError::UnknownDelegation(id))?;
+    assemble(db, r, depth)
 }
 
 /// When delegation `id` was recorded.
-pub fn granted_at(conn: &Connection, id: i64) -> Result<OffsetDateTime, StoreError> {
-    let t: String = conn
-        .query_row(
-            "SELECT granted_at FROM delegations WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or(StoreError::UnknownDelegation(id))?;
-    parse_time(&t)
+pub fn granted_at(db: &impl Records, id: i64) -> Result<OffsetDateTime, StoreError> {
+    Ok(db
+        .delegation(id)?
+        .ok_or(StoreError::UnknownDelegation(id))?
+        .granted_at)
 }
 
 /// Delegations granted to `official_id`.
-pub fn delegations_to(conn: &Connection, official_id: &str) -> Result<Vec<Delegation>, StoreError> {
-    query_delegations(conn, "WHERE delegate_id = ?1", &[&official_id])
+pub fn delegations_to(db: &impl Records, official_id: &str) -> Result<Vec<Delegation>, StoreError> {
+    assemble_all(db, Delegations::To(official_id))
 }
 
 /// All delegations (for one official, as delegator or delegate, when given).
 pub fn delegations(
-    conn: &Connection,
+    db: &impl Records,
     official_id: Option<&str>,
 ) -> Result<Vec<Delegation>, StoreError> {
     match official_id {
-        Some(id) => query_delegations(conn, "WHERE delegate_id = ?1 OR delegator_id = ?1", &[&id]),
-        None => query_delegations(conn, "", &[]),
+        Some(id) => assemble_all(db, Delegations::Involving(id)),
+        None => assemble_all(db, Delegations::All),
     }
 }
 
 /// Revokes delegation `id` from `at` for `reason`. Signatures made before `at` stay valid.
 pub fn revoke(
-    conn: &Connection,
+    db: &impl Records,
     id: i64,
     at: OffsetDateTime,
     reason: &str,
 ) -> Result<(), StoreError> {
-    let n = conn.execute(
-        "UPDATE delegations SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, fmt_time(at), reason],
-    )?;
-    if n == 0 {
-        delegation(conn, id)?; // unknown → UnknownDelegation
+    if !db.revoke_delegation(id, at, reason)? {
+        delegation(db, id)?; // unknown → UnknownDelegation
         return Err(StoreError::AlreadyRevoked(id));
     }
     Ok(())

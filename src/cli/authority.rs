@@ -225,8 +225,8 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
         }
         OfficialsCmd::List => {
             let reg = open(ctx)?;
-            let conn = reg.connection();
-            for o in store::officials(conn)? {
+            let db = &reg.db();
+            for o in store::officials(db)? {
                 say(&format!(
                     "{}\t{}\t{}\t{}\t{}{}",
                     o.id,
@@ -240,7 +240,7 @@ pub fn officials(ctx: &Context, cmd: OfficialsCmd) -> anyhow::Result<ExitCode> {
                         format!("\t{}", o.unit)
                     }
                 ))?;
-                for c in store::certificates_of(conn, &o.id)? {
+                for c in store::certificates_of(db, &o.id)? {
                     say(&format!("\tcertificate {} {}", c.serial_hex(), c.subject()))?;
                 }
             }
@@ -307,7 +307,7 @@ pub fn delegations(ctx: &Context, cmd: DelegationsCmd) -> anyhow::Result<ExitCod
         }
         DelegationsCmd::List { official } => {
             let reg = open(ctx)?;
-            for d in store::delegations(reg.connection(), official.as_deref())? {
+            for d in store::delegations(&reg.db(), official.as_deref())? {
                 let (a, b) = d.capacity_lines();
                 let state = match &d.revoked {
                     Some((t, r)) => format!("revoked {} ({r})", store::fmt_time(*t)),
@@ -340,7 +340,7 @@ pub fn audit_cmd(ctx: &Context, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         AuditCmd::Verify => super::archive::audit_verify(ctx, &reg),
         AuditCmd::Checkpoint => super::archive::audit_checkpoint(ctx, &reg),
         AuditCmd::List { limit } => {
-            for e in audit::list(reg.connection(), limit)? {
+            for e in audit::list(&reg.db(), limit)? {
                 outln!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     e.seq,

@@ -481,7 +481,7 @@ impl Issuer {
                     )?
                     .execute(params![digest, id, doc.pdf.len() as i64, stamp])?;
                     crate::audit::append(
-                        tx,
+                        &crate::registry::Db::over(tx),
                         actor,
                         "issue",
                         &id,
@@ -682,7 +682,7 @@ impl Issuer {
             params![id, decision, reason.trim(), rfc3339(now)],
         )?;
         crate::audit::append(
-            &tx,
+            &crate::registry::Db::over(&tx),
             actor,
             "cancel",
             id,
@@ -709,7 +709,7 @@ impl Issuer {
             .collect::<Result<_, _>>()?;
         for id in &ids {
             crate::audit::append(
-                &tx,
+                &crate::registry::Db::over(&tx),
                 "kyso",
                 "void",
                 id,

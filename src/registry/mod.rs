@@ -82,7 +82,10 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+mod audit;
+mod authority;
 pub mod outbox;
+mod queue;
 pub mod users;
 
 /// The registry as the domain stores see it: one connection, inside a unit of work or outside
@@ -111,7 +114,6 @@ impl<'a> Db<'a> {
     }
 
     /// The SQLite connection, for the store implementations in this module's children.
-    #[allow(dead_code)] // until the first store implementation moves here
     pub(in crate::registry) fn conn(self) -> &'a Connection {
         self.conn
     }

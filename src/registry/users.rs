@@ -1,7 +1,11 @@
 //! The store of users, sessions, API tokens and failed sign-ins (migration `0006_users`), and
-//! the keys of forms they submitted (`0008_form_keys`). Only SQL lives here; what may be done and when is decided in [`crate::app::users`].
+//! the keys of forms they submitted (`0008_form_keys`). Only SQL lives here; what may be done and when is decided in [`crate::app::users`],
+//! which calls these inside or outside a unit of work.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
+
+use super::Db;
+use crate::store::StoreError;
 
 /// A user row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +44,8 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
 }
 
 /// Inserts a user; returns its id. A taken username is a constraint error.
-pub fn insert_user(conn: &Connection, u: &UserRow) -> rusqlite::Result<i64> {
+pub fn insert_user(db: Db<'_>, u: &UserRow) -> Result<i64, StoreError> {
+    let conn = db.conn();
     conn.execute(
         "INSERT INTO users(username, display_name, role, official_id, password_hash, disabled, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -58,40 +63,47 @@ pub fn insert_user(conn: &Connection, u: &UserRow) -> rusqlite::Result<i64> {
 }
 
 /// The user named `username`.
-pub fn user_by_name(conn: &Connection, username: &str) -> rusqlite::Result<Option<UserRow>> {
-    conn.query_row(
-        &format!("SELECT {USER_COLS} FROM users u WHERE u.username = ?1"),
-        [username],
-        user_row,
-    )
-    .optional()
+pub fn user_by_name(db: Db<'_>, username: &str) -> Result<Option<UserRow>, StoreError> {
+    let conn = db.conn();
+    Ok(conn
+        .query_row(
+            &format!("SELECT {USER_COLS} FROM users u WHERE u.username = ?1"),
+            [username],
+            user_row,
+        )
+        .optional()?)
 }
 
 /// The user with row id `id`.
-pub fn user_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<UserRow>> {
-    conn.query_row(
-        &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
-        [id],
-        user_row,
-    )
-    .optional()
+pub fn user_by_id(db: Db<'_>, id: i64) -> Result<Option<UserRow>, StoreError> {
+    let conn = db.conn();
+    Ok(conn
+        .query_row(
+            &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
+            [id],
+            user_row,
+        )
+        .optional()?)
 }
 
 /// Every user, by name.
-pub fn users(conn: &Connection) -> rusqlite::Result<Vec<UserRow>> {
+pub fn users(db: Db<'_>) -> Result<Vec<UserRow>, StoreError> {
+    let conn = db.conn();
     let mut st = conn.prepare(&format!(
         "SELECT {USER_COLS} FROM users u ORDER BY u.username"
     ))?;
-    st.query_map([], user_row)?.collect()
+    Ok(st.query_map([], user_row)?.collect::<Result<_, _>>()?)
 }
 
 /// Whether any user exists.
-pub fn any_user(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0))
+pub fn any_user(db: Db<'_>) -> Result<bool, StoreError> {
+    let conn = db.conn();
+    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0))?)
 }
 
 /// Replaces a user's password hash and ends their sessions.
-pub fn set_password(conn: &Connection, id: i64, hash: &str) -> rusqlite::Result<usize> {
+pub fn set_password(db: Db<'_>, id: i64, hash: &str) -> Result<usize, StoreError> {
+    let conn = db.conn();
     let n = conn.execute(
         "UPDATE users SET password_hash = ?2 WHERE id = ?1",
         params![id, hash],
@@ -101,12 +113,8 @@ pub fn set_password(conn: &Connection, id: i64, hash: &str) -> rusqlite::Result<
 }
 
 /// Enables or disables a user; disabling ends their sessions and revokes their tokens.
-pub fn set_disabled(
-    conn: &Connection,
-    id: i64,
-    disabled: bool,
-    at: &str,
-) -> rusqlite::Result<usize> {
+pub fn set_disabled(db: Db<'_>, id: i64, disabled: bool, at: &str) -> Result<usize, StoreError> {
+    let conn = db.conn();
     let n = conn.execute(
         "UPDATE users SET disabled = ?2 WHERE id = ?1",
         params![id, i64::from(disabled)],
@@ -136,12 +144,13 @@ pub struct SessionRow {
 
 /// Stores a new session.
 pub fn insert_session(
-    conn: &Connection,
+    db: Db<'_>,
     token_sha256: &str,
     user_id: i64,
     csrf: &str,
     at: &str,
-) -> rusqlite::Result<()> {
+) -> Result<(), StoreError> {
+    let conn = db.conn();
     conn.execute(
         "INSERT INTO sessions(token_sha256, user_id, csrf, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
         params![token_sha256, user_id, csrf, at],
@@ -150,27 +159,30 @@ pub fn insert_session(
 }
 
 /// The session whose cookie hashes to `token_sha256`, with its user.
-pub fn session(conn: &Connection, token_sha256: &str) -> rusqlite::Result<Option<SessionRow>> {
-    conn.query_row(
-        &format!(
-            "SELECT {USER_COLS}, s.csrf, s.created_at, s.last_seen
+pub fn session(db: Db<'_>, token_sha256: &str) -> Result<Option<SessionRow>, StoreError> {
+    let conn = db.conn();
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {USER_COLS}, s.csrf, s.created_at, s.last_seen
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_sha256 = ?1"
-        ),
-        [token_sha256],
-        |r| {
-            Ok(SessionRow {
-                user: user_row(r)?,
-                csrf: r.get(8)?,
-                created_at: r.get(9)?,
-                last_seen: r.get(10)?,
-            })
-        },
-    )
-    .optional()
+            ),
+            [token_sha256],
+            |r| {
+                Ok(SessionRow {
+                    user: user_row(r)?,
+                    csrf: r.get(8)?,
+                    created_at: r.get(9)?,
+                    last_seen: r.get(10)?,
+                })
+            },
+        )
+        .optional()?)
 }
 
 /// Marks a session as used at `at`.
-pub fn touch_session(conn: &Connection, token_sha256: &str, at: &str) -> rusqlite::Result<()> {
+pub fn touch_session(db: Db<'_>, token_sha256: &str, at: &str) -> Result<(), StoreError> {
+    let conn = db.conn();
     conn.execute(
         "UPDATE sessions SET last_seen = ?2 WHERE token_sha256 = ?1",
         params![token_sha256, at],
@@ -179,23 +191,23 @@ pub fn touch_session(conn: &Connection, token_sha256: &str, at: &str) -> rusqlit
 }
 
 /// Ends a session.
-pub fn delete_session(conn: &Connection, token_sha256: &str) -> rusqlite::Result<usize> {
-    conn.execute(
+pub fn delete_session(db: Db<'_>, token_sha256: &str) -> Result<usize, StoreError> {
+    Ok(db.conn().execute(
         "DELETE FROM sessions WHERE token_sha256 = ?1",
         [token_sha256],
-    )
+    )?)
 }
 
 /// Ends sessions idle since before `idle_before` or created before `created_before`.
 pub fn purge_sessions(
-    conn: &Connection,
+    db: Db<'_>,
     idle_before: &str,
     created_before: &str,
-) -> rusqlite::Result<usize> {
-    conn.execute(
+) -> Result<usize, StoreError> {
+    Ok(db.conn().execute(
         "DELETE FROM sessions WHERE last_seen < ?1 OR created_at < ?2",
         params![idle_before, created_before],
-    )
+    )?)
 }
 
 /// An API token row (never the secret).
@@ -228,13 +240,14 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
 
 /// Stores a token by the hash of its secret; returns its id.
 pub fn insert_token(
-    conn: &Connection,
+    db: Db<'_>,
     token_sha256: &str,
     user_id: i64,
     role: &str,
     label: &str,
     at: &str,
-) -> rusqlite::Result<i64> {
+) -> Result<i64, StoreError> {
+    let conn = db.conn();
     conn.execute(
         "INSERT INTO api_tokens(token_sha256, user_id, role, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![token_sha256, user_id, role, label, at],
@@ -243,53 +256,54 @@ pub fn insert_token(
 }
 
 /// The unrevoked token whose secret hashes to `token_sha256`, with its user.
-pub fn token(
-    conn: &Connection,
-    token_sha256: &str,
-) -> rusqlite::Result<Option<(TokenRow, UserRow)>> {
-    conn.query_row(
-        &format!(
-            "SELECT t.id, t.user_id, t.role, t.label, t.created_at, t.revoked_at, {USER_COLS}
+pub fn token(db: Db<'_>, token_sha256: &str) -> Result<Option<(TokenRow, UserRow)>, StoreError> {
+    let conn = db.conn();
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT t.id, t.user_id, t.role, t.label, t.created_at, t.revoked_at, {USER_COLS}
              FROM api_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_sha256 = ?1 AND t.revoked_at IS NULL"
-        ),
-        [token_sha256],
-        |r| {
-            let t = token_row(r)?;
-            let u = UserRow {
-                id: r.get(6)?,
-                username: r.get(7)?,
-                display_name: r.get(8)?,
-                role: r.get(9)?,
-                official_id: r.get(10)?,
-                password_hash: r.get(11)?,
-                disabled: r.get::<_, i64>(12)? != 0,
-                created_at: r.get(13)?,
-            };
-            Ok((t, u))
-        },
-    )
-    .optional()
+            ),
+            [token_sha256],
+            |r| {
+                let t = token_row(r)?;
+                let u = UserRow {
+                    id: r.get(6)?,
+                    username: r.get(7)?,
+                    display_name: r.get(8)?,
+                    role: r.get(9)?,
+                    official_id: r.get(10)?,
+                    password_hash: r.get(11)?,
+                    disabled: r.get::<_, i64>(12)? != 0,
+                    created_at: r.get(13)?,
+                };
+                Ok((t, u))
+            },
+        )
+        .optional()?)
 }
 
 /// Every token, newest first.
-pub fn tokens(conn: &Connection) -> rusqlite::Result<Vec<TokenRow>> {
+pub fn tokens(db: Db<'_>) -> Result<Vec<TokenRow>, StoreError> {
+    let conn = db.conn();
     let mut st = conn.prepare(
         "SELECT id, user_id, role, label, created_at, revoked_at FROM api_tokens ORDER BY id DESC",
     )?;
-    st.query_map([], token_row)?.collect()
+    Ok(st.query_map([], token_row)?.collect::<Result<_, _>>()?)
 }
 
 /// Revokes token `id`; returns how many rows changed (0: unknown or already revoked).
-pub fn revoke_token(conn: &Connection, id: i64, at: &str) -> rusqlite::Result<usize> {
-    conn.execute(
+pub fn revoke_token(db: Db<'_>, id: i64, at: &str) -> Result<usize, StoreError> {
+    Ok(db.conn().execute(
         "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, at],
-    )
+    )?)
 }
 
 /// Records a failed sign-in for each subject.
-pub fn record_failure(conn: &Connection, subjects: &[&str], at: &str) -> rusqlite::Result<()> {
+pub fn record_failure(db: Db<'_>, subjects: &[&str], at: &str) -> Result<(), StoreError> {
+    let conn = db.conn();
     for s in subjects {
         conn.execute(
             "INSERT INTO login_failures(subject, at) VALUES (?1, ?2)",
@@ -300,20 +314,18 @@ pub fn record_failure(conn: &Connection, subjects: &[&str], at: &str) -> rusqlit
 }
 
 /// Failed sign-ins of `subject` since `since`.
-pub fn failures_since(conn: &Connection, subject: &str, since: &str) -> rusqlite::Result<i64> {
-    conn.query_row(
+pub fn failures_since(db: Db<'_>, subject: &str, since: &str) -> Result<i64, StoreError> {
+    let conn = db.conn();
+    Ok(conn.query_row(
         "SELECT COUNT(*) FROM login_failures WHERE subject = ?1 AND at >= ?2",
         params![subject, since],
         |r| r.get(0),
-    )
+    )?)
 }
 
 /// Forgets failures before `before`, and those of `subject` (after a successful sign-in).
-pub fn forget_failures(
-    conn: &Connection,
-    before: &str,
-    subject: Option<&str>,
-) -> rusqlite::Result<()> {
+pub fn forget_failures(db: Db<'_>, before: &str, subject: Option<&str>) -> Result<(), StoreError> {
+    let conn = db.conn();
     conn.execute("DELETE FROM login_failures WHERE at < ?1", [before])?;
     if let Some(s) = subject {
         conn.execute("DELETE FROM login_failures WHERE subject = ?1", [s])?;
@@ -338,12 +350,13 @@ pub enum FormKey {
 /// Claims `key` for `user_id` at `at`, or says who holds it; keys claimed before `forget_before`
 /// are dropped first.
 pub fn claim_form_key(
-    conn: &Connection,
+    db: Db<'_>,
     user_id: i64,
     key: &str,
     at: &str,
     forget_before: &str,
-) -> rusqlite::Result<FormKey> {
+) -> Result<FormKey, StoreError> {
+    let conn = db.conn();
     conn.prepare_cached("DELETE FROM form_keys WHERE claimed_at < ?1")?
         .execute([forget_before])?;
     let inserted = conn
@@ -369,12 +382,13 @@ pub fn claim_form_key(
 /// Takes over a running claim left since `claimed_at` (its holder crashed): true if this call
 /// got it (nobody else took it over or finished meanwhile).
 pub fn take_over_form_key(
-    conn: &Connection,
+    db: Db<'_>,
     user_id: i64,
     key: &str,
     claimed_at: &str,
     at: &str,
-) -> rusqlite::Result<bool> {
+) -> Result<bool, StoreError> {
+    let conn = db.conn();
     Ok(conn
         .prepare_cached(
             "UPDATE form_keys SET claimed_at = ?4
@@ -386,18 +400,20 @@ pub fn take_over_form_key(
 
 /// Records what the claim of `key` produced.
 pub fn finish_form_key(
-    conn: &Connection,
+    db: Db<'_>,
     user_id: i64,
     key: &str,
     result: &str,
-) -> rusqlite::Result<()> {
+) -> Result<(), StoreError> {
+    let conn = db.conn();
     conn.prepare_cached("UPDATE form_keys SET result = ?3 WHERE user_id = ?1 AND form_key = ?2")?
         .execute(params![user_id, key, result])?;
     Ok(())
 }
 
 /// Releases the claim of `key` (its submission failed; the corrected form may use it again).
-pub fn release_form_key(conn: &Connection, user_id: i64, key: &str) -> rusqlite::Result<()> {
+pub fn release_form_key(db: Db<'_>, user_id: i64, key: &str) -> Result<(), StoreError> {
+    let conn = db.conn();
     conn.prepare_cached(
         "DELETE FROM form_keys WHERE user_id = ?1 AND form_key = ?2 AND result IS NULL",
     )?

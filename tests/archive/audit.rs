@@ -38,7 +38,7 @@ fn twelve_entries_and_a_batch(k: &Kyso) {
         for i in 0..12 {
             let action = if i % 3 == 0 { "refuse" } else { "sign" };
             kyso::audit::append(
-                reg.connection(),
+                &reg.db(),
                 "pho-chu-tich",
                 action,
                 &format!("doc-{i}.pdf"),
@@ -153,7 +153,7 @@ fn each_batch_anchors_the_audit_head_in_garage_and_later_entries_still_verify() 
 
     // Entries after the newest checkpoint are legitimate; `audit checkpoint` anchors them now.
     kyso::audit::append(
-        registry(&k).connection(),
+        &registry(&k).db(),
         "chu-tich",
         "sign",
         "doc-12.pdf",
@@ -179,7 +179,7 @@ fn deleting_refusals_and_recomputing_the_chain_is_caught_by_the_checkpoint() {
         .unwrap();
     rechain(reg.connection());
     // The chain is consistent again: on its own it passes.
-    let own = kyso::audit::verify(reg.connection()).unwrap();
+    let own = kyso::audit::verify(&reg.db()).unwrap();
     assert!(own.problems.is_empty(), "{:?}", own.problems);
     assert_eq!(own.entries, 8);
 
@@ -193,7 +193,7 @@ fn deleting_refusals_and_recomputing_the_chain_is_caught_by_the_checkpoint() {
     // Padding the log back to twelve entries does not help: entry 12 has another hash.
     for i in 0..4 {
         kyso::audit::append(
-            reg.connection(),
+            &reg.db(),
             "pho-chu-tich",
             "sign",
             &format!("filler-{i}.pdf"),
@@ -201,12 +201,7 @@ fn deleting_refusals_and_recomputing_the_chain_is_caught_by_the_checkpoint() {
         )
         .unwrap();
     }
-    assert!(
-        kyso::audit::verify(reg.connection())
-            .unwrap()
-            .problems
-            .is_empty()
-    );
+    assert!(kyso::audit::verify(&reg.db()).unwrap().problems.is_empty());
     let (code, text) = verify(&k);
     assert_eq!(code, 1, "{text}");
     assert!(
@@ -232,7 +227,7 @@ fn cutting_the_tail_and_moving_the_head_is_caught_by_the_checkpoint() {
         [format!("9:{hash}")],
     )
     .unwrap();
-    assert!(kyso::audit::verify(c).unwrap().problems.is_empty());
+    assert!(kyso::audit::verify(&reg.db()).unwrap().problems.is_empty());
 
     let (code, text) = verify(&k);
     assert_eq!(code, 1, "{text}");
@@ -258,7 +253,7 @@ fn a_checkpoint_signed_with_another_key_is_not_believed() {
         // Past the real checkpoint's entry, so that the forged one is the newest.
         for i in 0..5 {
             kyso::audit::append(
-                c,
+                &reg.db(),
                 "kyso",
                 "sign",
                 &format!("filler-{i}"),
