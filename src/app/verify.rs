@@ -6,11 +6,10 @@
 //! digits of their ID number. Verification is offline: the configured trust anchors and CRLs,
 //! and what the file embeds; nothing named inside an uploaded file is ever fetched.
 
-use rusqlite::params;
 use serde::Serialize;
 
 use super::{App, AppError, sha256_hex};
-use crate::issuing::Status;
+use crate::issuing::{Register as _, Status};
 use crate::pdf::revisions::ReadLimits;
 use crate::validation::{self, Modifications, Policy, TrustAnchors, ValidationReport};
 
@@ -148,46 +147,20 @@ pub fn public_document(app: &App, id: &str) -> Result<PublicDocument, AppError> 
             record.number, record.volume, record.register.year, record.register.type_code
         )
     };
-    let registry = app.registry()?;
-    let conn = registry.connection();
-    let mut st = conn.prepare(
-        "SELECT v.stage, v.sha256, v.field, v.signer, v.capacity, v.created_at, o.full_name, o.title
-           FROM document_versions v LEFT JOIN officials o ON o.id = v.signer
-          WHERE v.document_id = ?1 ORDER BY v.created_at, v.rowid",
-    )?;
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-    );
-    let rows: Vec<Row> = st
-        .query_map(params![id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
-        })?
-        .collect::<Result<_, _>>()?;
-    let signatures = rows
+    let versions = app.registry()?.db().versions_with_signers(id)?;
+    let signatures = versions
         .iter()
-        .filter(|r| r.0 == "signed")
-        .map(|r| PublicSignature {
-            signer: r.6.clone().or_else(|| r.3.clone()).unwrap_or_default(),
-            title: r.7.clone(),
-            capacity: r.4.clone(),
-            field: r.2.clone(),
-            at: r.5.clone(),
+        .filter(|v| v.version.stage == "signed")
+        .map(|v| PublicSignature {
+            signer: v
+                .signer_name
+                .clone()
+                .or_else(|| v.version.signer.clone())
+                .unwrap_or_default(),
+            title: v.signer_title.clone(),
+            capacity: v.version.capacity.clone(),
+            field: v.version.field.clone(),
+            at: v.version.created_at.clone(),
         })
         .collect();
     Ok(PublicDocument {
@@ -207,7 +180,7 @@ pub fn public_document(app: &App, id: &str) -> Result<PublicDocument, AppError> 
         void_reason: record.void_reason.clone(),
         persons: masked_persons(&record.data),
         signatures,
-        original_sha256: rows.last().map(|r| r.1.clone()),
+        original_sha256: versions.last().map(|v| v.version.sha256.clone()),
     })
 }
 
@@ -274,25 +247,14 @@ pub fn verify_upload(app: &App, bytes: &[u8], policy: &Policy) -> Result<UploadR
         ))
     })?;
     let registry = app.registry()?;
-    let conn = registry.connection();
+    let db = registry.db();
     let whole = sha256_hex(bytes);
     let (prefixes, markers) = super::sign::revision_digests(bytes);
     // The register entry: through the longest recorded version that is a revision prefix of
     // the file. (document, matched sha, stage, revisions after it)
     let mut found: Option<(String, String, String, usize)> = None;
     for digest in prefixes.iter().rev() {
-        let hit: Option<(String, String)> = conn
-            .query_row(
-                "SELECT document_id, stage FROM document_versions WHERE sha256 = ?1",
-                [&digest.sha256],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
-        if let Some((doc, stage)) = hit {
+        if let Some((doc, stage)) = db.version_by_sha256(&digest.sha256)? {
             found = Some((
                 doc,
                 digest.sha256.clone(),
@@ -309,21 +271,18 @@ pub fn verify_upload(app: &App, bytes: &[u8], policy: &Policy) -> Result<UploadR
             report,
         });
     };
-    let versions: Vec<(String, String, Option<String>)> = conn
-        .prepare(
-            "SELECT sha256, stage, signer FROM document_versions WHERE document_id = ?1
-             ORDER BY created_at, rowid",
-        )?
-        .query_map([&document], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
-    let original = versions.last().map(|v| v.0.clone()).unwrap_or_default();
+    let versions = db.versions_with_signers(&document)?;
+    let original = versions
+        .last()
+        .map(|v| v.version.sha256.clone())
+        .unwrap_or_default();
     let comparison = if whole == original {
         Comparison::Original
     } else if whole == matched {
         let last_signer = versions
             .iter()
-            .find(|v| v.0 == matched)
-            .and_then(|v| v.2.clone());
+            .find(|v| v.version.sha256 == matched)
+            .and_then(|v| v.version.signer.clone());
         Comparison::EarlierRevision { stage, last_signer }
     } else if matched == original && only_ltv_added(&report) {
         Comparison::OriginalWithLtv {

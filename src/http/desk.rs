@@ -6,9 +6,11 @@
 //!
 //! A form that issues or signs carries a random key; the first submission with a key does the
 //! work and later ones (a double click, a reload) are answered with its result. The registry
-//! keeps each key's claim and result (migration `0008_form_keys`, [`app::users::claim_form`]),
-//! so that a repeat after a restart or on another node is caught too; in this process a lock
-//! per key ([`Remembered`], kept for [`REMEMBER_FOR`]) makes a double click wait for the first.
+//! keeps each key's result (migration `0008_form_keys`), so that a repeat after a restart or on
+//! another node is caught too: issuing records the key in the unit of work that numbers the
+//! document ([`app::issue::issue_once`]), signing claims it first ([`app::users::claim_form`]);
+//! in this process a lock per key ([`Remembered`], kept for [`REMEMBER_FOR`]) makes a double
+//! click wait for the first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -1413,34 +1415,52 @@ pub async fn issue(
             Err(e) => failed(lang, &p, &e),
         };
     }
-    let held = match submit(&state, p.user.id, &key).await {
-        Ok(Submission::Do(h)) => h,
-        Ok(Submission::Done(id)) => {
-            return see_other(&with_lang(&format!("/clerk/documents/{id}"), lang));
-        }
-        Ok(Submission::Busy) => return busy(lang, &p),
-        Err(e) => return failed(lang, &p, &e),
+    // The issuing unit of work records the form's key with the document it numbers, so a
+    // repeat of the form (after a crash or a restart too, or on another node) finds that
+    // document; in this process a double click also waits for the first submission.
+    let slot = state.forms.slot(p.user.id, &key);
+    let mut guard = match slot {
+        Some(s) => Some(s.lock_owned().await),
+        None => None,
     };
-    let data = serde_json::Value::Object(data_of(&schema.fields, "", &typed));
-    let (actor, k) = (p.actor(), schema.kind.clone());
-    let issued = state
-        .blocking(move |app, _| app::issue::issue(app, &actor, &k, &data))
-        .await;
-    match issued {
-        Ok(doc) => {
-            state.metrics.issued();
-            held.finish(&state, &doc.id).await;
-            see_other(&with_lang(&format!("/clerk/documents/{}", doc.id), lang))
-        }
-        Err(e) => {
-            held.release(&state).await;
-            if e.errors.is_empty() {
-                failed(lang, &p, &e)
-            } else {
-                again(&errors_of(lang, &e), StatusCode::UNPROCESSABLE_ENTITY)
-            }
-        }
+    if let Some(id) = guard.as_ref().and_then(|g| (**g).clone()) {
+        return see_other(&with_lang(&format!("/clerk/documents/{id}"), lang));
     }
+    let form_key = crate::issuing::FormKey::new(p.user.id, &key);
+    let data = serde_json::Value::Object(data_of(&schema.fields, "", &typed));
+    let until = Instant::now() + WAIT_FOR_FIRST;
+    let issued = loop {
+        let (actor, k, data, fk) = (
+            p.actor(),
+            schema.kind.clone(),
+            data.clone(),
+            form_key.clone(),
+        );
+        let r = state
+            .blocking(move |app, _| app::issue::issue_once(app, &actor, &k, &data, fk.as_ref()))
+            .await;
+        match r {
+            Ok(crate::issuing::Issuance::InProgress) if Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Ok(crate::issuing::Issuance::InProgress) => return busy(lang, &p),
+            other => break other,
+        }
+    };
+    let id = match issued {
+        Ok(crate::issuing::Issuance::New(doc)) => {
+            state.metrics.issued();
+            doc.id
+        }
+        Ok(crate::issuing::Issuance::Earlier(record)) => record.id,
+        Ok(crate::issuing::Issuance::InProgress) => return busy(lang, &p),
+        Err(e) if e.errors.is_empty() => return failed(lang, &p, &e),
+        Err(e) => return again(&errors_of(lang, &e), StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    if let Some(g) = guard.as_mut() {
+        **g = Some(id.clone());
+    }
+    see_other(&with_lang(&format!("/clerk/documents/{id}"), lang))
 }
 
 /// The per-field problems of a refusal, by field path, in the page's language.

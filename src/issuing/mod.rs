@@ -1,14 +1,14 @@
 //! Issuing certifications: validate, number, render, record.
 //!
 //! [`Issuer::issue`] validates the data against the kind's schema (nothing is numbered when it
-//! fails), then in one immediate transaction takes the next number of the register and records the
-//! document as `pending`; only then does it render. A rendering failure marks the document `void`
+//! fails), then in one unit of work (holding the write lock from its start) takes the next number
+//! of the register and records the document as `pending`; only then does it render. A rendering failure marks the document `void`
 //! with the reason, and a crash between numbering and rendering leaves a `pending` row that
 //! [`Issuer::void_interrupted`] later voids with its own reason. So the register never has a gap
 //! that nothing explains, and never shows a number twice (a UNIQUE constraint backs that up).
 //!
 //! In WAL mode only the second commit (`issued`) waits for the disk. The `pending` commit goes to the
-//! write-ahead log without an fsync: a process crash keeps it (the log is in the OS cache), and
+//! write-ahead log without an fsync ([`Registers::unit_of_work_relaxed`]): a process crash keeps it (the log is in the OS cache), and
 //! the fsync of the `issued` commit, which comes after it in the same log, makes both durable
 //! together. A power cut before that fsync may lose the pending row and the number with it, but
 //! then the document was never handed out, so the number is simply taken again: no gap, no
@@ -20,6 +20,14 @@
 //! before that commit leaves a `pending` row (voided later, with its reason); after it, the
 //! file is there for `reprint`, byte for byte, whatever happened to the caller's output file.
 //!
+//! A form that issues carries a key ([`FormKey`], [`Issuer::issue_once`]); the unit of work that
+//! numbers the document records the key with it, so a repeat of the form finds the document
+//! instead of issuing twice, even when the first submission's process stopped right after
+//! numbering: the key and the number are committed together or not at all.
+//!
+//! The records live behind [`Register`] and [`Registers`], which the registry implements; this
+//! module holds no SQL.
+//!
 //! Registers follow Decree 23/2015 Art. 13: one per commune, year and type code; numbers restart at
 //! 1 each year (in Vietnam time); a new volume in the same year continues the count. A cancelled
 //! certification stays in its register, marked with the cancellation decision.
@@ -28,11 +36,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use ring::rand::{SecureRandom, SystemRandom};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::config::Authority;
-use crate::registry::Registry;
+use crate::store::{StoreError, StoreErrorKind};
 use crate::templates::{
     AuthorityLines, Catalog, DocumentMeta, FieldError, FieldPlacement, Template, TemplateError,
     Validated, qr,
@@ -83,9 +90,9 @@ pub enum IssueError {
     /// A cancellation needs the decision that ordered it.
     #[error("a cancellation needs the cancellation decision (number and date)")]
     MissingDecision,
-    /// The registry database failed.
+    /// The store of the registers failed.
     #[error("registry: {0}")]
-    Registry(#[from] rusqlite::Error),
+    Store(#[from] StoreError),
     /// The clock gives a date typst cannot represent.
     #[error("the system clock gives an unusable date")]
     Clock,
@@ -367,27 +374,273 @@ pub struct DocumentRecord {
     pub data: String,
 }
 
-/// Issues documents into the registry. One `Issuer` per thread (it owns a database connection);
-/// the [`Catalog`] is shared.
-pub struct Issuer {
+/// A volume of a register as the store keeps it: the store's id for it and its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Volume {
+    /// The store's id of the volume (what its documents refer to).
+    pub id: i64,
+    /// The volume's number in its register year.
+    pub volume: u32,
+}
+
+/// A document being numbered, as the register first records it (`pending`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewDocument<'a> {
+    /// The stable public id.
+    pub id: &'a str,
+    /// The kind.
+    pub kind: &'a str,
+    /// The template version it will be rendered from.
+    pub template_version: &'a str,
+    /// The register.
+    pub register: &'a RegisterKey,
+    /// The volume it is numbered in.
+    pub volume: Volume,
+    /// Its number.
+    pub number: u32,
+    /// The validated data, JSON.
+    pub data: &'a str,
+    /// When it was numbered (RFC 3339, UTC, fixed width).
+    pub created_at: &'a str,
+    /// Day of issue in Vietnam, `YYYY-MM-DD`.
+    pub issued_on: &'a str,
+}
+
+/// A version of a document with the registered name and title of whoever signed it, when the
+/// signer is an official in the authority register (the public page names them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedVersion {
+    /// The version.
+    pub version: Version,
+    /// The official's registered full name.
+    pub signer_name: Option<String>,
+    /// The official's registered title.
+    pub signer_title: Option<String>,
+}
+
+/// The key a form that issues carries (random, made when the form is shown), with the user
+/// who submits it: the first submission issues, and any later one with the same key (a double
+/// click, a reload, a retry after a crash or a restart, or on another node) gets that document
+/// instead of a second one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormKey {
+    user_id: i64,
+    key: String,
+}
+
+impl FormKey {
+    /// The key `key` of a form submitted by user `user_id`, if it has the shape forms give
+    /// (16 to 64 letters, digits, `-` or `_`); `None` otherwise (the submission then issues
+    /// every time, as one without a key).
+    pub fn new(user_id: i64, key: &str) -> Option<FormKey> {
+        let ok = (16..=64).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| FormKey {
+            user_id,
+            key: key.to_owned(),
+        })
+    }
+
+    /// Who submitted the form.
+    pub fn user_id(&self) -> i64 {
+        self.user_id
+    }
+
+    /// The form's key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The document a form key was last used for, as the register holds it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedDocument {
+    /// The document's id.
+    pub id: String,
+    /// Its status now.
+    pub status: Status,
+    /// When it was numbered (RFC 3339, UTC, fixed width).
+    pub created_at: String,
+}
+
+/// What an issue with a form key did.
+#[derive(Debug, Clone)]
+pub enum Issuance {
+    /// Issued now.
+    New(Issued),
+    /// The key's first submission issued this document; nothing was numbered now.
+    Earlier(DocumentRecord),
+    /// The key's first submission has numbered a document and is still rendering it (here or
+    /// on another node); nothing was numbered now. Ask again in a moment.
+    InProgress,
+}
+
+/// How long kyso keeps a form key: a submission repeated later issues again. (The pages' other
+/// forms keep their keys as long: `app::users::FORM_KEYS_KEPT`.)
+pub const FORM_KEYS_KEPT: time::Duration = time::Duration::days(1);
+
+/// A document numbered for a form key and still pending this long was abandoned (its process
+/// stopped between numbering and the issued commit; rendering takes milliseconds): a repeat of
+/// the form voids it, with the reason, and issues.
+pub const FORM_KEY_ABANDONED: time::Duration = time::Duration::minutes(2);
+
+/// Why a document left pending by a stopped process is void.
+const INTERRUPTED: &str =
+    "issuing was interrupted after numbering (process stopped before the PDF was finished)";
+
+/// What issuing asks of the store that keeps the registers: record operations on registers,
+/// documents, their versions and form keys. Numbering rules, statuses and files stay in this
+/// module; the SQLite registry implements this for its `Db` (in `registry::documents`).
+pub trait Register {
+    /// The open volume of `reg`, if one is open.
+    fn open_volume(&self, reg: &RegisterKey) -> Result<Option<Volume>, StoreError>;
+
+    /// The highest volume of `reg` so far and the highest number taken in any of them (0 and 0
+    /// for a register year without volumes).
+    fn year_so_far(&self, reg: &RegisterKey) -> Result<(u32, u32), StoreError>;
+
+    /// Opens volume `volume` of `reg`, whose first number will be `first_number`.
+    fn add_volume(
+        &self,
+        reg: &RegisterKey,
+        volume: u32,
+        first_number: u32,
+        opened_at: &str,
+    ) -> Result<Volume, StoreError>;
+
+    /// Takes the next number of `volume` (one more than the last taken) and returns it.
+    fn take_number(&self, volume: Volume) -> Result<u32, StoreError>;
+
+    /// Closes the open volume of `reg` at `closed_at`; returns its number, if one was open.
+    fn close_volume(&self, reg: &RegisterKey, closed_at: &str) -> Result<Option<u32>, StoreError>;
+
+    /// Records a newly numbered document as `pending`.
+    fn insert_pending(&self, doc: &NewDocument<'_>) -> Result<(), StoreError>;
+
+    /// Marks document `id` issued, with the SHA-256 of its issued PDF.
+    fn mark_issued(&self, id: &str, sha256: &str) -> Result<(), StoreError>;
+
+    /// Marks document `id` void, with the reason.
+    fn mark_void(&self, id: &str, reason: &str) -> Result<(), StoreError>;
+
+    /// Marks every document still pending since before `created_before` void with `reason`;
+    /// returns their ids.
+    fn void_pending(&self, created_before: &str, reason: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Marks document `id` cancelled by `decision`, for `reason`, at `at`.
+    fn mark_cancelled(
+        &self,
+        id: &str,
+        decision: &str,
+        reason: &str,
+        at: &str,
+    ) -> Result<(), StoreError>;
+
+    /// One document's register entry.
+    fn document(&self, id: &str) -> Result<Option<DocumentRecord>, StoreError>;
+
+    /// The entry whose issued version has SHA-256 `sha256` (lower-case hex).
+    fn document_by_issued_sha256(&self, sha256: &str)
+    -> Result<Option<DocumentRecord>, StoreError>;
+
+    /// Entries matching `q`, newest first, at most `q.limit` (capped at 500).
+    fn search(&self, q: &Search) -> Result<Vec<DocumentRecord>, StoreError>;
+
+    /// Every entry of a register year, in number order.
+    fn register_entries(&self, reg: &RegisterKey) -> Result<Vec<DocumentRecord>, StoreError>;
+
+    /// Records a version of document `document_id` that left kyso.
+    fn add_version(&self, document_id: &str, version: &Version) -> Result<(), StoreError>;
+
+    /// The versions of document `id` that left kyso, in the order they were recorded.
+    fn versions(&self, id: &str) -> Result<Vec<Version>, StoreError>;
+
+    /// The versions of document `id` by time of recording, each with its signer's registered
+    /// name and title when the signer is an official.
+    fn versions_with_signers(&self, id: &str) -> Result<Vec<SignedVersion>, StoreError>;
+
+    /// The document and stage of the recorded version whose SHA-256 is `sha256`.
+    fn version_by_sha256(&self, sha256: &str) -> Result<Option<(String, String)>, StoreError>;
+
+    /// The document form `key` was last used for, if any (and if it is still kept).
+    fn form_key(&self, key: &FormKey) -> Result<Option<KeyedDocument>, StoreError>;
+
+    /// Records that form `key` was used at `at` for document `document_id` (replacing what it
+    /// was used for before), and forgets keys used before `forget_before`.
+    fn record_form_key(
+        &self,
+        key: &FormKey,
+        document_id: &str,
+        at: &str,
+        forget_before: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// Where the registers are kept, with the three ways issuing commits a unit of work (see the
+/// module documentation for why it needs each). The SQLite `Registry` implements it; a
+/// PostgreSQL registry does the same with `synchronous_commit` in place of SQLite's pragma.
+pub trait Registers {
+    /// The registers as one unit of work (or reads outside one) sees them.
+    type Db<'a>: Register + crate::audit::Log + Copy
+    where
+        Self: 'a;
+
+    /// The registers for reads, and for single changes that commit on their own.
+    fn db(&self) -> Self::Db<'_>;
+
+    /// Runs `f` as one unit of work, committed durably before this returns, or not at all when
+    /// `f` fails.
+    fn unit_of_work<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(Self::Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E>;
+
+    /// [`Registers::unit_of_work`] whose durable commit may share its wait for the disk with
+    /// the commits of other requests made at the same moment.
+    fn unit_of_work_grouped<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(Self::Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E>;
+
+    /// A unit of work committed atomically but not waited for: it survives a crash of the
+    /// process, and becomes durable with the next durable commit on the same registry; a power
+    /// cut before that may lose it, and everything committed after it, whole.
+    fn unit_of_work_relaxed<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(Self::Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E>;
+}
+
+/// Issues documents into the registers. One `Issuer` per thread (it holds a registry
+/// connection); the [`Catalog`] is shared.
+pub struct Issuer<R> {
     catalog: Arc<Catalog>,
-    registry: Registry,
+    registry: R,
     files: IssuedFiles,
     authority: Authority,
     base_url: String,
     rng: SystemRandom,
 }
 
-impl Issuer {
+/// What the numbering unit of work decided.
+enum Numbered {
+    New { volume: u32, number: u32 },
+    Earlier(Box<DocumentRecord>),
+    InProgress,
+}
+
+impl<R: Registers> Issuer<R> {
     /// An issuer for `authority`, writing to `registry` and keeping issued PDFs in `files`,
     /// with QR codes under `base_url`.
     pub fn new(
         catalog: Arc<Catalog>,
-        registry: Registry,
+        registry: R,
         files: IssuedFiles,
         authority: Authority,
         base_url: &str,
-    ) -> Issuer {
+    ) -> Issuer<R> {
         Issuer {
             catalog,
             registry,
@@ -422,6 +675,31 @@ impl Issuer {
         data: &serde_json::Value,
         now: OffsetDateTime,
     ) -> Result<Issued, IssueError> {
+        match self.issue_once(actor, kind, data, now, None)? {
+            Issuance::New(doc) => Ok(doc),
+            // Only a form key leads to an earlier document or one in progress.
+            Issuance::Earlier(_) | Issuance::InProgress => Err(IssueError::Store(StoreError::new(
+                StoreErrorKind::Other,
+                "an issue without a form key was keyed",
+            ))),
+        }
+    }
+
+    /// [`Issuer::issue_as`] for a form carrying `key`: the unit of work that numbers the
+    /// document also records the key with the document's id, so that a repeat of the form
+    /// with the same key, whenever it comes and whichever node takes it, finds that document
+    /// instead of issuing another ([`Issuance::Earlier`]). A key whose document is still
+    /// pending answers [`Issuance::InProgress`] ([`FORM_KEY_ABANDONED`] after numbering, the
+    /// pending document is voided as interrupted and the form issues again); a key whose
+    /// document is void (rendering failed, or interrupted) issues again.
+    pub fn issue_once(
+        &mut self,
+        actor: &str,
+        kind: &str,
+        data: &serde_json::Value,
+        now: OffsetDateTime,
+        key: Option<&FormKey>,
+    ) -> Result<Issuance, IssueError> {
         let (template, valid, local) = self.validated(kind, data, now)?;
         let id = self.new_id()?;
         let register = RegisterKey {
@@ -436,15 +714,30 @@ impl Issuer {
             local.day()
         );
         let version = template.schema.version.clone();
-        let (volume, number) = self.allocate(
-            &register,
-            &id,
+        let stamp = rfc3339(now);
+        let json = valid.json.to_string();
+        let doc = NewDocument {
+            id: &id,
             kind,
-            &version,
-            &valid.json.to_string(),
-            &issued_on,
-            now,
-        )?;
+            template_version: &version,
+            register: &register,
+            volume: Volume { id: 0, volume: 0 },
+            number: 0,
+            data: &json,
+            created_at: &stamp,
+            issued_on: &issued_on,
+        };
+        // The pending row needs no wait for the disk of its own (see the module documentation).
+        // The write lock is taken at the start, so two issuers never take the same number, and
+        // two submissions of one form key never both find it unused.
+        let numbered = self
+            .registry
+            .unit_of_work_relaxed(|db| allocate(&db, doc, key, now))?;
+        let (volume, number) = match numbered {
+            Numbered::New { volume, number } => (volume, number),
+            Numbered::Earlier(record) => return Ok(Issuance::Earlier(*record)),
+            Numbered::InProgress => return Ok(Issuance::InProgress),
+        };
         let verify_url = qr::verification_url(&self.base_url, &id);
         let meta = DocumentMeta {
             id: id.clone(),
@@ -469,19 +762,22 @@ impl Issuer {
                 // concurrent commits) of status, version and audit entry: the document leaves
                 // kyso only once the register says it was issued, and then its file exists.
                 self.files.stage(&id, &doc.pdf)?;
-                let stamp = rfc3339(now);
-                self.registry.commit_grouped(|tx| {
-                    tx.prepare_cached(
-                        "UPDATE documents SET status = 'issued', pdf_sha256 = ?2 WHERE id = ?1",
-                    )?
-                    .execute(params![id, digest])?;
-                    tx.prepare_cached(
-                        "INSERT INTO document_versions(sha256, document_id, stage, size, created_at)
-                         VALUES (?1, ?2, 'issued', ?3, ?4)",
-                    )?
-                    .execute(params![digest, id, doc.pdf.len() as i64, stamp])?;
+                self.registry.unit_of_work_grouped(|db| {
+                    db.mark_issued(&id, &digest)?;
+                    db.add_version(
+                        &id,
+                        &Version {
+                            sha256: digest.clone(),
+                            stage: "issued".into(),
+                            size: doc.pdf.len() as i64,
+                            field: None,
+                            signer: None,
+                            capacity: None,
+                            created_at: stamp.clone(),
+                        },
+                    )?;
                     crate::audit::append(
-                        &crate::registry::Db::over(tx),
+                        &db,
                         actor,
                         "issue",
                         &id,
@@ -492,7 +788,7 @@ impl Issuer {
                     )?;
                     Ok::<(), IssueError>(())
                 })?;
-                Ok(Issued {
+                Ok(Issuance::New(Issued {
                     id,
                     kind: kind.to_owned(),
                     template_version: version,
@@ -502,14 +798,11 @@ impl Issuer {
                     verify_url,
                     pdf: doc.pdf,
                     fields: doc.fields,
-                })
+                }))
             }
             Err(source) => {
                 let reason = format!("rendering failed: {source}");
-                self.registry.connection().execute(
-                    "UPDATE documents SET status = 'void', void_reason = ?2 WHERE id = ?1",
-                    params![id, reason],
-                )?;
+                self.registry.db().mark_void(&id, &reason)?;
                 Err(IssueError::Render { id, number, source })
             }
         }
@@ -575,44 +868,6 @@ impl Issuer {
             .map_err(IssueError::Preview)
     }
 
-    /// Takes the next number and records the document as pending, in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    fn allocate(
-        &mut self,
-        reg: &RegisterKey,
-        id: &str,
-        kind: &str,
-        version: &str,
-        data: &str,
-        issued_on: &str,
-        now: OffsetDateTime,
-    ) -> Result<(u32, u32), IssueError> {
-        let stamp = rfc3339(now);
-        // The pending row needs no fsync of its own (see the module documentation). The guard
-        // puts the connection back to FULL however this function returns.
-        let wal = self.registry.is_wal();
-        let mut conn = RelaxedCommits::new(self.registry.connection_mut(), wal)?;
-        // IMMEDIATE takes the write lock at BEGIN, so two issuers never read the same last
-        // number; others wait (busy timeout) rather than fail.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (register_id, volume) = open_volume(&tx, reg, &stamp)?;
-        let number: i64 = tx
-            .prepare_cached("UPDATE registers SET last_number = last_number + 1 WHERE id = ?1 RETURNING last_number")?
-            .query_row([register_id], |r| r.get(0))?;
-        tx.prepare_cached(
-            "INSERT INTO documents (id, kind, template_version, register_id, commune_code, year, type_code,
-                                    number, data, status, created_at, issued_on)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?11)",
-        )?
-        .execute(params![id, kind, version, register_id, reg.commune_code, reg.year, reg.type_code, number, data, stamp, issued_on])?;
-        tx.commit()?;
-        conn.finish()?;
-        let number = u32::try_from(number).map_err(|_| {
-            IssueError::Registry(rusqlite::Error::IntegralValueOutOfRange(0, number))
-        })?;
-        Ok((volume, number))
-    }
-
     /// Closes the current volume of a register: the next document opens a new volume that
     /// continues the year's count. Returns the closed volume, if one was open.
     pub fn close_volume(
@@ -620,18 +875,7 @@ impl Issuer {
         reg: &RegisterKey,
         now: OffsetDateTime,
     ) -> Result<Option<u32>, IssueError> {
-        let n = self.registry.connection().query_row(
-            "UPDATE registers SET closed_at = ?4
-             WHERE commune_code = ?1 AND year = ?2 AND type_code = ?3 AND closed_at IS NULL
-             RETURNING volume",
-            params![reg.commune_code, reg.year, reg.type_code, rfc3339(now)],
-            |r| r.get::<_, u32>(0),
-        );
-        match n {
-            Ok(v) => Ok(Some(v)),
-            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.registry.db().close_volume(reg, &rfc3339(now))?)
     }
 
     /// Cancels an issued document by a decision ("Quyết định số 12/QĐ-UBND ngày 20/11/2026").
@@ -646,7 +890,8 @@ impl Issuer {
         self.cancel_as("admin", id, decision, reason, now)
     }
 
-    /// [`Issuer::cancel`] naming who records it, for the audit entry (in the same transaction).
+    /// [`Issuer::cancel`] naming who records it, for the audit entry (in the same unit of
+    /// work).
     pub fn cancel_as(
         &mut self,
         actor: &str,
@@ -659,65 +904,38 @@ impl Issuer {
         if decision.is_empty() {
             return Err(IssueError::MissingDecision);
         }
-        let tx = self
-            .registry
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let status: Option<String> = tx
-            .query_row("SELECT status FROM documents WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let status = status.ok_or_else(|| IssueError::NotFound(id.to_owned()))?;
-        let status = Status::parse(&status).unwrap_or(Status::Void);
-        if status != Status::Issued {
-            return Err(IssueError::NotCancellable {
-                id: id.to_owned(),
-                status,
-            });
-        }
-        tx.execute(
-            "UPDATE documents SET status = 'cancelled', cancel_decision = ?2, cancel_reason = ?3, cancelled_at = ?4
-             WHERE id = ?1",
-            params![id, decision, reason.trim(), rfc3339(now)],
-        )?;
-        crate::audit::append(
-            &crate::registry::Db::over(&tx),
-            actor,
-            "cancel",
-            id,
-            &serde_json::json!({"decision": decision, "reason": reason.trim()}),
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.registry.unit_of_work(|db| {
+            let record = db
+                .document(id)?
+                .ok_or_else(|| IssueError::NotFound(id.to_owned()))?;
+            if record.status != Status::Issued {
+                return Err(IssueError::NotCancellable {
+                    id: id.to_owned(),
+                    status: record.status,
+                });
+            }
+            db.mark_cancelled(id, decision, reason.trim(), &rfc3339(now))?;
+            crate::audit::append(
+                &db,
+                actor,
+                "cancel",
+                id,
+                &serde_json::json!({"decision": decision, "reason": reason.trim()}),
+            )?;
+            Ok(())
+        })
     }
 
     /// Marks documents still `pending` since before `before` as void: their issuing was
     /// interrupted (a crash or a kill between numbering and rendering). Returns how many.
     pub fn void_interrupted(&mut self, before: OffsetDateTime) -> Result<usize, IssueError> {
-        let tx = self
-            .registry
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ids: Vec<String> = tx
-            .prepare(
-                "UPDATE documents SET status = 'void',
-                        void_reason = 'issuing was interrupted after numbering (process stopped before the PDF was finished)'
-                 WHERE status = 'pending' AND created_at < ?1 RETURNING id",
-            )?
-            .query_map([rfc3339(before)], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for id in &ids {
-            crate::audit::append(
-                &crate::registry::Db::over(&tx),
-                "kyso",
-                "void",
-                id,
-                &serde_json::json!({"reason": "issuing was interrupted after numbering"}),
-            )?;
-        }
-        tx.commit()?;
-        Ok(ids.len())
+        self.registry.unit_of_work(|db| {
+            let ids = db.void_pending(&rfc3339(before), INTERRUPTED)?;
+            for id in &ids {
+                audit_interrupted(&db, id)?;
+            }
+            Ok(ids.len())
+        })
     }
 
     /// The register entry whose issued version has SHA-256 `sha256` (lower-case hex).
@@ -725,11 +943,7 @@ impl Issuer {
         &self,
         sha256: &str,
     ) -> Result<Option<DocumentRecord>, IssueError> {
-        let mut st = self
-            .registry
-            .connection()
-            .prepare_cached(&format!("{SELECT_DOC} WHERE d.pdf_sha256 = ?1"))?;
-        Ok(st.query_row([sha256], record).optional()?)
+        Ok(self.registry.db().document_by_issued_sha256(sha256)?)
     }
 
     /// The issued-files store.
@@ -739,122 +953,22 @@ impl Issuer {
 
     /// One document's register entry.
     pub fn document(&self, id: &str) -> Result<Option<DocumentRecord>, IssueError> {
-        let mut st = self
-            .registry
-            .connection()
-            .prepare_cached(&format!("{SELECT_DOC} WHERE d.id = ?1"))?;
-        Ok(st.query_row([id], record).optional()?)
+        Ok(self.registry.db().document(id)?)
     }
 
     /// Register entries matching `q`, newest first, at most `q.limit` (capped at 500).
     pub fn search(&self, q: &Search) -> Result<Vec<DocumentRecord>, IssueError> {
-        let mut sql = format!("{SELECT_DOC} WHERE 1 = 1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        use rusqlite::types::Value;
-        fn push(sql: &mut String, args: &mut Vec<Value>, clause: &str, v: Value) {
-            args.push(v);
-            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-        }
-        if let Some(k) = &q.kind {
-            push(
-                &mut sql,
-                &mut args,
-                " AND d.kind = ?",
-                Value::Text(k.clone()),
-            );
-        }
-        if let Some(n) = q.number {
-            push(
-                &mut sql,
-                &mut args,
-                " AND d.number = ?",
-                Value::Integer(i64::from(n)),
-            );
-        }
-        if let Some(y) = q.year {
-            push(
-                &mut sql,
-                &mut args,
-                " AND d.year = ?",
-                Value::Integer(i64::from(y)),
-            );
-        }
-        if let Some(f) = &q.from {
-            push(
-                &mut sql,
-                &mut args,
-                " AND d.issued_on >= ?",
-                Value::Text(f.clone()),
-            );
-        }
-        if let Some(t) = &q.to {
-            push(
-                &mut sql,
-                &mut args,
-                " AND d.issued_on <= ?",
-                Value::Text(t.clone()),
-            );
-        }
-        if let Some(st) = q.status {
-            push(
-                &mut sql,
-                &mut args,
-                " AND d.status = ?",
-                Value::Text(st.as_str().to_owned()),
-            );
-        }
-        // Names and ID numbers are values inside the entry's data; each term must occur there.
-        for term in [&q.name, &q.citizen_id].into_iter().flatten() {
-            let escaped = term
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            push(
-                &mut sql,
-                &mut args,
-                " AND d.data LIKE ? ESCAPE '\\'",
-                Value::Text(format!("%{escaped}%")),
-            );
-        }
-        sql.push_str(" ORDER BY d.created_at DESC, d.number DESC");
-        push(
-            &mut sql,
-            &mut args,
-            " LIMIT ?",
-            Value::Integer(i64::from(q.limit.clamp(1, 500))),
-        );
-        let mut st = self.registry.connection().prepare(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(args), record)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.registry.db().search(q)?)
     }
 
     /// The versions of document `id` that left kyso, oldest first.
     pub fn versions(&self, id: &str) -> Result<Vec<Version>, IssueError> {
-        let mut st = self.registry.connection().prepare_cached(
-            "SELECT sha256, stage, size, field, signer, capacity, created_at
-               FROM document_versions WHERE document_id = ?1 ORDER BY rowid",
-        )?;
-        let rows = st.query_map([id], |r| {
-            Ok(Version {
-                sha256: r.get(0)?,
-                stage: r.get(1)?,
-                size: r.get(2)?,
-                field: r.get(3)?,
-                signer: r.get(4)?,
-                capacity: r.get(5)?,
-                created_at: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.registry.db().versions(id)?)
     }
 
     /// Every entry of a register year, in number order.
     pub fn register_entries(&self, reg: &RegisterKey) -> Result<Vec<DocumentRecord>, IssueError> {
-        let mut st = self.registry.connection().prepare_cached(&format!(
-            "{SELECT_DOC} WHERE d.commune_code = ?1 AND d.year = ?2 AND d.type_code = ?3 ORDER BY d.number"
-        ))?;
-        let rows = st.query_map(params![reg.commune_code, reg.year, reg.type_code], record)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.registry.db().register_entries(reg)?)
     }
 
     /// A new document id: 128 random bits, lower-case hex. Unguessable, so the public
@@ -866,110 +980,67 @@ impl Issuer {
     }
 }
 
-const SELECT_DOC: &str =
-    "SELECT d.id, d.kind, d.template_version, d.commune_code, d.year, d.type_code, r.volume,
-        d.number, d.status, d.issued_on, d.pdf_sha256, d.void_reason, d.cancel_decision, d.data
-   FROM documents d JOIN registers r ON r.id = d.register_id";
-
-fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
-    let status: String = r.get(8)?;
-    Ok(DocumentRecord {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        template_version: r.get(2)?,
-        register: RegisterKey {
-            commune_code: r.get(3)?,
-            year: r.get(4)?,
-            type_code: r.get(5)?,
-        },
-        volume: r.get(6)?,
-        number: r.get(7)?,
-        status: Status::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                8,
-                rusqlite::types::Type::Text,
-                format!("status {status:?}").into(),
-            )
-        })?,
-        issued_on: r.get(9)?,
-        pdf_sha256: r.get(10)?,
-        void_reason: r.get(11)?,
-        cancel_decision: r.get(12)?,
-        data: r.get(13)?,
+/// The numbering unit of work: what form `key` was used for decides whether to number at all;
+/// then the next number of the register's open volume, and the document recorded as pending
+/// (and the key with it).
+fn allocate(
+    db: &(impl Register + crate::audit::Log),
+    mut doc: NewDocument<'_>,
+    key: Option<&FormKey>,
+    now: OffsetDateTime,
+) -> Result<Numbered, IssueError> {
+    if let Some(earlier) = key.map(|k| db.form_key(k)).transpose()?.flatten() {
+        match earlier.status {
+            Status::Issued | Status::Cancelled => {
+                let record = db.document(&earlier.id)?.ok_or_else(|| {
+                    StoreError::corrupt(format!("form key names a missing document {}", earlier.id))
+                })?;
+                return Ok(Numbered::Earlier(Box::new(record)));
+            }
+            Status::Pending if earlier.created_at > rfc3339(now - FORM_KEY_ABANDONED) => {
+                return Ok(Numbered::InProgress);
+            }
+            Status::Pending => {
+                db.mark_void(&earlier.id, INTERRUPTED)?;
+                audit_interrupted(db, &earlier.id)?;
+            }
+            // Rendering failed, or the issuing was interrupted: the form issues again.
+            Status::Void => {}
+        }
+    }
+    let volume = open_volume(db, doc.register, doc.created_at)?;
+    doc.volume = volume;
+    doc.number = db.take_number(volume)?;
+    db.insert_pending(&doc)?;
+    if let Some(key) = key {
+        db.record_form_key(key, doc.id, doc.created_at, &rfc3339(now - FORM_KEYS_KEPT))?;
+    }
+    Ok(Numbered::New {
+        volume: volume.volume,
+        number: doc.number,
     })
 }
 
-/// A connection whose commits skip the fsync (`synchronous = NORMAL`, still crash-safe in WAL mode)
-/// until [`RelaxedCommits::finish`] restores `synchronous = FULL`, the registry's setting, and
-/// reports whether it could. Outside WAL mode nothing is relaxed. Dropped on an error path, it
-/// restores FULL as best it can.
-struct RelaxedCommits<'c> {
-    conn: &'c mut rusqlite::Connection,
-    relaxed: bool,
-}
-
-impl<'c> RelaxedCommits<'c> {
-    fn new(conn: &'c mut rusqlite::Connection, wal: bool) -> rusqlite::Result<RelaxedCommits<'c>> {
-        if wal {
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
-        Ok(RelaxedCommits { conn, relaxed: wal })
-    }
-
-    fn transaction_with_behavior(
-        &mut self,
-        b: TransactionBehavior,
-    ) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-        self.conn.transaction_with_behavior(b)
-    }
-
-    /// Restores FULL; an error here must stop issuing, or later commits would not be durable.
-    fn finish(mut self) -> rusqlite::Result<()> {
-        self.relaxed = false;
-        self.conn.pragma_update(None, "synchronous", "FULL")
-    }
-}
-
-impl Drop for RelaxedCommits<'_> {
-    fn drop(&mut self) {
-        if self.relaxed {
-            let _ = self.conn.pragma_update(None, "synchronous", "FULL");
-        }
-    }
+fn audit_interrupted(db: &impl crate::audit::Log, id: &str) -> Result<(), IssueError> {
+    crate::audit::append(
+        db,
+        "kyso",
+        "void",
+        id,
+        &serde_json::json!({"reason": "issuing was interrupted after numbering"}),
+    )?;
+    Ok(())
 }
 
 /// The open volume of a register, opening volume 1 (or the next after a closed one) if needed.
-fn open_volume(
-    tx: &rusqlite::Transaction<'_>,
-    reg: &RegisterKey,
-    stamp: &str,
-) -> Result<(i64, u32), IssueError> {
-    let open: Option<(i64, u32)> = tx
-        .prepare_cached(
-            "SELECT id, volume FROM registers
-             WHERE commune_code = ?1 AND year = ?2 AND type_code = ?3 AND closed_at IS NULL",
-        )?
-        .query_row(params![reg.commune_code, reg.year, reg.type_code], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    if let Some(v) = open {
+fn open_volume(db: &impl Register, reg: &RegisterKey, stamp: &str) -> Result<Volume, IssueError> {
+    if let Some(v) = db.open_volume(reg)? {
         return Ok(v);
     }
     // A new volume continues the year's count (Art. 13.2): it starts after the highest number of
     // the closed volumes.
-    let (volume, last): (u32, i64) = tx.query_row(
-        "SELECT COALESCE(MAX(volume), 0) + 1, COALESCE(MAX(last_number), 0) FROM registers
-         WHERE commune_code = ?1 AND year = ?2 AND type_code = ?3",
-        params![reg.commune_code, reg.year, reg.type_code],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    tx.execute(
-        "INSERT INTO registers (commune_code, year, type_code, volume, first_number, last_number, opened_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![reg.commune_code, reg.year, reg.type_code, volume, last + 1, last, stamp],
-    )?;
-    Ok((tx.last_insert_rowid(), volume))
+    let (volumes, last) = db.year_so_far(reg)?;
+    Ok(db.add_volume(reg, volumes + 1, last + 1, stamp)?)
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

@@ -84,6 +84,7 @@ const MIGRATIONS: &[Migration] = &[
 
 mod audit;
 mod authority;
+mod documents;
 pub mod outbox;
 mod queue;
 pub mod users;
@@ -497,6 +498,42 @@ impl Registry {
         }
         self.commit_grouped(|tx| f(Db { conn: tx }).map_err(Failed))
             .map_err(|Failed(e)| e)
+    }
+
+    /// [`Registry::unit_of_work`] committed without waiting for the disk (`synchronous =
+    /// NORMAL`), for a unit of work that a later durable commit on the same registry makes
+    /// durable (issuing's numbering, see [`crate::issuing`]). In WAL mode such a commit is still
+    /// atomic and survives a crash of the process (the log is in the OS cache); a power cut
+    /// before the next fsync of the log may lose it, and everything committed after it, whole.
+    /// Outside WAL mode it is a plain durable commit. The connection is back at `synchronous =
+    /// FULL` when this returns; if that cannot be restored the error is returned (later commits
+    /// on it would not be durable) and the connection is not handed back to its pool.
+    pub fn unit_of_work_relaxed<T, E>(
+        &mut self,
+        f: impl FnOnce(Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<crate::store::StoreError>,
+    {
+        if !self.wal {
+            return self.unit_of_work(f);
+        }
+        let conn = self.connection_mut();
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| E::from(e.into()))?;
+        let committed = (|| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| E::from(e.into()))?;
+            let value = f(Db { conn: &tx })?;
+            tx.commit().map_err(|e| E::from(e.into()))?;
+            Ok::<T, E>(value)
+        })();
+        if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
+            self.pool = None;
+            return Err(E::from(e.into()));
+        }
+        committed
     }
 
     /// Whether the database runs in write-ahead-log mode (it does unless the file system cannot

@@ -45,7 +45,7 @@ fn sample(kind: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn issuer(catalog: &Arc<Catalog>, db: &Path) -> Issuer {
+fn issuer(catalog: &Arc<Catalog>, db: &Path) -> Issuer<Registry> {
     Issuer::new(
         catalog.clone(),
         Registry::open(db).unwrap(),
