@@ -103,7 +103,7 @@ pub fn add_official(app: &App, actor: &str, o: NewOfficial) -> Result<Official, 
         unit: o.unit.trim().to_owned(),
     };
     app.registry()?.unit_of_work(|db| {
-        store::add_official(&db, &official)?;
+        store::add_official(&db, &official, app.now())?;
         audit::append(
             &db,
             actor,
@@ -193,7 +193,7 @@ pub fn add_certificate(
         ));
     }
     reg.unit_of_work(|db| {
-        store::add_certificate(&db, id, cert, key_location)?;
+        store::add_certificate(&db, id, cert, key_location, app.now())?;
         audit::append(
             &db,
             actor,
@@ -378,7 +378,7 @@ pub fn grant_delegation(
     };
     delegation.grant_der = grant::issue(&delegation, &delegate_cert, signer)?;
     delegation.id = reg.unit_of_work(|db| {
-        let id = store::insert_delegation(&db, &delegation)?;
+        let id = store::insert_delegation(&db, &delegation, now)?;
         audit::append(
             &db,
             &delegation.delegator.id,

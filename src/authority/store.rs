@@ -184,14 +184,14 @@ pub fn fmt_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// Registers an official.
-pub fn add_official(db: &impl Records, o: &Official) -> Result<(), StoreError> {
+/// Registers an official at `at` (the use case's clock: this module reads none).
+pub fn add_official(db: &impl Records, o: &Official, at: OffsetDateTime) -> Result<(), StoreError> {
     if let Some(cid) = &o.citizen_id
         && let Some(holder) = db.official_with_citizen_id(cid)?
     {
         return Err(StoreError::CitizenIdTaken(holder));
     }
-    match db.insert_official(o, OffsetDateTime::now_utc()) {
+    match db.insert_official(o, at) {
         Err(e) if e.is_constraint() => Err(StoreError::DuplicateOfficial(o.id.clone())),
         other => Ok(other?),
     }
@@ -208,13 +208,14 @@ pub fn officials(db: &impl Records) -> Result<Vec<Official>, StoreError> {
     Ok(db.officials()?)
 }
 
-/// Registers `cert` for `official_id`, with where its key lives (`file:PATH`, `pkcs11:URI`,
-/// `external`).
+/// Registers `cert` for `official_id` at `at`, with where its key lives (`file:PATH`,
+/// `pkcs11:URI`, `external`).
 pub fn add_certificate(
     db: &impl Records,
     official_id: &str,
     cert: &Certificate,
     key_location: &str,
+    at: OffsetDateTime,
 ) -> Result<(), StoreError> {
     official(db, official_id)?;
     if let Some(holder) = certificate_holder(db, cert)? {
@@ -225,7 +226,7 @@ pub fn add_certificate(
         db.set_key_location(cert, key_location)?;
         return Ok(());
     }
-    db.insert_certificate(official_id, cert, key_location, OffsetDateTime::now_utc())?;
+    db.insert_certificate(official_id, cert, key_location, at)?;
     Ok(())
 }
 
@@ -299,9 +300,13 @@ pub fn signs_in_own_right(
     Ok(db.title_signs(&official.title, kind)?)
 }
 
-/// Stores a delegation (its grant already issued); returns its id.
-pub fn insert_delegation(db: &impl Records, d: &Delegation) -> Result<i64, StoreError> {
-    Ok(db.insert_delegation(d, OffsetDateTime::now_utc())?)
+/// Stores a delegation (its grant already issued), granted at `at`; returns its id.
+pub fn insert_delegation(
+    db: &impl Records,
+    d: &Delegation,
+    at: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    Ok(db.insert_delegation(d, at)?)
 }
 
 /// How deep a chain of grants may be read: only TL. passes on, once, so real chains have two
