@@ -455,3 +455,107 @@ pub fn search(
     };
     Ok(db.newest(&filter, limit)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// A log kept in memory: the chain's rules hold over any store, not only the registry's.
+    #[derive(Default)]
+    struct Memory {
+        entries: RefCell<Vec<AuditEntry>>,
+        head: RefCell<Option<String>>,
+    }
+
+    impl Log for Memory {
+        fn head(&self) -> Result<Option<Head>, StoreError> {
+            Ok(self.entries.borrow().last().map(|e| Head {
+                seq: e.seq,
+                hash: e.hash.clone(),
+            }))
+        }
+
+        fn hash_of(&self, seq: i64) -> Result<Option<String>, StoreError> {
+            Ok(self
+                .entries
+                .borrow()
+                .iter()
+                .find(|e| e.seq == seq)
+                .map(|e| e.hash.clone()))
+        }
+
+        fn append_entry(
+            &self,
+            next: &mut dyn FnMut(Option<Head>) -> AuditEntry,
+        ) -> Result<AuditEntry, StoreError> {
+            let e = next(Log::head(self)?);
+            *self.head.borrow_mut() = Some(format!("{}:{}", e.seq, e.hash));
+            self.entries.borrow_mut().push(e.clone());
+            Ok(e)
+        }
+
+        fn recorded_head(&self) -> Result<Option<String>, StoreError> {
+            Ok(self.head.borrow().clone())
+        }
+
+        fn each_entry(&self, visit: &mut dyn FnMut(AuditEntry)) -> Result<(), StoreError> {
+            self.entries.borrow().iter().cloned().for_each(visit);
+            Ok(())
+        }
+
+        fn newest(&self, filter: &Filter<'_>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+            Ok(self
+                .entries
+                .borrow()
+                .iter()
+                .rev()
+                .filter(|e| filter.actor.is_none_or(|a| e.actor == a))
+                .filter(|e| filter.action_prefix.is_none_or(|a| e.action.starts_with(a)))
+                .filter(|e| filter.subject_part.is_none_or(|s| e.subject.contains(s)))
+                .take(usize::try_from(limit).unwrap_or(0))
+                .cloned()
+                .collect())
+        }
+    }
+
+    #[test]
+    fn entries_chain_and_any_change_or_cut_is_found() {
+        let log = Memory::default();
+        for i in 0..4 {
+            let e = append(
+                &log,
+                "admin",
+                "user.create",
+                &format!("u{i}"),
+                &serde_json::json!({}),
+            )
+            .unwrap();
+            assert_eq!(e.seq, i + 1);
+        }
+        let entries = log.entries.borrow().clone();
+        assert_eq!(entries[0].prev_hash, GENESIS);
+        assert!(entries.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+        assert!(verify(&log).unwrap().problems.is_empty());
+        assert_eq!(
+            search(&log, None, Some("user."), Some("u2"), 10).unwrap()[0].seq,
+            3
+        );
+        assert_eq!(
+            list(&log, 2)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>(),
+            [3, 4]
+        );
+
+        log.entries.borrow_mut()[1].subject = "someone else".into();
+        assert_eq!(verify(&log).unwrap().problems[0].seq, 2);
+        log.entries.borrow_mut()[1].subject = "u1".into();
+        log.entries.borrow_mut().pop();
+        let problems = verify(&log).unwrap().problems;
+        assert!(problems[0].what.contains("head was 4:"), "{problems:?}");
+    }
+}
