@@ -21,7 +21,7 @@
 //! one transaction. A crash before that commit leaves nothing signed behind (the caller got no
 //! bytes); after it, the signed file is in the outbox whatever happens to the caller's copy.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -34,6 +34,7 @@ use crate::issuing::{DocumentRecord, Status};
 use crate::pki::Certificate;
 use crate::signing::{
     self, AppearanceBuilder, KeySigner, SignOptions, SignatureAlgorithm, Signer, deferred,
+    deferred::PendingError,
 };
 use crate::validation::chain::{RevocationStatus, revocation_status};
 
@@ -224,8 +225,9 @@ pub fn prepare(
         "label": req.label,
     })
     .to_string();
-    deferred::purge_expired(conn, now)?;
-    deferred::save(conn, &pending, now)?;
+    let db = registry.db();
+    deferred::purge_expired(&db, now)?;
+    deferred::save(&db, &pending, now)?;
     audit::append(
         &crate::registry::Db::over(conn),
         &decision.actor,
@@ -404,16 +406,8 @@ pub fn complete_for(
     signature: &[u8],
 ) -> Result<Signed, AppError> {
     let registry = app.registry()?;
-    let owner: Option<Option<String>> = registry
-        .connection()
-        .query_row(
-            "SELECT official_id FROM pending_signatures WHERE handle = ?1",
-            [handle],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match owner {
-        None => Err(deferred::PendingError::Unknown(handle.to_owned()).into()),
+    match deferred::Pending::pending_owner(&registry.db(), handle).map_err(PendingError::from)? {
+        None => Err(PendingError::Unknown(handle.to_owned()).into()),
         Some(Some(o)) if o == official_id => complete(app, handle, signature),
         Some(_) => {
             let e: AppError = Denial::Forbidden {
@@ -456,9 +450,9 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
         .into();
         return Err(refuse(registry.connection(), "external", e));
     }
-    let pending = match deferred::load(registry.connection(), handle, now) {
+    let pending = match deferred::load(&registry.db(), handle, now) {
         Ok(p) => p,
-        Err(deferred::PendingError::Completed(h)) => {
+        Err(PendingError::Completed(h)) => {
             return Err(refuse(
                 registry.connection(),
                 "external",
@@ -523,7 +517,7 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
     let recorded = registry.commit_grouped(|tx| {
         // The state change first, inside the transaction: a concurrent completion that lost
         // the race finds the handle completed and records nothing.
-        if !deferred::mark_completed(tx, handle, now)? {
+        if !deferred::mark_completed(&crate::registry::Db::over(tx), handle, now)? {
             return Ok(None);
         }
         let signed = record(app, tx, bytes, &decision, &req, now, extra)?;

@@ -86,6 +86,7 @@ mod audit;
 mod authority;
 mod documents;
 pub mod outbox;
+pub mod pending;
 mod queue;
 pub mod users;
 

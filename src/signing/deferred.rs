@@ -4,11 +4,12 @@
 //! signature value back, checks it against the signer certificate, and finishes the PDF.
 //!
 //! A pending signature is stored in the registry ([`save`], [`load`]) under a random handle and
-//! expires: one never completed cannot be completed later.
+//! expires: one never completed cannot be completed later. The records sit behind [`Pending`],
+//! which the registry implements; what a pending signature is, and when it may be completed,
+//! is decided here.
 
 use ::cms::signed_data::SignedAttributes;
 use der::{Decode, Encode};
-use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -17,6 +18,7 @@ use super::{
     prepare, verify_signature_value,
 };
 use crate::pki::{Certificate, hex_upper};
+use crate::store::StoreError;
 
 /// A prepared signature waiting for its value.
 #[derive(Debug, Clone)]
@@ -157,7 +159,8 @@ impl PendingSignature {
     }
 }
 
-fn algorithm_code(a: SignatureAlgorithm) -> &'static str {
+/// The name an algorithm is stored under.
+pub fn algorithm_code(a: SignatureAlgorithm) -> &'static str {
     match a {
         SignatureAlgorithm::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
         SignatureAlgorithm::RsaPssSha256 => "rsa-pss-sha256",
@@ -165,7 +168,8 @@ fn algorithm_code(a: SignatureAlgorithm) -> &'static str {
     }
 }
 
-fn algorithm_from_code(s: &str) -> Option<SignatureAlgorithm> {
+/// The algorithm a stored name means.
+pub fn algorithm_from_code(s: &str) -> Option<SignatureAlgorithm> {
     match s {
         "rsa-pkcs1-sha256" => Some(SignatureAlgorithm::RsaPkcs1Sha256),
         "rsa-pss-sha256" => Some(SignatureAlgorithm::RsaPssSha256),
@@ -174,13 +178,64 @@ fn algorithm_from_code(s: &str) -> Option<SignatureAlgorithm> {
     }
 }
 
+/// The pending signatures' records (a port, implemented by the registry): one per handle,
+/// kept until completed (then emptied) or expired (then deleted).
+pub trait Pending {
+    /// Stores `p`, prepared at `prepared_at`.
+    fn insert_pending(
+        &self,
+        p: &PendingSignature,
+        prepared_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// The record of `handle`, if there is one.
+    fn pending(&self, handle: &str) -> Result<Option<StoredPending>, StoreError>;
+    /// Who `handle` was prepared for: `None` when there is no such handle, `Some(None)` for a
+    /// signature prepared without an official.
+    fn pending_owner(&self, handle: &str) -> Result<Option<Option<String>>, StoreError>;
+    /// Marks `handle` completed at `at` and drops its prepared PDF, only if it is not completed
+    /// yet; returns whether it moved.
+    fn complete_pending(&self, handle: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// The handles not yet completed, each with its expiry (`None` when the stored expiry
+    /// cannot be read).
+    fn open_pending(&self) -> Result<Vec<(String, Option<OffsetDateTime>)>, StoreError>;
+    /// Deletes the record of `handle`; returns how many were deleted (0 or 1).
+    fn delete_pending(&self, handle: &str) -> Result<usize, StoreError>;
+}
+
+/// A pending signature as stored, before [`load`] checks it.
+#[derive(Debug, Clone)]
+pub struct StoredPending {
+    /// The PDF with the placeholder (empty once completed).
+    pub prepared: Vec<u8>,
+    /// Where `/Contents` is in it (start, end).
+    pub contents: (usize, usize),
+    /// The signature field.
+    pub field: String,
+    /// DER of the signed attributes.
+    pub signed_attrs: Vec<u8>,
+    /// DER certificates, the signer's first.
+    pub certificates: Vec<Vec<u8>>,
+    /// The algorithm's stored name.
+    pub algorithm: String,
+    /// The official who signs, when authority was checked.
+    pub official_id: Option<String>,
+    /// After this, it cannot be completed.
+    pub expires_at: OffsetDateTime,
+    /// Whether it was completed.
+    pub completed: bool,
+    /// The register entry being signed.
+    pub document_id: Option<String>,
+    /// The use case's decision (JSON text).
+    pub context: String,
+}
+
 /// Why a pending signature could not be stored or found.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PendingError {
-    /// SQLite failed.
-    #[error("registry error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The registry failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// No pending signature has this handle.
     #[error("no prepared signature with handle {0:?}")]
     Unknown(String),
@@ -197,129 +252,58 @@ pub enum PendingError {
 
 /// Stores `p` in the registry, prepared at `now`.
 pub fn save(
-    conn: &Connection,
+    db: &impl Pending,
     p: &PendingSignature,
     now: OffsetDateTime,
 ) -> Result<(), PendingError> {
-    let certs: Vec<String> = std::iter::once(&p.signer)
-        .chain(&p.chain)
-        .map(|c| hex_upper(c.der()))
-        .collect();
-    let (start, end) = p.prepared.contents_range();
-    conn.execute(
-        "INSERT INTO pending_signatures(handle, prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, created_at, expires_at, document_id, decision)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
-        params![
-            p.handle,
-            p.prepared.bytes(),
-            start as i64,
-            end as i64,
-            p.prepared.field(),
-            p.signed_attrs,
-            serde_json::to_string(&certs).unwrap_or_default(),
-            algorithm_code(p.algorithm),
-            p.official_id,
-            now.format(&Rfc3339).unwrap_or_default(),
-            p.expires_at.format(&Rfc3339).unwrap_or_default(),
-            p.document_id,
-            p.context,
-        ],
-    )?;
-    Ok(())
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    Ok(db.insert_pending(p, now)?)
 }
 
 /// Loads the pending signature `handle`, refusing completed and expired ones (expired ones are
 /// deleted: their prepared state is of no further use).
 pub fn load(
-    conn: &Connection,
+    db: &impl Pending,
     handle: &str,
     now: OffsetDateTime,
 ) -> Result<PendingSignature, PendingError> {
-    type Row = (
-        Vec<u8>,
-        i64,
-        i64,
-        String,
-        Vec<u8>,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-    );
-    let row: Option<Row> = conn
-        .query_row(
-            "SELECT prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, expires_at, completed_at, document_id, decision
-             FROM pending_signatures WHERE handle = ?1",
-            [handle],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?)),
-        )
-        .optional()?;
-    let (
-        bytes,
-        start,
-        end,
-        field,
-        signed_attrs,
-        certs,
-        alg,
-        official_id,
-        expires,
-        completed,
-        document_id,
-        context,
-    ) = row.ok_or_else(|| PendingError::Unknown(handle.to_owned()))?;
-    if completed.is_some() {
+    let stored = db
+        .pending(handle)?
+        .ok_or_else(|| PendingError::Unknown(handle.to_owned()))?;
+    if stored.completed {
         return Err(PendingError::Completed(handle.to_owned()));
     }
-    let expires_at = OffsetDateTime::parse(&expires, &Rfc3339)
-        .map_err(|e| PendingError::Corrupt(e.to_string()))?;
+    let expires_at = stored.expires_at;
     if now > expires_at {
-        conn.execute("DELETE FROM pending_signatures WHERE handle = ?1", [handle])?;
-        return Err(PendingError::Expired(handle.to_owned(), expires));
+        db.delete_pending(handle)?;
+        return Err(PendingError::Expired(
+            handle.to_owned(),
+            expires_at.format(&Rfc3339).unwrap_or_default(),
+        ));
     }
-    let certs: Vec<String> =
-        serde_json::from_str(&certs).map_err(|e| PendingError::Corrupt(e.to_string()))?;
-    let mut certs = certs
-        .iter()
-        .map(|h| {
-            unhex(h)
-                .ok_or_else(|| PendingError::Corrupt("certificate hex".into()))
-                .and_then(|d| {
-                    Certificate::from_der(d).map_err(|e| PendingError::Corrupt(e.to_string()))
-                })
-        })
+    let mut certs = stored
+        .certificates
+        .into_iter()
+        .map(|d| Certificate::from_der(d).map_err(|e| PendingError::Corrupt(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     if certs.is_empty() {
         return Err(PendingError::Corrupt("no signer certificate".into()));
     }
     let signer = certs.remove(0);
-    let prepared = PreparedPdf::from_parts(bytes, start as usize, end as usize, field)
+    let (start, end) = stored.contents;
+    let prepared = PreparedPdf::from_parts(stored.prepared, start, end, stored.field)
         .map_err(|e| PendingError::Corrupt(e.to_string()))?;
     Ok(PendingSignature {
         handle: handle.to_owned(),
         prepared,
-        signed_attrs,
+        signed_attrs: stored.signed_attrs,
         signer,
         chain: certs,
-        algorithm: algorithm_from_code(&alg)
-            .ok_or_else(|| PendingError::Corrupt(format!("algorithm {alg}")))?,
+        algorithm: algorithm_from_code(&stored.algorithm)
+            .ok_or_else(|| PendingError::Corrupt(format!("algorithm {}", stored.algorithm)))?,
         expires_at,
-        official_id,
-        document_id,
-        context,
+        official_id: stored.official_id,
+        document_id: stored.document_id,
+        context: stored.context,
     })
 }
 
@@ -327,32 +311,20 @@ pub fn load(
 /// only a handle not yet completed moves, so of several concurrent completions exactly one
 /// wins. Returns whether this call was the one.
 pub fn mark_completed(
-    conn: &Connection,
+    db: &impl Pending,
     handle: &str,
     now: OffsetDateTime,
 ) -> Result<bool, PendingError> {
-    let n = conn.execute(
-        "UPDATE pending_signatures SET completed_at = ?2, prepared = x''
-         WHERE handle = ?1 AND completed_at IS NULL",
-        params![handle, now.format(&Rfc3339).unwrap_or_default()],
-    )?;
-    Ok(n == 1)
+    Ok(db.complete_pending(handle, now)?)
 }
 
-/// Deletes pending signatures that expired before `now`; returns how many.
-pub fn purge_expired(conn: &Connection, now: OffsetDateTime) -> Result<usize, PendingError> {
-    let mut st = conn
-        .prepare("SELECT handle, expires_at FROM pending_signatures WHERE completed_at IS NULL")?;
-    let rows: Vec<(String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+/// Deletes pending signatures that expired before `now` (or whose expiry cannot be read);
+/// returns how many.
+pub fn purge_expired(db: &impl Pending, now: OffsetDateTime) -> Result<usize, PendingError> {
     let mut n = 0;
-    for (h, e) in rows {
-        if OffsetDateTime::parse(&e, &Rfc3339)
-            .map(|t| t < now)
-            .unwrap_or(true)
-        {
-            n += conn.execute("DELETE FROM pending_signatures WHERE handle = ?1", [h])?;
+    for (handle, expires_at) in db.open_pending()? {
+        if expires_at.is_none_or(|t| t < now) {
+            n += db.delete_pending(&handle)?;
         }
     }
     Ok(n)

@@ -1492,12 +1492,12 @@ fn a_prepared_signature_that_is_never_completed_expires() {
     )
     .unwrap();
     let now = time::OffsetDateTime::now_utc();
-    kyso::signing::deferred::save(reg.connection(), &p, now).unwrap();
+    kyso::signing::deferred::save(&reg.db(), &p, now).unwrap();
     let later = now + time::Duration::minutes(6);
-    let e = kyso::signing::deferred::load(reg.connection(), &p.handle, later).unwrap_err();
+    let e = kyso::signing::deferred::load(&reg.db(), &p.handle, later).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
     // And it is gone for good.
-    let e = kyso::signing::deferred::load(reg.connection(), &p.handle, now).unwrap_err();
+    let e = kyso::signing::deferred::load(&reg.db(), &p.handle, now).unwrap_err();
     assert!(e.to_string().contains("no prepared signature"), "{e}");
 }
 
