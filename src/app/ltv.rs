@@ -7,17 +7,18 @@
 //! When a source does not answer, nothing is added: the caller keeps the file as it is (a
 //! valid B-B or B-T signature) and records what it owes ([`LtvOutcome::Owed`]).
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{App, AppError};
-use crate::archive::outbox::Item;
-use crate::archive::{ObjectKey, Outbox, SubmitRequest};
+use crate::archive::outbox::{Item, Queue};
+use crate::archive::{ArchiveError, ObjectKey, Outbox, SubmitRequest, Submitted};
 use crate::audit;
 use crate::config::LtvLevel;
+use crate::ltv::schedule::{Candidate, Renewal, Schedule, ScheduledHead};
 use crate::ltv::{self, LtvError, StatusSource};
 use crate::pdf::Limits;
+use crate::registry::{Db, Registry};
 use crate::signing::timestamp::TimestampClient;
 use crate::validation::chain::TrustAnchors;
 
@@ -173,7 +174,7 @@ pub fn make_long_term(
 /// Records that the file `sha256` (just signed, in the outbox) owes its long-term material,
 /// inside the caller's transaction. Does nothing unless `outcome` is [`LtvOutcome::Owed`].
 pub fn record_owed(
-    conn: &Connection,
+    db: &impl Schedule,
     sha256: &str,
     outcome: &LtvOutcome,
     now: OffsetDateTime,
@@ -181,23 +182,36 @@ pub fn record_owed(
     let LtvOutcome::Owed { level, reasons } = outcome else {
         return Ok(());
     };
-    conn.execute(
-        "INSERT INTO ltv_owed(sha256, level, reasons, created_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(sha256) DO NOTHING",
-        params![sha256, level, reasons.join("; "), rfc3339(now)],
-    )?;
+    db.insert_owed(sha256, level, &reasons.join("; "), now)?;
     Ok(())
 }
 
 /// How many delivered documents still owe their long-term material.
 pub fn owed_count(app: &App) -> Result<u64, AppError> {
-    let registry = app.registry()?;
-    let n: i64 = registry.connection().query_row(
-        "SELECT COUNT(*) FROM ltv_owed WHERE settled_at IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(n.max(0) as u64)
+    Ok(app.registry()?.db().owed_count()?)
+}
+
+/// Submits `bytes`, a long-term version of the archived document `item`, to the outbox as a new
+/// archive version of the same document (same kind, commune and date), with `source` saying
+/// what it is; inside the caller's unit of work `db`, with its other records.
+fn submit_long_term(
+    outbox: &Outbox,
+    db: &impl Queue,
+    item: &Item,
+    bytes: &[u8],
+    source: &str,
+) -> Result<Submitted, ArchiveError> {
+    let commune = item.key.as_str().split('/').nth(1);
+    outbox.submit(
+        db,
+        SubmitRequest {
+            bytes,
+            kind: &item.kind,
+            commune,
+            date: Some(item.date),
+            source: Some(source),
+        },
+    )
 }
 
 /// What [`settle_owed`] did.
@@ -222,23 +236,14 @@ pub fn settle_owed(
     mut bytes_of: impl FnMut(&Item) -> Option<Vec<u8>>,
 ) -> Result<Settled, AppError> {
     let mut registry = app.registry()?;
-    let rows: Vec<(String, String, String)> = {
-        let mut stmt = registry.connection().prepare(
-            "SELECT o.sha256, o.level, a.object_key FROM ltv_owed o
-             JOIN archive_outbox a ON a.sha256 = o.sha256
-             WHERE o.settled_at IS NULL ORDER BY o.created_at LIMIT ?1",
-        )?;
-        stmt.query_map([SETTLE_BATCH as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?
-    };
+    let rows = registry.db().owed(SETTLE_BATCH)?;
     let outbox = Outbox::new(app.settings());
     let mut out = Settled::default();
-    for (sha, level, key) in rows {
+    for owed in rows {
+        let sha = owed.sha256;
         let now = app.now();
-        let level = LtvLevel::parse(&level).unwrap_or(LtvLevel::Lta);
-        let item = ObjectKey::parse(&key)
+        let level = LtvLevel::parse(&owed.level).unwrap_or(LtvLevel::Lta);
+        let item = ObjectKey::parse(&owed.object_key)
             .ok()
             .and_then(|k| outbox.find(&registry.db(), &k.sha256()).ok().flatten());
         let result: Result<(Vec<u8>, LtvOutcome, Item), String> = match item {
@@ -255,36 +260,20 @@ pub fn settle_owed(
                 },
             },
         };
-        let tx = registry
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        registry.unit_of_work(|db| -> Result<(), AppError> {
         match result {
             Ok((new, outcome, item)) => {
-                let commune = key.split('/').nth(1).map(str::to_owned);
                 let source = format!(
                     "{} (dài hạn / long-term)",
                     item.source.as_deref().unwrap_or(&sha)
                 );
-                let submitted = outbox.submit(
-                    &crate::registry::Db::over(&tx),
-                    SubmitRequest {
-                        bytes: &new,
-                        kind: &item.kind,
-                        commune: commune.as_deref(),
-                        date: Some(item.date),
-                        source: Some(&source),
-                    },
-                )?;
+                let submitted = submit_long_term(&outbox, &db, &item, &new, &source)?;
                 let new_sha = submitted.key.sha256().hex();
-                tx.execute(
-                    "UPDATE ltv_owed SET settled_sha256 = ?2, settled_at = ?3, attempts = attempts + 1,
-                     last_attempt_at = ?3, last_error = NULL WHERE sha256 = ?1",
-                    params![sha, new_sha, rfc3339(now)],
-                )?;
+                db.settle_owed(&sha, &new_sha, now)?;
                 let mut details = json!({"delivered": sha, "long_term": new_sha, "archive": submitted.key.as_str()});
                 details["ltv"] = outcome.audit_detail();
                 audit::append(
-                    &crate::registry::Db::over(&tx),
+                    &db,
                     "ltv",
                     "ltv.add",
                     &sha,
@@ -293,15 +282,12 @@ pub fn settle_owed(
                 out.added += 1;
             }
             Err(reason) => {
-                tx.execute(
-                    "UPDATE ltv_owed SET attempts = attempts + 1, last_attempt_at = ?2, last_error = ?3
-                     WHERE sha256 = ?1",
-                    params![sha, rfc3339(now), reason],
-                )?;
+                db.owed_attempt_failed(&sha, now, &reason)?;
                 out.still_owed.push((sha, reason));
             }
         }
-        tx.commit()?;
+        Ok(())
+        })?;
     }
     Ok(out)
 }
@@ -394,16 +380,6 @@ pub struct Renewals {
     pub failed: Vec<(String, String)>,
 }
 
-/// A registered document's newest signed version and what the schedule knows of it.
-struct Candidate {
-    document: String,
-    kind: String,
-    delivered: String,
-    head: Option<String>,
-    deadline: Option<String>,
-    retry_after: Option<String>,
-}
-
 /// The archive's scheduled renewal, one pass: for every registered document whose retention
 /// outlasts the proof its newest archived version carries, when that proof ends within `[ltv]
 /// renew_margin_days` (or there is none), adds a new DSS and document timestamp over that
@@ -419,44 +395,13 @@ pub fn renew_due(
     let margin = time::Duration::days(i64::from(settings.ltv.renew_margin_days));
     let mut registry = app.registry()?;
     let outbox = Outbox::new(settings);
-    let candidates: Vec<Candidate> = {
-        let mut stmt = registry.connection().prepare(
-            "SELECT d.id, d.kind, v.sha256, s.delivered_sha256, s.head_sha256, s.deadline,
-                    s.retry_after
-             FROM documents d
-             JOIN document_versions v ON v.sha256 = (
-                 SELECT sha256 FROM document_versions WHERE document_id = d.id
-                 ORDER BY created_at DESC, rowid DESC LIMIT 1)
-             LEFT JOIN ltv_schedule s ON s.document_id = d.id
-             WHERE d.status IN ('issued', 'cancelled') AND v.stage = 'signed'
-             ORDER BY d.created_at, d.id",
-        )?;
-        stmt.query_map([], |r| {
-            let delivered: String = r.get(2)?;
-            let scheduled_for: Option<String> = r.get(3)?;
-            // A schedule made for an older delivered version (signed again since) starts over.
-            let current = scheduled_for.as_deref() == Some(delivered.as_str());
-            Ok(Candidate {
-                document: r.get(0)?,
-                kind: r.get(1)?,
-                delivered,
-                head: if current { r.get(4)? } else { None },
-                deadline: if current { r.get(5)? } else { None },
-                retry_after: if current { r.get(6)? } else { None },
-            })
-        })?
-        .collect::<Result<_, _>>()?
-    };
+    let candidates = registry.db().renewal_candidates()?;
     let mut out = Renewals::default();
     let mut attempted = 0usize;
     for c in candidates {
         out.checked += 1;
         let now = app.now();
-        if c.retry_after
-            .as_deref()
-            .and_then(parse_rfc3339)
-            .is_some_and(|t| t > now)
-        {
+        if c.retry_after.is_some_and(|t| t > now) {
             continue;
         }
         // Kept until: a record destroyed before its proof ends needs no renewal.
@@ -472,15 +417,7 @@ pub fn renew_due(
             None => {
                 // First look at this delivered version: its owed long-term version if one
                 // was made, else itself; read it once to learn its deadline.
-                let settled: Option<String> = registry
-                    .connection()
-                    .query_row(
-                        "SELECT settled_sha256 FROM ltv_owed WHERE sha256 = ?1",
-                        [&c.delivered],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .flatten();
+                let settled = registry.db().settled_version(&c.delivered)?;
                 let head = settled.unwrap_or_else(|| c.delivered.clone());
                 let Some(bytes) = read_version(&outbox, &registry, &head, &mut bytes_of) else {
                     out.failed
@@ -489,22 +426,16 @@ pub fn renew_due(
                     continue;
                 };
                 let last = ltv::last_timestamp(&bytes, &Limits::default())?;
-                registry.connection().execute(
-                    "INSERT INTO ltv_schedule(document_id, delivered_sha256, head_sha256, deadline,
-                         deadline_reason, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT(document_id) DO UPDATE SET delivered_sha256 = ?2,
-                         head_sha256 = ?3, deadline = ?4, deadline_reason = ?5, retry_after = NULL,
-                         attempts = 0, last_error = NULL, updated_at = ?6",
-                    params![
-                        c.document,
-                        c.delivered,
-                        head,
-                        last.as_ref().map(|t| rfc3339(unix(t.deadline.at))),
-                        last.as_ref().map(|t| t.deadline.because.clone()),
-                        rfc3339(now)
-                    ],
-                )?;
+                registry.db().set_schedule_head(&ScheduledHead {
+                    document: &c.document,
+                    delivered: &c.delivered,
+                    head: &head,
+                    deadline: last
+                        .as_ref()
+                        .map(|t| (unix(t.deadline.at), t.deadline.because.as_str())),
+                    retry_after: None,
+                    at: now,
+                })?;
                 if let Some(t) = last {
                     let at = unix(t.deadline.at);
                     if at - margin > now || kept_until.is_some_and(|k| k <= at) {
@@ -515,7 +446,7 @@ pub fn renew_due(
             }
         };
         if c.head.is_some() {
-            let deadline = c.deadline.as_deref().and_then(parse_rfc3339);
+            let deadline = c.deadline;
             let due = deadline.is_none_or(|at| at - margin <= now);
             let outlasts = deadline.is_none_or(|at| kept_until.is_none_or(|k| k > at));
             if !due || !outlasts {
@@ -556,7 +487,7 @@ fn kept_until(
     settings: &crate::config::Settings,
     kind: &str,
     sha: &str,
-    registry: &crate::registry::Registry,
+    registry: &Registry,
 ) -> Option<Option<OffsetDateTime>> {
     let date = sha
         .parse::<crate::archive::Sha256>()
@@ -577,7 +508,7 @@ fn kept_until(
 
 fn read_version(
     outbox: &Outbox,
-    registry: &crate::registry::Registry,
+    registry: &Registry,
     sha: &str,
     bytes_of: &mut impl FnMut(&Item) -> Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
@@ -589,26 +520,19 @@ fn read_version(
 }
 
 fn schedule_failure(
-    registry: &crate::registry::Registry,
+    registry: &Registry,
     c: &Candidate,
     head: &str,
     now: OffsetDateTime,
     why: &str,
 ) -> Result<(), AppError> {
-    registry.connection().execute(
-        "INSERT INTO ltv_schedule(document_id, delivered_sha256, head_sha256, retry_after, attempts,
-             last_error, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)
-         ON CONFLICT(document_id) DO UPDATE SET retry_after = ?4, attempts = attempts + 1,
-             last_error = ?5, updated_at = ?6",
-        params![
-            c.document,
-            c.delivered,
-            head,
-            rfc3339(now + RETRY_FAILED),
-            why,
-            rfc3339(now)
-        ],
+    registry.db().schedule_retry(
+        &c.document,
+        &c.delivered,
+        head,
+        now + RETRY_FAILED,
+        why,
+        now,
     )?;
     Ok(())
 }
@@ -617,7 +541,7 @@ fn schedule_failure(
 /// was due, and whether its own deadline lies beyond the margin. Errors are reasons to retry.
 fn renew_one(
     app: &App,
-    registry: &mut crate::registry::Registry,
+    registry: &mut Registry,
     outbox: &Outbox,
     c: &Candidate,
     head: &str,
@@ -646,55 +570,27 @@ fn renew_one(
     let now = app.now();
     let deadline = unix(last.deadline.at);
     let effective = deadline - margin > now;
-    let mut record = || -> Result<String, AppError> {
-        let tx = registry
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let commune = item.key.as_str().split('/').nth(1).map(str::to_owned);
+    let record = |db: Db<'_>| -> Result<String, AppError> {
         let source = format!("{} (gia hạn dài hạn / long-term renewal)", c.document);
-        let submitted = outbox.submit(
-            &crate::registry::Db::over(&tx),
-            SubmitRequest {
-                bytes: &new,
-                kind: &item.kind,
-                commune: commune.as_deref(),
-                date: Some(item.date),
-                source: Some(&source),
-            },
-        )?;
+        let submitted = submit_long_term(outbox, &db, &item, &new, &source)?;
         let sha = submitted.key.sha256().hex();
-        tx.execute(
-            "INSERT INTO ltv_renewals(sha256, document_id, delivered_sha256, previous_sha256, reason,
-                 deadline, deadline_reason, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(sha256) DO NOTHING",
-            params![
-                sha,
-                c.document,
-                c.delivered,
-                head,
-                why,
-                rfc3339(deadline),
-                last.deadline.because,
-                rfc3339(now)
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO ltv_schedule(document_id, delivered_sha256, head_sha256, deadline,
-                 deadline_reason, retry_after, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(document_id) DO UPDATE SET delivered_sha256 = ?2, head_sha256 = ?3,
-                 deadline = ?4, deadline_reason = ?5, retry_after = ?6, attempts = 0,
-                 last_error = NULL, updated_at = ?7",
-            params![
-                c.document,
-                c.delivered,
-                sha,
-                rfc3339(deadline),
-                last.deadline.because,
-                (!effective).then(|| rfc3339(now + RETRY_INEFFECTIVE)),
-                rfc3339(now)
-            ],
-        )?;
+        db.insert_renewal(&Renewal {
+            sha256: &sha,
+            document: &c.document,
+            delivered: &c.delivered,
+            previous: head,
+            reason: &why,
+            deadline: (deadline, &last.deadline.because),
+            at: now,
+        })?;
+        db.set_schedule_head(&ScheduledHead {
+            document: &c.document,
+            delivered: &c.delivered,
+            head: &sha,
+            deadline: Some((deadline, &last.deadline.because)),
+            retry_after: (!effective).then(|| now + RETRY_INEFFECTIVE),
+            at: now,
+        })?;
         let mut details = json!({
             "delivered": c.delivered,
             "previous": head,
@@ -705,17 +601,10 @@ fn renew_one(
             "deadline_reason": last.deadline.because,
         });
         details["ltv"] = outcome.audit_detail();
-        audit::append(
-            &crate::registry::Db::over(&tx),
-            "ltv",
-            "ltv.renew",
-            &c.document,
-            &details,
-        )?;
-        tx.commit()?;
+        audit::append(&db, "ltv", "ltv.renew", &c.document, &details)?;
         Ok(sha)
     };
-    let sha = record().map_err(|e| e.to_string())?;
+    let sha = registry.unit_of_work(record).map_err(|e| e.to_string())?;
     let reason = if effective {
         why
     } else {
@@ -731,13 +620,5 @@ fn renew_one(
 
 /// How many renewals the archive holds (each a new archive version of a registered document).
 pub fn renewal_count(app: &App) -> Result<u64, AppError> {
-    let registry = app.registry()?;
-    let n: i64 = registry
-        .connection()
-        .query_row("SELECT COUNT(*) FROM ltv_renewals", [], |r| r.get(0))?;
-    Ok(n.max(0) as u64)
-}
-
-fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+    Ok(app.registry()?.db().renewal_count()?)
 }

@@ -170,7 +170,7 @@ pub fn sign(
     stage_files(app, &bytes, &decision)?;
     let mut signed = registry.commit_grouped(|tx| {
         let signed = record(app, tx, bytes, &decision, req, now, extra)?;
-        super::ltv::record_owed(tx, &signed.sha256, &ltv, now)?;
+        super::ltv::record_owed(&crate::registry::Db::over(tx), &signed.sha256, &ltv, now)?;
         Ok::<_, AppError>(signed)
     })?;
     signed.timestamp = outcome;
@@ -521,7 +521,7 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
             return Ok(None);
         }
         let signed = record(app, tx, bytes, &decision, &req, now, extra)?;
-        super::ltv::record_owed(tx, &signed.sha256, &ltv, now)?;
+        super::ltv::record_owed(&crate::registry::Db::over(tx), &signed.sha256, &ltv, now)?;
         Ok::<_, AppError>(Some(signed))
     })?;
     let Some(mut signed) = recorded else {

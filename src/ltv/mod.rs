@@ -15,6 +15,7 @@
 
 pub mod fetch;
 pub mod policy;
+pub mod schedule;
 
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
 use x509_parser::prelude::{FromDer, X509Certificate};

@@ -85,8 +85,9 @@ const MIGRATIONS: &[Migration] = &[
 mod audit;
 mod authority;
 mod documents;
-pub mod outbox;
-pub mod pending;
+mod ltv;
+mod outbox;
+mod pending;
 mod queue;
 pub mod users;
 
