@@ -1,14 +1,21 @@
-//! HTML for the public pages: small, no scripts, one stylesheet from the same origin, readable
-//! on a phone over a slow link. (The one script, `kyso.js`, serves the device-signing page.)
-//! Vietnamese first; `?lang=en` switches to English. Also what every page module shares: the
-//! language choice, safe redirects to sign in and back, and problems shown as pages.
+//! What every page shares: the layout (`templates/base.html`: head, stylesheet, language switch,
+//! the signed-in bar), the language choice, safe redirects to sign in and back, problems shown as
+//! pages; and the public pages (the QR code's page, the upload to verify, not found), which need
+//! no sign-in. Small, no scripts (the one script, `kyso.js`, serves the device-signing page),
+//! one stylesheet from the same origin, readable on a phone over a slow link. Vietnamese first;
+//! `?lang=en` switches to English.
+//!
+//! Every page is an askama template (`src/http/templates/`, see `askama.toml`) filled from a
+//! struct: the templates are checked when kyso compiles, and askama HTML-escapes every value a
+//! template prints, once. Nothing here builds HTML by hand.
 
+use askama::Template;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::ApiError;
 
-use crate::app::verify::{Comparison, PublicDocument, UploadReport};
+use crate::app::verify::{Comparison, PublicDocument, PublicSignature, UploadReport};
 use crate::validation::Verdict;
 
 /// The page language.
@@ -29,28 +36,34 @@ impl Lang {
         }
     }
 
-    fn pick<'a>(self, vi: &'a str, en: &'a str) -> &'a str {
+    /// The words in this language (templates write `c.t("…", "…")`).
+    pub fn t<'a>(self, vi: &'a str, en: &'a str) -> &'a str {
         match self {
             Lang::Vi => vi,
             Lang::En => en,
         }
     }
-}
 
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+    /// `vi` or `en`, for `<html lang>`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
         }
     }
-    out
+
+    /// Whether the page is in English.
+    pub fn en(self) -> bool {
+        self == Lang::En
+    }
+
+    /// What a form's action or a link without a query carries to stay in this language.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Lang::Vi => "",
+            Lang::En => "?lang=en",
+        }
+    }
 }
 
 const CSS: &str = "body{font:18px/1.5 system-ui,sans-serif;margin:0;color:#111;background:#fafafa}\
@@ -100,189 +113,199 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// A whole page around `body`.
-pub fn page(lang: Lang, title: &str, here: &str, body: &str) -> Html<String> {
-    page_for(lang, title, here, body, "desk")
+/// The signed-in bar on top of a page: home, who is signed in, password and sign-out.
+pub struct Bar {
+    /// The role's home page.
+    pub home: &'static str,
+    /// The user's display name.
+    pub name: String,
+    /// The session's CSRF token, for the sign-out form.
+    pub csrf: String,
 }
 
-/// A page for citizens and verifiers, no sign-in: the same style in larger type (people read
-/// it on a phone, often older eyes).
-fn public_page(lang: Lang, title: &str, here: &str, body: &str) -> Html<String> {
-    page_for(lang, title, here, body, "public")
+/// What the layout needs: the language, the title, where the language switch leads, the
+/// body's class (`desk`, or `public` in larger type), and the bar when someone is signed in.
+pub struct Chrome {
+    /// The page language.
+    pub lang: Lang,
+    /// The `<title>`.
+    pub title: String,
+    /// This page's path (and query), which the language switch reopens.
+    pub here: String,
+    /// The body's class.
+    pub class: &'static str,
+    /// The signed-in bar.
+    pub bar: Option<Bar>,
 }
 
-fn page_for(lang: Lang, title: &str, here: &str, body: &str, class: &str) -> Html<String> {
-    let (switch_href, switch_text) = match lang {
-        Lang::Vi => (format!("{here}?lang=en"), "English"),
-        Lang::En => (here.to_owned(), "Tiếng Việt"),
-    };
-    Html(format!(
-        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<title>{}</title><link rel=\"stylesheet\" href=\"/static/kyso.css\"></head>\
-<body class=\"{class}\"><main><nav><a href=\"{}\">{}</a></nav>{}</main></body></html>",
-        match lang {
-            Lang::Vi => "vi",
-            Lang::En => "en",
-        },
-        esc(title),
-        esc(&switch_href),
-        switch_text,
-        body
-    ))
+impl Chrome {
+    /// A page for people at work (signed in or signing in).
+    pub fn desk(lang: Lang, title: &str, here: &str) -> Chrome {
+        Chrome {
+            lang,
+            title: title.to_owned(),
+            here: here.to_owned(),
+            class: "desk",
+            bar: None,
+        }
+    }
+
+    /// A page for citizens and verifiers, no sign-in: the same style in larger type (people
+    /// read it on a phone, often older eyes).
+    pub fn public(lang: Lang, title: &str, here: &str) -> Chrome {
+        Chrome {
+            class: "public",
+            ..Chrome::desk(lang, title, here)
+        }
+    }
+
+    /// The words in the page's language.
+    pub fn t<'a>(&self, vi: &'a str, en: &'a str) -> &'a str {
+        self.lang.t(vi, en)
+    }
+
+    /// `path` in the page's language.
+    pub fn link(&self, path: &str) -> String {
+        with_lang(path, self.lang)
+    }
+
+    /// What a form's action carries to stay in the page's language.
+    pub fn sfx(&self) -> &'static str {
+        self.lang.suffix()
+    }
+
+    /// Where the language switch leads.
+    pub fn switch_href(&self) -> String {
+        match self.lang {
+            Lang::Vi => format!("{}?lang=en", self.here),
+            Lang::En => self.here.clone(),
+        }
+    }
+
+    /// The language switch's words (each in its own language).
+    pub fn switch_text(&self) -> &'static str {
+        match self.lang {
+            Lang::Vi => "English",
+            Lang::En => "Tiếng Việt",
+        }
+    }
+}
+
+/// A rendered page as a response (200), or a 500 if it could not be written (templates are
+/// checked when kyso compiles, so only a value's `Display` could fail).
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "page not rendered");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page not rendered\n").into_response()
+        }
+    }
+}
+
+/// [`render`] answered with `status`.
+pub fn render_with(status: StatusCode, t: &impl Template) -> Response {
+    let mut r = render(t);
+    if r.status() == StatusCode::OK {
+        *r.status_mut() = status;
+    }
+    r
+}
+
+#[derive(Template)]
+#[template(path = "public/not_found.html")]
+struct NotFoundPage {
+    c: Chrome,
 }
 
 /// The 404 page, the same for unknown and malformed ids.
-pub fn not_found(lang: Lang) -> Html<String> {
-    public_page(
-        lang,
-        lang.pick("Không tìm thấy", "Not found"),
-        "/verify",
-        &format!(
-            "<h1>{}</h1><p>{}</p><p><a href=\"/verify\">{}</a></p>",
-            lang.pick("Không tìm thấy giấy tờ", "No such document"),
-            lang.pick(
-                "Đường dẫn không đúng hoặc giấy tờ không có trong sổ.",
-                "The link is wrong or the document is not in the register."
-            ),
-            lang.pick("Kiểm tra một tệp PDF", "Check a PDF file")
-        ),
-    )
+pub fn not_found(lang: Lang) -> Response {
+    let c = Chrome::public(lang, lang.t("Không tìm thấy", "Not found"), "/verify");
+    render_with(StatusCode::NOT_FOUND, &NotFoundPage { c })
 }
 
-fn status_text(lang: Lang, d: &PublicDocument) -> String {
-    match d.status.as_str() {
-        "issued" => format!(
-            "<span class=\"ok\">{}</span>",
-            lang.pick("Có hiệu lực", "Valid")
-        ),
-        "cancelled" => format!(
-            "<span class=\"bad\">{}</span>: {}",
-            lang.pick("Đã bị hủy", "Cancelled"),
-            esc(d.cancel_decision.as_deref().unwrap_or(""))
-        ),
-        _ => format!(
-            "<span class=\"bad\">{}</span>: {}",
-            lang.pick(
-                "Không có hiệu lực (số bị hủy)",
-                "Void (number never issued)"
-            ),
-            esc(d.void_reason.as_deref().unwrap_or(""))
-        ),
+/// A line of a result, with its class (`ok`, `warn`, `bad`).
+pub struct Said {
+    /// `ok`, `warn` or `bad`.
+    pub class: &'static str,
+    /// The words.
+    pub text: String,
+}
+
+/// What an upload's comparison and signature check say, for `public/upload.html`.
+pub struct UploadView {
+    /// How the file compares with the register.
+    pub comparison: Said,
+    /// What the validation of its signatures concluded.
+    pub verdict: Said,
+    /// Each signature: signer, capacity claimed, indication.
+    pub rows: Vec<[String; 3]>,
+}
+
+#[derive(Template)]
+#[template(path = "public/document.html")]
+struct DocumentPage<'a> {
+    c: Chrome,
+    d: &'a PublicDocument,
+    doc_title: &'a str,
+    persons: String,
+    upload: Option<UploadView>,
+}
+
+impl DocumentPage<'_> {
+    fn capacity<'s>(&self, s: &'s PublicSignature) -> &'s str {
+        s.capacity.as_deref().or(s.title.as_deref()).unwrap_or("")
     }
 }
 
 /// The public page of a registered document.
-pub fn document(lang: Lang, d: &PublicDocument, upload: Option<&UploadReport>) -> Html<String> {
-    let here = format!("/v/{}", d.id);
-    let title = match lang {
+pub fn document(lang: Lang, d: &PublicDocument, upload: Option<&UploadReport>) -> Response {
+    let doc_title = match lang {
         Lang::Vi => &d.title_vi,
         Lang::En => &d.title_en,
     };
-    let mut b = format!(
-        "<h1>{}</h1><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>",
-        esc(title),
-        lang.pick("Cơ quan cấp", "Issued by"),
-        esc(&d.authority),
-        lang.pick("Số", "Number"),
-        esc(&d.number),
-        lang.pick("Ngày cấp", "Date of issue"),
-        esc(&d.issued_on),
-        lang.pick("Tình trạng", "Status"),
-        status_text(lang, d)
-    );
-    if !d.persons.is_empty() {
-        let people: Vec<String> = d
-            .persons
-            .iter()
-            .map(|p| format!("{} ({})", esc(&p.initials), esc(&p.id)))
-            .collect();
-        b.push_str(&format!(
-            "<dt>{}</dt><dd>{}</dd>",
-            lang.pick("Người yêu cầu", "Requester"),
-            people.join(", ")
-        ));
-    }
-    if let Some(sha) = &d.original_sha256 {
-        b.push_str(&format!(
-            "<dt>SHA-256</dt><dd><code>{}</code></dd>",
-            esc(sha)
-        ));
-    }
-    b.push_str("</dl>");
-    b.push_str(&format!(
-        "<h2>{}</h2>",
-        lang.pick("Chữ ký số", "Digital signatures")
-    ));
-    if d.signatures.is_empty() {
-        b.push_str(&format!(
-            "<p class=\"warn\">{}</p>",
-            lang.pick("Chưa được ký.", "Not signed yet.")
-        ));
-    } else {
-        b.push_str(&format!(
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th></tr>",
-            lang.pick("Người ký", "Signer"),
-            lang.pick("Tư cách", "Capacity"),
-            lang.pick("Thời điểm", "Time")
-        ));
-        for s in &d.signatures {
-            b.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&s.signer),
-                esc(s.capacity.as_deref().or(s.title.as_deref()).unwrap_or("")),
-                esc(&s.at)
-            ));
-        }
-        b.push_str("</table>");
-    }
-    if let Some(u) = upload {
-        b.push_str(&upload_section(lang, u));
-    }
-    b.push_str(&format!(
-        "<form method=\"post\" action=\"{}{}\" enctype=\"multipart/form-data\"><p>{}</p>\
-<input type=\"file\" name=\"file\" accept=\"application/pdf\" required> <button>{}</button></form>\
-<p><a href=\"{}.json\">JSON</a></p>",
-        esc(&here),
-        if lang == Lang::En { "?lang=en" } else { "" },
-        lang.pick(
-            "Đối chiếu tệp PDF bạn đang giữ với bản gốc:",
-            "Compare the PDF you hold with the original:"
-        ),
-        lang.pick("Kiểm tra", "Check"),
-        esc(&here)
-    ));
-    public_page(lang, title, &here, &b)
+    let persons = d
+        .persons
+        .iter()
+        .map(|p| format!("{} ({})", p.initials, p.id))
+        .collect::<Vec<_>>()
+        .join(", ");
+    render(&DocumentPage {
+        c: Chrome::public(lang, doc_title, &format!("/v/{}", d.id)),
+        d,
+        doc_title,
+        persons,
+        upload: upload.map(|u| upload_view(lang, u)),
+    })
 }
 
 /// What an upload's comparison and signature check say.
-pub fn upload_section(lang: Lang, u: &UploadReport) -> String {
-    let (class, text) = match &u.comparison {
-        Comparison::Original => (
+fn upload_view(lang: Lang, u: &UploadReport) -> UploadView {
+    let said = |class, text: String| Said { class, text };
+    let comparison = match &u.comparison {
+        Comparison::Original => said(
             "ok",
-            lang.pick(
+            lang.t(
                 "Tệp này đúng là bản gốc đã cấp.",
                 "This file is identical to the original as delivered.",
             )
             .to_owned(),
         ),
-        Comparison::EarlierRevision { stage, .. } => (
+        Comparison::EarlierRevision { stage, .. } => said(
             "warn",
             match (lang, stage.as_str()) {
-                (Lang::Vi, "issued") => "Đây là bản trước khi ký của giấy tờ này.".to_owned(),
+                (Lang::Vi, "issued") => "Đây là bản trước khi ký của giấy tờ này.",
                 (Lang::En, "issued") => {
-                    "This is an earlier revision of the document, before it was signed.".to_owned()
+                    "This is an earlier revision of the document, before it was signed."
                 }
-                (Lang::Vi, _) => {
-                    "Đây là một bản trước của giấy tờ này (chưa đủ các chữ ký).".to_owned()
-                }
+                (Lang::Vi, _) => "Đây là một bản trước của giấy tờ này (chưa đủ các chữ ký).",
                 (Lang::En, _) => {
                     "This is an earlier revision of the document (not all signatures yet)."
-                        .to_owned()
                 }
-            },
+            }
+            .to_owned(),
         ),
-        Comparison::OriginalWithLtv { added_revisions } => (
+        Comparison::OriginalWithLtv { added_revisions } => said(
             "ok",
             match lang {
                 Lang::Vi => format!(
@@ -297,131 +320,113 @@ pub fn upload_section(lang: Lang, u: &UploadReport) -> String {
             added_revisions,
             changed_objects,
             ..
-        } => (
+        } => said(
             "bad",
             match lang {
                 Lang::Vi => format!(
                     "Tệp này KHÁC bản gốc: có {added_revisions} lần sửa đổi sau bản đã ghi nhận; đối tượng thay đổi: {}.",
-                    esc(&changed_objects.join(", "))
+                    changed_objects.join(", ")
                 ),
                 Lang::En => format!(
                     "This file DIFFERS from the original: {added_revisions} revision(s) after the recorded version; changed objects: {}.",
-                    esc(&changed_objects.join(", "))
+                    changed_objects.join(", ")
                 ),
             },
         ),
-        Comparison::NotRegistered => (
+        Comparison::NotRegistered => said(
             "warn",
-            lang.pick(
+            lang.t(
                 "Tệp này không có trong sổ của cơ quan.",
                 "This file is not in this authority's register.",
             )
             .to_owned(),
         ),
     };
-    let verdict = match u.report.indication {
+    let (class, text) = match u.report.indication {
         Verdict::Passed => (
             "ok",
-            lang.pick("Các chữ ký hợp lệ.", "The signatures are valid."),
+            lang.t("Các chữ ký hợp lệ.", "The signatures are valid."),
         ),
         Verdict::Failed => (
             "bad",
-            lang.pick(
+            lang.t(
                 "Chữ ký không hợp lệ hoặc tệp đã bị sửa trái phép.",
                 "A signature is invalid or the file was changed in a disallowed way.",
             ),
         ),
         Verdict::NoSignature => (
             "warn",
-            lang.pick("Tệp không có chữ ký số.", "The file has no signature."),
+            lang.t("Tệp không có chữ ký số.", "The file has no signature."),
         ),
         _ => (
             "warn",
-            lang.pick(
+            lang.t(
                 "Chưa xác định được (ví dụ: không kiểm tra được chuỗi chứng thư).",
                 "Indeterminate (e.g. the certificate chain could not be checked).",
             ),
         ),
     };
-    let mut s = format!(
-        "<h2>{}</h2><p class=\"{class}\">{text}</p><p class=\"{}\">{}</p><table>",
-        lang.pick("Kết quả kiểm tra", "Result"),
-        verdict.0,
-        verdict.1
-    );
-    for sig in &u.report.signatures {
-        s.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(sig
-                .signer
-                .as_ref()
-                .map(|x| x.common_name.as_str())
-                .unwrap_or("")),
-            esc(sig
-                .capacity
-                .as_ref()
-                .and_then(|c| c.claimed_role.as_deref())
-                .unwrap_or("")),
-            esc(sig.indication.as_str())
-        ));
+    let rows = u
+        .report
+        .signatures
+        .iter()
+        .map(|sig| {
+            [
+                sig.signer
+                    .as_ref()
+                    .map(|x| x.common_name.clone())
+                    .unwrap_or_default(),
+                sig.capacity
+                    .as_ref()
+                    .and_then(|c| c.claimed_role.clone())
+                    .unwrap_or_default(),
+                sig.indication.as_str().to_owned(),
+            ]
+        })
+        .collect();
+    UploadView {
+        comparison,
+        verdict: said(class, text.to_owned()),
+        rows,
     }
-    s.push_str("</table>");
-    s
+}
+
+#[derive(Template)]
+#[template(path = "public/verify.html")]
+struct VerifyPage<'a> {
+    c: Chrome,
+    document: Option<&'a str>,
+    upload: Option<UploadView>,
 }
 
 /// The upload form for any PDF, with a result when there is one.
-pub fn verify(lang: Lang, result: Option<&UploadReport>) -> Html<String> {
-    let mut b = format!(
-        "<h1>{}</h1><form method=\"post\" action=\"/verify{}\" enctype=\"multipart/form-data\">\
-<input type=\"file\" name=\"file\" accept=\"application/pdf\" required> <button>{}</button></form>",
-        lang.pick(
-            "Kiểm tra chữ ký số trên tệp PDF",
-            "Check the signatures of a PDF"
-        ),
-        if lang == Lang::En { "?lang=en" } else { "" },
-        lang.pick("Kiểm tra", "Check")
-    );
-    if let Some(u) = result {
-        if let Some(id) = &u.document {
-            b.push_str(&format!(
-                "<p><a href=\"/v/{}\">{}</a></p>",
-                esc(id),
-                lang.pick("Xem giấy tờ trong sổ", "See the document in the register")
-            ));
-        }
-        b.push_str(&upload_section(lang, u));
-    }
-    public_page(
-        lang,
-        lang.pick("Kiểm tra chữ ký số", "Verify"),
-        "/verify",
-        &b,
-    )
+pub fn verify(lang: Lang, result: Option<&UploadReport>) -> Response {
+    render(&VerifyPage {
+        c: Chrome::public(lang, lang.t("Kiểm tra chữ ký số", "Verify"), "/verify"),
+        document: result.and_then(|u| u.document.as_deref()),
+        upload: result.map(|u| upload_view(lang, u)),
+    })
 }
 
-/// A page saying what was wrong with an upload.
-pub fn upload_problem(lang: Lang, status_vi: &str, status_en: &str) -> Html<String> {
-    public_page(
+#[derive(Template)]
+#[template(path = "public/upload_problem.html")]
+struct UploadProblemPage<'a> {
+    c: Chrome,
+    problem: &'a str,
+}
+
+/// A page saying what was wrong with an upload, answered with the problem's status.
+pub fn upload_problem(lang: Lang, e: &ApiError) -> Response {
+    let c = Chrome::public(
         lang,
-        lang.pick("Không kiểm tra được", "Cannot check"),
+        lang.t("Không kiểm tra được", "Cannot check"),
         "/verify",
-        &format!(
-            "<h1>{}</h1><p class=\"bad\">{}</p><p><a href=\"/verify\">{}</a></p>",
-            lang.pick("Không kiểm tra được tệp", "The file cannot be checked"),
-            esc(lang.pick(status_vi, status_en)),
-            lang.pick("Thử tệp khác", "Try another file")
-        ),
-    )
+    );
+    let problem = lang.t(&e.detail_vi, &e.detail_en);
+    render_with(e.status(), &UploadProblemPage { c, problem })
 }
 
 // Pieces every page module shares: language choice, safe redirects, problem pages.
-
-pub(super) fn pick(lang: Lang, vi: &str, en: &str) -> String {
-    match lang {
-        Lang::Vi => vi.to_owned(),
-        Lang::En => en.to_owned(),
-    }
-}
 
 pub(super) fn with_lang(path: &str, lang: Lang) -> String {
     match lang {
@@ -461,26 +466,29 @@ pub(super) fn see_other(to: &str) -> Response {
     res
 }
 
+#[derive(Template)]
+#[template(path = "problem.html")]
+struct ProblemPage<'a> {
+    c: Chrome,
+    e: &'a ApiError,
+    detail: &'a str,
+    back: &'a str,
+}
+
 /// A problem as a page: its status, its words, a way back. `data-problem` carries the
 /// problem type, as the API's problem responses do in `type`.
 pub fn problem_page(lang: Lang, e: &ApiError, home_link: Option<&str>) -> Response {
-    let detail = match lang {
-        Lang::Vi => &e.detail_vi,
-        Lang::En => &e.detail_en,
-    };
     let title = match e.status {
-        403 => pick(lang, "Không được phép", "Not allowed"),
-        404 => pick(lang, "Không tìm thấy", "Not found"),
-        _ => pick(lang, "Không làm được", "Cannot do this"),
+        403 => lang.t("Không được phép", "Not allowed"),
+        404 => lang.t("Không tìm thấy", "Not found"),
+        _ => lang.t("Không làm được", "Cannot do this"),
     };
     let back = home_link.unwrap_or("/sign-in");
-    let body = format!(
-        "<section data-problem=\"{}\"><h1>{}</h1><p class=\"bad\">{}</p><p><a href=\"{}\">{}</a></p></section>",
-        esc(&e.kind),
-        esc(&title),
-        esc(detail),
-        esc(&with_lang(back, lang)),
-        pick(lang, "Về trang chính", "Back to the home page")
-    );
-    (e.status(), page(lang, &title, back, &body)).into_response()
+    let page = ProblemPage {
+        c: Chrome::desk(lang, title, back),
+        e,
+        detail: lang.t(&e.detail_vi, &e.detail_en),
+        back,
+    };
+    render_with(e.status(), &page)
 }

@@ -7,7 +7,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Multipart, Path, Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::pages::{self, Lang};
@@ -61,7 +61,7 @@ pub async fn not_found(uri: Uri, Query(q): Query<LangQuery>) -> Response {
     if uri.path().starts_with("/api/") {
         ApiError::not_found().into_response()
     } else {
-        (StatusCode::NOT_FOUND, pages::not_found(q.lang())).into_response()
+        pages::not_found(q.lang())
     }
 }
 
@@ -80,16 +80,10 @@ pub async fn document_page(
         .await;
     match (found, json) {
         (Ok(d), true) => Json(d).into_response(),
-        (Ok(d), false) => pages::document(q.lang(), &d, None).into_response(),
+        (Ok(d), false) => pages::document(q.lang(), &d, None),
         (Err(e), true) => e.into_response(),
-        (Err(e), false) if e.status() == StatusCode::NOT_FOUND => {
-            (StatusCode::NOT_FOUND, pages::not_found(q.lang())).into_response()
-        }
-        (Err(e), false) => (
-            e.status(),
-            pages::upload_problem(q.lang(), &e.detail_vi, &e.detail_en),
-        )
-            .into_response(),
+        (Err(e), false) if e.status() == StatusCode::NOT_FOUND => pages::not_found(q.lang()),
+        (Err(e), false) => pages::upload_problem(q.lang(), &e),
     }
 }
 
@@ -166,7 +160,7 @@ pub async fn document_upload(
         .await
     {
         Ok(d) => d,
-        Err(_) => return (StatusCode::NOT_FOUND, pages::not_found(lang)).into_response(),
+        Err(_) => return pages::not_found(lang),
     };
     let result = match uploaded_file(form).await {
         Ok(bytes) => check(&state, bytes).await,
@@ -178,18 +172,14 @@ pub async fn document_upload(
             if u.document.as_deref() != Some(id.as_str()) {
                 u.comparison = Comparison::NotRegistered;
             }
-            pages::document(lang, &doc, Some(&u)).into_response()
+            pages::document(lang, &doc, Some(&u))
         }
-        Err(e) => (
-            e.status(),
-            pages::upload_problem(lang, &e.detail_vi, &e.detail_en),
-        )
-            .into_response(),
+        Err(e) => pages::upload_problem(lang, &e),
     }
 }
 
 /// `GET /verify`: the upload form.
-pub async fn verify_form(Query(q): Query<LangQuery>) -> Html<String> {
+pub async fn verify_form(Query(q): Query<LangQuery>) -> Response {
     pages::verify(q.lang(), None)
 }
 
@@ -206,12 +196,8 @@ pub async fn verify_upload_form(
         Err(e) => Err(e),
     };
     match result {
-        Ok(u) => pages::verify(lang, Some(&u)).into_response(),
-        Err(e) => (
-            e.status(),
-            pages::upload_problem(lang, &e.detail_vi, &e.detail_en),
-        )
-            .into_response(),
+        Ok(u) => pages::verify(lang, Some(&u)),
+        Err(e) => pages::upload_problem(lang, &e),
     }
 }
 

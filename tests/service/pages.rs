@@ -390,6 +390,61 @@ fn the_admin_revokes_the_delegation_and_the_clerk_cancels_from_their_pages() {
     assert!(!s.get(&chair, "/official").text().contains(&id));
 }
 
+#[test]
+fn what_people_type_is_escaped_once_on_the_form_the_result_the_search_and_the_public_page() {
+    let s = Served::start();
+    let clerk = s.browser("van-thu", "dev-clerk-password");
+    let form = s.get(&clerk, "/clerk/issue/signature").text();
+    let name = "<script>\"&' Hương";
+    // Each character HTML gives a meaning to, escaped once (not left raw, not escaped twice).
+    let escaped = "&#60;script&#62;&#34;&#38;&#39; Hương";
+    let mut fields = Vec::new();
+    flatten(&signature_sample(), "", &mut fields);
+    for (k, v) in &mut fields {
+        if k == "requester.full_name" {
+            *v = name.into();
+        }
+    }
+    fields.push(("csrf".into(), hidden(&form, "csrf")));
+    fields.push(("key".into(), hidden(&form, "key")));
+
+    // In a form field: the form comes back (another field is wrong) with the name as typed.
+    let mut wrong = fields.clone();
+    for (k, v) in &mut wrong {
+        if k == "requester.personal_id" {
+            *v = "123".into();
+        }
+    }
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&wrong));
+    assert_eq!(r.status, 422, "{}", r.text());
+    let page = r.text();
+    assert!(page.contains(&format!("value=\"{escaped}\"")), "{page}");
+    assert!(!page.contains("<script"), "{page}");
+    // The preview lists it and carries it on.
+    let mut go = fields.clone();
+    go.push(("go".into(), "preview".into()));
+    let page = s.form(&clerk, "/clerk/issue/signature", &pairs(&go)).text();
+    assert!(page.contains(&format!("<dd>{escaped}</dd>")), "{page}");
+    assert!(page.contains(&format!("value=\"{escaped}\"")), "{page}");
+    assert!(!page.contains("<script"), "{page}");
+
+    // Issued: the citizen's name on the clerk's result page and in the search's list.
+    let r = s.form(&clerk, "/clerk/issue/signature", &pairs(&fields));
+    assert_eq!(r.status, 303, "{}", r.text());
+    let result = r.header("location").unwrap().to_owned();
+    let id = result.strip_prefix("/clerk/documents/").unwrap().to_owned();
+    let page = s.get(&clerk, &result).text();
+    assert!(page.contains(escaped), "{page}");
+    assert!(!page.contains("<script"), "{page}");
+    let list = s.get(&clerk, "/clerk/search?name=script").text();
+    assert!(list.contains(&format!("<td>{escaped}</td>")), "{list}");
+    assert!(!list.contains("<script"), "{list}");
+    // The public page shows initials: the first one is the "<", escaped.
+    let public = s.get(&Caller::Anonymous, &format!("/v/{id}")).text();
+    assert!(public.contains("&#60;. H."), "{public}");
+    assert!(!public.contains("<."), "{public}");
+}
+
 /// The text of element `<code id="{id}">…</code>` on a page.
 fn code(page: &str, id: &str) -> String {
     let marker = format!("<code id=\"{id}\">");
