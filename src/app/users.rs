@@ -305,6 +305,8 @@ pub fn create_user(app: &App, actor: &str, new: NewUser) -> Result<User, AppErro
     }
     check_password_rules(&new.password)?;
     refuse_dev_password(app, &new.password)?;
+    // Hashed before the unit of work: argon2 takes tens of milliseconds that other writers
+    // need not wait for behind the write lock.
     let password_hash = hash_password(&new.password)?;
     app.registry()?.unit_of_work(|db| {
         match (&new.official_id, new.role.signs()) {
