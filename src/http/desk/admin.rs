@@ -3,49 +3,50 @@
 
 use std::collections::HashMap;
 
+use askama::Template;
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::RawQuery;
-use axum::extract::State as AxumState;
+use axum::extract::{RawQuery, State as AxumState};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-#[allow(clippy::wildcard_imports)]
-use super::*;
+use super::{
+    DelegationState, DelegationView, Note, chrome, csrf, failed, form, lang_of, local_time, query,
+    words,
+};
+use crate::app::users::{Principal, Role};
 use crate::app::{self, AppError};
-use crate::http::pages::see_other;
+use crate::http::pages::{Chrome, Lang, render, render_with, see_other, with_lang};
+use crate::http::{ApiError, State};
 
-/// The admin's pages, linked from each of them.
-fn admin_nav(lang: Lang, here: &str) -> String {
-    let links = [
-        ("/admin", "Tổng quan", "Overview"),
-        ("/admin/users", "Người dùng", "Users"),
-        (
-            "/admin/officials",
-            "Cán bộ, chứng thư số",
-            "Officials, certificates",
-        ),
-        ("/admin/delegations", "Ủy quyền ký", "Delegations"),
-        ("/admin/audit", "Nhật ký", "Audit log"),
-    ];
-    let items: Vec<String> = links
-        .iter()
-        .map(|(path, vi, en)| {
-            if *path == here {
-                format!("<b>{}</b>", pick(lang, vi, en))
-            } else {
-                format!(
-                    "<a href=\"{}\">{}</a>",
-                    esc(&with_lang(path, lang)),
-                    pick(lang, vi, en)
-                )
-            }
-        })
-        .collect();
-    format!(
-        "<p class=\"tabs\" id=\"admin-nav\">{}</p>",
-        items.join(" · ")
-    )
+/// The admin's pages, linked from each of them (`admin/nav.html`).
+const ADMIN_PAGES: [(&str, &str, &str); 5] = [
+    ("/admin", "Tổng quan", "Overview"),
+    ("/admin/users", "Người dùng", "Users"),
+    (
+        "/admin/officials",
+        "Cán bộ, chứng thư số",
+        "Officials, certificates",
+    ),
+    ("/admin/delegations", "Ủy quyền ký", "Delegations"),
+    ("/admin/audit", "Nhật ký", "Audit log"),
+];
+
+/// The roles a user may be given, with how the form names them.
+const ROLES: [(&str, &str); 4] = [
+    ("clerk", "Một cửa (clerk)"),
+    ("official", "Lãnh đạo ký (official)"),
+    ("seal", "Giữ dấu (seal)"),
+    ("admin", "Quản trị (admin)"),
+];
+
+#[derive(Template)]
+#[template(path = "admin/home.html")]
+struct HomePage {
+    c: Chrome,
+    tab: &'static str,
+    a: crate::archive::outbox::Status,
+    oldest_minutes: i64,
 }
 
 /// `GET /admin`: the archive's state (backlog, oldest waiting, failures and their reasons)
@@ -63,71 +64,45 @@ pub async fn admin_home(
         Ok(f) => f,
         Err(e) => return failed(lang, &p, &e),
     };
-    let mut b = format!(
-        "<h1>{}</h1>{}<h2>{}</h2><dl id=\"archive\"><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{} KB</dd>",
-        pick(lang, "Quản trị", "Administration"),
-        admin_nav(lang, "/admin"),
-        pick(lang, "Lưu trữ", "Archive"),
-        pick(lang, "Đang chờ", "Waiting"),
-        archive.pending,
-        pick(lang, "Lỗi, sẽ thử lại", "Failed, to be retried"),
-        archive.failed,
-        pick(lang, "Đã lưu", "Archived"),
-        archive.archived,
-        pick(lang, "Dung lượng chờ", "Bytes waiting"),
-        archive.waiting_bytes.div_ceil(1024),
-    );
-    if let Some(w) = &archive.oldest_waiting {
-        let age =
-            time::OffsetDateTime::parse(&w.since, &time::format_description::well_known::Rfc3339)
-                .map(|t| (now - t).whole_minutes().max(0))
-                .unwrap_or(0);
-        b.push_str(&format!(
-            "<dt>{}</dt><dd>{} ({} {}, {} {})</dd>",
-            pick(lang, "Chờ lâu nhất", "Oldest waiting"),
-            esc(&w.key),
-            age,
-            pick(lang, "phút", "minutes"),
-            w.attempts,
-            pick(lang, "lần thử", "attempts"),
-        ));
+    let oldest_minutes = archive.oldest_waiting.as_ref().map_or(0, |w| {
+        time::OffsetDateTime::parse(&w.since, &time::format_description::well_known::Rfc3339)
+            .map(|t| (now - t).whole_minutes().max(0))
+            .unwrap_or(0)
+    });
+    render(&HomePage {
+        c: chrome(lang, &p, lang.t("Quản trị", "Administration"), "/admin"),
+        tab: "/admin",
+        a: archive,
+        oldest_minutes,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage<'a> {
+    c: Chrome,
+    tab: &'static str,
+    csrf: String,
+    note: Option<Note>,
+    users: Vec<app::users::User>,
+    tokens: Vec<app::users::ApiToken>,
+    officials: Vec<crate::authority::Official>,
+    typed: &'a HashMap<String, String>,
+}
+
+impl UsersPage<'_> {
+    /// What was typed into `name`.
+    fn v(&self, name: &str) -> &str {
+        self.typed.get(name).map_or("", String::as_str)
     }
-    if archive.archived_without_retention > 0 {
-        b.push_str(&format!(
-            "<dt>{}</dt><dd class=\"warn\">{}</dd>",
-            pick(
-                lang,
-                "Lưu không đủ thời hạn giữ",
-                "Archived without the retention needed"
-            ),
-            archive.archived_without_retention
-        ));
+
+    /// The username of a token's user.
+    fn owner(&self, t: &app::users::ApiToken) -> String {
+        self.users
+            .iter()
+            .find(|u| u.id == t.user_id)
+            .map_or_else(|| t.user_id.to_string(), |u| u.username.clone())
     }
-    b.push_str("</dl>");
-    if archive.failures.is_empty() {
-        b.push_str(&format!(
-            "<p class=\"ok\" id=\"failures\">{}</p>",
-            pick(lang, "Không có lỗi lưu trữ.", "No archive failures.")
-        ));
-    } else {
-        b.push_str(&format!(
-            "<h2>{}</h2><table id=\"failures\"><tr><th>{}</th><th>{}</th></tr>",
-            pick(lang, "Lỗi và nguyên nhân", "Failures and their reasons"),
-            pick(lang, "Nguyên nhân", "Reason"),
-            pick(lang, "Số giấy tờ", "Documents"),
-        ));
-        for (reason, n) in &archive.failures {
-            b.push_str(&format!("<tr><td>{}</td><td>{n}</td></tr>", esc(reason)));
-        }
-        b.push_str("</table>");
-    }
-    signed_in(
-        lang,
-        &p,
-        &pick(lang, "Quản trị", "Administration"),
-        "/admin",
-        &b,
-    )
 }
 
 /// `GET /admin/users`: users with their roles, disable or enable each; API tokens, make or
@@ -146,7 +121,7 @@ async fn users(
     p: &Principal,
     lang: Lang,
     typed: &HashMap<String, String>,
-    message: Option<(bool, String)>,
+    note: Option<Note>,
 ) -> Response {
     let found = state
         .blocking(|app, _| {
@@ -161,150 +136,22 @@ async fn users(
         Ok(f) => f,
         Err(e) => return failed(lang, p, &e),
     };
-    let v = |k: &str| esc(typed.get(k).map_or("", String::as_str));
-    let mut b = format!(
-        "<h1>{}</h1>{}{}<table id=\"users\"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
-        pick(lang, "Người dùng", "Users"),
-        admin_nav(lang, "/admin/users"),
-        note(message.as_ref()),
-        pick(lang, "Tên đăng nhập, tên", "Username, name"),
-        pick(lang, "Vai trò", "Role"),
-        pick(lang, "Cán bộ", "Official"),
-    );
-    for u in &list {
-        b.push_str(&format!(
-            "<tr><td>{}<br>{}{}</td><td>{}</td><td>{}</td><td><form class=\"inline\" method=\"post\" action=\"/admin/users/state{}\">{}\
-<input type=\"hidden\" name=\"username\" value=\"{}\"><input type=\"hidden\" name=\"disabled\" value=\"{}\"><button>{}</button></form></td></tr>",
-            esc(&u.username),
-            esc(&u.display_name),
-            if u.disabled {
-                format!(" <span class=\"bad\">{}</span>", pick(lang, "(đã khóa)", "(disabled)"))
-            } else {
-                String::new()
-            },
-            u.role.as_str(),
-            esc(u.official_id.as_deref().unwrap_or("")),
-            suffix(lang),
-            csrf_input(p),
-            esc(&u.username),
-            if u.disabled { "0" } else { "1" },
-            if u.disabled {
-                pick(lang, "Mở khóa", "Enable")
-            } else {
-                pick(lang, "Khóa", "Disable")
-            },
-        ));
-    }
-    let roles: String = [
-        ("clerk", "Một cửa (clerk)"),
-        ("official", "Lãnh đạo ký (official)"),
-        ("seal", "Giữ dấu (seal)"),
-        ("admin", "Quản trị (admin)"),
-    ]
-    .iter()
-    .map(|(r, label)| {
-        format!(
-            "<option value=\"{r}\"{}>{label}</option>",
-            if typed.get("role").map(String::as_str) == Some(*r) {
-                " selected"
-            } else {
-                ""
-            }
-        )
-    })
-    .collect();
-    let official_options: String = officials
-        .iter()
-        .map(|o| {
-            format!(
-                "<option value=\"{}\"{}>{} — {}</option>",
-                esc(&o.id),
-                if typed.get("official_id") == Some(&o.id) {
-                    " selected"
-                } else {
-                    ""
-                },
-                esc(&o.full_name),
-                esc(&o.title)
-            )
-        })
-        .collect();
-    b.push_str(&format!(
-        "</table><h2>{}</h2><form method=\"post\" action=\"/admin/users{}\" id=\"add-user\">{}\
-<label>{}<input name=\"username\" value=\"{}\" autocapitalize=\"none\" required></label>\
-<label>{}<input name=\"display_name\" value=\"{}\" required></label>\
-<label>{}<select name=\"role\">{roles}</select></label>\
-<label>{}<select name=\"official_id\"><option value=\"\">{}</option>{official_options}</select></label>\
-<label>{}<input type=\"password\" name=\"password\" autocomplete=\"new-password\" required></label>\
-<button>{}</button></form>",
-        pick(lang, "Thêm người dùng", "Add a user"),
-        suffix(lang),
-        csrf_input(p),
-        pick(lang, "Tên đăng nhập", "Username"),
-        v("username"),
-        pick(lang, "Họ tên", "Name"),
-        v("display_name"),
-        pick(lang, "Vai trò", "Role"),
-        pick(lang, "Là cán bộ (vai trò ký, giữ dấu)", "Acts as official (signing roles)"),
-        pick(lang, "— không —", "— none —"),
-        pick(lang, "Mật khẩu ban đầu (ít nhất 12 ký tự)", "Initial password (12 characters or more)"),
-        pick(lang, "Thêm", "Add"),
-    ));
-    b.push_str(&format!(
-        "<h2>{}</h2><table id=\"tokens\"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
-        pick(lang, "Mã truy cập API", "API tokens"),
-        pick(lang, "Mục đích", "Label"),
-        pick(lang, "Người dùng, vai trò", "User, role"),
-        pick(lang, "Tạo lúc", "Made"),
-    ));
-    for t in &tokens {
-        let who = list
-            .iter()
-            .find(|u| u.id == t.user_id)
-            .map_or_else(|| t.user_id.to_string(), |u| u.username.clone());
-        b.push_str(&format!(
-            "<tr><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
-            esc(&t.label),
-            esc(&who),
-            t.role.as_str(),
-            esc(&t.created_at),
-            match &t.revoked_at {
-                Some(at) => format!("<span class=\"bad\">{} {}</span>", pick(lang, "Thu hồi", "Revoked"), esc(at)),
-                None => format!(
-                    "<form class=\"inline\" method=\"post\" action=\"/admin/tokens/revoke{}\">{}<input type=\"hidden\" name=\"token\" value=\"{}\"><button>{}</button></form>",
-                    suffix(lang),
-                    csrf_input(p),
-                    t.id,
-                    pick(lang, "Thu hồi", "Revoke")
-                ),
-            }
-        ));
-    }
-    let user_options: String = list
-        .iter()
-        .filter(|u| !u.disabled)
-        .map(|u| format!("<option value=\"{0}\">{0}</option>", esc(&u.username)))
-        .collect();
-    b.push_str(&format!(
-        "</table><form method=\"post\" action=\"/admin/tokens{}\" id=\"add-token\">{}\
-<label>{}<select name=\"username\">{user_options}</select></label><label>{}<input name=\"label\" required></label><button>{}</button></form>",
-        suffix(lang),
-        csrf_input(p),
-        pick(lang, "Cho người dùng", "For user"),
-        pick(lang, "Mục đích", "Label"),
-        pick(lang, "Tạo mã", "Make a token"),
-    ));
-    let mut r = signed_in(
-        lang,
-        p,
-        &pick(lang, "Người dùng", "Users"),
-        "/admin/users",
-        &b,
-    );
-    if message.as_ref().is_some_and(|(ok, _)| !ok) {
-        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    r
+    let status = if note.as_ref().is_some_and(Note::is_bad) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = UsersPage {
+        c: chrome(lang, p, lang.t("Người dùng", "Users"), "/admin/users"),
+        tab: "/admin/users",
+        csrf: csrf(p),
+        note,
+        users: list,
+        tokens,
+        officials,
+        typed,
+    };
+    render_with(status, &page)
 }
 
 /// `POST /admin/users`: adds a user; refusals in words, with what was typed.
@@ -318,8 +165,8 @@ pub async fn add_user(
     let f = form(&body);
     let g = |k: &str| f.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let Some(role) = Role::parse(&g("role")) else {
-        let m = pick(lang, "Chọn vai trò.", "Choose a role.");
-        return users(&state, &p, lang, &f, Some((false, m))).await;
+        let m = lang.t("Chọn vai trò.", "Choose a role.").to_owned();
+        return users(&state, &p, lang, &f, Some(Note::bad(m))).await;
     };
     let new = app::users::NewUser {
         username: g("username"),
@@ -334,17 +181,17 @@ pub async fn add_user(
         .await
     {
         Ok(u) => {
-            let m = pick(lang, "Đã thêm", "Added");
+            let m = lang.t("Đã thêm", "Added");
             users(
                 &state,
                 &p,
                 lang,
                 &HashMap::new(),
-                Some((true, format!("{m}: {}", u.username))),
+                Some(Note::ok(format!("{m}: {}", u.username))),
             )
             .await
         }
-        Err(e) => users(&state, &p, lang, &f, Some((false, words(lang, &e)))).await,
+        Err(e) => users(&state, &p, lang, &f, Some(Note::bad(words(lang, &e)))).await,
     }
 }
 
@@ -381,7 +228,7 @@ pub async fn user_state(
                 &p,
                 lang,
                 &HashMap::new(),
-                Some((false, words(lang, &e))),
+                Some(Note::bad(words(lang, &e))),
             )
             .await
         }
@@ -409,7 +256,7 @@ pub async fn add_token(
                 Lang::Vi => format!("Mã mới (chỉ hiện một lần, hãy lưu lại ngay): {secret}"),
                 Lang::En => format!("The new token (shown once, keep it now): {secret}"),
             };
-            let mut r = users(&state, &p, lang, &HashMap::new(), Some((true, m))).await;
+            let mut r = users(&state, &p, lang, &HashMap::new(), Some(Note::ok(m))).await;
             r.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
@@ -420,7 +267,7 @@ pub async fn add_token(
                 &p,
                 lang,
                 &HashMap::new(),
-                Some((false, words(lang, &e))),
+                Some(Note::bad(words(lang, &e))),
             )
             .await
         }
@@ -452,50 +299,61 @@ pub async fn revoke_token(
                 &p,
                 lang,
                 &HashMap::new(),
-                Some((false, words(lang, &e))),
+                Some(Note::bad(words(lang, &e))),
             )
             .await
         }
     }
 }
 
-fn revocation_words(lang: Lang, r: &crate::validation::chain::RevocationStatus) -> String {
-    use crate::validation::chain::RevocationStatus as R;
-    match r {
-        R::Good => format!(
-            "<span class=\"ok\">{}</span>",
-            pick(
-                lang,
-                "Chưa bị thu hồi (CRL còn hạn)",
-                "Not revoked (current CRL)"
-            )
-        ),
-        R::Revoked(at) => format!(
-            "<span class=\"bad\">{} {}</span>",
-            pick(lang, "ĐÃ BỊ THU HỒI từ", "REVOKED since"),
-            time::OffsetDateTime::from_unix_timestamp(*at)
-                .map_or_else(|_| at.to_string(), local_time)
-        ),
-        R::Stale => format!(
-            "<span class=\"warn\">{}</span>",
-            pick(
-                lang,
-                "Không rõ: CRL đã quá hạn cập nhật",
-                "Unknown: the CRL is past its next update"
-            )
-        ),
-        R::Unknown => format!(
-            "<span class=\"warn\">{}</span>",
-            pick(
-                lang,
-                "Không rõ: chưa cấu hình CRL của nơi cấp",
-                "Unknown: no CRL of its issuer is configured"
-            )
-        ),
-        _ => format!(
-            "<span class=\"warn\">{}</span>",
-            pick(lang, "Không đọc được", "Unreadable")
-        ),
+/// How a certificate's revocation stands, for the page.
+enum Revocation {
+    Good,
+    /// Revoked since (local time).
+    Revoked(String),
+    Stale,
+    Unknown,
+    Unreadable,
+}
+
+/// A registered certificate as the officials' page shows it.
+struct CertificateView {
+    subject: String,
+    issuer: String,
+    from: String,
+    until: String,
+    in_force: bool,
+    revocation: Revocation,
+    serial: String,
+    key_location: String,
+    /// The title on the certificate, when it no longer matches the register.
+    title_differs: Option<String>,
+}
+
+/// An official with their certificates.
+struct OfficialView {
+    id: String,
+    full_name: String,
+    title: String,
+    certificates: Vec<CertificateView>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/officials.html")]
+struct OfficialsPage<'a> {
+    c: Chrome,
+    tab: &'static str,
+    csrf: String,
+    note: Option<Note>,
+    officials: Vec<OfficialView>,
+    typed: &'a HashMap<String, String>,
+    key_location: &'a str,
+}
+
+impl OfficialsPage<'_> {
+    /// What was typed into `name`.
+    fn v(&self, name: &str) -> &str {
+        self.typed.get(name).map_or("", String::as_str)
     }
 }
 
@@ -516,8 +374,9 @@ async fn officials(
     p: &Principal,
     lang: Lang,
     typed: &HashMap<String, String>,
-    message: Option<(bool, String)>,
+    note: Option<Note>,
 ) -> Response {
+    use crate::validation::chain::RevocationStatus as R;
     let found = state
         .blocking(|app, _| Ok((app::admin::officials_with_certificates(app)?, app.now())))
         .await;
@@ -525,112 +384,56 @@ async fn officials(
         Ok(f) => f,
         Err(e) => return failed(lang, p, &e),
     };
-    let mut b = format!(
-        "<h1>{}</h1>{}{}<ul id=\"officials\" class=\"queue\">",
-        pick(lang, "Cán bộ và chứng thư số", "Officials and certificates"),
-        admin_nav(lang, "/admin/officials"),
-        note(message.as_ref()),
-    );
-    for (o, certs) in &list {
-        b.push_str(&format!(
-            "<li id=\"o-{}\"><b>{}</b> — {}<br>{}{}",
-            esc(&o.id),
-            esc(&o.full_name),
-            esc(&o.title),
-            esc(&o.id),
-            if certs.is_empty() {
-                format!(
-                    "<br><span class=\"warn\">{}</span>",
-                    pick(lang, "Chưa có chứng thư số.", "No certificate registered.")
-                )
-            } else {
-                String::new()
-            }
-        ));
-        for c in certs {
-            let cert = &c.certificate;
-            let (from, until) = cert.validity();
-            let in_force = from <= now && now <= until;
-            b.push_str(&format!(
-                "<dl class=\"stack cert\"><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{} – {} {}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}; {}</dd></dl>",
-                pick(lang, "Chủ thể", "Subject"),
-                esc(&cert.subject()),
-                pick(lang, "Nơi cấp", "Issuer"),
-                esc(&cert.issuer()),
-                pick(lang, "Hiệu lực", "Valid"),
-                esc(&local_time(from)),
-                esc(&local_time(until)),
-                if in_force {
-                    String::new()
-                } else {
-                    format!("<span class=\"bad\">{}</span>", pick(lang, "(hết hạn hoặc chưa có hiệu lực)", "(expired or not yet valid)"))
-                },
-                pick(lang, "Tình trạng thu hồi", "Revocation"),
-                revocation_words(lang, &c.revocation),
-                pick(lang, "Số sê-ri, khóa", "Serial, key"),
-                esc(&cert.serial_hex()),
-                esc(&c.key_location),
-            ));
-            if let Some(t) = &c.title_differs {
-                b.push_str(&format!(
-                    "<p class=\"warn title-mismatch\">⚠ {}</p>",
-                    esc(&match lang {
-                        Lang::Vi => format!(
-                            "Chức danh trên chứng thư số (“{t}”) không còn khớp với chức danh trong sổ (“{}”): cần cấp lại chứng thư số.",
-                            o.title
-                        ),
-                        Lang::En => format!(
-                            "The certificate's title (“{t}”) no longer matches the register (“{}”): it needs re-issuing.",
-                            o.title
-                        ),
-                    })
-                ));
-            }
-        }
-        b.push_str("</li>");
-    }
-    let official_options: String = list
-        .iter()
-        .map(|(o, _)| {
-            format!(
-                "<option value=\"{}\"{}>{} — {}</option>",
-                esc(&o.id),
-                if typed.get("official") == Some(&o.id) {
-                    " selected"
-                } else {
-                    ""
-                },
-                esc(&o.full_name),
-                esc(&o.title)
-            )
+    let officials = list
+        .into_iter()
+        .map(|(o, certs)| OfficialView {
+            certificates: certs
+                .iter()
+                .map(|c| {
+                    let cert = &c.certificate;
+                    let (from, until) = cert.validity();
+                    CertificateView {
+                        subject: cert.subject(),
+                        issuer: cert.issuer(),
+                        from: local_time(from),
+                        until: local_time(until),
+                        in_force: from <= now && now <= until,
+                        revocation: match &c.revocation {
+                            R::Good => Revocation::Good,
+                            R::Revoked(at) => Revocation::Revoked(
+                                time::OffsetDateTime::from_unix_timestamp(*at)
+                                    .map_or_else(|_| at.to_string(), local_time),
+                            ),
+                            R::Stale => Revocation::Stale,
+                            R::Unknown => Revocation::Unknown,
+                            R::Unreadable => Revocation::Unreadable,
+                        },
+                        serial: cert.serial_hex(),
+                        key_location: c.key_location.clone(),
+                        title_differs: c.title_differs.clone(),
+                    }
+                })
+                .collect(),
+            id: o.id,
+            full_name: o.full_name,
+            title: o.title,
         })
         .collect();
-    b.push_str(&format!(
-        "</ul><h2>{}</h2><form method=\"post\" action=\"/admin/officials/certificates{}\" id=\"add-cert\">{}\
-<label>{}<select name=\"official\">{official_options}</select></label>\
-<label for=\"pem\">{}</label><textarea id=\"pem\" name=\"pem\" rows=\"6\" required>{}</textarea>\
-<label>{}<input name=\"key_location\" value=\"{}\"></label><button>{}</button></form>",
-        pick(lang, "Đăng ký chứng thư số", "Register a certificate"),
-        suffix(lang),
-        csrf_input(p),
-        pick(lang, "Của cán bộ", "For official"),
-        pick(lang, "Chứng thư số (PEM, dán nội dung tệp .pem)", "Certificate (PEM, paste the .pem file)"),
-        esc(typed.get("pem").map_or("", String::as_str)),
-        pick(lang, "Khóa ở đâu (external: USB token, ứng dụng ký)", "Where the key is (external: a token, a signing app)"),
-        esc(typed.get("key_location").map_or("external", String::as_str)),
-        pick(lang, "Đăng ký", "Register"),
-    ));
-    let mut r = signed_in(
-        lang,
-        p,
-        &pick(lang, "Cán bộ", "Officials"),
-        "/admin/officials",
-        &b,
-    );
-    if message.as_ref().is_some_and(|(ok, _)| !ok) {
-        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    r
+    let status = if note.as_ref().is_some_and(Note::is_bad) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = OfficialsPage {
+        c: chrome(lang, p, lang.t("Cán bộ", "Officials"), "/admin/officials"),
+        tab: "/admin/officials",
+        csrf: csrf(p),
+        note,
+        officials,
+        typed,
+        key_location: typed.get("key_location").map_or("external", String::as_str),
+    };
+    render_with(status, &page)
 }
 
 /// `POST /admin/officials/certificates`: registers a PEM certificate to an official, with the
@@ -668,10 +471,10 @@ pub async fn add_certificate(
         .await;
     match done {
         Ok(subject) => {
-            let m = format!("{}: {subject}", pick(lang, "Đã đăng ký", "Registered"));
-            officials(&state, &p, lang, &HashMap::new(), Some((true, m))).await
+            let m = format!("{}: {subject}", lang.t("Đã đăng ký", "Registered"));
+            officials(&state, &p, lang, &HashMap::new(), Some(Note::ok(m))).await
         }
-        Err(e) => officials(&state, &p, lang, &f, Some((false, words(lang, &e)))).await,
+        Err(e) => officials(&state, &p, lang, &f, Some(Note::bad(words(lang, &e)))).await,
     }
 }
 
@@ -681,8 +484,35 @@ pub async fn add_certificate(
 const AUDIT_SHOWN: i64 = 100;
 const AUDIT_DETAIL_BYTES: usize = 200;
 
-/// `GET /admin/audit`: the log, newest first ([`AUDIT_SHOWN`]), filtered by actor, action and subject; with
-/// `verify=1`, the chain re-checked and the result said.
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    c: Chrome,
+    tab: &'static str,
+    report: Option<crate::audit::AuditReport>,
+    actor: String,
+    action: String,
+    subject: String,
+    entries: Vec<crate::audit::AuditEntry>,
+}
+
+impl AuditPage {
+    /// An entry's details, cut to [`AUDIT_DETAIL_BYTES`] on a character boundary.
+    fn details<'e>(&self, e: &'e crate::audit::AuditEntry) -> std::borrow::Cow<'e, str> {
+        if e.details.len() > AUDIT_DETAIL_BYTES {
+            let mut cut = AUDIT_DETAIL_BYTES;
+            while !e.details.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}…", &e.details[..cut]).into()
+        } else {
+            e.details.as_str().into()
+        }
+    }
+}
+
+/// `GET /admin/audit`: the log, newest first ([`AUDIT_SHOWN`]), filtered by actor, action and
+/// subject; with `verify=1`, the chain re-checked and the result said.
 pub async fn audit_page(
     AxumState(state): AxumState<State>,
     Extension(p): Extension<Principal>,
@@ -697,13 +527,13 @@ pub async fn audit_page(
     };
     let (actor, action, subject) = (g("actor"), g("action"), g("subject"));
     let verify = q.contains_key("verify");
-    let (a, b_, c) = (actor.clone(), action.clone(), subject.clone());
+    let (a, b, c) = (actor.clone(), action.clone(), subject.clone());
     let found = state
         .blocking(move |app, _| {
             let entries = app::admin::audit_search(
                 app,
                 a.as_deref(),
-                b_.as_deref(),
+                b.as_deref(),
                 c.as_deref(),
                 AUDIT_SHOWN,
             )?;
@@ -719,99 +549,26 @@ pub async fn audit_page(
         Ok(f) => f,
         Err(e) => return failed(lang, &p, &e),
     };
-    let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
-    let mut b = format!(
-        "<h1>{}</h1>{}",
-        pick(lang, "Nhật ký", "Audit log"),
-        admin_nav(lang, "/admin/audit")
-    );
-    if let Some(r) = &report {
-        if r.problems.is_empty() {
-            b.push_str(&format!(
-                "<p class=\"ok\" id=\"verified\">{}</p>",
-                match lang {
-                    Lang::Vi => format!(
-                        "Chuỗi nhật ký nguyên vẹn: {} mục, không mục nào bị sửa, xóa hay cắt bớt.",
-                        r.entries
-                    ),
-                    Lang::En => format!(
-                        "The chain is intact: {} entries, none edited, deleted or cut off.",
-                        r.entries
-                    ),
-                }
-            ));
-        } else {
-            b.push_str(&format!(
-                "<div class=\"bad\" id=\"verified\"><p>{}</p><ul>",
-                match lang {
-                    Lang::Vi => format!(
-                        "Chuỗi nhật ký KHÔNG nguyên vẹn ({} vấn đề):",
-                        r.problems.len()
-                    ),
-                    Lang::En => format!("The chain is NOT intact ({} problems):", r.problems.len()),
-                }
-            ));
-            for pr in &r.problems {
-                b.push_str(&format!("<li>#{}: {}</li>", pr.seq, esc(&pr.what)));
-            }
-            b.push_str("</ul></div>");
-        }
-    }
-    b.push_str(&format!(
-        "<form method=\"get\" action=\"/admin/audit\" id=\"filter\">{}\
-<label>{}<input name=\"actor\" value=\"{}\"></label><label>{}<input name=\"action\" value=\"{}\"></label>\
-<label>{}<input name=\"subject\" value=\"{}\"></label><button>{}</button>\
-<button name=\"verify\" value=\"1\" id=\"verify\">{}</button></form>",
-        if lang == Lang::En { "<input type=\"hidden\" name=\"lang\" value=\"en\">" } else { "" },
-        pick(lang, "Người thực hiện", "Actor"),
-        v(&actor),
-        pick(lang, "Hành động (bắt đầu bằng)", "Action (starts with)"),
-        v(&action),
-        pick(lang, "Đối tượng (có chứa)", "Subject (contains)"),
-        v(&subject),
-        pick(lang, "Lọc", "Filter"),
-        pick(lang, "Kiểm tra chuỗi nhật ký", "Verify the chain"),
-    ));
-    if entries.is_empty() {
-        b.push_str(&format!(
-            "<p id=\"entries\">{}</p>",
-            pick(lang, "Không có mục nào.", "No entries.")
-        ));
-    } else {
-        b.push_str(&format!(
-            "<table id=\"entries\"><tr><th>#</th><th>{}</th><th>{}</th></tr>",
-            pick(lang, "Thời điểm, người", "When, who"),
-            pick(lang, "Hành động, đối tượng", "Action, subject"),
-        ));
-        for e in &entries {
-            let details = if e.details.len() > AUDIT_DETAIL_BYTES {
-                let mut cut = AUDIT_DETAIL_BYTES;
-                while !e.details.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                format!("{}…", &e.details[..cut])
-            } else {
-                e.details.clone()
-            };
-            b.push_str(&format!(
-                "<tr><td>{}</td><td>{}<br>{}</td><td><b>{}</b> {}<br><code>{}</code></td></tr>",
-                e.seq,
-                esc(&e.at),
-                esc(&e.actor),
-                esc(&e.action),
-                esc(&e.subject),
-                esc(&details),
-            ));
-        }
-        b.push_str("</table>");
-    }
-    signed_in(
-        lang,
-        &p,
-        &pick(lang, "Nhật ký", "Audit log"),
-        "/admin/audit",
-        &b,
-    )
+    render(&AuditPage {
+        c: chrome(lang, &p, lang.t("Nhật ký", "Audit log"), "/admin/audit"),
+        tab: "/admin/audit",
+        report,
+        actor: actor.unwrap_or_default(),
+        action: action.unwrap_or_default(),
+        subject: subject.unwrap_or_default(),
+        entries,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/delegations.html")]
+struct DelegationsPage<'a> {
+    c: Chrome,
+    tab: &'static str,
+    csrf: String,
+    list: Vec<DelegationView>,
+    in_force: usize,
+    refusal: Option<&'a ApiError>,
 }
 
 /// `GET /admin/delegations`: every delegation, whether it is in force today, and a form to
@@ -837,70 +594,24 @@ async fn delegations(
         Ok(f) => f,
         Err(e) => return failed(lang, p, &e),
     };
-    let mut b = format!(
-        "<h1>{}</h1>{}",
-        pick(lang, "Ủy quyền ký", "Delegations"),
-        admin_nav(lang, "/admin/delegations")
-    );
-    let in_force = |d: &crate::authority::Delegation| {
-        d.revoked.is_none() && d.valid_from <= now && now <= d.valid_until
+    let list: Vec<DelegationView> = list.iter().map(|d| DelegationView::of(d, now)).collect();
+    let page = DelegationsPage {
+        c: chrome(
+            lang,
+            p,
+            lang.t("Ủy quyền ký", "Delegations"),
+            "/admin/delegations",
+        ),
+        tab: "/admin/delegations",
+        csrf: csrf(p),
+        in_force: list
+            .iter()
+            .filter(|d| matches!(d.state, DelegationState::InForce))
+            .count(),
+        list,
+        refusal,
     };
-    b.push_str(&format!(
-        "<p id=\"in-force\">{}</p>",
-        match lang {
-            Lang::Vi => format!(
-                "Hôm nay có {} ủy quyền đang có hiệu lực trên tổng số {}.",
-                list.iter().filter(|d| in_force(d)).count(),
-                list.len()
-            ),
-            Lang::En => format!(
-                "{} of {} delegations are in force today.",
-                list.iter().filter(|d| in_force(d)).count(),
-                list.len()
-            ),
-        }
-    ));
-    if let Some(e) = refusal {
-        b.push_str(&format!(
-            "<p class=\"bad\" id=\"message\">{}</p>",
-            esc(match lang {
-                Lang::Vi => &e.detail_vi,
-                Lang::En => &e.detail_en,
-            })
-        ));
-    }
-    b.push_str("<ul id=\"delegations\" class=\"queue\">");
-    for d in &list {
-        b.push_str(&format!(
-            "<li>{}",
-            super::official::delegation_item(lang, d, now)
-        ));
-        if d.revoked.is_none() {
-            b.push_str(&format!(
-                "<form method=\"post\" action=\"/admin/delegations{}\">{}\
-<input type=\"hidden\" name=\"delegation\" value=\"{}\"><label>{}<input name=\"reason\" required></label>\
-<button>{}</button></form>",
-                suffix(lang),
-                csrf_input(p),
-                d.id,
-                pick(lang, "Lý do thu hồi", "Reason for revoking"),
-                pick(lang, "Thu hồi", "Revoke"),
-            ));
-        }
-        b.push_str("</li>");
-    }
-    b.push_str("</ul>");
-    let mut r = signed_in(
-        lang,
-        p,
-        &pick(lang, "Ủy quyền ký", "Delegations"),
-        "/admin/delegations",
-        &b,
-    );
-    if let Some(e) = refusal {
-        *r.status_mut() = e.status();
-    }
-    r
+    render_with(refusal.map_or(StatusCode::OK, ApiError::status), &page)
 }
 
 /// `POST /admin/delegations`: revokes `delegation` from now, for `reason`.

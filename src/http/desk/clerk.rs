@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{
-    Errors, WAIT_FOR_FIRST, busy, chrome, csrf, errors_at, errors_of, failed, form, form_key,
+    Errors, Opt, WAIT_FOR_FIRST, busy, chrome, csrf, errors_at, errors_of, failed, form, form_key,
     kind_title, lang_of, number_text, query, status_words,
 };
 use crate::app::users::Principal;
@@ -26,13 +26,6 @@ use crate::templates::{Catalog, Field, FieldType, Schema};
 
 // ---------------------------------------------------------------------------------------------
 // Home and search
-
-/// A choice in a `<select>`.
-struct Opt {
-    value: String,
-    label: String,
-    selected: bool,
-}
 
 /// The search form, with what was asked.
 struct SearchForm {

@@ -42,7 +42,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::pages::{Bar, Chrome, Lang, problem_page, with_lang};
+use super::pages::{Bar, Chrome, Lang, problem_page};
 use super::{ApiError, State};
 use crate::app;
 use crate::app::users::{Credential, Principal, Role};
@@ -317,71 +317,93 @@ fn local_time(t: time::OffsetDateTime) -> String {
     )
 }
 
-// ---------------------------------------------------------------------------------------------
-// Pages not yet on templates (the queue, the official's and the admin's): their HTML is built
-// by hand, escaped with `esc`, and wrapped in the layout by `signed_in`.
-
-#[derive(askama::Template)]
-#[template(path = "legacy.html")]
-struct LegacyPage<'a> {
-    c: Chrome,
-    body: &'a str,
+/// A choice in a `<select>`, or a checkbox or radio button.
+struct Opt {
+    value: String,
+    label: String,
+    selected: bool,
 }
 
-/// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// A success (`ok`) or refusal (`bad`) line at the top of a page (`macros.html`'s `note`).
+struct Note {
+    class: &'static str,
+    text: String,
+}
+
+impl Note {
+    fn ok(text: String) -> Note {
+        Note { class: "ok", text }
+    }
+
+    fn bad(text: String) -> Note {
+        Note { class: "bad", text }
+    }
+
+    fn is_bad(&self) -> bool {
+        self.class == "bad"
+    }
+}
+
+/// Whether a delegation is in force.
+enum DelegationState {
+    /// Revoked: from when, why.
+    Revoked(String, String),
+    /// In force now.
+    InForce,
+    /// Not revoked, but now is outside its validity.
+    Outside,
+}
+
+/// A delegation as the official's and the admin's pages list it (`delegation.html`).
+struct DelegationView {
+    id: i64,
+    /// The capacity lines it signs with.
+    first: String,
+    second: String,
+    delegator: String,
+    delegate: String,
+    from: String,
+    until: String,
+    basis_number: String,
+    basis_date: String,
+    kinds: String,
+    state: DelegationState,
+    /// The grants it rests on, each "KT. A → B (decision)".
+    chain: Vec<String>,
+    /// Whether it can still be revoked.
+    revocable: bool,
+}
+
+impl DelegationView {
+    fn of(d: &crate::authority::Delegation, now: time::OffsetDateTime) -> DelegationView {
+        let (first, second) = d.capacity_lines();
+        DelegationView {
+            id: d.id,
+            first,
+            second,
+            delegator: d.delegator.full_name.clone(),
+            delegate: d.delegate.full_name.clone(),
+            from: local_time(d.valid_from),
+            until: local_time(d.valid_until),
+            basis_number: d.basis_number.clone(),
+            basis_date: d.basis_date.clone(),
+            kinds: d.scope.join(", "),
+            state: match &d.revoked {
+                Some((at, reason)) => DelegationState::Revoked(local_time(*at), reason.clone()),
+                None if d.valid_from <= now && now <= d.valid_until => DelegationState::InForce,
+                None => DelegationState::Outside,
+            },
+            chain: d
+                .chain()
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} {} → {} ({})",
+                        l.mark, l.delegator.full_name, l.delegate.full_name, l.basis_number
+                    )
+                })
+                .collect(),
+            revocable: d.revoked.is_none(),
         }
     }
-    out
-}
-
-fn pick(lang: Lang, vi: &str, en: &str) -> String {
-    lang.t(vi, en).to_owned()
-}
-
-fn suffix(lang: Lang) -> &'static str {
-    lang.suffix()
-}
-
-fn csrf_input(p: &Principal) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        super::auth::CSRF_FIELD,
-        esc(&csrf(p))
-    )
-}
-
-/// A signed-in page around a body built by hand.
-fn signed_in(lang: Lang, p: &Principal, title: &str, here: &str, body: &str) -> Response {
-    super::pages::render(&LegacyPage {
-        c: chrome(lang, p, title, here),
-        body,
-    })
-}
-
-fn error_list(errors: &Errors, path: &str) -> String {
-    errors_at(errors, path)
-        .iter()
-        .map(|e| format!("<span class=\"err\">{}</span>", esc(e)))
-        .collect()
-}
-
-/// A refusal or a success line at the top of a page.
-fn note(message: Option<&(bool, String)>) -> String {
-    message.map_or_else(String::new, |(ok, m)| {
-        format!(
-            "<p class=\"{}\" id=\"message\">{}</p>",
-            if *ok { "ok" } else { "bad" },
-            esc(m)
-        )
-    })
 }

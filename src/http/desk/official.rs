@@ -3,18 +3,22 @@
 
 use std::collections::HashMap;
 
+use askama::Template;
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::RawQuery;
-use axum::extract::State as AxumState;
+use axum::extract::{RawQuery, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-#[allow(clippy::wildcard_imports)]
-use super::*;
+use super::{
+    DelegationState, DelegationView, Errors, Note, Opt, Submission, busy, chrome, csrf, failed,
+    form, form_key, form_pairs, kind_title, lang_of, local_time, number_text, query, submit,
+};
+use crate::app::users::Principal;
 use crate::app::{self, AppError};
+use crate::http::State;
 use crate::http::auth;
-use crate::http::pages::see_other;
+use crate::http::pages::{Chrome, Lang, render_with, see_other, with_lang};
 
 /// What the device page shows, carried in its form so that a refused completion shows it
 /// again: nothing here decides anything (the handle does).
@@ -43,6 +47,31 @@ impl DeviceStep {
             expires_at: g("expires_at"),
         }
     }
+
+    /// The step as the form's hidden inputs.
+    fn hidden(&self) -> [(&'static str, &str); 8] {
+        [
+            ("handle", &self.handle),
+            ("document", &self.document),
+            ("number", &self.number),
+            ("capacity_line", &self.capacity),
+            ("algorithm", &self.algorithm),
+            ("digest_hex", &self.digest_hex),
+            ("digest_base64", &self.digest_base64),
+            ("expires_at", &self.expires_at),
+        ]
+    }
+}
+
+#[derive(Template)]
+#[template(path = "official/device.html")]
+struct DevicePage<'a> {
+    c: Chrome,
+    csrf: String,
+    step: &'a DeviceStep,
+    expires_local: String,
+    key: &'a str,
+    problem: Option<&'a str>,
 }
 
 /// The device step: the digest to give the device, and a form for the raw signature it returns.
@@ -55,93 +84,29 @@ fn device_page(
     key: &str,
     problem: Option<&str>,
 ) -> Response {
-    let hidden = [
-        ("handle", &step.handle),
-        ("document", &step.document),
-        ("number", &step.number),
-        ("capacity_line", &step.capacity),
-        ("algorithm", &step.algorithm),
-        ("digest_hex", &step.digest_hex),
-        ("digest_base64", &step.digest_base64),
-        ("expires_at", &step.expires_at),
-    ]
-    .iter()
-    .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
-    .collect::<String>();
-    let b = format!(
-        "<h1>{}</h1><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd id=\"capacity\">{}</dd>\
-<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd id=\"expires\" data-expires=\"{}\">{} <span id=\"left\"></span></dd></dl>\
-<p>{}</p><p>SHA-256 (hex): <code id=\"digest-hex\">{}</code></p><p>Base64: <code id=\"digest-b64\">{}</code></p>\
-<button type=\"button\" id=\"copy\" data-copy=\"digest-b64\" data-done=\"{}\" hidden>{}</button>\
-<form method=\"post\" action=\"/official/complete{}\" id=\"complete\">{}<input type=\"hidden\" name=\"key\" value=\"{}\">{hidden}\
-<label for=\"signature\">{}</label><textarea id=\"signature\" name=\"signature\" rows=\"5\" required autocomplete=\"off\" spellcheck=\"false\"{}></textarea>\
-<span class=\"err\" id=\"signature-error\" data-message=\"{}\">{}</span><button id=\"complete-button\">{}</button></form>\
-<p><a href=\"{}\">{}</a></p><script src=\"/static/kyso.js\" defer></script>",
-        pick(
+    let page = DevicePage {
+        c: chrome(
             lang,
-            "Ký bằng thiết bị giữ khóa",
-            "Sign with a device that holds the key"
+            p,
+            lang.t("Ký bằng thiết bị", "Sign with a device"),
+            "/official",
         ),
-        pick(lang, "Giấy tờ", "Document"),
-        esc(&step.number),
-        pick(lang, "Ký với tư cách", "Signing as"),
-        esc(&step.capacity),
-        pick(lang, "Thuật toán", "Algorithm"),
-        esc(&step.algorithm),
-        pick(lang, "Hết hạn lúc", "Expires at"),
-        esc(&step.expires_at),
-        esc(&time::OffsetDateTime::parse(
+        csrf: csrf(p),
+        step,
+        expires_local: time::OffsetDateTime::parse(
             &step.expires_at,
-            &time::format_description::well_known::Rfc3339
+            &time::format_description::well_known::Rfc3339,
         )
-        .map_or_else(|_| step.expires_at.clone(), local_time)),
-        pick(
-            lang,
-            "1. Đưa chuỗi băm dưới đây cho thiết bị ký (USB token, ứng dụng ký số) để ký bằng khóa của ông/bà.",
-            "1. Give the digest below to the signing device (USB token, signing app) to sign with your key."
-        ),
-        esc(&step.digest_hex),
-        esc(&step.digest_base64),
-        pick(lang, "Đã sao chép", "Copied"),
-        pick(lang, "Sao chép chuỗi băm", "Copy the digest"),
-        suffix(lang),
-        csrf_input(p),
-        esc(key),
-        pick(
-            lang,
-            "2. Dán chữ ký thiết bị trả về (base64)",
-            "2. Paste the signature the device returned (base64)"
-        ),
-        if problem.is_some() {
-            " aria-invalid=\"true\""
-        } else {
-            ""
-        },
-        pick(
-            lang,
-            "Chữ ký phải là chuỗi base64 thiết bị trả về.",
-            "The signature must be the base64 text the device returned."
-        ),
-        esc(problem.unwrap_or("")),
-        pick(lang, "Hoàn tất ký", "Complete the signature"),
-        esc(&with_lang("/official", lang)),
-        pick(
-            lang,
-            "Hủy, về danh sách chờ ký",
-            "Cancel, back to the queue"
-        ),
-    );
-    let mut r = signed_in(
-        lang,
-        p,
-        &pick(lang, "Ký bằng thiết bị", "Sign with a device"),
-        "/official",
-        &b,
-    );
-    if problem.is_some() {
-        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    r
+        .map_or_else(|_| step.expires_at.clone(), local_time),
+        key,
+        problem,
+    };
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render_with(status, &page)
 }
 
 /// `POST /official/prepare`: prepares the signature of `document` in the capacity chosen,
@@ -221,12 +186,11 @@ pub async fn complete(
         .map(|s| s.chars().filter(|c| !c.is_whitespace()).collect())
         .unwrap_or_default();
     let Ok(raw) = <base64ct::Base64 as base64ct::Encoding>::decode_vec(&raw) else {
-        let m = pick(
-            lang,
+        let m = lang.t(
             "Chữ ký phải là chuỗi base64 thiết bị trả về.",
             "The signature must be the base64 text the device returned.",
         );
-        return device_page(lang, &p, &step, &key, Some(&m));
+        return device_page(lang, &p, &step, &key, Some(m));
     };
     let held = match submit(&state, p.user.id, &key).await {
         Ok(Submission::Do(h)) => h,
@@ -266,77 +230,71 @@ pub async fn official_delegations_page(
     RawQuery(q): RawQuery,
 ) -> Response {
     let q = query(&q);
-    let message = q.contains_key("done").then(|| {
-        (
-            true,
-            pick(lang_of(&q), "Đã ghi vào sổ.", "Recorded in the register."),
+    let lang = lang_of(&q);
+    let note = q.contains_key("done").then(|| {
+        Note::ok(
+            lang.t("Đã ghi vào sổ.", "Recorded in the register.")
+                .to_owned(),
         )
     });
-    official_delegations(&state, &p, lang_of(&q), &[], &Errors::new(), message).await
+    official_delegations(&state, &p, lang, &[], &Errors::new(), note).await
 }
 
-pub(super) fn delegation_item(
-    lang: Lang,
-    d: &crate::authority::Delegation,
-    now: time::OffsetDateTime,
-) -> String {
-    let date = local_time;
-    let state_words = match &d.revoked {
-        Some((at, reason)) => format!(
-            "<span class=\"bad\">{} {} ({})</span>",
-            pick(lang, "Đã thu hồi từ", "Revoked from"),
-            esc(&date(*at)),
-            esc(reason)
-        ),
-        None if d.valid_from <= now && now <= d.valid_until => format!(
-            "<span class=\"ok\">{}</span>",
-            pick(lang, "Đang có hiệu lực", "In force")
-        ),
-        None => format!(
-            "<span class=\"warn\">{}</span>",
-            pick(lang, "Không trong thời hạn", "Outside its validity")
-        ),
-    };
-    let (first, second) = d.capacity_lines();
-    let chain: Vec<String> = d
-        .chain()
-        .iter()
-        .map(|l| {
-            format!(
-                "{} {} → {} ({})",
-                l.mark,
-                esc(&l.delegator.full_name),
-                esc(&l.delegate.full_name),
-                esc(&l.basis_number)
-            )
-        })
-        .collect();
-    format!(
-        "<b>{} / {}</b>: {} → {}<br>{} {} – {}; {} {} ({})<br>{}: {}<br>{}{}",
-        esc(&first),
-        esc(&second),
-        esc(&d.delegator.full_name),
-        esc(&d.delegate.full_name),
-        pick(lang, "Hiệu lực", "Valid"),
-        esc(&date(d.valid_from)),
-        esc(&date(d.valid_until)),
-        pick(lang, "quyết định", "decision"),
-        esc(&d.basis_number),
-        esc(&d.basis_date),
-        pick(lang, "Loại giấy tờ", "Kinds"),
-        esc(&d.scope.join(", ")),
-        state_words,
-        if chain.len() > 1 {
-            format!(
-                "<br>{}: {}",
-                pick(lang, "Chuỗi ủy quyền", "Chain of grants"),
-                chain.join(" ⟶ ")
-            )
-        } else {
-            String::new()
-        }
-    )
+#[derive(Template)]
+#[template(path = "official/delegations.html")]
+struct DelegationsPage<'a> {
+    c: Chrome,
+    csrf: String,
+    note: Option<Note>,
+    granted: Vec<DelegationView>,
+    received: Vec<DelegationView>,
+    marks: Vec<Opt>,
+    people: Vec<Opt>,
+    kinds: Vec<Opt>,
+    sources: Vec<Opt>,
+    typed: &'a [(String, String)],
+    errors: &'a Errors,
 }
+
+impl DelegationsPage<'_> {
+    /// What was typed into `name`.
+    fn v(&self, name: &str) -> &str {
+        self.typed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The problems of field `name`.
+    fn e(&self, name: &str) -> &[String] {
+        super::errors_at(self.errors, name)
+    }
+}
+
+/// The marks of Decree 30/2020 Art. 13 a grant may carry, with what each means.
+const MARKS: [(&str, &str, &str); 5] = [
+    (
+        "KT",
+        "KT. — ký thay (cấp phó)",
+        "KT. — signs in place of the head (a deputy)",
+    ),
+    (
+        "TM",
+        "TM. — thay mặt tập thể",
+        "TM. — on behalf of the collective body",
+    ),
+    (
+        "TL",
+        "TL. — thừa lệnh (trưởng đơn vị)",
+        "TL. — by order (a unit head)",
+    ),
+    (
+        "TUQ",
+        "TUQ. — thừa ủy quyền",
+        "TUQ. — by special authorisation",
+    ),
+    ("Q", "Q. — quyền (cấp trưởng)", "Q. — acting head"),
+];
 
 async fn official_delegations(
     state: &State,
@@ -344,7 +302,7 @@ async fn official_delegations(
     lang: Lang,
     typed: &[(String, String)],
     errors: &Errors,
-    message: Option<(bool, String)>,
+    note: Option<Note>,
 ) -> Response {
     let Some(official) = p.user.official_id.clone() else {
         return failed(lang, p, &auth::wrong_role());
@@ -370,211 +328,77 @@ async fn official_delegations(
             .find(|(n, _)| n == k)
             .map_or("", |(_, v)| v.as_str())
     };
-    let checked = |k: &str| typed.iter().any(|(n, v)| n == "kind" && v == k);
-    let mut b = format!("<h1>{}</h1>", pick(lang, "Ủy quyền ký", "Delegations"));
-    if let Some((ok, m)) = &message {
-        b.push_str(&format!(
-            "<p class=\"{}\" id=\"message\">{}</p>",
-            if *ok { "ok" } else { "bad" },
-            esc(m)
-        ));
-    }
-    b.push_str(&format!(
-        "<h2>{}</h2><ul id=\"granted\" class=\"queue\">",
-        pick(lang, "Đã giao", "Granted by you")
-    ));
-    for d in list.iter().filter(|d| d.delegator.id == official) {
-        b.push_str(&format!("<li>{}", delegation_item(lang, d, now)));
-        if d.revoked.is_none() {
-            b.push_str(&format!(
-                "<form method=\"post\" action=\"/official/delegations/revoke{}\">{}\
-<input type=\"hidden\" name=\"delegation\" value=\"{}\"><label>{}<input name=\"reason\" required></label>\
-<button>{}</button></form>",
-                suffix(lang),
-                csrf_input(p),
-                d.id,
-                pick(lang, "Lý do thu hồi", "Reason for revoking"),
-                pick(lang, "Thu hồi", "Revoke"),
-            ));
-        }
-        b.push_str("</li>");
-    }
-    b.push_str(&format!(
-        "</ul><h2>{}</h2><ul id=\"received\" class=\"queue\">",
-        pick(lang, "Được giao", "Granted to you")
-    ));
-    for d in list.iter().filter(|d| d.delegate.id == official) {
-        b.push_str(&format!("<li>{}</li>", delegation_item(lang, d, now)));
-    }
-    b.push_str("</ul>");
-    // The grant form: every problem beside its field, what was typed kept.
-    let marks = [
-        (
-            "KT",
-            "KT. — ký thay (cấp phó)",
-            "KT. — signs in place of the head (a deputy)",
-        ),
-        (
-            "TM",
-            "TM. — thay mặt tập thể",
-            "TM. — on behalf of the collective body",
-        ),
-        (
-            "TL",
-            "TL. — thừa lệnh (trưởng đơn vị)",
-            "TL. — by order (a unit head)",
-        ),
-        (
-            "TUQ",
-            "TUQ. — thừa ủy quyền",
-            "TUQ. — by special authorisation",
-        ),
-        ("Q", "Q. — quyền (cấp trưởng)", "Q. — acting head"),
-    ];
-    let mark_options: String = marks
+    let marks = MARKS
         .iter()
-        .map(|(code, vi, en)| {
-            format!(
-                "<option value=\"{code}\"{}>{}</option>",
-                if v("mark") == *code { " selected" } else { "" },
-                esc(&pick(lang, vi, en))
-            )
+        .map(|(code, vi, en)| Opt {
+            value: (*code).to_owned(),
+            label: lang.t(vi, en).to_owned(),
+            selected: v("mark") == *code,
         })
         .collect();
-    let people: String = officials
+    let people = officials
         .iter()
         .filter(|o| !o.is_seal && o.id != official)
-        .map(|o| {
-            format!(
-                "<option value=\"{}\"{}>{} — {}</option>",
-                esc(&o.id),
-                if v("delegate") == o.id {
-                    " selected"
-                } else {
-                    ""
-                },
-                esc(&o.full_name),
-                esc(&o.title)
-            )
+        .map(|o| Opt {
+            value: o.id.clone(),
+            label: format!("{} — {}", o.full_name, o.title),
+            selected: v("delegate") == o.id,
         })
         .collect();
-    let kinds: String = catalog
+    let kinds = catalog
         .kinds()
         .map(|t| {
             let k = &t.schema.kind;
-            format!(
-                "<label class=\"check\"><input type=\"checkbox\" name=\"kind\" value=\"{}\"{}> {}</label>",
-                esc(k),
-                if checked(k) { " checked" } else { "" },
-                esc(&kind_title(lang, &catalog, k))
-            )
+            Opt {
+                value: k.clone(),
+                label: kind_title(lang, &catalog, k),
+                selected: typed.iter().any(|(n, v)| n == "kind" && v == k),
+            }
         })
         .collect();
-    let sources: String = list
+    let sources = list
         .iter()
         .filter(|d| {
             d.delegate.id == official && d.revoked.is_none() && d.mark == crate::authority::Mark::Tl
         })
-        .map(|d| {
-            format!(
-                "<option value=\"{}\"{}>{} {} ({})</option>",
-                d.id,
-                if v("source") == d.id.to_string() {
-                    " selected"
-                } else {
-                    ""
-                },
-                d.mark,
-                esc(&d.delegator.full_name),
-                esc(&d.basis_number)
-            )
+        .map(|d| Opt {
+            value: d.id.to_string(),
+            label: format!("{} {} ({})", d.mark, d.delegator.full_name, d.basis_number),
+            selected: v("source") == d.id.to_string(),
         })
         .collect();
-    let field = |name: &str, label: String, input: String| {
-        format!(
-            "<label for=\"g-{name}\">{label}</label>{input}{}",
-            error_list(errors, name)
-        )
+    let status = if !errors.is_empty() || note.as_ref().is_some_and(Note::is_bad) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
     };
-    let invalid = |name: &str| {
-        if errors.contains_key(name) {
-            " aria-invalid=\"true\""
-        } else {
-            ""
-        }
-    };
-    b.push_str(&format!(
-        "<h2>{}</h2><form method=\"post\" action=\"/official/delegations{}\" id=\"grant\" novalidate>{}{}{}\
-<fieldset><legend>{}</legend>{kinds}{}</fieldset>{}{}{}{}{}<p class=\"note\">{}</p><button id=\"grant-button\">{}</button></form>",
-        pick(lang, "Giao ủy quyền mới", "Grant a delegation"),
-        suffix(lang),
-        csrf_input(p),
-        field(
-            "mark",
-            pick(lang, "Hình thức", "Mark"),
-            format!("<select id=\"g-mark\" name=\"mark\"{}>{mark_options}</select>", invalid("mark"))
-        ),
-        field(
-            "delegate",
-            pick(lang, "Giao cho", "To"),
-            format!(
-                "<select id=\"g-delegate\" name=\"delegate\"{}><option value=\"\">{}</option>{people}</select>",
-                invalid("delegate"),
-                pick(lang, "— chọn —", "— choose —")
-            )
-        ),
-        pick(lang, "Loại giấy tờ", "Document kinds"),
-        error_list(errors, "kind"),
-        field(
-            "valid_from",
-            pick(lang, "Từ ngày", "From"),
-            format!("<input type=\"date\" id=\"g-valid_from\" name=\"valid_from\" value=\"{}\"{}>", esc(v("valid_from")), invalid("valid_from"))
-        ),
-        field(
-            "valid_until",
-            pick(lang, "Đến hết ngày", "Until the end of"),
-            format!("<input type=\"date\" id=\"g-valid_until\" name=\"valid_until\" value=\"{}\"{}>", esc(v("valid_until")), invalid("valid_until"))
-        ),
-        field(
-            "basis_number",
-            pick(lang, "Số quyết định", "Decision number"),
-            format!("<input id=\"g-basis_number\" name=\"basis_number\" value=\"{}\"{}>", esc(v("basis_number")), invalid("basis_number"))
-        ),
-        field(
-            "basis_date",
-            pick(lang, "Ngày quyết định", "Decision date"),
-            format!("<input type=\"date\" id=\"g-basis_date\" name=\"basis_date\" value=\"{}\"{}>", esc(v("basis_date")), invalid("basis_date"))
-        ),
-        if sources.is_empty() {
-            String::new()
-        } else {
-            field(
-                "source",
-                pick(lang, "Giao lại từ ủy quyền (TL.)", "Passed on from (TL.)"),
-                format!(
-                    "<select id=\"g-source\" name=\"source\"><option value=\"\">{}</option>{sources}</select>",
-                    pick(lang, "— không —", "— none —")
-                ),
-            )
-        },
-        pick(
+    let page = DelegationsPage {
+        c: chrome(
             lang,
-            "Quyết định ủy quyền được ký bằng chứng thư số đã đăng ký của ông/bà.",
-            "The grant is signed with your registered certificate."
+            p,
+            lang.t("Ủy quyền ký", "Delegations"),
+            "/official/delegations",
         ),
-        pick(lang, "Giao và ký", "Grant and sign"),
-    ));
-    let mut r = signed_in(
-        lang,
-        p,
-        &pick(lang, "Ủy quyền ký", "Delegations"),
-        "/official/delegations",
-        &b,
-    );
-    if !errors.is_empty() || message.as_ref().is_some_and(|(ok, _)| !ok) {
-        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    r
+        csrf: csrf(p),
+        note,
+        granted: list
+            .iter()
+            .filter(|d| d.delegator.id == official)
+            .map(|d| DelegationView::of(d, now))
+            .collect(),
+        received: list
+            .iter()
+            .filter(|d| d.delegate.id == official)
+            .map(|d| DelegationView::of(d, now))
+            .collect(),
+        marks,
+        people,
+        kinds,
+        sources,
+        typed,
+        errors,
+    };
+    render_with(status, &page)
 }
 
 /// `POST /official/delegations`: grants a delegation from the signed-in official, signed with
@@ -601,7 +425,7 @@ pub async fn grant(
         errors
             .entry(k.to_owned())
             .or_default()
-            .push(pick(lang, vi, en));
+            .push(lang.t(vi, en).to_owned());
     };
     let day = |k: &str| {
         time::Date::parse(
@@ -687,7 +511,7 @@ pub async fn grant(
                 Lang::Vi => e.detail_vi.clone(),
                 Lang::En => e.detail_en.clone(),
             };
-            official_delegations(&state, &p, lang, &typed, &Errors::new(), Some((false, m))).await
+            official_delegations(&state, &p, lang, &typed, &Errors::new(), Some(Note::bad(m))).await
         }
     }
 }
@@ -721,7 +545,8 @@ pub async fn official_revoke(
                 Lang::En => e.detail_en.clone(),
             };
             let mut r =
-                official_delegations(&state, &p, lang, &[], &Errors::new(), Some((false, m))).await;
+                official_delegations(&state, &p, lang, &[], &Errors::new(), Some(Note::bad(m)))
+                    .await;
             *r.status_mut() = e.status();
             r
         }

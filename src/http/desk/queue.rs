@@ -3,17 +3,22 @@
 
 use std::collections::HashMap;
 
+use askama::Template;
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::RawQuery;
-use axum::extract::State as AxumState;
+use axum::extract::{RawQuery, State as AxumState};
+use axum::http::StatusCode;
 use axum::response::Response;
 
-#[allow(clippy::wildcard_imports)]
-use super::*;
+use super::{
+    Submission, busy, chrome, csrf, failed, form, form_key, home, kind_title, lang_of, number_text,
+    query, submit,
+};
+use crate::app::users::{Principal, Role};
 use crate::app::{self, AppError};
 use crate::http::auth;
-use crate::http::pages::see_other;
+use crate::http::pages::{Chrome, Lang, render_with, see_other, with_lang};
+use crate::http::{ApiError, State};
 
 /// `GET /official` and `GET /seal`: the documents the register lets this signer sign now.
 pub async fn queue_page(
@@ -30,6 +35,42 @@ pub async fn queue_page(
         None,
     )
     .await
+}
+
+/// How a queue entry is signed: the capacity line alone (the seal), the one capacity the
+/// register allows, or a choice among several.
+enum Capacity {
+    /// The capacity of the official's signature already on it (the seal's queue).
+    Shown(String),
+    /// The one capacity allowed: its line and the form's value.
+    One(String, String),
+    /// Several: each line and its value, the first chosen.
+    Many(Vec<(String, String)>),
+}
+
+/// A document in the queue.
+struct Entry {
+    id: String,
+    number: String,
+    kind: String,
+    persons: String,
+    key: String,
+    capacity: Capacity,
+}
+
+#[derive(Template)]
+#[template(path = "official/queue.html")]
+struct QueuePage<'a> {
+    c: Chrome,
+    csrf: String,
+    /// `/official` or `/seal`: where the forms post.
+    here: &'static str,
+    seal: bool,
+    signed: Option<&'a str>,
+    refusal: Option<&'a ApiError>,
+    entries: Vec<Entry>,
+    /// Whether the queue shows only the documents waiting longest.
+    cut: bool,
 }
 
 pub(super) async fn queue(
@@ -49,166 +90,46 @@ pub(super) async fn queue(
         Ok(f) => f,
         Err(e) => return failed(lang, p, &e),
     };
-    let here = home(p.role);
-    let mut b = if p.role == Role::Official {
-        format!(
-            "<p><a id=\"delegations\" href=\"{}\">{}</a></p>",
-            esc(&with_lang("/official/delegations", lang)),
-            pick(
-                lang,
-                "Ủy quyền ký (giao, thu hồi)",
-                "Delegations (grant, revoke)"
-            )
-        )
-    } else {
-        String::new()
+    let as_line = |c: &app::queue::CapacityChoice| match &c.basis {
+        Some(basis) => format!(
+            "{} — {} {}",
+            c.line,
+            lang.t("theo quyết định", "under decision"),
+            basis
+        ),
+        None => format!("{} — {}", c.line, lang.t("tự mình", "in own right")),
     };
-    b.push_str(&format!(
-        "<h1>{}</h1>",
-        if p.role == Role::Seal {
-            pick(
-                lang,
-                "Giấy tờ chờ đóng dấu cơ quan",
-                "Documents awaiting the agency seal",
-            )
-        } else {
-            pick(lang, "Giấy tờ chờ ký", "Documents awaiting your signature")
-        }
-    ));
-    if let Some(id) = signed.filter(|id| app::verify::is_document_id(id)) {
-        b.push_str(&format!(
-            "<p class=\"ok\" id=\"message\">{} <a href=\"/v/{id}{}\">{}</a></p>",
-            pick(lang, "Đã ký.", "Signed."),
-            suffix(lang),
-            pick(lang, "Xem trang kiểm tra", "See its verification page"),
-            id = esc(id),
-        ));
-    }
-    if let Some(e) = refusal {
-        b.push_str(&format!(
-            "<p class=\"bad\" id=\"message\" data-problem=\"{}\">{}</p>",
-            esc(&e.kind),
-            esc(match lang {
-                Lang::Vi => &e.detail_vi,
-                Lang::En => &e.detail_en,
-            })
-        ));
-    }
-    if items.is_empty() {
-        b.push_str(&format!(
-            "<p id=\"queue\">{}</p>",
-            pick(
-                lang,
-                "Không có giấy tờ nào đang chờ.",
-                "Nothing is waiting."
-            )
-        ));
-    } else {
-        b.push_str("<ul id=\"queue\" class=\"queue\">");
-        for it in &items {
-            let d = &it.document;
-            let as_line = |c: &app::queue::CapacityChoice| match &c.basis {
-                Some(basis) => format!(
-                    "{} — {} {}",
-                    c.line,
-                    pick(lang, "theo quyết định", "under decision"),
-                    basis
-                ),
-                None => format!("{} — {}", c.line, pick(lang, "tự mình", "in own right")),
-            };
-            let value = |c: &app::queue::CapacityChoice| {
-                c.delegation
-                    .map_or_else(|| "own".to_owned(), |d| d.to_string())
-            };
+    let value = |c: &app::queue::CapacityChoice| {
+        c.delegation
+            .map_or_else(|| "own".to_owned(), |d| d.to_string())
+    };
+    let entries = items
+        .iter()
+        .map(|it| Entry {
+            id: it.document.id.clone(),
+            number: number_text(&catalog, &it.document),
+            kind: kind_title(lang, &catalog, &it.document.kind),
+            persons: it.persons.join(", "),
+            key: form_key(),
             // The capacity is chosen among those the register allows, never typed.
-            let capacity = match it.choices.as_slice() {
-                [] => format!(
-                    "{}: {}",
-                    pick(lang, "Chữ ký của lãnh đạo", "The official's signature"),
-                    esc(it.capacity.as_deref().unwrap_or(""))
-                ),
-                [one] => format!(
-                    "{}: <b>{}</b><input type=\"hidden\" name=\"capacity\" value=\"{}\">",
-                    pick(lang, "Ký với tư cách", "Signing as"),
-                    esc(&as_line(one)),
-                    esc(&value(one))
-                ),
-                many => {
-                    // Radio buttons: each capacity in full, wrapping on a phone.
-                    let options: String = many
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| {
-                            format!(
-                                "<label class=\"check\"><input type=\"radio\" name=\"capacity\" value=\"{}\"{}> {}</label>",
-                                esc(&value(c)),
-                                if i == 0 { " checked" } else { "" },
-                                esc(&as_line(c))
-                            )
-                        })
-                        .collect();
-                    format!(
-                        "<fieldset class=\"capacity\"><legend>{}</legend>{options}</fieldset>",
-                        pick(lang, "Ký với tư cách", "Signing as"),
-                    )
-                }
-            };
-            let device = if p.role == Role::Official {
-                format!(
-                    " <button class=\"alt\" formaction=\"/official/prepare{}\">{}</button>",
-                    suffix(lang),
-                    pick(
-                        lang,
-                        "Ký bằng thiết bị (USB token)",
-                        "Sign with a device (token)"
-                    )
-                )
-            } else {
-                String::new()
-            };
-            b.push_str(&format!(
-                "<li><b>{}</b> — {}<br>{}: {}<br>\
-<a href=\"/api/v1/documents/{id}/pdf\">{}</a>\
-<form method=\"post\" action=\"{here}{}\">{}<input type=\"hidden\" name=\"document\" value=\"{id}\">\
-<input type=\"hidden\" name=\"key\" value=\"{}\">{capacity}<br><button>{}</button>{device}</form></li>",
-                esc(&number_text(&catalog, d)),
-                esc(&kind_title(lang, &catalog, &d.kind)),
-                pick(lang, "Người yêu cầu", "Requester"),
-                esc(&it.persons.join(", ")),
-                pick(lang, "Xem tệp PDF", "Open the PDF"),
-                suffix(lang),
-                csrf_input(p),
-                esc(&form_key()),
-                if p.role == Role::Seal {
-                    pick(lang, "Đóng dấu", "Apply the seal")
-                } else {
-                    pick(lang, "Ký bằng khóa đã đăng ký", "Sign with the registered key")
-                },
-                id = esc(&d.id),
-            ));
-        }
-        b.push_str("</ul>");
-        if items.len() >= app::queue::QUEUE_LIMIT {
-            b.push_str(&format!(
-                "<p class=\"warn\">{}</p>",
-                match lang {
-                    Lang::Vi => format!(
-                        "Hiện {} giấy tờ chờ lâu nhất; các giấy tờ khác hiện ra khi những giấy tờ này đã ký.",
-                        items.len()
-                    ),
-                    Lang::En => format!(
-                        "Showing the {} documents waiting longest; the others appear as these are signed.",
-                        items.len()
-                    ),
-                }
-            ));
-        }
-    }
-    let mut r = signed_in(lang, p, &pick(lang, "Chờ ký", "Signing queue"), here, &b);
-    if let Some(e) = refusal {
-        *r.status_mut() = e.status();
-    }
-    r
+            capacity: match it.choices.as_slice() {
+                [] => Capacity::Shown(it.capacity.clone().unwrap_or_default()),
+                [one] => Capacity::One(as_line(one), value(one)),
+                many => Capacity::Many(many.iter().map(|c| (as_line(c), value(c))).collect()),
+            },
+        })
+        .collect::<Vec<_>>();
+    let page = QueuePage {
+        c: chrome(lang, p, lang.t("Chờ ký", "Signing queue"), home(p.role)),
+        csrf: csrf(p),
+        here: home(p.role),
+        seal: p.role == Role::Seal,
+        signed: signed.filter(|id| app::verify::is_document_id(id)),
+        refusal,
+        cut: entries.len() >= app::queue::QUEUE_LIMIT,
+        entries,
+    };
+    render_with(refusal.map_or(StatusCode::OK, ApiError::status), &page)
 }
 
 /// `POST /official` and `POST /seal`: signs `document` as the signer's official record with
