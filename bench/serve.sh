@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 source .ci/env
 SECS=${1:-15}
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; $sudo apt-get install -y -qq wrk >/dev/null; }
-cargo build -q --release
+cargo build -q --release --bin kyso --example bench_serve_load
 BIN=$CARGO_TARGET_DIR/release/kyso
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -68,73 +68,8 @@ LUA
 read -r rps p99 < <(wrk -t2 -c32 -d"${SECS}s" --latency -s "$work/verify.lua" "$base/api/v1/verify" | summary)
 echo "POST /api/v1/verify:  $rps req/s, p99 $p99 (target >= 800 req/s)"
 
-python3 - "$base" "$clerk" "$vice" "$SECS" "${RATE:-150}" <<'PY'
-# Two measurements of issue + sign:
-#  - capacity: 32 clients in a closed loop, each starting its next pair when the last ends;
-#  - latency at the target rate: pairs started on a fixed schedule (RATE per second, open loop),
-#    each pair's time counted from when it was due, not from when a client got round to it, so
-#    a slow server cannot hide its queue (no coordinated omission). With 32 closed-loop clients
-#    p99 < 50 ms would need 640 pairs/s (Little's law), so latency is judged at the rate.
-import http.client, json, queue, sys, threading, time
-base, clerk, vice, secs, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
-host = base.split("//")[1]
-sample = json.load(open("templates/signature/sample.json"))
-body = json.dumps({"kind": "signature", "data": sample})
-lock = threading.Lock()
-def pair(c):
-    c.request("POST", "/api/v1/documents", body, {"Content-Type": "application/json", "Authorization": "Bearer " + clerk})
-    r = c.getresponse(); data = r.read()
-    if r.status != 201:
-        return False
-    doc = json.loads(data)["id"]
-    c.request("POST", f"/api/v1/documents/{doc}/sign", "{}", {"Content-Type": "application/json", "Authorization": "Bearer " + vice})
-    r = c.getresponse(); r.read()
-    return r.status == 200
-def p99(lat):
-    lat = sorted(lat)
-    return lat[max(int(len(lat) * 0.99) - 1, 0)] * 1000 if lat else float("nan")
-
-lat, errors = [], [0]
-deadline = time.monotonic() + secs
-def closed():
-    c = http.client.HTTPConnection(host, timeout=30)
-    while time.monotonic() < deadline:
-        t0 = time.monotonic()
-        ok = pair(c)
-        with lock:
-            if ok: lat.append(time.monotonic() - t0)
-            else: errors[0] += 1
-threads = [threading.Thread(target=closed) for _ in range(32)]
-t0 = time.monotonic()
-for t in threads: t.start()
-for t in threads: t.join()
-took = time.monotonic() - t0
-print(f"issue + sign capacity: {len(lat) / took:.1f} pairs/s at 32 clients, p99 {p99(lat):.1f}ms, "
-      f"{errors[0]} errors (target >= 150 pairs/s)")
-
-due, lat, errors = queue.Queue(), [], [0]
-def open_loop():
-    c = http.client.HTTPConnection(host, timeout=30)
-    while True:
-        t = due.get()
-        if t is None: return
-        ok = pair(c)
-        with lock:
-            if ok: lat.append(time.monotonic() - t)
-            else: errors[0] += 1
-threads = [threading.Thread(target=open_loop) for _ in range(64)]
-for t in threads: t.start()
-start = time.monotonic()
-n = int(secs * rate)
-for i in range(n):
-    at = start + i / rate
-    delay = at - time.monotonic()
-    if delay > 0: time.sleep(delay)
-    due.put(at)
-for _ in threads: due.put(None)
-for t in threads: t.join()
-print(f"issue + sign at {rate:.0f}/s: p99 {p99(lat):.1f}ms, median {sorted(lat)[len(lat) // 2] * 1000:.1f}ms, "
-      f"{len(lat)} pairs, {errors[0]} errors (target p99 < 50ms)")
-PY
+# The pairs' load generator is compiled (examples/bench_serve_load.rs says why and how it counts).
+"$CARGO_TARGET_DIR/release/examples/bench_serve_load" "$base" "$clerk" "$vice" \
+  templates/signature/sample.json "$SECS" "${RATE:-150}"
 echo "peak resident memory: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status) (target < 200 MB)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
