@@ -98,12 +98,9 @@ impl AuditSigner {
         Ok(Some(AuditSigner { signer }))
     }
 
-    /// Signs the head of the log in `conn` as of now; `None` for an empty log.
-    pub fn sign_head(
-        &self,
-        conn: &rusqlite::Connection,
-    ) -> Result<Option<Checkpoint>, ArchiveError> {
-        let Some(head) = audit::head(&crate::registry::Db::over(conn)).map_err(audit_err)? else {
+    /// Signs the head of `log` as of now; `None` for an empty log.
+    pub fn sign_head(&self, log: &impl audit::Log) -> Result<Option<Checkpoint>, ArchiveError> {
+        let Some(head) = audit::head(log).map_err(audit_err)? else {
             return Ok(None);
         };
         Checkpoint::sign(head, OffsetDateTime::now_utc(), &self.signer)
@@ -212,16 +209,16 @@ pub struct AnchoredReport {
     pub anchor: Anchor,
 }
 
-/// Verifies the audit log in `conn`: every hash and link, then against the newest checkpoint in
+/// Verifies the audit log `log`: every hash and link, then against the newest checkpoint in
 /// `store` signed by the configured audit certificate. A checkpoint that is damaged, or signed
 /// by another key, is itself reported as a problem (someone wrote to the store who should not).
 /// Failing to reach the store is an error, not a pass.
 pub async fn verify_log(
-    conn: &rusqlite::Connection,
+    log: &impl audit::Log,
     store: &AnyStore,
     settings: &Settings,
 ) -> Result<AnchoredReport, ArchiveError> {
-    let mut report = audit::verify(&crate::registry::Db::over(conn)).map_err(audit_err)?;
+    let mut report = audit::verify(log).map_err(audit_err)?;
     let Some(trusted) = trusted_certificate(settings)? else {
         return Ok(AnchoredReport {
             report,
@@ -258,10 +255,9 @@ pub async fn verify_log(
             what: format!("mốc kiểm {key} / checkpoint {key}: {e}"),
         });
     } else {
-        report.problems.extend(
-            audit::verify_against(&crate::registry::Db::over(conn), &checkpoint)
-                .map_err(audit_err)?,
-        );
+        report
+            .problems
+            .extend(audit::verify_against(log, &checkpoint).map_err(audit_err)?);
     }
     Ok(AnchoredReport {
         report,
@@ -276,7 +272,7 @@ pub async fn verify_log(
 /// Signs the current head and writes it to the store the settings name (`kyso audit
 /// checkpoint`). Returns the key and the checkpoint, or `None` for an empty log.
 pub async fn checkpoint_now(
-    conn: &rusqlite::Connection,
+    log: &impl audit::Log,
     store: &AnyStore,
     settings: &Settings,
 ) -> Result<Option<(ObjectKey, Checkpoint)>, ArchiveError> {
@@ -288,7 +284,7 @@ pub async fn checkpoint_now(
                 .into(),
         )
     })?;
-    let Some(checkpoint) = signer.sign_head(conn)? else {
+    let Some(checkpoint) = signer.sign_head(log)? else {
         return Ok(None);
     };
     let key = write(store, &settings.archive, &checkpoint).await?;

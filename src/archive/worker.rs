@@ -312,7 +312,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
         let Some(signer) = &self.audit_signer else {
             return;
         };
-        let checkpoint = match signer.sign_head(self.registry.connection()) {
+        let checkpoint = match signer.sign_head(&self.registry.db()) {
             Ok(Some(c)) if Some(c.head.seq) != self.checkpointed => c,
             Ok(_) => return,
             Err(e) => {

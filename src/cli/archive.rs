@@ -462,7 +462,7 @@ pub fn audit_verify(ctx: &Context, registry: &Registry) -> anyhow::Result<ExitCo
     use kyso::archive::checkpoint::{Anchor, verify_log};
     let store = AnyStore::open(&ctx.settings)?;
     let anchored = runtime()?
-        .block_on(verify_log(registry.connection(), &store, &ctx.settings))
+        .block_on(verify_log(&registry.db(), &store, &ctx.settings))
         .context("không kiểm được nhật ký với mốc kiểm / cannot check the audit log against its checkpoint")?;
     let report = &anchored.report;
     match &anchored.anchor {
@@ -500,7 +500,7 @@ pub fn audit_verify(ctx: &Context, registry: &Registry) -> anyhow::Result<ExitCo
 pub fn audit_checkpoint(ctx: &Context, registry: &Registry) -> anyhow::Result<ExitCode> {
     let store = AnyStore::open(&ctx.settings)?;
     let written = runtime()?.block_on(kyso::archive::checkpoint::checkpoint_now(
-        registry.connection(),
+        &registry.db(),
         &store,
         &ctx.settings,
     ))?;
