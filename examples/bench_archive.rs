@@ -113,7 +113,8 @@ fn main() -> anyhow::Result<()> {
     drop(registry);
 
     // 3. The worker drains the backlog.
-    let mut worker = Worker::new(&settings, AnyStore::open(&settings)?)?;
+    let registry = Registry::open(&settings.registry_path())?;
+    let mut worker = Worker::new(&settings, AnyStore::open(&settings)?, registry)?;
     let start = Instant::now();
     let (report, waiting) = rt.block_on(worker.drain(3))?;
     let drain = start.elapsed().as_secs_f64();

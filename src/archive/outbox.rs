@@ -61,6 +61,27 @@ pub trait Queue {
     fn outbox_status(&self) -> Result<Status, StoreError>;
 }
 
+/// Where the outbox's records are kept, and how the worker commits to them. The registry
+/// implements it (`registry::outbox`), so that the worker, which keeps its connection for as
+/// long as it runs, never names the registry.
+pub trait Queues {
+    /// The records as one unit of work (or reads outside one) sees them, with the audit log
+    /// whose head the worker checkpoints.
+    type Db<'a>: Queue + crate::audit::Log + Copy
+    where
+        Self: 'a;
+
+    /// The records for reads, and for single changes that commit on their own.
+    fn db(&self) -> Self::Db<'_>;
+
+    /// Runs `f` as one unit of work, committed durably before this returns, or not at all when
+    /// `f` fails.
+    fn unit_of_work<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(Self::Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E>;
+}
+
 /// A row to add to the outbox: everything but the state, which starts pending.
 #[derive(Debug, Clone, Copy)]
 pub struct NewEntry<'a> {

@@ -19,13 +19,12 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::checkpoint::AuditSigner;
-use super::outbox::{Item, Outbox, Outcome, now_ms};
+use super::outbox::{Item, Outbox, Outcome, Queues, now_ms};
 use super::{
     ArchiveError, ArchiveSettings, ArchiveStore, LockOutcome, LockSupport, ObjectLockPolicy,
     StoreError,
 };
 use crate::config::Settings;
-use crate::registry::Registry;
 use crate::retention::{Retention, lock_for};
 
 /// What one pass over the outbox did.
@@ -47,11 +46,11 @@ struct Done {
     retention: String,
 }
 
-/// Forwards the outbox to a store.
-pub struct Worker<S: ArchiveStore + 'static> {
+/// Forwards the outbox to a store, recording into `R` (the registry).
+pub struct Worker<S: ArchiveStore + 'static, R: Queues> {
     store: Arc<S>,
     outbox: Outbox,
-    registry: Registry,
+    records: R,
     settings: ArchiveSettings,
     /// When the last failure warning was logged, and its reason.
     last_warning: Option<(Instant, String)>,
@@ -71,10 +70,11 @@ const STALE_TEMPORARY_AFTER: Duration = Duration::from_secs(600);
 /// How often a failure that goes on is logged again.
 const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(30);
 
-impl<S: ArchiveStore + 'static> Worker<S> {
-    /// A worker for the deployment `settings` describe. Fails with
+impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
+    /// A worker for the deployment `settings` describe, recording into `records` (the
+    /// deployment's registry, kept open while the worker runs). Fails with
     /// [`ArchiveError::WorkerBusy`] when another worker holds the data directory.
-    pub fn new(settings: &Settings, store: S) -> Result<Worker<S>, ArchiveError> {
+    pub fn new(settings: &Settings, store: S, records: R) -> Result<Worker<S, R>, ArchiveError> {
         let lock_path = settings.data_dir.join("archive-worker.lock");
         super::local::create_dir_durable(&settings.data_dir).map_err(|source| {
             ArchiveError::Io {
@@ -102,10 +102,8 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             },
         })?;
         let audit_signer = AuditSigner::from_settings(settings)?;
-        let registry =
-            Registry::open(&settings.registry_path()).map_err(crate::store::StoreError::from)?;
         let outbox = Outbox::new(settings);
-        let adopted = outbox.recover_staging(&registry.db(), STALE_TEMPORARY_AFTER)?;
+        let adopted = outbox.recover_staging(&records.db(), STALE_TEMPORARY_AFTER)?;
         if adopted > 0 {
             tracing::warn!(
                 "archive: adopted {adopted} staged document(s) whose submission had been interrupted"
@@ -121,7 +119,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
         Ok(Worker {
             store: Arc::new(store),
             outbox,
-            registry,
+            records,
             settings: settings.archive.clone(),
             last_warning: None,
             audit_signer,
@@ -135,9 +133,9 @@ impl<S: ArchiveStore + 'static> Worker<S> {
         &self.store
     }
 
-    /// The registry this worker records into.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// The records this worker keeps (the registry).
+    pub fn records(&self) -> &R {
+        &self.records
     }
 
     /// One pass over the outbox in id order: every waiting document that is due (or every one,
@@ -156,7 +154,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             if free > 0 && !(queue.is_empty() && exhausted) {
                 if queue.len() < free && !exhausted {
                     let due = (!ignore_schedule).then(now_ms);
-                    let batch = self.outbox.waiting(&self.registry.db(), after, due, 256)?;
+                    let batch = self.outbox.waiting(&self.records.db(), after, due, 256)?;
                     exhausted = batch.len() < 256;
                     if let Some(last) = batch.last() {
                         after = last.id;
@@ -166,7 +164,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 let n = free.min(queue.len());
                 let mut starting: Vec<Item> = queue.drain(..n).collect();
                 let outbox = &self.outbox;
-                self.registry
+                self.records
                     .unit_of_work(|db| outbox.start_attempts(&db, &mut starting))?;
                 for item in starting {
                     let staged = self.outbox.read_staged(&item);
@@ -240,7 +238,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
                 })
                 .collect();
             let outbox = &self.outbox;
-            self.registry
+            self.records
                 .unit_of_work(|db| outbox.record(&db, &outcomes))?;
             self.outbox.release_staged(&outcomes);
             let mut came_back = false;
@@ -265,8 +263,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             if came_back {
                 // A document that had failed or been interrupted went through: the store is
                 // back, so nobody else should sit out a long backoff.
-                self.outbox
-                    .retry_failed_now(&self.registry.db(), now_ms())?;
+                self.outbox.retry_failed_now(&self.records.db(), now_ms())?;
             }
         }
         let mut reasons: Vec<_> = reasons.into_iter().collect();
@@ -312,7 +309,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
         let Some(signer) = &self.audit_signer else {
             return;
         };
-        let checkpoint = match signer.sign_head(&self.registry.db()) {
+        let checkpoint = match signer.sign_head(&self.records.db()) {
             Ok(Some(c)) if Some(c.head.seq) != self.checkpointed => c,
             Ok(_) => return,
             Err(e) => {
@@ -356,12 +353,12 @@ impl<S: ArchiveStore + 'static> Worker<S> {
             total.already_present += r.already_present;
             total.failed += r.failed;
             total.reasons = r.reasons;
-            let s = self.outbox.status(&self.registry.db())?;
+            let s = self.outbox.status(&self.records.db())?;
             if s.pending + s.failed == 0 || r.archived == 0 {
                 return Ok((total, s.pending + s.failed));
             }
         }
-        let s = self.outbox.status(&self.registry.db())?;
+        let s = self.outbox.status(&self.records.db())?;
         Ok((total, s.pending + s.failed))
     }
 
@@ -410,7 +407,7 @@ impl<S: ArchiveStore + 'static> Worker<S> {
     fn idle_wait(&self) -> i64 {
         let now = now_ms();
         let poll = i64::try_from(self.settings.poll_ms.max(10)).unwrap_or(1000);
-        match self.outbox.next_due_ms(&self.registry.db()) {
+        match self.outbox.next_due_ms(&self.records.db()) {
             Ok(Some(due)) if due <= now => 0,
             Ok(Some(due)) => (due - now).min(poll),
             Ok(None) | Err(_) => poll,
@@ -503,6 +500,7 @@ async fn attempt<S: ArchiveStore>(
 mod tests {
     use super::*;
     use crate::archive::{Bytes, Lock, ObjectKey, PutReceipt, SubmitRequest};
+    use crate::registry::Registry;
 
     /// A store whose every operation waits forever: a server that accepted and went silent.
     struct Stuck;
@@ -561,7 +559,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let mut worker = Worker::new(&settings, Stuck).unwrap();
+        let mut worker = Worker::new(&settings, Stuck, reg).unwrap();
         let started = std::time::Instant::now();
         let report = rt.block_on(worker.pass(true)).unwrap();
         // Five documents, two slots, 200 ms each: three rounds, not forever.
@@ -572,7 +570,7 @@ mod tests {
             "{:?}",
             report.reasons
         );
-        let status = worker.outbox.status(&worker.registry.db()).unwrap();
+        let status = worker.outbox.status(&worker.records.db()).unwrap();
         assert_eq!(status.failed, 5);
     }
 

@@ -163,9 +163,11 @@ fn disk_hint(err: anyhow::Error, data_dir: &std::path::Path) -> anyhow::Error {
     }
 }
 
-fn worker(ctx: &Context) -> anyhow::Result<Worker<AnyStore>> {
+fn worker(ctx: &Context) -> anyhow::Result<Worker<AnyStore, Registry>> {
     let store = AnyStore::open(&ctx.settings)?;
-    Ok(Worker::new(&ctx.settings, store)?)
+    let registry =
+        Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
+    Ok(Worker::new(&ctx.settings, store, registry)?)
 }
 
 /// Adds the long-term material documents still owe (`[ltv]`), now that the link may be back:

@@ -190,7 +190,8 @@ fn archive(ctx: &Context) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let store = kyso::archive::AnyStore::open(&ctx.settings)?;
-    let mut worker = kyso::archive::worker::Worker::new(&ctx.settings, store)?;
+    let registry = kyso::registry::Registry::open(&ctx.settings.registry_path())?;
+    let mut worker = kyso::archive::worker::Worker::new(&ctx.settings, store, registry)?;
     let (report, waiting) = runtime.block_on(worker.drain(3))?;
     say(&format!(
         "5. archived {} ({} already there), {} waiting; store {}",

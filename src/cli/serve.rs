@@ -88,7 +88,8 @@ fn spawn_worker(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let store = kyso::archive::AnyStore::open(settings)?;
-    let mut worker = kyso::archive::worker::Worker::new(settings, store)?;
+    let registry = kyso::registry::Registry::open(&settings.registry_path())?;
+    let mut worker = kyso::archive::worker::Worker::new(settings, store, registry)?;
     let settings = settings.clone();
     Ok(std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()

@@ -5,9 +5,24 @@ use rusqlite::{OptionalExtension, params};
 use time::{Date, OffsetDateTime};
 
 use super::Db;
-use crate::archive::outbox::{Item, NewEntry, Queue, State, Status, Waiting};
+use crate::archive::outbox::{Item, NewEntry, Queue, Queues, State, Status, Waiting};
 use crate::archive::{ObjectKey, Sha256};
 use crate::store::StoreError;
+
+impl Queues for super::Registry {
+    type Db<'a> = Db<'a>;
+
+    fn db(&self) -> Db<'_> {
+        super::Registry::db(self)
+    }
+
+    fn unit_of_work<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        super::Registry::unit_of_work(self, f)
+    }
+}
 
 const ITEM_COLUMNS: &str =
     "id, object_key, size, kind, doc_date, state, attempts, last_error, retention, source";
