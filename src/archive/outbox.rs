@@ -290,7 +290,7 @@ impl Outbox {
     }
 
     /// Writes the staged copy of `bytes` durably, before the transaction that will submit it
-    /// with [`Outbox::submit_with`]: the fsyncs then happen while other requests may write to
+    /// with [`Outbox::submit`]: the fsyncs then happen while other requests may write to
     /// the registry, instead of inside the write lock. A copy left behind by a transaction
     /// that then failed is named by its content and reused by the next submission of the same
     /// bytes.
