@@ -66,26 +66,7 @@ impl Lang {
     }
 }
 
-const CSS: &str = "body{font:18px/1.5 system-ui,sans-serif;margin:0;color:#111;background:#fafafa}\
-main{max-width:40rem;margin:0 auto;padding:1rem}h1{font-size:1.4rem}\
-.ok{color:#0a6b2b}.bad{color:#a10d0d}.warn{color:#8a5a00}\
-dl{display:grid;grid-template-columns:auto minmax(0,1fr);gap:.2rem 1rem}dt{font-weight:600}\
-dd{margin:0;min-width:0}td,th,dd{overflow-wrap:anywhere}\
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}\
-code{word-break:break-all;font-size:.85rem}nav{text-align:right}\
-form{margin:1rem 0;padding:1rem;background:#fff;border:1px solid #ddd}\
-label{display:block;margin:.6rem 0 .1rem;font-weight:600}\
-input,select,button{font:inherit;max-width:100%;box-sizing:border-box}input,select{width:100%;padding:.3rem}\
-button{margin:.6rem .3rem 0 0;padding:.4rem 1rem}fieldset{border:1px solid #ccc;margin:.6rem 0}\
-.err{display:block;color:#a10d0d}[aria-invalid]{border:2px solid #a10d0d}.req{color:#a10d0d;text-decoration:none}\
-.default{position:absolute;left:-9999px}.bar{font-size:.9rem;border-bottom:1px solid #ddd}\
-form.inline{display:inline;margin:0;padding:0;border:0;background:none}form.inline button{margin:0;padding:0 .4rem}\
-.queue{padding-left:1.2rem}.queue li{margin:.8rem 0}.queue form{padding:.4rem;margin:.3rem 0}\
-.preview{border:3px dashed #a10d0d;color:#a10d0d;font-weight:700;padding:.6rem;text-align:center}\
-button.alt{background:#eef;border:1px solid #99c}label.check{font-weight:400}label.check input{width:auto}\
-textarea{width:100%;box-sizing:border-box;font:.85rem monospace}dl.stack{display:block}.stack dd{margin:0 0 .4rem}.tabs{line-height:2}\
-.public{font-size:21px}.public h1{font-size:1.6rem}.public button,.public input[type=file]{font-size:1.1rem;padding:.6rem 1.2rem}\
-dl.cert{border-left:3px solid #ccc;padding-left:.5rem;font-size:.9rem}";
+const CSS: &str = include_str!("kyso.css");
 
 const SCRIPT: &str = include_str!("kyso.js");
 

@@ -19,6 +19,7 @@ mod admin;
 mod clerk;
 mod official;
 mod queue;
+mod schema_form;
 
 pub use account::{
     change_password, password_page, root, sign_in, sign_in_page, sign_out, sign_out_page,
