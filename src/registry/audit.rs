@@ -1,6 +1,7 @@
 //! The audit log's records in SQLite: `audit_log` (one row per entry) and the head recorded in
 //! `registry_info` (see [`crate::audit`] for the chain they hold).
 
+use super::Cached;
 use rusqlite::{OptionalExtension, params};
 
 use super::Db;
@@ -36,7 +37,7 @@ impl Db<'_> {
     ) -> Result<AuditEntry, StoreError> {
         let e = next(Log::head(&self)?);
         let conn = self.conn();
-        conn.execute(
+        conn.exec(
             &format!("INSERT INTO audit_log({ENTRY_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"),
             params![
                 e.seq,
@@ -49,7 +50,7 @@ impl Db<'_> {
                 e.hash
             ],
         )?;
-        conn.execute(
+        conn.exec(
             "INSERT INTO registry_info(key, value) VALUES ('audit_head', ?1)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [format!("{}:{}", e.seq, e.hash)],
@@ -116,7 +117,7 @@ impl Log for Db<'_> {
     }
 
     fn each_entry(&self, visit: &mut dyn FnMut(AuditEntry)) -> Result<(), StoreError> {
-        let mut st = self.conn().prepare(&format!(
+        let mut st = self.conn().prepare_cached(&format!(
             "SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"
         ))?;
         let mut rows = st.query([])?;
@@ -127,7 +128,7 @@ impl Log for Db<'_> {
     }
 
     fn newest(&self, filter: &Filter<'_>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut st = self.conn().prepare(&format!(
+        let mut st = self.conn().prepare_cached(&format!(
             "SELECT {ENTRY_COLUMNS} FROM audit_log
               WHERE (?1 IS NULL OR actor = ?1)
                 AND (?2 IS NULL OR action LIKE ?2 || '%' ESCAPE '\\')

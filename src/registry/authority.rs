@@ -2,6 +2,7 @@
 //! `delegations` (migrations `0004_authority` and later). Times are stored as RFC 3339 text,
 //! a delegation's scope as a JSON array, certificates by their upper-case hex SHA-256.
 
+use super::Cached;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -77,7 +78,7 @@ impl Db<'_> {
         p: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<DelegationRecord>, StoreError> {
         let sql = format!("SELECT {DELEGATION_COLUMNS} FROM delegations {sql_where} ORDER BY id");
-        let mut st = self.conn().prepare(&sql)?;
+        let mut st = self.conn().prepare_cached(&sql)?;
         let mut rows = st.query(p)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -100,7 +101,7 @@ impl Records for Db<'_> {
     }
 
     fn officials(&self) -> Result<Vec<Official>, StoreError> {
-        let mut st = self.conn().prepare(&format!(
+        let mut st = self.conn().prepare_cached(&format!(
             "SELECT {OFFICIAL_COLUMNS} FROM officials ORDER BY id"
         ))?;
         let v = st.query_map([], official_row)?.collect::<Result<_, _>>()?;
@@ -119,7 +120,7 @@ impl Records for Db<'_> {
     }
 
     fn insert_official(&self, o: &Official, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "INSERT INTO officials(id, full_name, title, agency, citizen_id, is_seal, created_at, position, unit) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
             params![o.id, o.full_name, o.title, o.agency, o.citizen_id, o.is_seal, fmt_time(at), o.position.code(), o.unit],
         )?;
@@ -145,7 +146,7 @@ impl Records for Db<'_> {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let (nb, na) = cert.validity();
-        self.conn().execute(
+        self.conn().exec(
             "INSERT INTO official_certificates(fingerprint, official_id, der, key_location, not_before, not_after, added_at)
              VALUES (?1,?2,?3,?4,?5,?6,?7)",
             params![fingerprint(cert), official_id, cert.der(), key_location, fmt_time(nb), fmt_time(na), fmt_time(at)],
@@ -154,7 +155,7 @@ impl Records for Db<'_> {
     }
 
     fn set_key_location(&self, cert: &Certificate, key_location: &str) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "UPDATE official_certificates SET key_location = ?2 WHERE fingerprint = ?1",
             params![fingerprint(cert), key_location],
         )?;
@@ -166,7 +167,7 @@ impl Records for Db<'_> {
         cert: &Certificate,
         official_id: &str,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "UPDATE official_certificates SET official_id = ?2 WHERE fingerprint = ?1",
             params![fingerprint(cert), official_id],
         )?;
@@ -174,7 +175,7 @@ impl Records for Db<'_> {
     }
 
     fn certificates_of(&self, official_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut st = self.conn().prepare(
+        let mut st = self.conn().prepare_cached(
             "SELECT der FROM official_certificates WHERE official_id = ?1 ORDER BY added_at",
         )?;
         let ders = st
@@ -184,7 +185,7 @@ impl Records for Db<'_> {
     }
 
     fn keys_of(&self, official_id: &str) -> Result<Vec<(Vec<u8>, String)>, StoreError> {
-        let mut st = self.conn().prepare(
+        let mut st = self.conn().prepare_cached(
             "SELECT der, key_location FROM official_certificates WHERE official_id = ?1
               ORDER BY added_at DESC",
         )?;
@@ -195,7 +196,7 @@ impl Records for Db<'_> {
     }
 
     fn allow_title(&self, title: &str, kind: &str) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "INSERT OR IGNORE INTO title_powers(title, kind) VALUES (?1, ?2)",
             params![title, kind],
         )?;
@@ -203,7 +204,7 @@ impl Records for Db<'_> {
     }
 
     fn title_signs(&self, title: &str, kind: &str) -> Result<bool, StoreError> {
-        let n: i64 = self.conn().query_row(
+        let n: i64 = self.conn().one(
             "SELECT COUNT(*) FROM title_powers WHERE title = ?1 AND kind = ?2",
             params![title, kind],
             |r| r.get(0),
@@ -213,7 +214,7 @@ impl Records for Db<'_> {
 
     fn insert_delegation(&self, d: &Delegation, at: OffsetDateTime) -> Result<i64, StoreError> {
         let conn = self.conn();
-        conn.execute(
+        conn.exec(
             "INSERT INTO delegations(mark, delegator_id, delegate_id, scope, valid_from, valid_until, basis_number, basis_date, grant_der, granted_at, source_id)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
             params![
@@ -253,7 +254,7 @@ impl Records for Db<'_> {
         at: OffsetDateTime,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
+        let n = self.conn().exec(
             "UPDATE delegations SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
             params![id, fmt_time(at), reason],
         )?;

@@ -3,6 +3,7 @@
 //! [`crate::issuing`]. Numbering rules and statuses are decided there; this module only keeps
 //! and reads the rows.
 
+use super::Cached;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params};
 
@@ -88,7 +89,7 @@ impl crate::issuing::Register for Db<'_> {
     }
 
     fn year_so_far(&self, reg: &RegisterKey) -> Result<(u32, u32), StoreError> {
-        let (volumes, last): (u32, i64) = self.conn().query_row(
+        let (volumes, last): (u32, i64) = self.conn().one(
             "SELECT COALESCE(MAX(volume), 0), COALESCE(MAX(last_number), 0) FROM registers
              WHERE commune_code = ?1 AND year = ?2 AND type_code = ?3",
             params![reg.commune_code, reg.year, reg.type_code],
@@ -105,7 +106,7 @@ impl crate::issuing::Register for Db<'_> {
         opened_at: &str,
     ) -> Result<Volume, StoreError> {
         let conn = self.conn();
-        conn.execute(
+        conn.exec(
             "INSERT INTO registers (commune_code, year, type_code, volume, first_number, last_number, opened_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -180,7 +181,7 @@ impl crate::issuing::Register for Db<'_> {
     }
 
     fn mark_void(&self, id: &str, reason: &str) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "UPDATE documents SET status = 'void', void_reason = ?2 WHERE id = ?1",
             params![id, reason],
         )?;
@@ -206,7 +207,7 @@ impl crate::issuing::Register for Db<'_> {
         reason: &str,
         at: &str,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "UPDATE documents SET status = 'cancelled', cancel_decision = ?2, cancel_reason = ?3, cancelled_at = ?4
              WHERE id = ?1",
             params![id, decision, reason, at],
@@ -308,7 +309,7 @@ impl crate::issuing::Register for Db<'_> {
             " LIMIT ?",
             Value::Integer(i64::from(q.limit.clamp(1, 500))),
         );
-        let mut st = self.conn().prepare(&sql)?;
+        let mut st = self.conn().prepare_cached(&sql)?;
         let rows = st.query_map(rusqlite::params_from_iter(args), record)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -91,6 +91,40 @@ mod pending;
 mod queue;
 pub mod users;
 
+/// Statements run through each connection's cache of prepared statements. Parsing and planning
+/// took about a third of SQLite's CPU on the issue + sign path (perf, `bench/serve.sh`): the
+/// statements kyso makes are short, and a pooled connection serves thousands of requests.
+pub(crate) trait Cached {
+    /// `Connection::execute`, with the statement prepared once per connection.
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    /// `Connection::query_row`, with the statement prepared once per connection.
+    fn one<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn one<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
+/// Prepared statements kept per connection: more than the distinct statements of the busiest
+/// use case (sign: authority, register, outbox, audit), so none is evicted and re-parsed.
+const STATEMENT_CACHE: usize = 128;
+
 /// The registry as the domain stores see it: one connection, inside a unit of work or outside
 /// one (reads). Every domain store trait is implemented for `Db`, and only code under
 /// `registry` sees the SQLite connection inside it.
@@ -345,6 +379,7 @@ impl Registry {
         let wal = mode.eq_ignore_ascii_case("wal");
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mut registry = Registry {
             conn: Some(conn),
             wal,

@@ -11,7 +11,7 @@ impl Awaiting for Db<'_> {
         field: &str,
         after: Option<&str>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut st = self.conn().prepare(
+        let mut st = self.conn().prepare_cached(
             "SELECT d.id FROM documents d WHERE d.status = 'issued'
                 AND NOT EXISTS (SELECT 1 FROM document_versions v
                                  WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?1)

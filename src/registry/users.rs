@@ -2,6 +2,7 @@
 //! the keys of forms they submitted (`0008_form_keys`). Only SQL lives here; what may be done and when is decided in [`crate::app::users`],
 //! which calls these inside or outside a unit of work.
 
+use super::Cached;
 use rusqlite::{OptionalExtension, params};
 
 use super::Db;
@@ -46,7 +47,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
 /// Inserts a user; returns its id. A taken username is a constraint error.
 pub fn insert_user(db: Db<'_>, u: &UserRow) -> Result<i64, StoreError> {
     let conn = db.conn();
-    conn.execute(
+    conn.exec(
         "INSERT INTO users(username, display_name, role, official_id, password_hash, disabled, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -66,7 +67,7 @@ pub fn insert_user(db: Db<'_>, u: &UserRow) -> Result<i64, StoreError> {
 pub fn user_by_name(db: Db<'_>, username: &str) -> Result<Option<UserRow>, StoreError> {
     let conn = db.conn();
     Ok(conn
-        .query_row(
+        .one(
             &format!("SELECT {USER_COLS} FROM users u WHERE u.username = ?1"),
             [username],
             user_row,
@@ -78,7 +79,7 @@ pub fn user_by_name(db: Db<'_>, username: &str) -> Result<Option<UserRow>, Store
 pub fn user_by_id(db: Db<'_>, id: i64) -> Result<Option<UserRow>, StoreError> {
     let conn = db.conn();
     Ok(conn
-        .query_row(
+        .one(
             &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
             [id],
             user_row,
@@ -89,7 +90,7 @@ pub fn user_by_id(db: Db<'_>, id: i64) -> Result<Option<UserRow>, StoreError> {
 /// Every user, by name.
 pub fn users(db: Db<'_>) -> Result<Vec<UserRow>, StoreError> {
     let conn = db.conn();
-    let mut st = conn.prepare(&format!(
+    let mut st = conn.prepare_cached(&format!(
         "SELECT {USER_COLS} FROM users u ORDER BY u.username"
     ))?;
     Ok(st.query_map([], user_row)?.collect::<Result<_, _>>()?)
@@ -98,30 +99,30 @@ pub fn users(db: Db<'_>) -> Result<Vec<UserRow>, StoreError> {
 /// Whether any user exists.
 pub fn any_user(db: Db<'_>) -> Result<bool, StoreError> {
     let conn = db.conn();
-    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0))?)
+    Ok(conn.one("SELECT EXISTS(SELECT 1 FROM users)", [], |r| r.get(0))?)
 }
 
 /// Replaces a user's password hash and ends their sessions.
 pub fn set_password(db: Db<'_>, id: i64, hash: &str) -> Result<usize, StoreError> {
     let conn = db.conn();
-    let n = conn.execute(
+    let n = conn.exec(
         "UPDATE users SET password_hash = ?2 WHERE id = ?1",
         params![id, hash],
     )?;
-    conn.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+    conn.exec("DELETE FROM sessions WHERE user_id = ?1", [id])?;
     Ok(n)
 }
 
 /// Enables or disables a user; disabling ends their sessions and revokes their tokens.
 pub fn set_disabled(db: Db<'_>, id: i64, disabled: bool, at: &str) -> Result<usize, StoreError> {
     let conn = db.conn();
-    let n = conn.execute(
+    let n = conn.exec(
         "UPDATE users SET disabled = ?2 WHERE id = ?1",
         params![id, i64::from(disabled)],
     )?;
     if disabled {
-        conn.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
-        conn.execute(
+        conn.exec("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+        conn.exec(
             "UPDATE api_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
             params![id, at],
         )?;
@@ -151,7 +152,7 @@ pub fn insert_session(
     at: &str,
 ) -> Result<(), StoreError> {
     let conn = db.conn();
-    conn.execute(
+    conn.exec(
         "INSERT INTO sessions(token_sha256, user_id, csrf, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
         params![token_sha256, user_id, csrf, at],
     )?;
@@ -162,7 +163,7 @@ pub fn insert_session(
 pub fn session(db: Db<'_>, token_sha256: &str) -> Result<Option<SessionRow>, StoreError> {
     let conn = db.conn();
     Ok(conn
-        .query_row(
+        .one(
             &format!(
                 "SELECT {USER_COLS}, s.csrf, s.created_at, s.last_seen
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_sha256 = ?1"
@@ -183,7 +184,7 @@ pub fn session(db: Db<'_>, token_sha256: &str) -> Result<Option<SessionRow>, Sto
 /// Marks a session as used at `at`.
 pub fn touch_session(db: Db<'_>, token_sha256: &str, at: &str) -> Result<(), StoreError> {
     let conn = db.conn();
-    conn.execute(
+    conn.exec(
         "UPDATE sessions SET last_seen = ?2 WHERE token_sha256 = ?1",
         params![token_sha256, at],
     )?;
@@ -192,7 +193,7 @@ pub fn touch_session(db: Db<'_>, token_sha256: &str, at: &str) -> Result<(), Sto
 
 /// Ends a session.
 pub fn delete_session(db: Db<'_>, token_sha256: &str) -> Result<usize, StoreError> {
-    Ok(db.conn().execute(
+    Ok(db.conn().exec(
         "DELETE FROM sessions WHERE token_sha256 = ?1",
         [token_sha256],
     )?)
@@ -204,7 +205,7 @@ pub fn purge_sessions(
     idle_before: &str,
     created_before: &str,
 ) -> Result<usize, StoreError> {
-    Ok(db.conn().execute(
+    Ok(db.conn().exec(
         "DELETE FROM sessions WHERE last_seen < ?1 OR created_at < ?2",
         params![idle_before, created_before],
     )?)
@@ -248,7 +249,7 @@ pub fn insert_token(
     at: &str,
 ) -> Result<i64, StoreError> {
     let conn = db.conn();
-    conn.execute(
+    conn.exec(
         "INSERT INTO api_tokens(token_sha256, user_id, role, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![token_sha256, user_id, role, label, at],
     )?;
@@ -259,7 +260,7 @@ pub fn insert_token(
 pub fn token(db: Db<'_>, token_sha256: &str) -> Result<Option<(TokenRow, UserRow)>, StoreError> {
     let conn = db.conn();
     Ok(conn
-        .query_row(
+        .one(
             &format!(
                 "SELECT t.id, t.user_id, t.role, t.label, t.created_at, t.revoked_at, {USER_COLS}
              FROM api_tokens t JOIN users u ON u.id = t.user_id
@@ -287,7 +288,7 @@ pub fn token(db: Db<'_>, token_sha256: &str) -> Result<Option<(TokenRow, UserRow
 /// Every token, newest first.
 pub fn tokens(db: Db<'_>) -> Result<Vec<TokenRow>, StoreError> {
     let conn = db.conn();
-    let mut st = conn.prepare(
+    let mut st = conn.prepare_cached(
         "SELECT id, user_id, role, label, created_at, revoked_at FROM api_tokens ORDER BY id DESC",
     )?;
     Ok(st.query_map([], token_row)?.collect::<Result<_, _>>()?)
@@ -295,7 +296,7 @@ pub fn tokens(db: Db<'_>) -> Result<Vec<TokenRow>, StoreError> {
 
 /// Revokes token `id`; returns how many rows changed (0: unknown or already revoked).
 pub fn revoke_token(db: Db<'_>, id: i64, at: &str) -> Result<usize, StoreError> {
-    Ok(db.conn().execute(
+    Ok(db.conn().exec(
         "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, at],
     )?)
@@ -305,7 +306,7 @@ pub fn revoke_token(db: Db<'_>, id: i64, at: &str) -> Result<usize, StoreError> 
 pub fn record_failure(db: Db<'_>, subjects: &[&str], at: &str) -> Result<(), StoreError> {
     let conn = db.conn();
     for s in subjects {
-        conn.execute(
+        conn.exec(
             "INSERT INTO login_failures(subject, at) VALUES (?1, ?2)",
             params![s, at],
         )?;
@@ -316,7 +317,7 @@ pub fn record_failure(db: Db<'_>, subjects: &[&str], at: &str) -> Result<(), Sto
 /// Failed sign-ins of `subject` since `since`.
 pub fn failures_since(db: Db<'_>, subject: &str, since: &str) -> Result<i64, StoreError> {
     let conn = db.conn();
-    Ok(conn.query_row(
+    Ok(conn.one(
         "SELECT COUNT(*) FROM login_failures WHERE subject = ?1 AND at >= ?2",
         params![subject, since],
         |r| r.get(0),
@@ -326,9 +327,9 @@ pub fn failures_since(db: Db<'_>, subject: &str, since: &str) -> Result<i64, Sto
 /// Forgets failures before `before`, and those of `subject` (after a successful sign-in).
 pub fn forget_failures(db: Db<'_>, before: &str, subject: Option<&str>) -> Result<(), StoreError> {
     let conn = db.conn();
-    conn.execute("DELETE FROM login_failures WHERE at < ?1", [before])?;
+    conn.exec("DELETE FROM login_failures WHERE at < ?1", [before])?;
     if let Some(s) = subject {
-        conn.execute("DELETE FROM login_failures WHERE subject = ?1", [s])?;
+        conn.exec("DELETE FROM login_failures WHERE subject = ?1", [s])?;
     }
     Ok(())
 }
