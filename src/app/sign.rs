@@ -21,7 +21,6 @@
 //! one transaction. A crash before that commit leaves nothing signed behind (the caller got no
 //! bytes); after it, the signed file is in the outbox whatever happens to the caller's copy.
 
-use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -30,8 +29,9 @@ use super::{App, AppError, sha256_hex};
 use crate::archive::{Outbox, Slug, SubmitRequest};
 use crate::audit;
 use crate::authority::{self, Capacity};
-use crate::issuing::{DocumentRecord, Status};
+use crate::issuing::{DocumentRecord, Register, Status, Version};
 use crate::pki::Certificate;
+use crate::registry::Db;
 use crate::signing::{
     self, AppearanceBuilder, KeySigner, SignOptions, SignatureAlgorithm, Signer, deferred,
     deferred::PendingError,
@@ -133,18 +133,11 @@ pub fn sign(
 ) -> Result<Signed, AppError> {
     let now = app.now();
     let mut registry = app.registry()?;
-    let decision = audited(registry.connection(), req, || {
-        decide(
-            app,
-            registry.connection(),
-            pdf,
-            signer.certificate(),
-            signer.chain(),
-            req,
-            now,
-        )
+    let db = registry.db();
+    let decision = audited(db, req, || {
+        decide(app, db, pdf, signer.certificate(), signer.chain(), req, now)
     })?;
-    let stamped = audited(registry.connection(), req, || {
+    let stamped = audited(db, req, || {
         let step = signing::SignatureStep {
             signer,
             options: &decision.options,
@@ -168,9 +161,9 @@ pub fn sign(
         extra["ltv"] = detail;
     }
     stage_files(app, &bytes, &decision)?;
-    let mut signed = registry.commit_grouped(|tx| {
-        let signed = record(app, tx, bytes, &decision, req, now, extra)?;
-        super::ltv::record_owed(&crate::registry::Db::over(tx), &signed.sha256, &ltv, now)?;
+    let mut signed = registry.unit_of_work_grouped(|db| {
+        let signed = record(app, db, bytes, &decision, req, now, extra)?;
+        super::ltv::record_owed(&db, &signed.sha256, &ltv, now)?;
         Ok::<_, AppError>(signed)
     })?;
     signed.timestamp = outcome;
@@ -198,12 +191,12 @@ pub fn prepare(
     }
     let now = app.now();
     let registry = app.registry()?;
-    let conn = registry.connection();
-    let decision = audited(conn, req, || {
-        decide(app, conn, pdf, certificate, chain, req, now)
+    let db = registry.db();
+    let decision = audited(db, req, || {
+        decide(app, db, pdf, certificate, chain, req, now)
     })?;
     let algorithm = algorithm_for(certificate, pss);
-    let mut pending = audited(conn, req, || {
+    let mut pending = audited(db, req, || {
         Ok(deferred::begin(
             pdf,
             certificate,
@@ -225,11 +218,10 @@ pub fn prepare(
         "label": req.label,
     })
     .to_string();
-    let db = registry.db();
     deferred::purge_expired(&db, now)?;
     deferred::save(&db, &pending, now)?;
     audit::append(
-        &crate::registry::Db::over(conn),
+        &db,
         &decision.actor,
         "sign.prepare",
         &pending.handle,
@@ -264,12 +256,12 @@ pub struct DocumentSign {
 /// The certificate of `official_id` to sign with at `now`: the newest registered one that is
 /// within its validity and whose key is where `usable` accepts it.
 fn registered_key(
-    conn: &Connection,
+    db: Db<'_>,
     official_id: &str,
     now: OffsetDateTime,
     usable: impl Fn(&str) -> bool,
 ) -> Result<(Certificate, String), AppError> {
-    let keys = crate::authority::store::keys_of(&crate::registry::Db::over(conn), official_id)?;
+    let keys = crate::authority::store::keys_of(&db, official_id)?;
     keys.into_iter()
         .find(|(c, loc)| {
             let (from, until) = c.validity();
@@ -297,7 +289,7 @@ pub(crate) fn registered_key_signer(
 ) -> Result<KeySigner, AppError> {
     let (cert, location) = {
         let registry = app.registry()?;
-        registered_key(registry.connection(), official_id, app.now(), |l| {
+        registered_key(registry.db(), official_id, app.now(), |l| {
             l.starts_with("file:")
         })?
     };
@@ -374,7 +366,7 @@ pub fn prepare_document(
                         ))
                     })?
             }
-            None => registered_key(registry.connection(), official_id, app.now(), |_| true)?.0,
+            None => registered_key(registry.db(), official_id, app.now(), |_| true)?.0,
         }
     };
     prepare(
@@ -432,9 +424,9 @@ pub fn complete_for(
 pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, AppError> {
     let now = app.now();
     let mut registry = app.registry()?;
-    let refuse = |conn: &Connection, actor: &str, e: AppError| -> AppError {
+    let refuse = |db: Db<'_>, actor: &str, e: AppError| -> AppError {
         let _ = audit::append(
-            &crate::registry::Db::over(conn),
+            &db,
             actor,
             "refuse",
             handle,
@@ -448,18 +440,18 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
             format!("{} bytes is not a raw signature value", signature.len()),
         )
         .into();
-        return Err(refuse(registry.connection(), "external", e));
+        return Err(refuse(registry.db(), "external", e));
     }
     let pending = match deferred::load(&registry.db(), handle, now) {
         Ok(p) => p,
         Err(PendingError::Completed(h)) => {
             return Err(refuse(
-                registry.connection(),
+                registry.db(),
                 "external",
                 Denial::AlreadyCompleted(h).into(),
             ));
         }
-        Err(e) => return Err(refuse(registry.connection(), "external", e.into())),
+        Err(e) => return Err(refuse(registry.db(), "external", e.into())),
     };
     let context: Value = serde_json::from_str(&pending.context).unwrap_or_else(|_| json!({}));
     let actor = context["actor"]
@@ -478,7 +470,7 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
         .complete_stamped(signature, now, timestamper.as_ref())
     {
         Ok(b) => b,
-        Err(e) => return Err(refuse(registry.connection(), &actor, e.into())),
+        Err(e) => return Err(refuse(registry.db(), &actor, e.into())),
     };
     let outcome = stamped
         .timestamps
@@ -514,19 +506,19 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
         extra["ltv"] = detail;
     }
     stage_files(app, &bytes, &decision)?;
-    let recorded = registry.commit_grouped(|tx| {
-        // The state change first, inside the transaction: a concurrent completion that lost
+    let recorded = registry.unit_of_work_grouped(|db| {
+        // The state change first, inside the unit of work: a concurrent completion that lost
         // the race finds the handle completed and records nothing.
-        if !deferred::mark_completed(&crate::registry::Db::over(tx), handle, now)? {
+        if !deferred::mark_completed(&db, handle, now)? {
             return Ok(None);
         }
-        let signed = record(app, tx, bytes, &decision, &req, now, extra)?;
-        super::ltv::record_owed(&crate::registry::Db::over(tx), &signed.sha256, &ltv, now)?;
+        let signed = record(app, db, bytes, &decision, &req, now, extra)?;
+        super::ltv::record_owed(&db, &signed.sha256, &ltv, now)?;
         Ok::<_, AppError>(Some(signed))
     })?;
     let Some(mut signed) = recorded else {
         return Err(refuse(
-            registry.connection(),
+            registry.db(),
             &actor,
             Denial::AlreadyCompleted(handle.to_owned()).into(),
         ));
@@ -567,7 +559,7 @@ fn long_term(
 /// Runs `f`; a refusal it returns is appended to the audit log (in its own transaction: the
 /// refusal is recorded even though nothing else is).
 fn audited<T>(
-    conn: &Connection,
+    db: Db<'_>,
     req: &SignRequest,
     f: impl FnOnce() -> Result<T, AppError>,
 ) -> Result<T, AppError> {
@@ -581,7 +573,7 @@ fn audited<T>(
             .or_else(|| req.actor.clone())
             .unwrap_or_else(|| "external".into());
         audit::append(
-            &crate::registry::Db::over(conn),
+            &db,
             &actor,
             "refuse",
             req.kind.as_deref().unwrap_or(""),
@@ -615,7 +607,7 @@ pub fn algorithm_for(cert: &Certificate, pss: bool) -> SignatureAlgorithm {
 
 fn decide(
     app: &App,
-    conn: &Connection,
+    db: Db<'_>,
     pdf: &[u8],
     cert: &Certificate,
     chain: &[Certificate],
@@ -634,7 +626,7 @@ fn decide(
         Some(r) => Some(parse_requester(r)?),
         None => None,
     };
-    let document = identify(app, conn, pdf)?;
+    let document = identify(db, pdf)?;
     let (kind, requester_ids) = match &document {
         Some(doc) => {
             if doc.status != Status::Issued {
@@ -707,10 +699,7 @@ fn decide(
     let mut capacity = None;
     let actor;
     let official = match &req.official {
-        Some(id) => Some(authority::store::official(
-            &crate::registry::Db::over(conn),
-            id,
-        )?),
+        Some(id) => Some(authority::store::official(&db, id)?),
         None => None,
     };
     // On a registered document each field has its signer.
@@ -752,21 +741,16 @@ fn decide(
     }
     match &official {
         Some(o) => {
-            let auth = authority::authorise(
-                &crate::registry::Db::over(conn),
-                &o.id,
-                cert,
-                &kind,
-                now,
-                &requester_ids,
-                req.delegation,
-            )
-            .map_err(|e| match e {
-                authority::AuthorityError::Refused(r) => AppError::Authority(r),
-                authority::AuthorityError::Store(s) => AppError::Store(s),
-                other => AppError::Denied(Denial::input(other.to_string(), other.to_string())),
-            })?;
-            let claims = authority::signature_claims(&crate::registry::Db::over(conn), &auth)
+            let auth =
+                authority::authorise(&db, &o.id, cert, &kind, now, &requester_ids, req.delegation)
+                    .map_err(|e| match e {
+                        authority::AuthorityError::Refused(r) => AppError::Authority(r),
+                        authority::AuthorityError::Store(s) => AppError::Store(s),
+                        other => {
+                            AppError::Denied(Denial::input(other.to_string(), other.to_string()))
+                        }
+                    })?;
+            let claims = authority::signature_claims(&db, &auth)
                 .map_err(|e| AppError::Denied(Denial::input(e.to_string(), e.to_string())))?;
             options.extra_signed_attributes.push(claims.attribute);
             options.extra_certificates.extend(claims.certificates);
@@ -826,10 +810,10 @@ fn stage_files(app: &App, bytes: &[u8], decision: &Decision) -> Result<(), AppEr
 }
 
 /// Records a signature: outbox row (its staged copy written by [`stage_files`] or now), the
-/// document's new version, the audit entry — inside the caller's transaction `tx`.
+/// document's new version, the audit entry — inside the caller's unit of work `db`.
 fn record(
     app: &App,
-    tx: &Connection,
+    db: Db<'_>,
     bytes: Vec<u8>,
     decision: &Decision,
     req: &SignRequest,
@@ -843,7 +827,7 @@ fn record(
         "default"
     };
     let submitted = Outbox::new(app.settings()).submit(
-        &crate::registry::Db::over(tx),
+        &db,
         SubmitRequest {
             bytes: &bytes,
             kind: archive_kind,
@@ -853,18 +837,17 @@ fn record(
         },
     )?;
     if let Some(doc) = &decision.document {
-        tx.execute(
-            "INSERT INTO document_versions(sha256, document_id, stage, size, field, signer, capacity, created_at)
-             VALUES (?1, ?2, 'signed', ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sha256) DO NOTHING",
-            params![
-                sha256,
-                doc.id,
-                bytes.len() as i64,
-                decision.field,
-                decision.actor,
-                decision.capacity,
-                rfc3339(now)
-            ],
+        db.add_version_if_new(
+            &doc.id,
+            &Version {
+                sha256: sha256.clone(),
+                stage: "signed".to_owned(),
+                size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+                field: decision.field.clone(),
+                signer: Some(decision.actor.clone()),
+                capacity: decision.capacity.clone(),
+                created_at: rfc3339(now),
+            },
         )?;
     }
     let mut details = decision.summary.clone();
@@ -882,13 +865,7 @@ fn record(
         .as_ref()
         .map(|d| d.id.clone())
         .unwrap_or_else(|| sha256.clone());
-    audit::append(
-        &crate::registry::Db::over(tx),
-        &decision.actor,
-        "sign",
-        &subject,
-        &details,
-    )?;
+    audit::append(&db, &decision.actor, "sign", &subject, &details)?;
     Ok(Signed {
         bytes,
         sha256,
@@ -906,22 +883,11 @@ fn record(
 /// Finds the register entry `pdf` was issued as: the SHA-256 of each prefix of the file that
 /// ends a revision (after `%%EOF` and its end-of-line) is looked up among issued documents.
 /// A registered document must then be exactly one of the versions kyso recorded for it.
-fn identify(app: &App, conn: &Connection, pdf: &[u8]) -> Result<Option<DocumentRecord>, AppError> {
+fn identify(db: Db<'_>, pdf: &[u8]) -> Result<Option<DocumentRecord>, AppError> {
     let mut found = None;
     for digest in revision_digests(pdf).0 {
-        let id: Option<String> = conn
-            .query_row(
-                "SELECT id FROM documents WHERE pdf_sha256 = ?1",
-                [&digest.sha256],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
-        if let Some(id) = id {
-            found = Some(super::issue::document(app, &id)?);
+        if let Some(doc) = db.document_by_issued_sha256(&digest.sha256)? {
+            found = Some(doc);
             break;
         }
     }
@@ -929,11 +895,9 @@ fn identify(app: &App, conn: &Connection, pdf: &[u8]) -> Result<Option<DocumentR
         return Ok(None);
     };
     let whole = sha256_hex(pdf);
-    let known: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM document_versions WHERE document_id = ?1 AND sha256 = ?2)",
-        params![doc.id, whole],
-        |r| r.get(0),
-    )?;
+    let known = db
+        .version_by_sha256(&whole)?
+        .is_some_and(|(document, _)| document == doc.id);
     if !known {
         return Err(Denial::input(
             format!(

@@ -554,6 +554,10 @@ pub trait Register {
     /// Records a version of document `document_id` that left kyso.
     fn add_version(&self, document_id: &str, version: &Version) -> Result<(), StoreError>;
 
+    /// [`Register::add_version`], doing nothing when a version with the same SHA-256 is
+    /// recorded already (the same signed bytes made twice); returns whether it was added.
+    fn add_version_if_new(&self, document_id: &str, version: &Version) -> Result<bool, StoreError>;
+
     /// The versions of document `id` that left kyso, in the order they were recorded.
     fn versions(&self, id: &str) -> Result<Vec<Version>, StoreError>;
 

@@ -341,6 +341,26 @@ impl crate::issuing::Register for Db<'_> {
         Ok(())
     }
 
+    fn add_version_if_new(&self, document_id: &str, v: &Version) -> Result<bool, StoreError> {
+        let added = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO document_versions(sha256, document_id, stage, size, field, signer, capacity, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(sha256) DO NOTHING",
+            )?
+            .execute(params![
+                v.sha256,
+                document_id,
+                v.stage,
+                v.size,
+                v.field,
+                v.signer,
+                v.capacity,
+                v.created_at
+            ])?;
+        Ok(added == 1)
+    }
+
     fn versions(&self, id: &str) -> Result<Vec<Version>, StoreError> {
         let mut st = self.conn().prepare_cached(&format!(
             "SELECT {VERSION_COLUMNS} FROM document_versions v WHERE v.document_id = ?1 ORDER BY v.rowid"
