@@ -5,8 +5,8 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::Db;
 use super::outbox::rfc3339;
+use super::{Cached, Db};
 use crate::ltv::schedule::{Candidate, Owed, Renewal, Schedule, ScheduledHead};
 use crate::store::StoreError;
 
@@ -37,7 +37,7 @@ impl Schedule for Db<'_> {
     }
 
     fn owed_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self.conn().query_row(
+        let n: i64 = self.conn().one(
             "SELECT COUNT(*) FROM ltv_owed WHERE settled_at IS NULL",
             [],
             |r| r.get(0),
@@ -46,7 +46,7 @@ impl Schedule for Db<'_> {
     }
 
     fn owed(&self, max: usize) -> Result<Vec<Owed>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT o.sha256, o.level, a.object_key FROM ltv_owed o
              JOIN archive_outbox a ON a.sha256 = o.sha256
              WHERE o.settled_at IS NULL ORDER BY o.created_at LIMIT ?1",
@@ -69,7 +69,7 @@ impl Schedule for Db<'_> {
         long_term: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "UPDATE ltv_owed SET settled_sha256 = ?2, settled_at = ?3, attempts = attempts + 1,
              last_attempt_at = ?3, last_error = NULL WHERE sha256 = ?1",
             params![sha256, long_term, rfc3339(at)],
@@ -83,7 +83,7 @@ impl Schedule for Db<'_> {
         at: OffsetDateTime,
         reason: &str,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "UPDATE ltv_owed SET attempts = attempts + 1, last_attempt_at = ?2, last_error = ?3
              WHERE sha256 = ?1",
             params![sha256, rfc3339(at), reason],
@@ -94,7 +94,7 @@ impl Schedule for Db<'_> {
     fn settled_version(&self, sha256: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
-            .query_row(
+            .one(
                 "SELECT settled_sha256 FROM ltv_owed WHERE sha256 = ?1",
                 [sha256],
                 |r| r.get::<_, Option<String>>(0),
@@ -104,7 +104,7 @@ impl Schedule for Db<'_> {
     }
 
     fn renewal_candidates(&self) -> Result<Vec<Candidate>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare_cached(
             "SELECT d.id, d.kind, v.sha256, s.delivered_sha256, s.head_sha256, s.deadline,
                     s.retry_after
              FROM documents d
@@ -136,7 +136,7 @@ impl Schedule for Db<'_> {
     }
 
     fn set_schedule_head(&self, s: &ScheduledHead<'_>) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "INSERT INTO ltv_schedule(document_id, delivered_sha256, head_sha256, deadline,
                  deadline_reason, retry_after, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -165,7 +165,7 @@ impl Schedule for Db<'_> {
         why: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "INSERT INTO ltv_schedule(document_id, delivered_sha256, head_sha256, retry_after, attempts,
                  last_error, updated_at)
              VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)
@@ -184,7 +184,7 @@ impl Schedule for Db<'_> {
     }
 
     fn insert_renewal(&self, r: &Renewal<'_>) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().exec(
             "INSERT INTO ltv_renewals(sha256, document_id, delivered_sha256, previous_sha256, reason,
                  deadline, deadline_reason, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(sha256) DO NOTHING",
@@ -205,7 +205,7 @@ impl Schedule for Db<'_> {
     fn renewal_count(&self) -> Result<u64, StoreError> {
         let n: i64 = self
             .conn()
-            .query_row("SELECT COUNT(*) FROM ltv_renewals", [], |r| r.get(0))?;
+            .one("SELECT COUNT(*) FROM ltv_renewals", [], |r| r.get(0))?;
         Ok(count(n))
     }
 }

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use time::{Date, OffsetDateTime};
 
-use super::Db;
+use super::{Cached, Db};
 use crate::archive::outbox::{Item, NewEntry, Queue, Queues, State, Status, Waiting};
 use crate::archive::{ObjectKey, Sha256};
 use crate::store::StoreError;
@@ -110,7 +110,7 @@ impl Queue for Db<'_> {
 
     fn insert_outbox_entry(&self, e: &NewEntry<'_>) -> Result<bool, StoreError> {
         let date = e.date;
-        let inserted = self.conn().execute(
+        let inserted = self.conn().exec(
             "INSERT INTO archive_outbox(sha256, size, kind, commune, doc_date, object_key, source)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(sha256) DO NOTHING",
@@ -150,7 +150,7 @@ impl Queue for Db<'_> {
     }
 
     fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self.conn().query_row(
+        Ok(self.conn().one(
             "SELECT MIN(next_attempt_ms) FROM archive_outbox WHERE state != 'archived'",
             [],
             |r| r.get(0),
@@ -194,7 +194,7 @@ impl Queue for Db<'_> {
     }
 
     fn make_failed_due(&self, now_ms: i64) -> Result<usize, StoreError> {
-        Ok(self.conn().execute(
+        Ok(self.conn().exec(
             "UPDATE archive_outbox SET next_attempt_ms = ?1 WHERE state = 'failed' AND next_attempt_ms > ?1",
             [now_ms],
         )?)
@@ -223,7 +223,7 @@ impl Queue for Db<'_> {
         let c = self.conn();
         let mut s = Status::default();
         {
-            let mut st = c.prepare(
+            let mut st = c.prepare_cached(
                 "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM archive_outbox GROUP BY state",
             )?;
             let mut rows = st.query([])?;
@@ -241,7 +241,7 @@ impl Queue for Db<'_> {
             }
         }
         s.oldest_waiting = c
-            .query_row(
+            .one(
                 "SELECT id, object_key, created_at, attempts, source FROM archive_outbox
                  WHERE state != 'archived' ORDER BY id LIMIT 1",
                 [],
@@ -256,7 +256,7 @@ impl Queue for Db<'_> {
                 },
             )
             .optional()?;
-        let mut st = c.prepare(
+        let mut st = c.prepare_cached(
             "SELECT last_error, COUNT(*) FROM archive_outbox WHERE state = 'failed'
              GROUP BY last_error ORDER BY COUNT(*) DESC, last_error LIMIT 10",
         )?;
@@ -269,7 +269,7 @@ impl Queue for Db<'_> {
             })?
             .map(|r| r.map(|(e, n)| (e, u64::try_from(n).unwrap_or(0))))
             .collect::<Result<_, _>>()?;
-        s.archived_without_retention = c.query_row(
+        s.archived_without_retention = c.one(
             "SELECT COUNT(*) FROM archive_outbox WHERE state = 'archived' AND retention LIKE 'not applied%'",
             [],
             |r| r.get::<_, i64>(0),

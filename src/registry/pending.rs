@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::Db;
 use super::outbox::rfc3339;
+use super::{Cached, Db};
 use crate::pki::hex_upper;
 use crate::signing::deferred::{Pending, PendingSignature, StoredPending, algorithm_code};
 use crate::store::StoreError;
@@ -37,7 +37,7 @@ impl Pending for Db<'_> {
             .map(|c| hex_upper(c.der()))
             .collect();
         let (start, end) = p.prepared.contents_range();
-        self.conn().execute(
+        self.conn().exec(
             "INSERT INTO pending_signatures(handle, prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, created_at, expires_at, document_id, decision)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
             params![
@@ -76,7 +76,7 @@ impl Pending for Db<'_> {
         );
         let row: Option<Row> = self
             .conn()
-            .query_row(
+            .one(
                 "SELECT prepared, contents_start, contents_end, field, signed_attrs, certificates, algorithm, official_id, expires_at, completed_at, document_id, decision
                  FROM pending_signatures WHERE handle = ?1",
                 [handle],
@@ -130,7 +130,7 @@ impl Pending for Db<'_> {
     fn pending_owner(&self, handle: &str) -> Result<Option<Option<String>>, StoreError> {
         Ok(self
             .conn()
-            .query_row(
+            .one(
                 "SELECT official_id FROM pending_signatures WHERE handle = ?1",
                 [handle],
                 |r| r.get(0),
@@ -139,7 +139,7 @@ impl Pending for Db<'_> {
     }
 
     fn complete_pending(&self, handle: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
+        let n = self.conn().exec(
             "UPDATE pending_signatures SET completed_at = ?2, prepared = x''
              WHERE handle = ?1 AND completed_at IS NULL",
             params![handle, rfc3339(at)],
@@ -163,6 +163,6 @@ impl Pending for Db<'_> {
     fn delete_pending(&self, handle: &str) -> Result<usize, StoreError> {
         Ok(self
             .conn()
-            .execute("DELETE FROM pending_signatures WHERE handle = ?1", [handle])?)
+            .exec("DELETE FROM pending_signatures WHERE handle = ?1", [handle])?)
     }
 }
