@@ -58,9 +58,6 @@ pub enum AppError {
     /// A certificate or key could not be read.
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
-    /// The database failed.
-    #[error("registry database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
     /// The record store failed.
     #[error(transparent)]
     Records(#[from] crate::store::StoreError),

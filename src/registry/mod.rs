@@ -141,15 +141,6 @@ impl<'a> Db<'a> {
         Ok(())
     }
 
-    /// The registry seen through `conn` (a connection, or a transaction on one), for use cases
-    /// that still hold a transaction of their own while their records move behind store
-    /// traits: their trait calls then commit with the rest of that transaction. Goes away with
-    /// `Registry::connection()`.
-    #[doc(hidden)]
-    pub fn over(conn: &'a Connection) -> Db<'a> {
-        Db { conn }
-    }
-
     /// The SQLite connection, for the store implementations in this module's children.
     pub(in crate::registry) fn conn(self) -> &'a Connection {
         self.conn
@@ -214,6 +205,8 @@ struct PoolInner {
     idle: Mutex<Vec<(Connection, bool)>>,
     max_idle: usize,
     flush: GroupFlush,
+    /// Held by a unit of work from BEGIN to COMMIT (see [`Registry::write_turn`]).
+    writer: Mutex<()>,
 }
 
 /// One fsync of the write-ahead log for every commit made before it started.
@@ -303,6 +296,7 @@ impl Pool {
                 idle: Mutex::new(Vec::new()),
                 max_idle,
                 flush: GroupFlush::new(path),
+                writer: Mutex::new(()),
             }),
         }
     }
@@ -445,56 +439,24 @@ impl Registry {
         Ok(names)
     }
 
-    /// Runs `f` in an IMMEDIATE transaction and commits it durably, sharing the fsync with the
-    /// commits of other requests made at the same moment (see [`GroupFlush`]). When it returns
-    /// `Ok`, the transaction survives a crash or a power cut, exactly as a commit with
-    /// `synchronous = FULL` would. Outside WAL mode, or on a connection not taken from a
-    /// [`Pool`], it is a plain FULL commit.
-    pub fn commit_grouped<T, E>(
-        &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E>
-    where
-        E: From<rusqlite::Error>,
-    {
-        let group = match (&self.pool, self.wal) {
-            (Some(pool), true) => Some(pool.clone()),
-            _ => None,
-        };
-        let conn = self.connection_mut();
-        if group.is_some() {
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
-        let committed = (|| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok::<T, E>(value)
-        })();
-        if let Some(pool) = group {
-            // Back to FULL before anything else can use this connection; if that fails the
-            // connection must not be reused, so it is dropped from the pool.
-            if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
-                self.pool = None;
-                return Err(e.into());
-            }
-            let value = committed?;
-            pool.flush.flush().map_err(|e| {
-                rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC),
-                    Some(format!("cannot make the commit durable: {e}")),
-                )
-            })?;
-            return Ok(value);
-        }
-        committed
-    }
-
     /// The registry for reads outside a unit of work (each statement sees the latest commit).
     pub fn db(&self) -> Db<'_> {
         Db {
             conn: self.connection(),
         }
+    }
+
+    /// The pool's writer turn, for a unit of work about to begin on a pooled connection.
+    ///
+    /// SQLite lets one writer in at a time and makes the others wait in its busy handler,
+    /// which sleeps 1, 2, 5, 10... ms between tries: under a burst of issue and sign requests,
+    /// writers slept far longer than the few hundred microseconds a unit of work holds the
+    /// lock (strace showed hundreds of such sleeps a second). Units of work on one pool take
+    /// turns on this mutex instead, and the next one starts as soon as the last commits. The
+    /// busy handler still arbitrates between processes (the CLI beside the server).
+    fn write_turn(pool: &Option<Arc<PoolInner>>) -> Option<std::sync::MutexGuard<'_, ()>> {
+        pool.as_ref()
+            .map(|p| p.writer.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Runs `f` as one unit of work: everything it changes through the [`Db`] it is given (a
@@ -505,7 +467,18 @@ impl Registry {
     where
         E: From<crate::store::StoreError>,
     {
-        let conn = self.connection_mut();
+        let pool = self.pool.clone();
+        let _turn = Self::write_turn(&pool);
+        Self::run_transaction(self.connection_mut(), f)
+    }
+
+    fn run_transaction<T, E>(
+        conn: &mut Connection,
+        f: impl FnOnce(Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<crate::store::StoreError>,
+    {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| E::from(e.into()))?;
@@ -514,9 +487,30 @@ impl Registry {
         Ok(value)
     }
 
+    /// Runs `f` with the connection at `synchronous = NORMAL` (the commit writes the log
+    /// without fsyncing it), then puts it back at FULL. If FULL cannot be restored the error is
+    /// returned (later commits on it would not be durable) and the connection is not handed
+    /// back to its pool.
+    fn run_relaxed<T, E>(&mut self, f: impl FnOnce(Db<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<crate::store::StoreError>,
+    {
+        let conn = self.connection_mut();
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| E::from(e.into()))?;
+        let committed = Self::run_transaction(conn, f);
+        if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
+            self.pool = None;
+            return Err(E::from(e.into()));
+        }
+        committed
+    }
+
     /// [`Registry::unit_of_work`] for the busy paths of the service (issuing, signing): the
     /// commit shares its fsync with the commits of other requests made at the same moment (see
-    /// [`GroupFlush`]); it is as durable when this returns `Ok`.
+    /// [`GroupFlush`]). When it returns `Ok`, the unit of work survives a crash or a power cut,
+    /// exactly as a commit with `synchronous = FULL` would. Outside WAL mode, or on a
+    /// connection not taken from a [`Pool`], it is a plain durable commit.
     pub fn unit_of_work_grouped<T, E>(
         &mut self,
         f: impl FnOnce(Db<'_>) -> Result<T, E>,
@@ -524,17 +518,22 @@ impl Registry {
     where
         E: From<crate::store::StoreError>,
     {
-        struct Failed<E>(E);
-        impl<E> From<rusqlite::Error> for Failed<E>
-        where
-            E: From<crate::store::StoreError>,
-        {
-            fn from(e: rusqlite::Error) -> Self {
-                Failed(E::from(e.into()))
-            }
-        }
-        self.commit_grouped(|tx| f(Db { conn: tx }).map_err(Failed))
-            .map_err(|Failed(e)| e)
+        let Some(pool) = self.pool.clone().filter(|_| self.wal) else {
+            return self.unit_of_work(f);
+        };
+        let value = {
+            let _turn = pool.writer.lock().unwrap_or_else(|e| e.into_inner());
+            self.run_relaxed(f)?
+        };
+        // Outside the writer's turn: the next unit of work begins while this one's log is
+        // fsynced, and the fsync covers every commit made before it started.
+        pool.flush.flush().map_err(|e| {
+            E::from(crate::store::StoreError::new(
+                crate::store::StoreErrorKind::Other,
+                format!("cannot make the commit durable: {e}"),
+            ))
+        })?;
+        Ok(value)
     }
 
     /// [`Registry::unit_of_work`] committed without waiting for the disk (`synchronous =
@@ -542,9 +541,7 @@ impl Registry {
     /// durable (issuing's numbering, see [`crate::issuing`]). In WAL mode such a commit is still
     /// atomic and survives a crash of the process (the log is in the OS cache); a power cut
     /// before the next fsync of the log may lose it, and everything committed after it, whole.
-    /// Outside WAL mode it is a plain durable commit. The connection is back at `synchronous =
-    /// FULL` when this returns; if that cannot be restored the error is returned (later commits
-    /// on it would not be durable) and the connection is not handed back to its pool.
+    /// Outside WAL mode it is a plain durable commit.
     pub fn unit_of_work_relaxed<T, E>(
         &mut self,
         f: impl FnOnce(Db<'_>) -> Result<T, E>,
@@ -555,33 +552,13 @@ impl Registry {
         if !self.wal {
             return self.unit_of_work(f);
         }
-        let conn = self.connection_mut();
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| E::from(e.into()))?;
-        let committed = (|| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| E::from(e.into()))?;
-            let value = f(Db { conn: &tx })?;
-            tx.commit().map_err(|e| E::from(e.into()))?;
-            Ok::<T, E>(value)
-        })();
-        if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
-            self.pool = None;
-            return Err(E::from(e.into()));
-        }
-        committed
+        let pool = self.pool.clone();
+        let _turn = Self::write_turn(&pool);
+        self.run_relaxed(f)
     }
 
-    /// Whether the database runs in write-ahead-log mode (it does unless the file system cannot
-    /// share memory between processes). Only then may a commit skip its fsync and rely on a
-    /// later durable commit (see `issuing`).
-    pub fn is_wal(&self) -> bool {
-        self.wal
-    }
-
-    /// The underlying connection, for the modules that own tables in the registry.
-    pub fn connection(&self) -> &Connection {
+    /// The underlying connection, for the store implementations in this module's children.
+    fn connection(&self) -> &Connection {
         match &self.conn {
             Some(c) => c,
             // Taken only by `drop`, after which no method can run.
@@ -590,7 +567,7 @@ impl Registry {
     }
 
     /// The underlying connection, mutably (transactions).
-    pub fn connection_mut(&mut self) -> &mut Connection {
+    fn connection_mut(&mut self) -> &mut Connection {
         match &mut self.conn {
             Some(c) => c,
             None => unreachable!("registry connection used after drop"),
@@ -658,8 +635,11 @@ mod tests {
                 let pool = pool.clone();
                 s.spawn(move || {
                     let mut r = pool.get().unwrap();
-                    r.commit_grouped(|tx| tx.execute("INSERT INTO t VALUES (?1)", [i]))
-                        .unwrap();
+                    r.unit_of_work_grouped(|db| {
+                        db.conn().execute("INSERT INTO t VALUES (?1)", [i])?;
+                        Ok::<_, crate::store::StoreError>(())
+                    })
+                    .unwrap();
                     let sync: i64 = r
                         .connection()
                         .query_row("PRAGMA synchronous", [], |row| row.get(0))
@@ -675,9 +655,9 @@ mod tests {
             .unwrap();
         assert_eq!(n, 8);
         // A failing transaction is rolled back and changes nothing.
-        let e: Result<(), rusqlite::Error> = r.commit_grouped(|tx| {
-            tx.execute("INSERT INTO t VALUES (99)", [])?;
-            tx.execute("INSERT INTO nowhere VALUES (1)", [])?;
+        let e: Result<(), crate::store::StoreError> = r.unit_of_work_grouped(|db| {
+            db.conn().execute("INSERT INTO t VALUES (99)", [])?;
+            db.conn().execute("INSERT INTO nowhere VALUES (1)", [])?;
             Ok(())
         });
         assert!(e.is_err());
@@ -686,5 +666,52 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
             .unwrap();
         assert_eq!(n, 8);
+    }
+
+    /// The registry is the one place that holds SQL (so that a PostgreSQL registry can be a
+    /// second implementation of the domain modules' store traits): no other source file names
+    /// SQLite or writes a statement.
+    #[test]
+    fn no_sql_outside_the_registry() {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        walk(&src, &mut files);
+        let markers = [
+            "rusqlite",
+            "SELECT ",
+            "INSERT INTO",
+            "DELETE FROM",
+            "CREATE TABLE",
+            "BEGIN IMMEDIATE",
+            "ON CONFLICT",
+        ];
+        let mut found = Vec::new();
+        for file in files
+            .iter()
+            .filter(|f| !f.starts_with(src.join("registry")))
+        {
+            let text = std::fs::read_to_string(file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let update = line.contains("UPDATE ") && line.contains(" SET ");
+                if update || markers.iter().any(|m| line.contains(m)) {
+                    found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "SQL outside src/registry:\n{}",
+            found.join("\n")
+        );
     }
 }
