@@ -12,20 +12,8 @@ use serde_json::Value;
 use super::sign::{OFFICIAL_FIELD, SEAL_FIELD};
 use super::{App, AppError};
 use crate::authority::{self, Records};
+use crate::issuing::Register as _;
 use crate::issuing::{DocumentRecord, Status};
-use crate::store::StoreError;
-
-/// What the queues ask of the register beyond single documents (implemented by the registry,
-/// `registry::queue`).
-pub trait Awaiting {
-    /// The ids of issued documents whose `field` nobody has signed yet and, when `after` is
-    /// given, whose `after` field someone has: oldest first (the citizen who waited longest).
-    fn awaiting_signature(
-        &self,
-        field: &str,
-        after: Option<&str>,
-    ) -> Result<Vec<String>, StoreError>;
-}
 
 /// The most documents a queue lists at once (the rest follow as these are signed). Each entry
 /// of the official's page carries its own form (key, CSRF token, capacity choice, two ways to

@@ -494,6 +494,15 @@ const INTERRUPTED: &str =
 /// documents, their versions and form keys. Numbering rules, statuses and files stay in this
 /// module; the SQLite registry implements this for its `Db` (in `registry::documents`).
 pub trait Register {
+    /// The ids of issued documents whose `field` nobody has signed yet and, when `after` is
+    /// given, whose `after` field someone has: oldest first (the citizen who waited longest).
+    /// The signing queues start from this.
+    fn awaiting_signature(
+        &self,
+        field: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// The open volume of `reg`, if one is open.
     fn open_volume(&self, reg: &RegisterKey) -> Result<Option<Volume>, StoreError>;
 

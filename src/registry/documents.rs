@@ -72,6 +72,25 @@ fn number(n: i64) -> Result<u32, StoreError> {
 }
 
 impl crate::issuing::Register for Db<'_> {
+    fn awaiting_signature(
+        &self,
+        field: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT d.id FROM documents d WHERE d.status = 'issued'
+                AND NOT EXISTS (SELECT 1 FROM document_versions v
+                                 WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?1)
+                AND (?2 IS NULL OR EXISTS (SELECT 1 FROM document_versions v
+                                 WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?2))
+              ORDER BY d.created_at, d.rowid",
+        )?;
+        let ids = st
+            .query_map(rusqlite::params![field, after], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
     fn open_volume(&self, reg: &RegisterKey) -> Result<Option<Volume>, StoreError> {
         Ok(self
             .conn()

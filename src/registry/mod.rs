@@ -88,7 +88,6 @@ mod documents;
 mod ltv;
 mod outbox;
 mod pending;
-mod queue;
 pub mod users;
 
 /// Statements run through each connection's cache of prepared statements. Parsing and planning
