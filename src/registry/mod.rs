@@ -178,6 +178,39 @@ impl From<RegistryError> for crate::store::StoreError {
     }
 }
 
+/// How long a writer waits for SQLite's write lock before the unit of work fails as busy.
+const WRITER_PATIENCE: Duration = Duration::from_secs(30);
+
+/// SQLite's busy handler: called while another connection holds the write lock, with the
+/// number of calls so far; `true` tries again.
+///
+/// SQLite's own handler (`busy_timeout`) sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries,
+/// for a lock that a unit of work holds a few hundred microseconds: under a burst of issue and
+/// sign requests, writers slept far longer than they waited (strace under `bench/serve.sh`:
+/// hundreds of such sleeps a second, with cores idle). This one tries again every 100 µs for
+/// the first 20 ms, then every millisecond, up to [`WRITER_PATIENCE`].
+fn wait_for_writer(calls: i32) -> bool {
+    const QUICK: i32 = 200;
+    let calls = calls.max(0);
+    let (pause, waited) = if calls < QUICK {
+        (
+            Duration::from_micros(100),
+            Duration::from_micros(100) * calls as u32,
+        )
+    } else {
+        (
+            Duration::from_millis(1),
+            Duration::from_micros(100) * QUICK as u32
+                + Duration::from_millis(1) * (calls - QUICK) as u32,
+        )
+    };
+    if waited >= WRITER_PATIENCE {
+        return false;
+    }
+    std::thread::sleep(pause);
+    true
+}
+
 /// An open registry database.
 ///
 /// A registry taken from a [`Pool`] goes back to it when dropped, so that a service answering
@@ -204,8 +237,6 @@ struct PoolInner {
     idle: Mutex<Vec<(Connection, bool)>>,
     max_idle: usize,
     flush: GroupFlush,
-    /// Held by a unit of work from BEGIN to COMMIT (see [`Registry::write_turn`]).
-    writer: Mutex<()>,
 }
 
 /// One fsync of the write-ahead log for every commit made before it started.
@@ -295,7 +326,6 @@ impl Pool {
                 idle: Mutex::new(Vec::new()),
                 max_idle,
                 flush: GroupFlush::new(path),
-                writer: Mutex::new(()),
             }),
         }
     }
@@ -362,9 +392,9 @@ impl Registry {
     }
 
     fn init(conn: Connection) -> Result<Registry, RegistryError> {
-        // WAL lets readers (status, verify pages) run beside the writer; a busy timeout makes
-        // concurrent writers from several processes wait instead of failing at once.
-        conn.busy_timeout(Duration::from_secs(30))?;
+        // WAL lets readers (status, verify pages) run beside the writer; concurrent writers
+        // (other requests, other processes) wait for the write lock instead of failing at once.
+        conn.busy_handler(Some(wait_for_writer))?;
         // SQLite answers with the mode it actually took: a file system without shared memory
         // (some network shares) keeps the rollback journal, where commits must each be durable.
         let mode: String =
@@ -445,19 +475,6 @@ impl Registry {
         }
     }
 
-    /// The pool's writer turn, for a unit of work about to begin on a pooled connection.
-    ///
-    /// SQLite lets one writer in at a time and makes the others wait in its busy handler,
-    /// which sleeps 1, 2, 5, 10... ms between tries: under a burst of issue and sign requests,
-    /// writers slept far longer than the few hundred microseconds a unit of work holds the
-    /// lock (strace showed hundreds of such sleeps a second). Units of work on one pool take
-    /// turns on this mutex instead, and the next one starts as soon as the last commits. The
-    /// busy handler still arbitrates between processes (the CLI beside the server).
-    fn write_turn(pool: &Option<Arc<PoolInner>>) -> Option<std::sync::MutexGuard<'_, ()>> {
-        pool.as_ref()
-            .map(|p| p.writer.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
     /// Runs `f` as one unit of work: everything it changes through the [`Db`] it is given (a
     /// register entry, its audit entry, its outbox row) is committed together, durably, or not
     /// at all when `f` fails. The write lock is taken at the start, so two units of work never
@@ -466,8 +483,6 @@ impl Registry {
     where
         E: From<crate::store::StoreError>,
     {
-        let pool = self.pool.clone();
-        let _turn = Self::write_turn(&pool);
         Self::run_transaction(self.connection_mut(), f)
     }
 
@@ -520,12 +535,9 @@ impl Registry {
         let Some(pool) = self.pool.clone().filter(|_| self.wal) else {
             return self.unit_of_work(f);
         };
-        let value = {
-            let _turn = pool.writer.lock().unwrap_or_else(|e| e.into_inner());
-            self.run_relaxed(f)?
-        };
-        // Outside the writer's turn: the next unit of work begins while this one's log is
-        // fsynced, and the fsync covers every commit made before it started.
+        let value = self.run_relaxed(f)?;
+        // After the write lock is released: the next unit of work begins while this one's log
+        // is fsynced, and the fsync covers every commit made before it started.
         pool.flush.flush().map_err(|e| {
             E::from(crate::store::StoreError::new(
                 crate::store::StoreErrorKind::Other,
@@ -551,8 +563,6 @@ impl Registry {
         if !self.wal {
             return self.unit_of_work(f);
         }
-        let pool = self.pool.clone();
-        let _turn = Self::write_turn(&pool);
         self.run_relaxed(f)
     }
 

@@ -280,6 +280,22 @@ impl Renderer {
         ident: &str,
     ) -> Result<(PagedDocument, Vec<u8>), RenderError> {
         let _slot = self.gate.enter();
+        // typst lays out and exports with rayon's parallel iterators. Started from a thread
+        // outside rayon's pool (a request's blocking worker), each of them is handed to a pool
+        // thread while the caller sleeps, and the pool's threads spin a while before they sleep
+        // again: several hand-overs per document, and context switches that cost more than a
+        // one-page certification gains from running in parallel. Run on a pool thread from the
+        // start, the whole render is handed over once and its parallel parts run there.
+        rayon::scope(|_| self.compile_in_pool(kind, inputs, today, ident))
+    }
+
+    fn compile_in_pool(
+        &self,
+        kind: &str,
+        inputs: Dict,
+        today: Datetime,
+        ident: &str,
+    ) -> Result<(PagedDocument, Vec<u8>), RenderError> {
         let main = *self
             .mains
             .get(kind)
