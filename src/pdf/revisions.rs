@@ -19,39 +19,7 @@
 use lopdf::{Document, Object, ObjectId};
 
 use super::strict::{self, StrictError};
-pub use super::strict::{Budget, Entry, Held, XrefChain, inflate_held};
-
-/// Caps on the work spent reading one untrusted PDF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadLimits {
-    /// Largest file accepted, in bytes.
-    pub max_file_size: usize,
-    /// Most indirect objects one revision may define.
-    pub max_objects: usize,
-    /// Most revisions (incremental updates plus the original) a file may have.
-    pub max_revisions: usize,
-    /// Bytes one object or cross-reference stream may decompress to (the file's work budget
-    /// bounds the total).
-    pub max_decompressed_total: usize,
-    /// Most object streams one revision may hold.
-    pub max_object_streams: usize,
-    /// Deepest chain of references followed when walking the object graph.
-    pub max_depth: usize,
-}
-
-impl Default for ReadLimits {
-    fn default() -> Self {
-        ReadLimits {
-            // Certifications are a few pages; scanned attachments can be tens of megabytes.
-            max_file_size: 512 * 1024 * 1024,
-            max_objects: 2_000_000,
-            max_revisions: 256,
-            max_decompressed_total: 256 * 1024 * 1024,
-            max_object_streams: 100_000,
-            max_depth: 64,
-        }
-    }
-}
+pub use super::strict::{Budget, Entry, Held, ReadLimits, XrefChain, inflate_held};
 
 /// Why a revision could not be read.
 #[derive(Debug, thiserror::Error)]
