@@ -222,17 +222,20 @@ pub async fn user_state(
         .await;
     match done {
         Ok(_) => see_other(&with_lang("/admin/users", lang)),
-        Err(e) => {
-            users(
-                &state,
-                &p,
-                lang,
-                &HashMap::new(),
-                Some(Note::bad(words(lang, &e))),
-            )
-            .await
-        }
+        Err(e) => users_refused(&state, &p, lang, &e).await,
     }
+}
+
+/// The users page again, with why the last act on it was refused.
+async fn users_refused(state: &State, p: &Principal, lang: Lang, e: &ApiError) -> Response {
+    users(
+        state,
+        p,
+        lang,
+        &HashMap::new(),
+        Some(Note::bad(words(lang, e))),
+    )
+    .await
 }
 
 /// `POST /admin/tokens`: makes an API token; its secret is shown once, here.
@@ -261,16 +264,7 @@ pub async fn add_token(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Err(e) => {
-            users(
-                &state,
-                &p,
-                lang,
-                &HashMap::new(),
-                Some(Note::bad(words(lang, &e))),
-            )
-            .await
-        }
+        Err(e) => users_refused(&state, &p, lang, &e).await,
     }
 }
 
@@ -293,16 +287,7 @@ pub async fn revoke_token(
         .await;
     match done {
         Ok(()) => see_other(&with_lang("/admin/users", lang)),
-        Err(e) => {
-            users(
-                &state,
-                &p,
-                lang,
-                &HashMap::new(),
-                Some(Note::bad(words(lang, &e))),
-            )
-            .await
-        }
+        Err(e) => users_refused(&state, &p, lang, &e).await,
     }
 }
 
