@@ -80,6 +80,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_form_keys",
         sql: include_str!("../../migrations/0008_form_keys.sql"),
     },
+    Migration {
+        name: "0010_hot_path_indexes",
+        sql: include_str!("../../migrations/0010_hot_path_indexes.sql"),
+    },
 ];
 
 mod audit;

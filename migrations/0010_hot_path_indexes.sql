@@ -1,0 +1,18 @@
+-- Indexes for the statements that run on every request or every archive worker poll, so that
+-- their cost stays the same as the register grows (a commune adds thousands of documents a
+-- year; a province node millions). Each names the statement it serves.
+
+-- Signing finds the register entry from the SHA-256 of the PDF it is given, and public
+-- verification looks a delivered file up the same way.
+CREATE INDEX documents_by_pdf_sha256 ON documents(pdf_sha256) WHERE pdf_sha256 IS NOT NULL;
+
+-- Every issue first voids documents left pending by an interrupted render: only pending rows
+-- are in this index, and there are almost never any.
+CREATE INDEX documents_pending ON documents(created_at) WHERE status = 'pending';
+
+-- The signing queues list issued documents oldest first.
+CREATE INDEX documents_issued ON documents(created_at) WHERE status = 'issued';
+
+-- The archive worker's polls and the archive status read only what is still waiting; archived
+-- rows (all but a few) stay out of the index.
+CREATE INDEX archive_outbox_waiting ON archive_outbox(id, next_attempt_ms) WHERE state != 'archived';
