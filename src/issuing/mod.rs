@@ -534,6 +534,10 @@ pub trait Register {
     /// Marks document `id` void, with the reason.
     fn mark_void(&self, id: &str, reason: &str) -> Result<(), StoreError>;
 
+    /// Whether any document has been pending since before `created_before` (a read, so that
+    /// the common case, none, takes no write lock).
+    fn any_pending_before(&self, created_before: &str) -> Result<bool, StoreError>;
+
     /// Marks every document still pending since before `created_before` void with `reason`;
     /// returns their ids.
     fn void_pending(&self, created_before: &str, reason: &str) -> Result<Vec<String>, StoreError>;
@@ -942,8 +946,14 @@ impl<R: Registers> Issuer<R> {
     /// Marks documents still `pending` since before `before` as void: their issuing was
     /// interrupted (a crash or a kill between numbering and rendering). Returns how many.
     pub fn void_interrupted(&mut self, before: OffsetDateTime) -> Result<usize, IssueError> {
+        let before = rfc3339(before);
+        // Every issue asks this; almost always the answer is none, and a read answers it
+        // without queueing for the write lock behind other requests' commits.
+        if !self.registry.db().any_pending_before(&before)? {
+            return Ok(0);
+        }
         self.registry.unit_of_work(|db| {
-            let ids = db.void_pending(&rfc3339(before), INTERRUPTED)?;
+            let ids = db.void_pending(&before, INTERRUPTED)?;
             for id in &ids {
                 audit_interrupted(&db, id)?;
             }

@@ -207,6 +207,14 @@ impl crate::issuing::Register for Db<'_> {
         Ok(())
     }
 
+    fn any_pending_before(&self, created_before: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().one(
+            "SELECT EXISTS(SELECT 1 FROM documents WHERE status = 'pending' AND created_at < ?1)",
+            [created_before],
+            |r| r.get(0),
+        )?)
+    }
+
     fn void_pending(&self, created_before: &str, reason: &str) -> Result<Vec<String>, StoreError> {
         let ids = self
             .conn()
