@@ -16,3 +16,8 @@ CREATE INDEX documents_issued ON documents(created_at) WHERE status = 'issued';
 -- The archive worker's polls and the archive status read only what is still waiting; archived
 -- rows (all but a few) stay out of the index.
 CREATE INDEX archive_outbox_waiting ON archive_outbox(id, next_attempt_ms) WHERE state != 'archived';
+
+-- Each sign-in forgets expired sessions and old login failures.
+CREATE INDEX sessions_by_last_seen ON sessions(last_seen);
+CREATE INDEX sessions_by_created_at ON sessions(created_at);
+CREATE INDEX login_failures_by_time ON login_failures(at);

@@ -22,6 +22,9 @@ pub mod sign;
 pub mod users;
 pub mod verify;
 
+#[cfg(test)]
+mod query_plans;
+
 use std::sync::{Arc, OnceLock};
 
 use time::OffsetDateTime;

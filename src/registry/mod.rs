@@ -92,6 +92,8 @@ mod documents;
 mod ltv;
 mod outbox;
 mod pending;
+#[cfg(test)]
+pub(crate) mod statements;
 pub mod users;
 
 /// Statements run through each connection's cache of prepared statements. Parsing and planning
@@ -396,6 +398,11 @@ impl Registry {
     }
 
     fn init(conn: Connection) -> Result<Registry, RegistryError> {
+        #[cfg(test)]
+        conn.trace_v2(
+            rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+            Some(statements::record),
+        );
         // WAL lets readers (status, verify pages) run beside the writer; concurrent writers
         // (other requests, other processes) wait for the write lock instead of failing at once.
         conn.busy_handler(Some(wait_for_writer))?;
