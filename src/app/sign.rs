@@ -32,6 +32,7 @@ use crate::authority::{self, Capacity};
 use crate::issuing::{DocumentRecord, Register, Status, Version};
 use crate::pki::Certificate;
 use crate::registry::Db;
+use crate::registry::users as accounts;
 use crate::signing::{
     self, AppearanceBuilder, KeySigner, SignOptions, SignatureAlgorithm, Signer, deferred,
     deferred::PendingError,
@@ -68,6 +69,11 @@ pub struct SignRequest {
     pub actor: Option<String>,
     /// A label for the archive and the audit entry (the output file name).
     pub label: Option<String>,
+    /// The form this signature answers, claimed by [`super::users::claim_form`]: its result
+    /// (the document's id, or the signed file's SHA-256) is recorded in the unit of work that
+    /// records the signature, so that a repeat of the form after a crash finds it done instead
+    /// of signing again or being refused for a field already signed.
+    pub form: Option<crate::issuing::FormKey>,
 }
 
 /// A signature made and recorded.
@@ -251,6 +257,8 @@ pub struct DocumentSign {
     /// Sign under this delegation (one of the capacities [`super::queue`] offers); `None`
     /// signs in the official's own right, or under their only delegation in force.
     pub delegation: Option<i64>,
+    /// The claimed form this signature answers (see [`SignRequest::form`]).
+    pub form: Option<crate::issuing::FormKey>,
 }
 
 /// The certificate of `official_id` to sign with at `now`: the newest registered one that is
@@ -331,6 +339,7 @@ pub fn sign_document(
             actor: Some(actor.to_owned()),
             label: Some(format!("service:{}", record.id)),
             delegation: opts.delegation,
+            form: opts.form.clone(),
             ..SignRequest::default()
         },
     )
@@ -854,6 +863,10 @@ fn record(
     if let (Value::Object(d), Value::Object(e)) = (&mut details, extra) {
         d.extend(e);
     }
+    if let Some(form) = &req.form {
+        let result = decision.document.as_ref().map_or(&sha256, |d| &d.id);
+        accounts::finish_form_key(db, form.user_id(), form.key(), result)?;
+    }
     details["sha256"] = json!(sha256);
     details["field"] = json!(decision.field);
     details["archive"] = json!(submitted.key.as_str());
@@ -1124,6 +1137,45 @@ pub fn load_crls(paths: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, AppError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A signature made from a form whose process stops right after the signature's commit
+    /// (before the page could record anything): the same form submitted again finds it done.
+    #[test]
+    fn a_signing_form_repeated_after_a_crash_is_answered_with_the_signature_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::Settings::from_toml("development = true").unwrap();
+        settings.data_dir = dir.path().to_path_buf();
+        let app = App::new(settings);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        super::super::demo::ensure_commune(&app, &root.join("keys-dev")).unwrap();
+        super::super::demo::ensure_users(&app).unwrap();
+        let user = super::super::users::list_users(&app)
+            .unwrap()
+            .into_iter()
+            .find(|u| u.username == "pho-chu-tich")
+            .unwrap()
+            .id;
+        let data: Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("templates/signature/sample.json")).unwrap(),
+        )
+        .unwrap();
+        let doc = super::super::issue::issue(&app, "van-thu", "signature", &data).unwrap();
+        let key = "form-key-0123456789abcdef";
+        assert!(matches!(
+            super::super::users::claim_form(&app, user, key).unwrap(),
+            super::super::users::FormClaim::Mine
+        ));
+        let opts = DocumentSign {
+            form: crate::issuing::FormKey::new(user, key),
+            ..DocumentSign::default()
+        };
+        sign_document(&app, "pho-chu-tich", "pho-chu-tich", &doc.id, &opts).unwrap();
+        // No finish_form: the process stopped here. The repeat is answered, not signed again.
+        match super::super::users::claim_form(&app, user, key).unwrap() {
+            super::super::users::FormClaim::Done(id) => assert_eq!(id, doc.id),
+            other => panic!("the repeated form was not answered: {other:?}"),
+        }
+    }
 
     #[test]
     fn requester_ids_are_twelve_digits_or_a_declared_paper() {

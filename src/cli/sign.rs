@@ -174,6 +174,7 @@ fn request(common: &CommonArgs, output: Option<&Path>) -> SignRequest {
         delegation: common.delegation,
         actor: None,
         label: output.map(|o| o.display().to_string()),
+        form: None,
     }
 }
 

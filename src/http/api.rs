@@ -590,6 +590,7 @@ impl SignBody {
             location: self.location.clone(),
             pkcs1: self.pkcs1,
             delegation: self.delegation,
+            form: None,
         }
     }
 }

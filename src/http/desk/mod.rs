@@ -139,6 +139,14 @@ async fn submit(state: &State, user: i64, key: &str) -> Result<Submission, ApiEr
 }
 
 impl Held {
+    /// The form key this submission holds in the registry, for a use case that records its
+    /// result in its own unit of work.
+    fn form(&self) -> Option<crate::issuing::FormKey> {
+        self.claim
+            .as_ref()
+            .and_then(|(user, key)| crate::issuing::FormKey::new(*user, key))
+    }
+
     /// The work succeeded with `result`: remembered here and in the registry.
     async fn finish(mut self, state: &State, result: &str) {
         if let Some(g) = self.guard.as_mut() {

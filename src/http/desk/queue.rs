@@ -155,12 +155,17 @@ pub async fn sign(
         Err(e) => return failed(lang, &p, &e),
     };
     let doc = id.clone();
+    let form = held.form();
     let signed = state
         .blocking(move |app, _| {
             if !app::verify::is_document_id(&doc) {
                 return Err(AppError::NotFound(format!("document {doc}")));
             }
-            app::sign::sign_document(app, &official, &official, &doc, &sign_options(&f)?)
+            let opts = app::sign::DocumentSign {
+                form,
+                ..sign_options(&f)?
+            };
+            app::sign::sign_document(app, &official, &official, &doc, &opts)
         })
         .await;
     match signed {
