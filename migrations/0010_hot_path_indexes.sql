@@ -10,8 +10,20 @@ CREATE INDEX documents_by_pdf_sha256 ON documents(pdf_sha256) WHERE pdf_sha256 I
 -- are in this index, and there are almost never any.
 CREATE INDEX documents_pending ON documents(created_at) WHERE status = 'pending';
 
--- The signing queues list issued documents oldest first.
-CREATE INDEX documents_issued ON documents(created_at) WHERE status = 'issued';
+-- The signing queues: the field an issued document waits for next (the official's, then the
+-- seal's), kept by issuing and signing, so that a queue reads the documents waiting in it and
+-- not every document ever issued. Documents issued before this migration get it from their
+-- signed versions, by the same order (issuing::SIGNING_ORDER).
+ALTER TABLE documents ADD COLUMN awaiting_field TEXT;
+UPDATE documents SET awaiting_field = CASE
+    WHEN NOT EXISTS (SELECT 1 FROM document_versions v WHERE v.document_id = documents.id
+                       AND v.stage = 'signed' AND v.field = 'ChuKyLanhDao') THEN 'ChuKyLanhDao'
+    WHEN NOT EXISTS (SELECT 1 FROM document_versions v WHERE v.document_id = documents.id
+                       AND v.stage = 'signed' AND v.field = 'DauCoQuan') THEN 'DauCoQuan'
+    END
+ WHERE status = 'issued';
+CREATE INDEX documents_awaiting ON documents(awaiting_field, created_at)
+    WHERE awaiting_field IS NOT NULL;
 
 -- The archive worker's polls and the archive status read only what is still waiting; archived
 -- rows (all but a few) stay out of the index.

@@ -1,6 +1,6 @@
 //! The statements behind the service's busy paths read indexes, not whole tables.
 //!
-//! Every request of the issue + sign workload, the QR code's page, an upload to verify, a
+//! Every request of the issue + sign workload, the signing queues, the QR code's page, an upload to verify, a
 //! sign-in and an archive worker pass are run on a fresh registry while the statements they run
 //! are recorded; SQLite's planner is then asked how it would run each one. A statement that
 //! reads a growing table whole (documents, versions, the audit log, the outbox...) fails the
@@ -46,6 +46,11 @@ fn the_busy_paths_read_no_growing_table_whole() {
     assert!(users::session(&app, &started.token).unwrap().is_some());
     let issued = issue::issue(&app, "van-thu", "signature", &sample()).unwrap();
     for official in ["pho-chu-tich", "con-dau"] {
+        let queue = super::queue::signing_queue(&app, official).unwrap();
+        assert!(
+            queue.iter().any(|q| q.document.id == issued.id),
+            "{official}'s queue"
+        );
         sign::sign_document(
             &app,
             official,

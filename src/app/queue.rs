@@ -80,14 +80,10 @@ pub fn signing_queue(app: &App, official_id: &str) -> Result<Vec<Queued>, AppErr
             None => return Ok(Vec::new()),
         }
     };
-    // Candidates, oldest first (the citizen who waited longest): issued documents whose field
-    // this signer fills is not signed yet — for the seal, only those an official has signed.
-    let (field, after) = if is_seal {
-        (SEAL_FIELD, Some(OFFICIAL_FIELD))
-    } else {
-        (OFFICIAL_FIELD, None)
-    };
-    let candidates = db.awaiting_signature(field, after)?;
+    // Candidates, oldest first (the citizen who waited longest): issued documents that wait
+    // for the field this signer fills — for the seal, those an official has signed.
+    let field = if is_seal { SEAL_FIELD } else { OFFICIAL_FIELD };
+    let candidates = db.awaiting_signature(field)?;
     let delegations = authority::store::delegations_to(db, official_id)?;
     let mut out = Vec::new();
     for id in candidates {

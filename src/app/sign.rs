@@ -39,10 +39,7 @@ use crate::signing::{
 };
 use crate::validation::chain::{RevocationStatus, revocation_status};
 
-/// The field of the official who signs (Decree 30/2020: the signature between title and name).
-pub const OFFICIAL_FIELD: &str = "ChuKyLanhDao";
-/// The agency seal's field.
-pub const SEAL_FIELD: &str = "DauCoQuan";
+pub use crate::issuing::{OFFICIAL_FIELD, SEAL_FIELD};
 /// The one-stop desk clerk's field (Circular 01/2020).
 pub const CLERK_FIELD: &str = "ChuKyNguoiTiepNhan";
 
@@ -862,6 +859,15 @@ fn record(
     let mut details = decision.summary.clone();
     if let (Value::Object(d), Value::Object(e)) = (&mut details, extra) {
         d.extend(e);
+    }
+    if let Some(doc) = &decision.document {
+        let versions = db.versions(&doc.id)?;
+        let signed: Vec<&str> = versions
+            .iter()
+            .filter(|v| v.stage == "signed")
+            .filter_map(|v| v.field.as_deref())
+            .collect();
+        db.set_awaited(&doc.id, crate::issuing::awaited_after(&signed))?;
     }
     if let Some(form) = &req.form {
         let result = decision.document.as_ref().map_or(&sha256, |d| &d.id);

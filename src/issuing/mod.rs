@@ -490,18 +490,32 @@ pub const FORM_KEY_ABANDONED: time::Duration = time::Duration::minutes(2);
 const INTERRUPTED: &str =
     "issuing was interrupted after numbering (process stopped before the PDF was finished)";
 
+/// The field of the official who signs (Decree 30/2020: the signature between title and name).
+pub const OFFICIAL_FIELD: &str = "ChuKyLanhDao";
+/// The agency seal's field.
+pub const SEAL_FIELD: &str = "DauCoQuan";
+
+/// The order in which a certification's signatures are made: the official's, then the agency
+/// seal over it. The signing queues follow it.
+pub const SIGNING_ORDER: [&str; 2] = [OFFICIAL_FIELD, SEAL_FIELD];
+
+/// The field a document waits for once the fields in `signed` are signed: the first of
+/// [`SIGNING_ORDER`] not among them, or `None` when all are.
+pub fn awaited_after(signed: &[&str]) -> Option<&'static str> {
+    SIGNING_ORDER.into_iter().find(|f| !signed.contains(f))
+}
+
 /// What issuing asks of the store that keeps the registers: record operations on registers,
 /// documents, their versions and form keys. Numbering rules, statuses and files stay in this
 /// module; the SQLite registry implements this for its `Db` (in `registry::documents`).
 pub trait Register {
-    /// The ids of issued documents whose `field` nobody has signed yet and, when `after` is
-    /// given, whose `after` field someone has: oldest first (the citizen who waited longest).
-    /// The signing queues start from this.
-    fn awaiting_signature(
-        &self,
-        field: &str,
-        after: Option<&str>,
-    ) -> Result<Vec<String>, StoreError>;
+    /// The ids of issued documents that wait for a signature in `field` next (see
+    /// [`awaited_after`]), oldest first (the citizen who waited longest). The signing queues
+    /// start from this; its cost follows the length of the queue, not of the register.
+    fn awaiting_signature(&self, field: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Records which field document `id` waits for next (`None`: none, or not signable).
+    fn set_awaited(&self, id: &str, field: Option<&str>) -> Result<(), StoreError>;
 
     /// The open volume of `reg`, if one is open.
     fn open_volume(&self, reg: &RegisterKey) -> Result<Option<Volume>, StoreError>;
@@ -781,6 +795,7 @@ impl<R: Registers> Issuer<R> {
                 self.files.stage(&id, &doc.pdf)?;
                 self.registry.unit_of_work_grouped(|db| {
                     db.mark_issued(&id, &digest)?;
+                    db.set_awaited(&id, awaited_after(&[]))?;
                     db.add_version(
                         &id,
                         &Version {

@@ -72,23 +72,23 @@ fn number(n: i64) -> Result<u32, StoreError> {
 }
 
 impl crate::issuing::Register for Db<'_> {
-    fn awaiting_signature(
-        &self,
-        field: &str,
-        after: Option<&str>,
-    ) -> Result<Vec<String>, StoreError> {
+    fn awaiting_signature(&self, field: &str) -> Result<Vec<String>, StoreError> {
         let mut st = self.conn().prepare_cached(
-            "SELECT d.id FROM documents d WHERE d.status = 'issued'
-                AND NOT EXISTS (SELECT 1 FROM document_versions v
-                                 WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?1)
-                AND (?2 IS NULL OR EXISTS (SELECT 1 FROM document_versions v
-                                 WHERE v.document_id = d.id AND v.stage = 'signed' AND v.field = ?2))
+            "SELECT d.id FROM documents d WHERE d.awaiting_field = ?1 AND d.status = 'issued'
               ORDER BY d.created_at, d.rowid",
         )?;
         let ids = st
-            .query_map(rusqlite::params![field, after], |r| r.get::<_, String>(0))?
+            .query_map([field], |r| r.get::<_, String>(0))?
             .collect::<Result<_, _>>()?;
         Ok(ids)
+    }
+
+    fn set_awaited(&self, id: &str, field: Option<&str>) -> Result<(), StoreError> {
+        self.conn().exec(
+            "UPDATE documents SET awaiting_field = ?2 WHERE id = ?1",
+            params![id, field],
+        )?;
+        Ok(())
     }
 
     fn open_volume(&self, reg: &RegisterKey) -> Result<Option<Volume>, StoreError> {
@@ -235,7 +235,8 @@ impl crate::issuing::Register for Db<'_> {
         at: &str,
     ) -> Result<(), StoreError> {
         self.conn().exec(
-            "UPDATE documents SET status = 'cancelled', cancel_decision = ?2, cancel_reason = ?3, cancelled_at = ?4
+            "UPDATE documents SET status = 'cancelled', cancel_decision = ?2, cancel_reason = ?3, cancelled_at = ?4,
+                    awaiting_field = NULL
              WHERE id = ?1",
             params![id, decision, reason, at],
         )?;

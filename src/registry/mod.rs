@@ -688,6 +688,51 @@ mod tests {
         assert_eq!(n, 8);
     }
 
+    /// Documents issued before migration 0010 wait in the queues they would have been in.
+    #[test]
+    fn documents_issued_before_the_queue_column_wait_for_the_field_they_lack() {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in MIGRATIONS.iter().filter(|m| m.name < "0010") {
+            conn.execute_batch(m.sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO registers VALUES (1, 'X', 2026, 'CT', 1, 1, 4, 't', NULL);
+             INSERT INTO documents (id, kind, template_version, register_id, commune_code, year,
+                 type_code, number, data, status, created_at, issued_on)
+             VALUES ('a', 'k', '1', 1, 'X', 2026, 'CT', 1, '{}', 'issued', 't', 'd'),
+                    ('b', 'k', '1', 1, 'X', 2026, 'CT', 2, '{}', 'issued', 't', 'd'),
+                    ('c', 'k', '1', 1, 'X', 2026, 'CT', 3, '{}', 'issued', 't', 'd'),
+                    ('d', 'k', '1', 1, 'X', 2026, 'CT', 4, '{}', 'pending', 't', 'd');
+             INSERT INTO document_versions (sha256, document_id, stage, size, field, created_at)
+             VALUES (printf('%064d', 1), 'b', 'signed', 1, 'ChuKyLanhDao', 't'),
+                    (printf('%064d', 2), 'c', 'signed', 1, 'ChuKyLanhDao', 't'),
+                    (printf('%064d', 3), 'c', 'signed', 1, 'DauCoQuan', 't');",
+        )
+        .unwrap();
+        let m = MIGRATIONS
+            .iter()
+            .find(|m| m.name.starts_with("0010"))
+            .unwrap();
+        conn.execute_batch(m.sql).unwrap();
+        let awaited: Vec<(String, Option<String>)> = conn
+            .prepare("SELECT id, awaiting_field FROM documents ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let field = |f: &str| Some(f.to_owned());
+        assert_eq!(
+            awaited,
+            vec![
+                ("a".into(), field(crate::issuing::OFFICIAL_FIELD)),
+                ("b".into(), field(crate::issuing::SEAL_FIELD)),
+                ("c".into(), None),
+                ("d".into(), None),
+            ]
+        );
+    }
+
     /// The registry is the one place that holds SQL (so that a PostgreSQL registry can be a
     /// second implementation of the domain modules' store traits): no other source file names
     /// SQLite or writes a statement.
