@@ -668,11 +668,9 @@ pub fn audit_refusal(app: &App, actor: &str, subject: &str, reason: &str) -> Res
     Ok(())
 }
 
-/// A form key's claims are kept this long: a submission repeated later does the work again.
-pub const FORM_KEYS_KEPT: time::Duration = time::Duration::days(1);
-
-/// A claim left running this long was abandoned (a crash): another submission takes it over.
-pub const FORM_KEY_ABANDONED: time::Duration = time::Duration::minutes(2);
+/// Form keys of every form are kept, and a claim left running is taken over, after the times
+/// issuing's own form keys use: one table holds them all.
+pub use crate::issuing::{FORM_KEY_ABANDONED, FORM_KEYS_KEPT};
 
 /// What a submission with a form key should do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -477,8 +477,8 @@ pub enum Issuance {
     InProgress,
 }
 
-/// How long kyso keeps a form key: a submission repeated later issues again. (The pages' other
-/// forms keep their keys as long: `app::users::FORM_KEYS_KEPT`.)
+/// How long kyso keeps a form key: a submission repeated later issues again. The pages' other
+/// forms (signing, granting) keep theirs as long, in the same table.
 pub const FORM_KEYS_KEPT: time::Duration = time::Duration::days(1);
 
 /// A document numbered for a form key and still pending this long was abandoned (its process
