@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
         Slug::parse("bench", "prefix")?,
         Slug::parse("xa-bench", "commune")?,
     );
-    let date = kyso::archive::outbox::today_in_vietnam();
+    let date = kyso::archive::outbox::date_in_vietnam(time::OffsetDateTime::now_utc());
     let docs: Vec<(ObjectKey, Bytes)> = (0..uploads)
         .map(|n| {
             let b = doc(&base, run, n);
@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
                 bytes: &b,
                 kind: "signature",
                 commune: Some("xa-bench"),
-                date: None,
+                date,
                 source: None,
             },
         )?;
@@ -114,7 +114,12 @@ fn main() -> anyhow::Result<()> {
 
     // 3. The worker drains the backlog.
     let registry = Registry::open(&settings.registry_path())?;
-    let mut worker = Worker::new(&settings, AnyStore::open(&settings)?, registry)?;
+    let mut worker = Worker::new(
+        &settings,
+        AnyStore::open(&settings)?,
+        registry,
+        std::sync::Arc::new(time::OffsetDateTime::now_utc),
+    )?;
     let start = Instant::now();
     let (report, waiting) = rt.block_on(worker.drain(3))?;
     let drain = start.elapsed().as_secs_f64();

@@ -210,7 +210,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let field = |name: &str| SignOptions {
             field: Some(name.into()),
             development_mode: true,
-            ..SignOptions::new()
+            ..SignOptions::at(time::OffsetDateTime::now_utc())
         };
         let (fo, fs) = (field("ChuKyLanhDao"), field("DauCoQuan"));
         let label = if official.ends_with("ec") {
@@ -266,7 +266,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let field = |name: &str| SignOptions {
                         field: Some(name.into()),
                         development_mode: true,
-                        ..SignOptions::new()
+                        ..SignOptions::at(time::OffsetDateTime::now_utc())
                     };
                     let (fo, fs) = (field("ChuKyLanhDao"), field("DauCoQuan"));
                     for i in 0..per_thread {

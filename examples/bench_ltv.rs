@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let opts = SignOptions {
         timestamper: Some(tsa.clone()),
-        ..SignOptions::new()
+        ..SignOptions::at(time::OffsetDateTime::now_utc())
     };
     let step = SignatureStep {
         signer: &signer,
@@ -87,7 +87,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(ltv::add_dss(bytes, &g.material, &limits)?)
     };
     // Warm-up: fills the OCSP/CRL cache.
-    let lta = ltv::add_document_timestamp(&b_lt(&b_t()?)?, &limits, &tsa)?.0;
+    let lta = ltv::add_document_timestamp(
+        &b_lt(&b_t()?)?,
+        &limits,
+        &tsa,
+        time::OffsetDateTime::now_utc(),
+    )?
+    .0;
 
     // Wall-clock and CPU time per iteration. The CPU time is this process's (user + system,
     // every thread): what kyso itself spends, without the time it waits for the TSA (a
@@ -107,24 +113,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (bt, bt_cpu, bt_size) = time(&mut || Ok(b_t()?.len()));
     let (blt, blt_cpu, blt_size) = time(&mut || Ok(b_lt(&b_t()?)?.len()));
     let (blta, blta_cpu, blta_size) = time(&mut || {
-        Ok(ltv::add_document_timestamp(&b_lt(&b_t()?)?, &limits, &tsa)?
-            .0
-            .len())
+        Ok(ltv::add_document_timestamp(
+            &b_lt(&b_t()?)?,
+            &limits,
+            &tsa,
+            time::OffsetDateTime::now_utc(),
+        )?
+        .0
+        .len())
     });
     // What B-LTA adds to one B-T file: the DSS (caches warm: no network) and the document
     // timestamp.
     let bt_file = b_t()?;
     let (extra, extra_cpu, _) = time(&mut || {
-        Ok(
-            ltv::add_document_timestamp(&b_lt(&bt_file)?, &limits, &tsa)?
-                .0
-                .len(),
-        )
+        Ok(ltv::add_document_timestamp(
+            &b_lt(&bt_file)?,
+            &limits,
+            &tsa,
+            time::OffsetDateTime::now_utc(),
+        )?
+        .0
+        .len())
     });
     // The TSA alone: one request and its checks over a fixed value.
     let (tsa_rt, tsa_cpu, _) = time(&mut || {
         Ok(tsa
-            .timestamp(&[7u8; 32])
+            .timestamp(&[7u8; 32], time::OffsetDateTime::now_utc())
             .map_err(|e| format!("{e:?}"))?
             .der
             .len())
@@ -140,14 +154,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         anchors,
         ..Policy::default()
     };
-    let report = validation::validate(&lta, &policy)?;
+    let report = validation::validate(&lta, &policy, time::OffsetDateTime::now_utc())?;
     if report.indication != Verdict::Passed {
         return Err(format!("the B-LTA file does not validate: {report:?}").into());
     }
     let v = n * 10;
     let (start, cpu) = (Instant::now(), cpu_ms());
     for _ in 0..v {
-        std::hint::black_box(validation::validate(&lta, &policy)?);
+        std::hint::black_box(validation::validate(
+            &lta,
+            &policy,
+            time::OffsetDateTime::now_utc(),
+        )?);
     }
     let per = start.elapsed().as_secs_f64() * 1e3 / v as f64;
     let per_cpu = (cpu_ms() - cpu) / v as f64;

@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let signer = KeySigner::new(&key, cert, chain, false)?;
     let opts = SignOptions {
         development_mode: true,
-        ..SignOptions::new()
+        ..SignOptions::at(time::OffsetDateTime::now_utc())
     };
     // Warm-up, and a check that the output is a real signature.
     let out = sign_pdf(&input, &signer, &opts)?;

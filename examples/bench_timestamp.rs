@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = args[7].parse()?;
     // RSASSA-PSS, kyso's default for RSA keys.
     let signer = KeySigner::new(&key, cert, chain, true)?;
-    let b_b = SignOptions::new();
+    let b_b = SignOptions::at(time::OffsetDateTime::now_utc());
     let b_t = SignOptions {
         timestamper: Some(TimestampClient::new(
             vec![args[6].clone()],
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Duration::from_secs(5),
             8192,
         )),
-        ..SignOptions::new()
+        ..SignOptions::at(time::OffsetDateTime::now_utc())
     };
     for (name, opts) in [("B-B", &b_b), ("B-T", &b_t)] {
         let step = SignatureStep {

@@ -47,3 +47,80 @@ pub mod signing;
 pub mod store;
 pub mod templates;
 pub mod validation;
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// The domain modules decide with the time their caller gives them and read no clock of
+    /// their own: the use cases (`src/app`) take the time from the [`app::App`]'s clock, so a
+    /// test or a replay can fix it, and one act of a user sees one time. The archive worker's
+    /// loop is no exception: whoever starts it hands it that clock ([`archive::worker::Now`]).
+    /// Test modules (from a file's `#[cfg(test)]` on) and comments may read the clock.
+    #[test]
+    fn no_clock_in_the_domain_modules() {
+        fn walk(path: &Path, out: &mut Vec<PathBuf>) {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(path).unwrap() {
+                    walk(&entry.unwrap().path(), out);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path.to_path_buf());
+            }
+        }
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let domain = [
+            "signing",
+            "validation",
+            "templates",
+            "pdf",
+            "audit.rs",
+            "authority",
+            "issuing",
+            "archive",
+            "ltv",
+            "retention.rs",
+        ];
+        let mut files = Vec::new();
+        for d in domain {
+            walk(&src.join(d), &mut files);
+        }
+        assert!(files.len() > domain.len(), "{files:?}");
+        let clocks = [
+            "now_utc()",
+            "now_local()",
+            "SystemTime::now()",
+            "UtcDateTime::now()",
+        ];
+        // Left for the next change: `audit::append` stamps its entry itself (its callers in
+        // `issuing` include the voiding of interrupted issues), and `generate_audit_key` dates
+        // the certificate it makes.
+        let pending = [
+            ("audit.rs", "let at = OffsetDateTime::now_utc()"),
+            ("checkpoint.rs", "let now = OffsetDateTime::now_utc();"),
+        ];
+        let mut found = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if line.trim() == "#[cfg(test)]" {
+                    break;
+                }
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                let left = pending
+                    .iter()
+                    .any(|(f, l)| file.ends_with(f) && line.trim() == *l);
+                if !left && clocks.iter().any(|c| line.contains(c)) {
+                    found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "clock read in a domain module (take the time from the caller):\n{}",
+            found.join("\n")
+        );
+    }
+}

@@ -26,7 +26,7 @@ fuzz_target!(
             limits: ReadLimits { max_file_size: 4 << 20, max_decompressed_total: 16 << 20, ..ReadLimits::default() },
             ..Policy::default()
         };
-        let _ = validate(data, &policy);
+        let _ = validate(data, &policy, time::OffsetDateTime::now_utc());
         // The content reader judges what a new signature widget paints over: it reads hostile
         // content streams too, reached here without a signature in front of them.
         let limits = policy.limits;

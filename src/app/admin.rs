@@ -324,9 +324,8 @@ pub fn grant_delegation(
         .into());
     }
     let opts = SignOptions {
-        signing_time: now,
         development_mode: app.settings().development,
-        ..SignOptions::new()
+        ..SignOptions::at(now)
     };
     crate::signing::check_certificate(&delegator_cert, signer.chain(), &opts)?;
     let source = match d.source {

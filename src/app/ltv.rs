@@ -152,7 +152,7 @@ pub fn make_long_term(
     let mut bytes = ltv::add_dss(pdf, &gathered.material, &limits)?;
     let mut timestamp = None;
     if let (LtvLevel::Lta, Some(client)) = (level, &client) {
-        match ltv::add_document_timestamp(&bytes, &limits, client) {
+        match ltv::add_document_timestamp(&bytes, &limits, client, app.now()) {
             Ok((stamped, token)) => {
                 bytes = stamped;
                 timestamp = Some((token.report.time.unwrap_or_default(), token.report.tsa));
@@ -208,7 +208,7 @@ fn submit_long_term(
             bytes,
             kind: &item.kind,
             commune,
-            date: Some(item.date),
+            date: item.date,
             source: Some(source),
         },
     )
@@ -405,7 +405,7 @@ pub fn renew_due(
             continue;
         }
         // Kept until: a record destroyed before its proof ends needs no renewal.
-        let kept_until = match kept_until(settings, &c.kind, &c.delivered, &registry) {
+        let kept_until = match kept_until(settings, &c.kind, &c.delivered, &registry, now) {
             Some(k) => k,
             None => continue,
         };
@@ -482,12 +482,13 @@ pub fn renew_due(
 }
 
 /// When the record of `kind` delivered as `sha` may be destroyed: `Some(None)` for never,
-/// `None` when it is not kept at all.
+/// `None` when it is not kept at all. A record the outbox does not know is dated `now`.
 fn kept_until(
     settings: &crate::config::Settings,
     kind: &str,
     sha: &str,
     registry: &Registry,
+    now: OffsetDateTime,
 ) -> Option<Option<OffsetDateTime>> {
     let date = sha
         .parse::<crate::archive::Sha256>()
@@ -498,7 +499,7 @@ fn kept_until(
                 .ok()
                 .flatten()
         })
-        .map_or_else(crate::archive::outbox::today_in_vietnam, |i| i.date);
+        .map_or_else(|| crate::archive::outbox::date_in_vietnam(now), |i| i.date);
     let retention = crate::retention::Retention::for_kind(&settings.archive.retention, kind);
     match crate::retention::lock_for(retention, settings.archive.lock_mode, date)? {
         crate::archive::Lock::Until { until, .. } => Some(Some(until)),

@@ -66,7 +66,13 @@ fn the_busy_paths_read_no_growing_table_whole() {
     verify::verify_upload(&app, &delivered, &policy).unwrap();
     let store = crate::archive::AnyStore::open(&settings).unwrap();
     let records = Registry::open(&settings.registry_path()).unwrap();
-    let mut worker = crate::archive::worker::Worker::new(&settings, store, records).unwrap();
+    let mut worker = crate::archive::worker::Worker::new(
+        &settings,
+        store,
+        records,
+        std::sync::Arc::new(time::OffsetDateTime::now_utc),
+    )
+    .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

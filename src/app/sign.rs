@@ -494,7 +494,7 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
             Some("stale") => "stale",
             _ => "unknown",
         },
-        options: SignOptions::new(),
+        options: SignOptions::at(now),
         summary: context["summary"].clone(),
     };
     let req = SignRequest {
@@ -686,10 +686,9 @@ fn decide(
         field: req.field.clone(),
         reason: req.reason.clone(),
         location: req.location.clone(),
-        signing_time: now,
         development_mode: app.settings().development,
         timestamper: crate::signing::timestamp::TimestampClient::from_settings(app.settings())?,
-        ..SignOptions::new()
+        ..SignOptions::at(now)
     };
     // The certificate's own checks (development PKI, key usage, validity) before anything else
     // is looked up, so an expired or unusable certificate is refused with its own reason.
@@ -838,7 +837,7 @@ fn record(
             bytes: &bytes,
             kind: archive_kind,
             commune: None,
-            date: None,
+            date: crate::archive::outbox::date_in_vietnam(app.now()),
             source: req.label.as_deref(),
         },
     )?;

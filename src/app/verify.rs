@@ -232,7 +232,6 @@ pub fn policy(app: &App) -> Result<Policy, AppError> {
     Ok(Policy {
         anchors,
         crls: super::sign::load_crls(&settings.crls)?,
-        validation_time: Some(app.now().unix_timestamp()),
         limits: ReadLimits::default(),
     })
 }
@@ -240,7 +239,7 @@ pub fn policy(app: &App) -> Result<Policy, AppError> {
 /// Verifies an uploaded PDF and compares it with the register (with document `expected`'s
 /// versions when the upload comes from that document's page).
 pub fn verify_upload(app: &App, bytes: &[u8], policy: &Policy) -> Result<UploadReport, AppError> {
-    let report = validation::validate(bytes, policy).map_err(|e| {
+    let report = validation::validate(bytes, policy, app.now()).map_err(|e| {
         AppError::Denied(super::error::Denial::input(
             format!("tệp không đọc được như PDF: {e}"),
             format!("the file cannot be read as a PDF: {e}"),

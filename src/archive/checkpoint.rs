@@ -98,12 +98,16 @@ impl AuditSigner {
         Ok(Some(AuditSigner { signer }))
     }
 
-    /// Signs the head of `log` as of now; `None` for an empty log.
-    pub fn sign_head(&self, log: &impl audit::Log) -> Result<Option<Checkpoint>, ArchiveError> {
+    /// Signs the head of `log` as of `now`; `None` for an empty log.
+    pub fn sign_head(
+        &self,
+        log: &impl audit::Log,
+        now: OffsetDateTime,
+    ) -> Result<Option<Checkpoint>, ArchiveError> {
         let Some(head) = audit::head(log).map_err(audit_err)? else {
             return Ok(None);
         };
-        Checkpoint::sign(head, OffsetDateTime::now_utc(), &self.signer)
+        Checkpoint::sign(head, now, &self.signer)
             .map(Some)
             .map_err(audit_err)
     }
@@ -116,12 +120,13 @@ fn audit_err(e: audit::AuditError) -> ArchiveError {
     }
 }
 
-/// Writes `checkpoint` to `store`, with permanent retention where the store can apply it.
-/// Returns its key.
+/// Writes `checkpoint` to `store`, with permanent retention (counted from `now`) where the
+/// store can apply it. Returns its key.
 pub async fn write<S: ArchiveStore>(
     store: &S,
     settings: &ArchiveSettings,
     checkpoint: &Checkpoint,
+    now: OffsetDateTime,
 ) -> Result<ObjectKey, ArchiveError> {
     let prefix = Slug::parse(&settings.prefix, "archive prefix")?;
     let bytes = Bytes::from(checkpoint.to_json());
@@ -133,7 +138,7 @@ pub async fn write<S: ArchiveStore>(
             LockSupport::Supported => lock_for(
                 Retention::for_kind(&settings.retention, "default"),
                 settings.lock_mode,
-                super::outbox::today_in_vietnam(),
+                super::outbox::date_in_vietnam(now),
             ),
             _ => None,
         },
@@ -270,11 +275,12 @@ pub async fn verify_log(
 }
 
 /// Signs the current head and writes it to the store the settings name (`kyso audit
-/// checkpoint`). Returns the key and the checkpoint, or `None` for an empty log.
+/// checkpoint`) as of `now`. Returns the key and the checkpoint, or `None` for an empty log.
 pub async fn checkpoint_now(
     log: &impl audit::Log,
     store: &AnyStore,
     settings: &Settings,
+    now: OffsetDateTime,
 ) -> Result<Option<(ObjectKey, Checkpoint)>, ArchiveError> {
     let signer = AuditSigner::from_settings(settings)?.ok_or_else(|| {
         config(
@@ -284,10 +290,10 @@ pub async fn checkpoint_now(
                 .into(),
         )
     })?;
-    let Some(checkpoint) = signer.sign_head(log)? else {
+    let Some(checkpoint) = signer.sign_head(log, now)? else {
         return Ok(None);
     };
-    let key = write(store, &settings.archive, &checkpoint).await?;
+    let key = write(store, &settings.archive, &checkpoint, now).await?;
     Ok(Some((key, checkpoint)))
 }
 

@@ -215,9 +215,12 @@ impl LocalStore {
 /// Removes the temporary files (`.tmp-…`) older than `grace` under `dir`, at any depth: what a
 /// write interrupted by a crash leaves behind. A younger one may belong to a write in progress
 /// in another process, so it stays. Returns how many were removed; unreadable directories are
-/// skipped (this is tidying, never a reason to stop).
-pub fn remove_stale_temporaries(dir: &Path, grace: std::time::Duration) -> usize {
-    let now = std::time::SystemTime::now();
+/// skipped (this is tidying, never a reason to stop). Ages are seen from `now`.
+pub fn remove_stale_temporaries(
+    dir: &Path,
+    grace: std::time::Duration,
+    now: std::time::SystemTime,
+) -> usize {
     let mut removed = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -272,8 +275,12 @@ impl ArchiveStore for LocalStore {
         format!("local:{}", self.root.display())
     }
 
-    fn remove_stale_temporaries(&self, grace: std::time::Duration) -> usize {
-        remove_stale_temporaries(&self.root, grace)
+    fn remove_stale_temporaries(
+        &self,
+        grace: std::time::Duration,
+        now: std::time::SystemTime,
+    ) -> usize {
+        remove_stale_temporaries(&self.root, grace, now)
     }
 
     async fn put(

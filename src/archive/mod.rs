@@ -229,11 +229,15 @@ pub trait ArchiveStore: Send + Sync {
     /// Whether this store can enforce retention.
     fn lock_support(&self) -> impl Future<Output = Result<LockSupport, StoreError>> + Send;
 
-    /// Removes temporary files older than `grace` that interrupted writes left in the store
-    /// (run at worker start); returns how many. Stores whose writes are atomic on the server
-    /// (S3) have none.
-    fn remove_stale_temporaries(&self, grace: std::time::Duration) -> usize {
-        let _ = grace;
+    /// Removes temporary files older than `grace` (as of `now`) that interrupted writes left
+    /// in the store (run at worker start); returns how many. Stores whose writes are atomic on
+    /// the server (S3) have none.
+    fn remove_stale_temporaries(
+        &self,
+        grace: std::time::Duration,
+        now: std::time::SystemTime,
+    ) -> usize {
+        let _ = (grace, now);
         0
     }
 }
@@ -303,10 +307,14 @@ impl ArchiveStore for AnyStore {
             AnyStore::S3(s) => s.lock_support().await,
         }
     }
-    fn remove_stale_temporaries(&self, grace: std::time::Duration) -> usize {
+    fn remove_stale_temporaries(
+        &self,
+        grace: std::time::Duration,
+        now: std::time::SystemTime,
+    ) -> usize {
         match self {
-            AnyStore::Local(s) => s.remove_stale_temporaries(grace),
-            AnyStore::S3(s) => s.remove_stale_temporaries(grace),
+            AnyStore::Local(s) => s.remove_stale_temporaries(grace, now),
+            AnyStore::S3(s) => s.remove_stale_temporaries(grace, now),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! `archived`.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use time::{Date, OffsetDateTime, UtcOffset};
 
@@ -108,8 +108,9 @@ pub struct SubmitRequest<'a> {
     pub kind: &'a str,
     /// Commune code for the key; the configured `archive.commune` when `None`.
     pub commune: Option<&'a str>,
-    /// Date for the key; today in Vietnam (UTC+7) when `None`.
-    pub date: Option<Date>,
+    /// Date for the key: the caller's today in Vietnam ([`date_in_vietnam`]) for a document
+    /// signed now.
+    pub date: Date,
     /// Where it came from (a file name), shown in status.
     pub source: Option<&'a str>,
 }
@@ -250,17 +251,15 @@ pub struct Outbox {
     max_size: u64,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// `t` in milliseconds since the Unix epoch (the outbox's schedule unit).
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// Today's date in Vietnam (UTC+7), the calendar the registers follow.
-pub fn today_in_vietnam() -> Date {
+/// The date of `t` in Vietnam (UTC+7), the calendar the registers follow.
+pub fn date_in_vietnam(t: OffsetDateTime) -> Date {
     let offset = UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC);
-    OffsetDateTime::now_utc().to_offset(offset).date()
+    t.to_offset(offset).date()
 }
 
 impl Outbox {
@@ -351,7 +350,7 @@ impl Outbox {
         Slug::parse(req.kind, "document kind")?;
         let commune = Slug::parse(req.commune.unwrap_or(&self.commune), "commune code")?;
         let prefix = Slug::parse(&self.prefix, "archive prefix")?;
-        let date = req.date.unwrap_or_else(today_in_vietnam);
+        let date = req.date;
         let sha = Sha256::of(req.bytes);
         let staged = self.staged_path(&sha);
 
@@ -426,9 +425,13 @@ impl Outbox {
 
     /// Records that attempts start, so that a crash mid-upload is known at the next attempt;
     /// updates each item's attempt count. The caller commits them before uploading (one unit
-    /// of work for the batch).
-    pub fn start_attempts(&self, db: &impl Queue, items: &mut [Item]) -> Result<(), ArchiveError> {
-        let now = OffsetDateTime::now_utc();
+    /// of work for the batch). `now` is when the attempts start.
+    pub fn start_attempts(
+        &self,
+        db: &impl Queue,
+        items: &mut [Item],
+        now: OffsetDateTime,
+    ) -> Result<(), ArchiveError> {
         for item in items.iter_mut() {
             item.attempts = db.start_attempt(item.id, now)?;
         }
@@ -436,9 +439,13 @@ impl Outbox {
     }
 
     /// Records the outcomes of finished attempts (the caller commits them in one unit of work,
-    /// then calls [`Outbox::release_staged`]).
-    pub fn record(&self, db: &impl Queue, outcomes: &[Outcome<'_>]) -> Result<(), ArchiveError> {
-        let now = OffsetDateTime::now_utc();
+    /// then calls [`Outbox::release_staged`]); `now` is when they finished.
+    pub fn record(
+        &self,
+        db: &impl Queue,
+        outcomes: &[Outcome<'_>],
+        now: OffsetDateTime,
+    ) -> Result<(), ArchiveError> {
         for o in outcomes {
             match o {
                 Outcome::Archived {
@@ -522,17 +529,20 @@ impl Outbox {
     /// Tidies the staging directory after crashes: removes staged copies of archived documents
     /// and temporary files older than `grace`, and adopts staged documents that have no row
     /// (a submission interrupted before its commit) as kind `default`. Returns how many
-    /// documents it adopted.
+    /// documents it adopted. Ages are the files' modification times seen from `now`; an
+    /// adopted document without one is dated `now`.
     pub fn recover_staging(
         &self,
         db: &impl Queue,
         grace: std::time::Duration,
+        now: OffsetDateTime,
     ) -> Result<usize, ArchiveError> {
         let mut adopted = 0;
         let Ok(fanout) = std::fs::read_dir(&self.staging) else {
             return Ok(0);
         };
-        let now = SystemTime::now();
+        let today = date_in_vietnam(now);
+        let now = SystemTime::from(now);
         let old = |p: &Path| {
             std::fs::metadata(p)
                 .and_then(|m| m.modified())
@@ -576,10 +586,9 @@ impl Outbox {
                             continue;
                         }
                         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-                        let date = mtime.map(OffsetDateTime::from).map(|t| {
-                            t.to_offset(UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC))
-                                .date()
-                        });
+                        let date = mtime
+                            .map(|t| date_in_vietnam(OffsetDateTime::from(t)))
+                            .unwrap_or(today);
                         self.submit(
                             db,
                             SubmitRequest {
@@ -638,7 +647,7 @@ mod tests {
             bytes,
             kind: "contract",
             commune: Some("xa-a"),
-            date: None,
+            date: date_in_vietnam(OffsetDateTime::now_utc()),
             source: None,
         };
         let first = ob.submit(&reg.db(), req).unwrap();
@@ -660,7 +669,7 @@ mod tests {
             bytes: b"%PDF-1.7 signed",
             kind: "contract",
             commune: Some("xa-a"),
-            date: None,
+            date: date_in_vietnam(OffsetDateTime::now_utc()),
             source: Some("a.pdf"),
         };
         let first = ob.submit(&reg.db(), req).unwrap();
@@ -686,7 +695,7 @@ mod tests {
                     bytes: b"x",
                     kind: "contract",
                     commune: Some("Xã Tả Phìn"),
-                    date: None,
+                    date: date_in_vietnam(OffsetDateTime::now_utc()),
                     source: None,
                 },
             )
@@ -702,8 +711,12 @@ mod tests {
         let sha = Sha256::of(b"interrupted");
         write_durable(&ob.staged_path(&sha), b"interrupted").unwrap();
         assert_eq!(
-            ob.recover_staging(&reg.db(), std::time::Duration::ZERO)
-                .unwrap(),
+            ob.recover_staging(
+                &reg.db(),
+                std::time::Duration::ZERO,
+                OffsetDateTime::now_utc()
+            )
+            .unwrap(),
             1
         );
         let item = ob.find(&reg.db(), &sha).unwrap().unwrap();

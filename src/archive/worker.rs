@@ -16,10 +16,11 @@ use std::fs::File;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use super::checkpoint::AuditSigner;
-use super::outbox::{Item, Outbox, Outcome, Queues, now_ms};
+use super::outbox::{Item, Outbox, Outcome, Queues, unix_ms};
 use super::{
     ArchiveError, ArchiveSettings, ArchiveStore, LockOutcome, LockSupport, ObjectLockPolicy,
     StoreError,
@@ -46,9 +47,16 @@ struct Done {
     retention: String,
 }
 
+/// Where the worker reads the time: the application's clock ([`crate::app::App::now`]), given
+/// by whoever starts the worker. The worker is the archive's one loop that runs by itself, so
+/// it asks the clock when a pass starts and when attempts finish; everything it calls takes
+/// the time from it.
+pub type Now = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
 /// Forwards the outbox to a store, recording into `R` (the registry).
 pub struct Worker<S: ArchiveStore + 'static, R: Queues> {
     store: Arc<S>,
+    now: Now,
     outbox: Outbox,
     records: R,
     settings: ArchiveSettings,
@@ -72,9 +80,14 @@ const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(30);
 
 impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
     /// A worker for the deployment `settings` describe, recording into `records` (the
-    /// deployment's registry, kept open while the worker runs). Fails with
-    /// [`ArchiveError::WorkerBusy`] when another worker holds the data directory.
-    pub fn new(settings: &Settings, store: S, records: R) -> Result<Worker<S, R>, ArchiveError> {
+    /// deployment's registry, kept open while the worker runs), reading the time from `now`.
+    /// Fails with [`ArchiveError::WorkerBusy`] when another worker holds the data directory.
+    pub fn new(
+        settings: &Settings,
+        store: S,
+        records: R,
+        now: Now,
+    ) -> Result<Worker<S, R>, ArchiveError> {
         let lock_path = settings.data_dir.join("archive-worker.lock");
         super::local::create_dir_durable(&settings.data_dir).map_err(|source| {
             ArchiveError::Io {
@@ -103,13 +116,14 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
         })?;
         let audit_signer = AuditSigner::from_settings(settings)?;
         let outbox = Outbox::new(settings);
-        let adopted = outbox.recover_staging(&records.db(), STALE_TEMPORARY_AFTER)?;
+        let started = now();
+        let adopted = outbox.recover_staging(&records.db(), STALE_TEMPORARY_AFTER, started)?;
         if adopted > 0 {
             tracing::warn!(
                 "archive: adopted {adopted} staged document(s) whose submission had been interrupted"
             );
         }
-        let removed = store.remove_stale_temporaries(STALE_TEMPORARY_AFTER);
+        let removed = store.remove_stale_temporaries(STALE_TEMPORARY_AFTER, started.into());
         if removed > 0 {
             tracing::info!(
                 "archive: removed {removed} temporary file(s) that interrupted writes left in {}",
@@ -118,6 +132,7 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
         }
         Ok(Worker {
             store: Arc::new(store),
+            now,
             outbox,
             records,
             settings: settings.archive.clone(),
@@ -153,7 +168,7 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
             let free = concurrency.saturating_sub(running.len());
             if free > 0 && !(queue.is_empty() && exhausted) {
                 if queue.len() < free && !exhausted {
-                    let due = (!ignore_schedule).then(now_ms);
+                    let due = (!ignore_schedule).then(|| unix_ms((self.now)()));
                     let batch = self.outbox.waiting(&self.records.db(), after, due, 256)?;
                     exhausted = batch.len() < 256;
                     if let Some(last) = batch.last() {
@@ -164,8 +179,9 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
                 let n = free.min(queue.len());
                 let mut starting: Vec<Item> = queue.drain(..n).collect();
                 let outbox = &self.outbox;
+                let now = (self.now)();
                 self.records
-                    .unit_of_work(|db| outbox.start_attempts(&db, &mut starting))?;
+                    .unit_of_work(|db| outbox.start_attempts(&db, &mut starting, now))?;
                 for item in starting {
                     let staged = self.outbox.read_staged(&item);
                     let (store, settings) = (Arc::clone(&self.store), self.settings.clone());
@@ -210,7 +226,8 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
                 );
             }
             let store_name = self.store.describe();
-            let now = now_ms();
+            let finished_at = (self.now)();
+            let now = unix_ms(finished_at);
             let texts: Vec<(String, i64)> = results
                 .iter()
                 .map(|(item, r)| match r {
@@ -239,7 +256,7 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
                 .collect();
             let outbox = &self.outbox;
             self.records
-                .unit_of_work(|db| outbox.record(&db, &outcomes))?;
+                .unit_of_work(|db| outbox.record(&db, &outcomes, finished_at))?;
             self.outbox.release_staged(&outcomes);
             let mut came_back = false;
             let mut went_through = false;
@@ -263,7 +280,8 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
             if came_back {
                 // A document that had failed or been interrupted went through: the store is
                 // back, so nobody else should sit out a long backoff.
-                self.outbox.retry_failed_now(&self.records.db(), now_ms())?;
+                self.outbox
+                    .retry_failed_now(&self.records.db(), unix_ms((self.now)()))?;
             }
         }
         let mut reasons: Vec<_> = reasons.into_iter().collect();
@@ -309,7 +327,8 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
         let Some(signer) = &self.audit_signer else {
             return;
         };
-        let checkpoint = match signer.sign_head(&self.records.db()) {
+        let now = (self.now)();
+        let checkpoint = match signer.sign_head(&self.records.db(), now) {
             Ok(Some(c)) if Some(c.head.seq) != self.checkpointed => c,
             Ok(_) => return,
             Err(e) => {
@@ -322,7 +341,7 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
         let deadline = self.settings.attempt_deadline(0);
         match tokio::time::timeout(
             deadline,
-            super::checkpoint::write(&*self.store, &self.settings, &checkpoint),
+            super::checkpoint::write(&*self.store, &self.settings, &checkpoint, now),
         )
         .await
         {
@@ -405,7 +424,7 @@ impl<S: ArchiveStore + 'static, R: Queues> Worker<S, R> {
 
     /// How long to sleep before the next pass, in milliseconds.
     fn idle_wait(&self) -> i64 {
-        let now = now_ms();
+        let now = unix_ms((self.now)());
         let poll = i64::try_from(self.settings.poll_ms.max(10)).unwrap_or(1000);
         match self.outbox.next_due_ms(&self.records.db()) {
             Ok(Some(due)) if due <= now => 0,
@@ -549,7 +568,7 @@ mod tests {
                         bytes: &[b'%', b'P', b'D', b'F', n],
                         kind: "contract",
                         commune: Some("xa-a"),
-                        date: None,
+                        date: crate::archive::outbox::date_in_vietnam(OffsetDateTime::now_utc()),
                         source: None,
                     },
                 )
@@ -559,7 +578,8 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let mut worker = Worker::new(&settings, Stuck, reg).unwrap();
+        let mut worker =
+            Worker::new(&settings, Stuck, reg, Arc::new(OffsetDateTime::now_utc)).unwrap();
         let started = std::time::Instant::now();
         let report = rt.block_on(worker.pass(true)).unwrap();
         // Five documents, two slots, 200 ms each: three rounds, not forever.

@@ -104,7 +104,8 @@ fn put(
             time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
                 .with_context(|| format!("invalid --date {d:?} (expected YYYY-MM-DD)"))
         })
-        .transpose()?;
+        .transpose()?
+        .unwrap_or_else(|| kyso::archive::outbox::date_in_vietnam(ctx.app.now()));
     let settings = &ctx.settings;
     let catalog = kyso::templates::Catalog::load().context("templates")?;
     let registry = Registry::open(&settings.registry_path())
@@ -167,7 +168,13 @@ fn worker(ctx: &Context) -> anyhow::Result<Worker<AnyStore, Registry>> {
     let store = AnyStore::open(&ctx.settings)?;
     let registry =
         Registry::open(&ctx.settings.registry_path()).context("cannot open the registry")?;
-    Ok(Worker::new(&ctx.settings, store, registry)?)
+    let app = std::sync::Arc::clone(&ctx.app);
+    Ok(Worker::new(
+        &ctx.settings,
+        store,
+        registry,
+        std::sync::Arc::new(move || app.now()),
+    )?)
 }
 
 /// Adds the long-term material documents still owe (`[ltv]`), now that the link may be back:
@@ -505,6 +512,7 @@ pub fn audit_checkpoint(ctx: &Context, registry: &Registry) -> anyhow::Result<Ex
         &registry.db(),
         &store,
         &ctx.settings,
+        ctx.app.now(),
     ))?;
     match written {
         Some((key, c)) => outln!(

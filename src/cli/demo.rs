@@ -151,7 +151,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         anchors,
         ..Default::default()
     };
-    let report = validation::validate(&sealed, &policy)?;
+    let report = validation::validate(&sealed, &policy, app.now())?;
     say(&format!("4. verified: {:?}", report.indication))?;
     for s in &report.signatures {
         let who = s
@@ -191,7 +191,13 @@ fn archive(ctx: &Context) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let store = kyso::archive::AnyStore::open(&ctx.settings)?;
     let registry = kyso::registry::Registry::open(&ctx.settings.registry_path())?;
-    let mut worker = kyso::archive::worker::Worker::new(&ctx.settings, store, registry)?;
+    let app = std::sync::Arc::clone(&ctx.app);
+    let mut worker = kyso::archive::worker::Worker::new(
+        &ctx.settings,
+        store,
+        registry,
+        std::sync::Arc::new(move || app.now()),
+    )?;
     let (report, waiting) = runtime.block_on(worker.drain(3))?;
     say(&format!(
         "5. archived {} ({} already there), {} waiting; store {}",

@@ -86,7 +86,8 @@ enum Command {
 /// use-case layer built on them.
 pub struct Context {
     pub settings: Settings,
-    pub app: kyso::app::App,
+    /// Shared, so the archive worker can read the time from the same clock.
+    pub app: std::sync::Arc<kyso::app::App>,
 }
 
 /// Completes on SIGTERM or Ctrl-C: how long-running commands (`serve`, `archive run`) are told
@@ -141,7 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Flags come after the file and the environment: check the result again.
     let settings = settings.checked()?;
     let ctx = Context {
-        app: kyso::app::App::new(settings.clone()),
+        app: std::sync::Arc::new(kyso::app::App::new(settings.clone())),
         settings,
     };
     match cli.command {

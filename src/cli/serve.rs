@@ -53,6 +53,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let app = Arc::new(kyso::app::App::new(settings.clone()));
+    // The archive worker reads the time from the application's clock.
+    let worker_clock: kyso::archive::worker::Now = {
+        let app = Arc::clone(&app);
+        Arc::new(move || app.now())
+    };
     runtime.block_on(async move {
         let server = Server::bind(app, &settings.server.listen).await?;
         let addr = server.local_addr()?;
@@ -60,7 +65,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let worker = if args.no_archive_worker {
             None
         } else {
-            Some(spawn_worker(&settings, stop_rx.clone())?)
+            Some(spawn_worker(&settings, stop_rx.clone(), worker_clock)?)
         };
         outln!(
             "kyso serving on http://{addr} (public verification: {}/v/ID)",
@@ -86,10 +91,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 fn spawn_worker(
     settings: &kyso::config::Settings,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    now: kyso::archive::worker::Now,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let store = kyso::archive::AnyStore::open(settings)?;
     let registry = kyso::registry::Registry::open(&settings.registry_path())?;
-    let mut worker = kyso::archive::worker::Worker::new(settings, store, registry)?;
+    let mut worker = kyso::archive::worker::Worker::new(settings, store, registry, now)?;
     let settings = settings.clone();
     Ok(std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()

@@ -13,6 +13,7 @@ use kyso::validation::{
     self, Coverage, Indication, Integrity, Modifications, Policy, SignatureReport, TrustAnchors,
     ValidationReport, Verdict,
 };
+use time::OffsetDateTime;
 
 use super::Context;
 use super::output::{errln, out, outln};
@@ -46,7 +47,7 @@ pub struct Args {
 const EXIT_SETUP: u8 = 5;
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let policy = match policy(ctx, &args) {
+    let (policy, asked_at) = match policy(ctx, &args) {
         Ok(p) => p,
         Err(e) => {
             errln!("kyso: {}", super::one_line(&e));
@@ -72,10 +73,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => errln!("kyso: --fetch: {e}"),
         }
     }
+    // The time asked about (--at), else now by the application's clock.
+    let at = asked_at.unwrap_or_else(|| ctx.app.now());
     if let Some(n) = args.repeat {
         let start = std::time::Instant::now();
         for _ in 0..n {
-            let _ = std::hint::black_box(validation::validate(&bytes, &policy));
+            let _ = std::hint::black_box(validation::validate(&bytes, &policy, at));
         }
         let secs = start.elapsed().as_secs_f64();
         errln!(
@@ -83,7 +86,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             secs * 1000.0 / f64::from(n.max(1))
         );
     }
-    let report = match validation::validate(&bytes, &policy) {
+    let report = match validation::validate(&bytes, &policy, at) {
         Ok(r) => r,
         Err(e) => {
             errln!("kyso: {}: {e}", args.file.display());
@@ -110,7 +113,9 @@ pub fn exit_code(report: &ValidationReport) -> u8 {
     }
 }
 
-fn policy(ctx: &Context, args: &Args) -> anyhow::Result<Policy> {
+/// The policy of the configuration and the command line, with the validation time `--at` asks
+/// for, if any.
+fn policy(ctx: &Context, args: &Args) -> anyhow::Result<(Policy, Option<OffsetDateTime>)> {
     let mut anchors = TrustAnchors::new();
     for path in ctx.settings.trust.iter().chain(&args.trust) {
         let data = std::fs::read(path)
@@ -143,24 +148,23 @@ fn policy(ctx: &Context, args: &Args) -> anyhow::Result<Policy> {
         }
         crls.extend(ders);
     }
-    let validation_time = match &args.at {
+    let asked_at = match &args.at {
         Some(text) => Some(
-            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
                 .with_context(|| {
                     format!(
                         "--at {text:?} is not an RFC 3339 time (e.g. 2026-11-25T10:00:00+07:00)"
                     )
-                })?
-                .unix_timestamp(),
+                })?,
         ),
         None => None,
     };
-    Ok(Policy {
+    let policy = Policy {
         anchors,
         crls,
-        validation_time,
         limits: ReadLimits::default(),
-    })
+    };
+    Ok((policy, asked_at))
 }
 
 fn read_input(path: &std::path::Path, limits: &ReadLimits) -> anyhow::Result<Vec<u8>> {

@@ -63,8 +63,7 @@ pub struct State {
 impl State {
     /// State for `app`, reading the configured trust anchors and CRLs now.
     pub fn new(app: Arc<App>) -> Result<State, crate::app::AppError> {
-        let mut policy = crate::app::verify::policy(&app)?;
-        policy.validation_time = None;
+        let policy = crate::app::verify::policy(&app)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(State {
             app,

@@ -378,18 +378,19 @@ pub fn add_dss(input: &[u8], material: &Material, limits: &Limits) -> Result<Vec
 }
 
 /// Appends a document timestamp from `client` over the whole of `input` (B-LTA), in a new
-/// hidden signature field; returns the grown file and the token.
+/// hidden signature field; returns the grown file and the token, checked as of `now`.
 pub fn add_document_timestamp(
     input: &[u8],
     limits: &Limits,
     client: &TimestampClient,
+    now: time::OffsetDateTime,
 ) -> Result<(Vec<u8>, Token), LtvError> {
     let prepared = prepare_timestamp_field(input, limits, client.reserve())?;
     let (start, end) = prepared.contents_range();
     let bytes = prepared.bytes();
     let covered = [&bytes[..start], &bytes[end..]].concat();
     let token = client
-        .timestamp(&covered)
+        .timestamp(&covered, now)
         .map_err(|errors| LtvError::Timestamp(errors.iter().map(ToString::to_string).collect()))?;
     if token.der.len() > prepared.capacity() {
         return Err(LtvError::Timestamp(vec![format!(

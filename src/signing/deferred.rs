@@ -151,6 +151,7 @@ impl PendingSignature {
             &self.chain,
             self.prepared.capacity(),
             timestamper,
+            now,
         )?;
         Ok(super::SignedPdf {
             bytes: self.prepared.embed(&cms)?,

@@ -184,13 +184,14 @@ pub struct SignOptions {
 }
 
 impl SignOptions {
-    /// Options signing now, into a new or default field, outside development mode.
-    pub fn new() -> Self {
+    /// Options signing at `signing_time` (the caller's clock: signing reads none of its own),
+    /// into a new or default field, outside development mode.
+    pub fn at(signing_time: OffsetDateTime) -> Self {
         SignOptions {
             field: None,
             reason: None,
             location: None,
-            signing_time: OffsetDateTime::now_utc(),
+            signing_time,
             development_mode: false,
             limits: Limits::default(),
             dangerous_skip_validity_check: false,
@@ -198,12 +199,6 @@ impl SignOptions {
             extra_certificates: Vec::new(),
             timestamper: None,
         }
-    }
-}
-
-impl Default for SignOptions {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -426,6 +421,7 @@ pub fn sign_pdf_sequence_stamped(
             &chain,
             capacity,
             opts.timestamper.as_ref(),
+            opts.signing_time,
         )?;
         outcomes.push(outcome);
         let bytes = prepared.embed(&cms)?;
@@ -442,7 +438,9 @@ pub fn sign_pdf_sequence_stamped(
 
 /// The CMS for a signature value, with a signature timestamp from `timestamper` when one is
 /// configured, answers, and fits the `capacity` of `/Contents`; otherwise without, saying why
-/// the timestamp is owed. Never fails for want of a timestamp.
+/// the timestamp is owed. Never fails for want of a timestamp. The token is checked as of
+/// `now`, the time of the signing.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn assemble_stamped(
     attrs: ::cms::signed_data::SignedAttributes,
     signature: &[u8],
@@ -451,12 +449,13 @@ pub(crate) fn assemble_stamped(
     chain: &[Certificate],
     capacity: usize,
     timestamper: Option<&timestamp::TimestampClient>,
+    now: OffsetDateTime,
 ) -> Result<(Vec<u8>, TimestampOutcome), SigningError> {
     let Some(client) = timestamper else {
         let cms = cms::assemble(attrs, signature, algorithm, cert, chain)?;
         return Ok((cms, TimestampOutcome::NotAsked));
     };
-    let reasons = match client.timestamp(signature) {
+    let reasons = match client.timestamp(signature, now) {
         Ok(token) => {
             let stamped = cms::assemble_with_timestamp(
                 attrs.clone(),

@@ -184,12 +184,16 @@ impl TimestampClient {
     }
 
     /// A token over `signature_value` from the first TSA that gives a valid one, or every
-    /// TSA's reason.
-    pub fn timestamp(&self, signature_value: &[u8]) -> Result<Token, Vec<TimestampError>> {
+    /// TSA's reason. Each token is checked as of `now`, the caller's time of the signing.
+    pub fn timestamp(
+        &self,
+        signature_value: &[u8],
+        now: time::OffsetDateTime,
+    ) -> Result<Token, Vec<TimestampError>> {
         let imprint = ring::digest::digest(&ring::digest::SHA256, signature_value);
         let mut errors = Vec::new();
         for url in &self.urls {
-            match self.ask(url, signature_value, imprint.as_ref()) {
+            match self.ask(url, signature_value, imprint.as_ref(), now) {
                 Ok(t) => return Ok(t),
                 Err(e) => {
                     tracing::warn!(%e, "time-stamp request failed");
@@ -205,6 +209,7 @@ impl TimestampClient {
         url: &str,
         signature_value: &[u8],
         imprint: &[u8],
+        now: time::OffsetDateTime,
     ) -> Result<Token, TimestampError> {
         let unreachable = |reason: String| TimestampError::Unreachable {
             url: url.to_owned(),
@@ -276,8 +281,13 @@ impl TimestampClient {
                 url: url.to_owned(),
             });
         }
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let report = check_token(&der, signature_value, &self.anchors, &[], now);
+        let report = check_token(
+            &der,
+            signature_value,
+            &self.anchors,
+            &[],
+            now.unix_timestamp(),
+        );
         if !report.valid {
             return Err(TimestampError::Invalid {
                 url: url.to_owned(),

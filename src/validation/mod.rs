@@ -50,8 +50,6 @@ pub struct Policy {
     pub anchors: TrustAnchors,
     /// CRLs (DER) supplied by the caller; CRLs carried in signatures are used too.
     pub crls: Vec<Vec<u8>>,
-    /// Validation time (Unix seconds); `None` means now.
-    pub validation_time: Option<i64>,
     /// Limits on the work spent on the file.
     pub limits: ReadLimits,
 }
@@ -66,18 +64,21 @@ struct Found {
     sig: Dictionary,
 }
 
-/// Validates every signature of `bytes`.
+/// Validates every signature of `bytes` at validation time `at`: the caller's current time
+/// (validation reads no clock of its own), or a past time it asks about.
 ///
 /// A resource limit reached in any revision refuses the file as a whole ([`ValidationError`]); a
 /// revision that is malformed or ambiguous fails the signatures it follows or holds instead.
-pub fn validate(bytes: &[u8], policy: &Policy) -> Result<ValidationReport, ValidationError> {
+pub fn validate(
+    bytes: &[u8],
+    policy: &Policy,
+    at: time::OffsetDateTime,
+) -> Result<ValidationReport, ValidationError> {
     let limits = &policy.limits;
     let sha256 = chain::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     let revs = revisions::find_revisions(bytes, limits)?;
     let budget = Budget::for_file(bytes.len());
-    let now = policy
-        .validation_time
-        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+    let now = at.unix_timestamp();
 
     // Signatures of every revision: an update may hide a signature field from the final
     // document (re-pointing the catalog), and such a signature must still be judged.

@@ -165,7 +165,8 @@ pub fn dev_policy() -> kyso::validation::Policy {
 
 /// Validates `bytes` under [`dev_policy`].
 pub fn verify(bytes: &[u8]) -> kyso::validation::ValidationReport {
-    kyso::validation::validate(bytes, &dev_policy()).expect("readable PDF")
+    kyso::validation::validate(bytes, &dev_policy(), time::OffsetDateTime::now_utc())
+        .expect("readable PDF")
 }
 
 /// `kyso --dev sign` as `stem` over `input` bytes, returning the signed bytes.

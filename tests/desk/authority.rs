@@ -1480,7 +1480,7 @@ fn a_prepared_signature_that_is_never_completed_expires() {
     let input = std::fs::read(unsigned()).unwrap();
     let opts = kyso::signing::SignOptions {
         development_mode: true,
-        ..Default::default()
+        ..kyso::signing::SignOptions::at(time::OffsetDateTime::now_utc())
     };
     let p = kyso::signing::deferred::begin(
         &input,
@@ -1646,7 +1646,7 @@ fn sign_with_claim(out: &Path, grant: &[u8], extra_certs: Vec<kyso::pki::Certifi
             .unwrap(),
         ],
         extra_certificates: extra_certs,
-        ..Default::default()
+        ..kyso::signing::SignOptions::at(time::OffsetDateTime::now_utc())
     };
     let pdf = kyso::signing::sign_pdf(&std::fs::read(unsigned()).unwrap(), &signer, &opts).unwrap();
     std::fs::write(out, pdf).unwrap();
@@ -1766,7 +1766,7 @@ fn a_forged_delegation_is_reported_unverified_and_never_passes() {
             .unwrap(),
         ],
         extra_certificates: vec![chairman],
-        ..Default::default()
+        ..kyso::signing::SignOptions::at(time::OffsetDateTime::now_utc())
     };
     let out = dir.path().join("out-of-scope.pdf");
     std::fs::write(

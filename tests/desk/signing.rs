@@ -134,9 +134,8 @@ fn the_official_and_the_seal_signed_in_one_go_give_the_file_two_separate_signing
     let opts = |field: Option<&str>| SignOptions {
         field: field.map(str::to_owned),
         reason: Some("Chứng thực".into()),
-        signing_time: at,
         development_mode: true,
-        ..SignOptions::new()
+        ..SignOptions::at(at)
     };
     // Input, the official's field, the seal's field, the official's appearance.
     type Case<'a> = (
@@ -689,7 +688,7 @@ fn a_later_step_of_a_sequence_sees_the_earlier_signature_and_keeps_its_own_limit
     let opts = |field: &str| SignOptions {
         field: Some(field.into()),
         development_mode: true,
-        ..SignOptions::new()
+        ..SignOptions::at(time::OffsetDateTime::now_utc())
     };
     // The same field twice: the second step must see the /V the first one gave it.
     let o = opts("ChuKyLanhDao");

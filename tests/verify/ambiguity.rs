@@ -153,7 +153,7 @@ pub fn check(bytes: &[u8]) -> ValidationReport {
         anchors,
         ..Policy::default()
     };
-    validation::validate(bytes, &policy).expect("readable PDF")
+    validation::validate(bytes, &policy, time::OffsetDateTime::now_utc()).expect("readable PDF")
 }
 
 /// Where an entry of the appended section points.

@@ -166,7 +166,14 @@ fn a_truncated_file_is_refused() {
     assert_eq!(s.sub_indication, Some(SubIndication::FormatFailure));
     assert_eq!(report.indication, Verdict::Failed);
     // Cut inside the header: not a PDF at all.
-    assert!(validation::validate(&signed()[..6], &dev_policy()).is_err());
+    assert!(
+        validation::validate(
+            &signed()[..6],
+            &dev_policy(),
+            time::OffsetDateTime::now_utc()
+        )
+        .is_err()
+    );
     // Two revisions, the last one cut short: the first signature is followed by bytes that form
     // no revision, which is a disallowed modification.
     let cut = &sealed()[..sealed().len() - 40];
@@ -316,6 +323,7 @@ fn an_untrusted_root_is_indeterminate() {
             anchors,
             ..Policy::default()
         },
+        time::OffsetDateTime::now_utc(),
     )
     .unwrap();
     let s = one(&report);
@@ -357,7 +365,7 @@ fn sign_with_validity(
     let opts = SignOptions {
         development_mode: true,
         dangerous_skip_validity_check: true,
-        ..SignOptions::new()
+        ..SignOptions::at(time::OffsetDateTime::now_utc())
     };
     let input = std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap();
     kyso::signing::sign_pdf(&input, &signer, &opts).unwrap()
@@ -408,7 +416,10 @@ fn a_revoked_signer_fails_and_a_signature_from_before_revocation_is_only_indeter
         "revoked-ec",
         &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(),
     );
-    let s = validation::validate(&bytes, &p).unwrap().signatures[0].clone();
+    let s = validation::validate(&bytes, &p, time::OffsetDateTime::now_utc())
+        .unwrap()
+        .signatures[0]
+        .clone();
     assert_eq!(
         (s.indication, s.sub_indication),
         (Indication::TotalFailed, Some(SubIndication::Revoked)),
@@ -420,8 +431,7 @@ fn a_revoked_signer_fails_and_a_signature_from_before_revocation_is_only_indeter
     let signer = dev_key_signer("revoked-ec");
     let opts = SignOptions {
         development_mode: true,
-        signing_time: time::macros::datetime!(2025-12-01 9:00 +7),
-        ..SignOptions::new()
+        ..SignOptions::at(time::macros::datetime!(2025-12-01 9:00 +7))
     };
     let bytes = kyso::signing::sign_pdf(
         &std::fs::read(fixture("pyhanko/unsigned.pdf")).unwrap(),
@@ -429,7 +439,10 @@ fn a_revoked_signer_fails_and_a_signature_from_before_revocation_is_only_indeter
         &opts,
     )
     .unwrap();
-    let s = validation::validate(&bytes, &p).unwrap().signatures[0].clone();
+    let s = validation::validate(&bytes, &p, time::OffsetDateTime::now_utc())
+        .unwrap()
+        .signatures[0]
+        .clone();
     assert_eq!(
         (s.indication, s.sub_indication),
         (Indication::Indeterminate, Some(SubIndication::RevokedNoPoe)),
@@ -454,6 +467,6 @@ fn hostile_bytes_never_panic() {
             1 => bytes.truncate(at),
             _ => bytes[at..].iter_mut().take(16).for_each(|b| *b = b'['),
         }
-        let _ = validation::validate(&bytes, &dev_policy());
+        let _ = validation::validate(&bytes, &dev_policy(), time::OffsetDateTime::now_utc());
     }
 }
