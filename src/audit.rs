@@ -314,28 +314,32 @@ fn entry_hash(
     crate::pki::hex_upper(ctx.finish().as_ref()).to_ascii_lowercase()
 }
 
-/// Appends an entry; call inside the unit of work that does the audited change, so both land
-/// or neither does. Outside one, the entry is written on its own (see [`Log::append_entry`]).
+/// Appends an entry made at `at` (the use case's time: the audit log reads no clock of its
+/// own); call inside the unit of work that does the audited change, so both land or neither
+/// does. Outside one, the entry is written on its own (see [`Log::append_entry`]).
 pub fn append(
     db: &impl Log,
     actor: &str,
     action: &str,
     subject: &str,
     details: &serde_json::Value,
+    at: OffsetDateTime,
 ) -> Result<AuditEntry, AuditError> {
     let details = details.to_string();
+    // In UTC, as every entry is, whatever offset the caller's time carries.
+    let at = at
+        .to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     let entry = db.append_entry(&mut |last| {
         let (seq, prev_hash) = match last {
             Some(h) => (h.seq + 1, h.hash),
             None => (1, GENESIS.to_owned()),
         };
-        let at = OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
         let hash = entry_hash(&prev_hash, seq, &at, actor, action, subject, &details);
         AuditEntry {
             seq,
-            at,
+            at: at.clone(),
             actor: actor.into(),
             action: action.into(),
             subject: subject.into(),
@@ -530,6 +534,7 @@ mod tests {
                 "user.create",
                 &format!("u{i}"),
                 &serde_json::json!({}),
+                OffsetDateTime::now_utc(),
             )
             .unwrap();
             assert_eq!(e.seq, i + 1);

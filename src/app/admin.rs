@@ -111,6 +111,7 @@ pub fn add_official(app: &App, actor: &str, o: NewOfficial) -> Result<Official, 
             &official.id,
             &json!({"name": official.full_name, "title": official.title, "agency": official.agency,
                     "position": official.position.code(), "unit": official.unit, "seal": is_seal}),
+            app.now(),
         )?;
         Ok::<_, AppError>(())
     })?;
@@ -199,7 +200,7 @@ pub fn add_certificate(
             actor,
             "certificate.add",
             id,
-            &json!({"subject": cert.subject(), "serial": cert.serial_hex(), "key_location": key_location}),
+            &json!({"subject": cert.subject(), "serial": cert.serial_hex(), "key_location": key_location}), app.now(),
         )?;
         Ok(())
     })
@@ -233,6 +234,7 @@ pub fn move_certificate(
             "certificate.move",
             to,
             &json!({"serial": cert.serial_hex(), "from": from, "reason": reason}),
+            app.now(),
         )?;
         Ok(from)
     })
@@ -253,7 +255,14 @@ pub fn allow_title(app: &App, actor: &str, title: &str, kinds: &[String]) -> Res
         for k in kinds {
             store::allow_title(&db, title.trim(), k)?;
         }
-        audit::append(&db, actor, "title.allow", title, &json!({"kinds": kinds}))?;
+        audit::append(
+            &db,
+            actor,
+            "title.allow",
+            title,
+            &json!({"kinds": kinds}),
+            app.now(),
+        )?;
         Ok(())
     })
 }
@@ -350,6 +359,7 @@ pub fn grant_delegation(
             "delegation.refuse",
             &delegate.id,
             &json!({"mark": d.mark.code(), "kinds": d.kinds, "source": d.source, "reason": refusal.to_string()}),
+            now,
         )?;
         return Err(refusal.into());
     }
@@ -388,7 +398,7 @@ pub fn grant_delegation(
                 "valid_from": store::fmt_time(d.valid_from), "valid_until": store::fmt_time(d.valid_until),
                 "basis": delegation.basis_number, "basis_date": delegation.basis_date,
                 "source": d.source,
-            }),
+            }), now,
         )?;
         Ok::<_, AppError>(id)
     })?;
@@ -433,6 +443,7 @@ pub fn revoke_delegation(
             "delegation.revoke",
             &format!("delegation:{id}"),
             &json!({"at": store::fmt_time(at), "reason": reason.trim()}),
+            now,
         )?;
         Ok(())
     })

@@ -56,7 +56,7 @@ pub fn issue_once(
 ) -> Result<Issuance, AppError> {
     let now = app.now();
     let mut issuer = issuer(app)?;
-    issuer.void_interrupted(now - INTERRUPTED_AFTER)?;
+    issuer.void_interrupted(now - INTERRUPTED_AFTER, now)?;
     match issuer.issue_once(actor, kind, data, now, key) {
         Ok(done) => Ok(done),
         Err(IssueError::Invalid(errors)) => Err(AppError::Invalid(errors)),

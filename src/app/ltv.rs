@@ -277,7 +277,7 @@ pub fn settle_owed(
                     "ltv",
                     "ltv.add",
                     &sha,
-                    &details,
+                    &details, now,
                 )?;
                 out.added += 1;
             }
@@ -602,7 +602,7 @@ fn renew_one(
             "deadline_reason": last.deadline.because,
         });
         details["ltv"] = outcome.audit_detail();
-        audit::append(&db, "ltv", "ltv.renew", &c.document, &details)?;
+        audit::append(&db, "ltv", "ltv.renew", &c.document, &details, now)?;
         Ok(sha)
     };
     let sha = registry.unit_of_work(record).map_err(|e| e.to_string())?;

@@ -137,10 +137,10 @@ pub fn sign(
     let now = app.now();
     let mut registry = app.registry()?;
     let db = registry.db();
-    let decision = audited(db, req, || {
+    let decision = audited(db, req, now, || {
         decide(app, db, pdf, signer.certificate(), signer.chain(), req, now)
     })?;
-    let stamped = audited(db, req, || {
+    let stamped = audited(db, req, now, || {
         let step = signing::SignatureStep {
             signer,
             options: &decision.options,
@@ -195,11 +195,11 @@ pub fn prepare(
     let now = app.now();
     let registry = app.registry()?;
     let db = registry.db();
-    let decision = audited(db, req, || {
+    let decision = audited(db, req, now, || {
         decide(app, db, pdf, certificate, chain, req, now)
     })?;
     let algorithm = algorithm_for(certificate, pss);
-    let mut pending = audited(db, req, || {
+    let mut pending = audited(db, req, now, || {
         Ok(deferred::begin(
             pdf,
             certificate,
@@ -229,6 +229,7 @@ pub fn prepare(
         "sign.prepare",
         &pending.handle,
         &json!({"document": pending.document_id, "kind": decision.kind, "certificate": certificate.serial_hex(), "expires_at": rfc3339(pending.expires_at)}),
+        now,
     )?;
     Ok(Prepared {
         digest: pending.digest(),
@@ -419,6 +420,7 @@ pub fn complete_for(
                 "refuse",
                 handle,
                 &json!({"reason": e.to_string(), "stage": "complete"}),
+                app.now(),
             );
             Err(e)
         }
@@ -437,6 +439,7 @@ pub fn complete(app: &App, handle: &str, signature: &[u8]) -> Result<Signed, App
             "refuse",
             handle,
             &json!({"reason": e.to_string(), "stage": "complete"}),
+            now,
         );
         e
     };
@@ -563,10 +566,11 @@ fn long_term(
 }
 
 /// Runs `f`; a refusal it returns is appended to the audit log (in its own transaction: the
-/// refusal is recorded even though nothing else is).
+/// refusal is recorded even though nothing else is), at `now`.
 fn audited<T>(
     db: Db<'_>,
     req: &SignRequest,
+    now: OffsetDateTime,
     f: impl FnOnce() -> Result<T, AppError>,
 ) -> Result<T, AppError> {
     let result = f();
@@ -584,6 +588,7 @@ fn audited<T>(
             "refuse",
             req.kind.as_deref().unwrap_or(""),
             &json!({"reason": e.to_string(), "official": req.official, "kind": req.kind, "field": req.field}),
+            now,
         )?;
     }
     result
@@ -883,7 +888,7 @@ fn record(
         .as_ref()
         .map(|d| d.id.clone())
         .unwrap_or_else(|| sha256.clone());
-    audit::append(&db, &decision.actor, "sign", &subject, &details)?;
+    audit::append(&db, &decision.actor, "sign", &subject, &details, now)?;
     Ok(Signed {
         bytes,
         sha256,

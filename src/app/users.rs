@@ -365,6 +365,7 @@ pub fn create_user(app: &App, actor: &str, new: NewUser) -> Result<User, AppErro
             "user.create",
             &new.username,
             &json!({"role": new.role.as_str(), "official": new.official_id}),
+            app.now(),
         )?;
         User::try_from(UserRow { id, ..row })
     })
@@ -405,6 +406,7 @@ pub fn set_disabled(
             },
             username,
             &json!({}),
+            app.now(),
         )?;
         User::try_from(UserRow { disabled, ..u })
     })
@@ -431,7 +433,7 @@ pub fn change_password(
             return Err(Denial::BadCredentials.into());
         }
         accounts::set_password(db, u.id, &hash)?;
-        audit::append(&db, actor, "user.password", username, &json!({}))?;
+        audit::append(&db, actor, "user.password", username, &json!({}), app.now())?;
         Ok(())
     })
 }
@@ -480,6 +482,7 @@ pub fn sign_in(
                 "user.sign-in-failed",
                 username,
                 &json!({}),
+                now,
             )?;
             Ok::<_, AppError>(())
         })?;
@@ -497,6 +500,7 @@ pub fn sign_in(
             "user.sign-in",
             &u.username,
             &json!({}),
+            now,
         )?;
         Ok::<_, AppError>(())
     })?;
@@ -588,7 +592,8 @@ pub fn create_token(
         )
         .into());
     }
-    let now = fmt(app.now());
+    let at = app.now();
+    let now = fmt(at);
     let secret = url_secret("kyso_");
     let (id, u) = app.registry()?.unit_of_work(|db| {
         let u = accounts::user_by_name(db, username)?
@@ -603,6 +608,7 @@ pub fn create_token(
             "token.create",
             username,
             &json!({"token": id, "role": u.role, "label": label}),
+            at,
         )?;
         Ok::<_, AppError>((id, u))
     })?;
@@ -649,7 +655,14 @@ pub fn revoke_token(app: &App, actor: &str, id: i64) -> Result<(), AppError> {
         if accounts::revoke_token(db, id, &fmt(app.now()))? == 0 {
             return Err(AppError::NotFound(format!("token {id}")));
         }
-        audit::append(&db, actor, "token.revoke", &id.to_string(), &json!({}))?;
+        audit::append(
+            &db,
+            actor,
+            "token.revoke",
+            &id.to_string(),
+            &json!({}),
+            app.now(),
+        )?;
         Ok(())
     })
 }
@@ -664,6 +677,7 @@ pub fn audit_refusal(app: &App, actor: &str, subject: &str, reason: &str) -> Res
         "refuse",
         subject,
         &json!({"reason": reason, "stage": "access"}),
+        app.now(),
     )?;
     Ok(())
 }

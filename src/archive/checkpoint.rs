@@ -297,17 +297,19 @@ pub async fn checkpoint_now(
     Ok(Some((key, checkpoint)))
 }
 
-/// A new audit key: a self-signed ECDSA P-256 certificate for `common_name`, valid ten years,
-/// as (PKCS#8 key PEM, certificate PEM). Trust in it comes from configuration (verifiers pin
-/// the certificate), not from a CA.
-pub fn generate_audit_key(common_name: &str) -> Result<(String, String), ArchiveError> {
+/// A new audit key: a self-signed ECDSA P-256 certificate for `common_name`, valid ten years
+/// from `now`, as (PKCS#8 key PEM, certificate PEM). Trust in it comes from configuration
+/// (verifiers pin the certificate), not from a CA.
+pub fn generate_audit_key(
+    common_name: &str,
+    now: OffsetDateTime,
+) -> Result<(String, String), ArchiveError> {
     let err = |e: rcgen::Error| config(format!("cannot generate the audit key: {e}"));
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, common_name);
-    let now = OffsetDateTime::now_utc();
     params.not_before = now;
     params.not_after = now + time::Duration::days(3653);
     let cert = params.self_signed(&key).map_err(err)?;

@@ -817,6 +817,7 @@ impl<R: Registers> Issuer<R> {
                             "kind": kind, "template_version": version, "number": number,
                             "volume": volume, "type_code": register.type_code, "sha256": digest,
                         }),
+                        now,
                     )?;
                     Ok::<(), IssueError>(())
                 })?;
@@ -953,14 +954,20 @@ impl<R: Registers> Issuer<R> {
                 "cancel",
                 id,
                 &serde_json::json!({"decision": decision, "reason": reason.trim()}),
+                now,
             )?;
             Ok(())
         })
     }
 
     /// Marks documents still `pending` since before `before` as void: their issuing was
-    /// interrupted (a crash or a kill between numbering and rendering). Returns how many.
-    pub fn void_interrupted(&mut self, before: OffsetDateTime) -> Result<usize, IssueError> {
+    /// interrupted (a crash or a kill between numbering and rendering), audited at `now`.
+    /// Returns how many.
+    pub fn void_interrupted(
+        &mut self,
+        before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<usize, IssueError> {
         let before = rfc3339(before);
         // Every issue asks this; almost always the answer is none, and a read answers it
         // without queueing for the write lock behind other requests' commits.
@@ -970,7 +977,7 @@ impl<R: Registers> Issuer<R> {
         self.registry.unit_of_work(|db| {
             let ids = db.void_pending(&before, INTERRUPTED)?;
             for id in &ids {
-                audit_interrupted(&db, id)?;
+                audit_interrupted(&db, id, now)?;
             }
             Ok(ids.len())
         })
@@ -1040,7 +1047,7 @@ fn allocate(
             }
             Status::Pending => {
                 db.mark_void(&earlier.id, INTERRUPTED)?;
-                audit_interrupted(db, &earlier.id)?;
+                audit_interrupted(db, &earlier.id, now)?;
             }
             // Rendering failed, or the issuing was interrupted: the form issues again.
             Status::Void => {}
@@ -1059,13 +1066,18 @@ fn allocate(
     })
 }
 
-fn audit_interrupted(db: &impl crate::audit::Log, id: &str) -> Result<(), IssueError> {
+fn audit_interrupted(
+    db: &impl crate::audit::Log,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<(), IssueError> {
     crate::audit::append(
         db,
         "kyso",
         "void",
         id,
         &serde_json::json!({"reason": "issuing was interrupted after numbering"}),
+        now,
     )?;
     Ok(())
 }

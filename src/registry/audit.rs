@@ -169,6 +169,7 @@ mod tests {
                 "delegation.grant",
                 &format!("delegation:{i}"),
                 &serde_json::json!({"i": i}),
+                OffsetDateTime::now_utc(),
             )
             .unwrap();
         }
@@ -193,7 +194,9 @@ mod tests {
     }
 
     fn audit_signer() -> crate::signing::KeySigner {
-        let (key, cert) = crate::archive::checkpoint::generate_audit_key("audit test").unwrap();
+        let (key, cert) =
+            crate::archive::checkpoint::generate_audit_key("audit test", OffsetDateTime::now_utc())
+                .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (kp, cp) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
         std::fs::write(&kp, key).unwrap();
@@ -209,7 +212,15 @@ mod tests {
         let reg = Registry::open_in_memory().unwrap();
         let (db, c) = (&reg.db(), reg.connection());
         for _ in 0..3 {
-            append(db, "kyso", "sign", "doc", &serde_json::json!({})).unwrap();
+            append(
+                db,
+                "kyso",
+                "sign",
+                "doc",
+                &serde_json::json!({}),
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap();
         }
         let signer = audit_signer();
         let cp = Checkpoint::sign(
@@ -245,7 +256,15 @@ mod tests {
         let reg = Registry::open_in_memory().unwrap();
         let (db, c) = (&reg.db(), reg.connection());
         for _ in 0..3 {
-            append(db, "kyso", "sign", "doc", &serde_json::json!({})).unwrap();
+            append(
+                db,
+                "kyso",
+                "sign",
+                "doc",
+                &serde_json::json!({}),
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap();
         }
         c.execute("DELETE FROM audit_log WHERE seq = 3", [])
             .unwrap();

@@ -12,8 +12,11 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 /// A data directory on Garage with a dedicated audit key configured.
 fn kyso_with_audit_key(garage: &Garage) -> Kyso {
     let mut k = Kyso::on_garage(garage);
-    let (key, cert) =
-        kyso::archive::checkpoint::generate_audit_key("kyso audit checkpoints (test)").unwrap();
+    let (key, cert) = kyso::archive::checkpoint::generate_audit_key(
+        "kyso audit checkpoints (test)",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     let key_path = k.dir.path().join("audit.key.pem");
     let cert_path = k.dir.path().join("audit.pem");
     std::fs::write(&key_path, key).unwrap();
@@ -49,6 +52,7 @@ fn twelve_entries_and_a_batch(k: &Kyso) {
                 action,
                 &format!("doc-{i}.pdf"),
                 &serde_json::json!({ "kind": "contract", "i": i }),
+                time::OffsetDateTime::now_utc(),
             )
             .unwrap();
         }
@@ -164,6 +168,7 @@ fn each_batch_anchors_the_audit_head_in_garage_and_later_entries_still_verify() 
         "sign",
         "doc-12.pdf",
         &serde_json::json!({}),
+        time::OffsetDateTime::now_utc(),
     )
     .unwrap();
     assert_eq!(verify(&k).0, 0);
@@ -204,6 +209,7 @@ fn deleting_refusals_and_recomputing_the_chain_is_caught_by_the_checkpoint() {
             "sign",
             &format!("filler-{i}.pdf"),
             &serde_json::json!({}),
+            time::OffsetDateTime::now_utc(),
         )
         .unwrap();
     }
@@ -264,6 +270,7 @@ fn a_checkpoint_signed_with_another_key_is_not_believed() {
                 "sign",
                 &format!("filler-{i}"),
                 &serde_json::json!({}),
+                time::OffsetDateTime::now_utc(),
             )
             .unwrap();
         }

@@ -768,7 +768,7 @@ fn an_issue_interrupted_after_numbering_is_voided_with_a_reason_not_forgotten() 
     )
     .unwrap();
     assert_eq!(
-        iss.void_interrupted(now() - time::Duration::minutes(10))
+        iss.void_interrupted(now() - time::Duration::minutes(10), now())
             .unwrap(),
         1
     );
