@@ -385,7 +385,14 @@ pub fn grant_delegation(
         revoked: None,
         source: source.map(Box::new),
     };
-    delegation.grant_der = grant::issue(&delegation, &delegate_cert, signer)?;
+    let unsigned = grant::prepare(
+        &delegation,
+        &delegate_cert,
+        signer.certificate(),
+        signer.algorithm(),
+    )?;
+    let signature = signer.sign(unsigned.to_be_signed())?;
+    delegation.grant_der = unsigned.finish(signer.certificate(), &signature)?;
     delegation.id = reg.unit_of_work(|db| {
         let id = store::insert_delegation(&db, &delegation, now)?;
         audit::append(

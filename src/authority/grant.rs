@@ -21,7 +21,7 @@ use x509_cert::serial_number::SerialNumber;
 
 use super::{Delegation, Mark};
 use crate::pki::Certificate;
-use crate::signing::{SignatureAlgorithm, Signer, SigningError, cms};
+use crate::pki::algorithm::{SignatureAlgorithm, verify_signature_value};
 
 /// id-aa-ets-signerAttrV2 (ETSI EN 319 122-1).
 pub const ID_AA_ETS_SIGNER_ATTR_V2: ObjectIdentifier =
@@ -47,9 +47,6 @@ pub enum GrantError {
     /// The delegator's certificate named by the grant is not available.
     #[error("the delegator's certificate ({0}) is not in the signature")]
     DelegatorCertificateMissing(String),
-    /// The signer could not sign the grant.
-    #[error(transparent)]
-    Signing(#[from] SigningError),
 }
 
 #[derive(Clone, Debug, Sequence)]
@@ -174,14 +171,24 @@ pub fn sha256_hex(der: &[u8]) -> String {
         .to_ascii_lowercase()
 }
 
-/// Issues the grant for `d` (whose `grant_der` is ignored), signed by the delegator's `signer`,
-/// naming `delegate_cert`'s subject as holder.
-pub fn issue(
+/// A grant made and waiting for the delegator's signature ([`prepare`]): its to-be-signed bytes
+/// go to whatever holds the delegator's key (a key file, a token), and [`UnsignedGrant::finish`]
+/// puts the signature in. This module holds no key and signs nothing itself.
+#[derive(Debug, Clone)]
+pub struct UnsignedGrant {
+    info: AttributeCertificateInfo,
+    tbs: Vec<u8>,
+    algorithm: SignatureAlgorithm,
+}
+
+/// Makes the grant for `d` (whose `grant_der` is ignored), naming `delegate_cert`'s subject as
+/// holder and `delegator_cert`'s as issuer, to be signed with `algorithm`.
+pub fn prepare(
     d: &Delegation,
     delegate_cert: &Certificate,
-    signer: &dyn Signer,
-) -> Result<Vec<u8>, GrantError> {
-    let delegator_cert = signer.certificate();
+    delegator_cert: &Certificate,
+    algorithm: SignatureAlgorithm,
+) -> Result<UnsignedGrant, GrantError> {
     let mut values = vec![
         format!("mark={}", d.mark.code()),
         format!("delegator={}", d.delegator.full_name),
@@ -207,7 +214,6 @@ pub fn issue(
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
         .map_err(|_| malformed("no randomness"))?;
     serial[0] = (serial[0] & 0x7f) | 0x01;
-    let algorithm = cms::signature_algorithm_identifier(signer.algorithm())?;
     let info = AttributeCertificateInfo {
         version: 1,
         holder: Holder {
@@ -220,7 +226,7 @@ pub fn issue(
                 &delegator_cert.subject_der(),
             )?)],
         },
-        signature: algorithm.clone(),
+        signature: algorithm.identifier().map_err(malformed)?,
         serial_number: SerialNumber::new(&serial).map_err(malformed)?,
         validity: ValidityPeriod {
             not_before: gtime(d.valid_from)?,
@@ -232,14 +238,35 @@ pub fn issue(
         }],
     };
     let tbs = info.to_der().map_err(malformed)?;
-    let sig = signer.sign(&tbs)?;
-    crate::signing::verify_signature_value(delegator_cert, signer.algorithm(), &tbs, &sig)?;
-    let ac = AttributeCertificate {
-        acinfo: info,
-        signature_algorithm: algorithm,
-        signature_value: BitString::from_bytes(&sig).map_err(malformed)?,
-    };
-    ac.to_der().map_err(malformed)
+    Ok(UnsignedGrant {
+        info,
+        tbs,
+        algorithm,
+    })
+}
+
+impl UnsignedGrant {
+    /// What the delegator's key signs.
+    pub fn to_be_signed(&self) -> &[u8] {
+        &self.tbs
+    }
+
+    /// The grant (DER) with `signature`, which must verify with `delegator_cert`'s key: a
+    /// grant kyso hands out always verifies.
+    pub fn finish(
+        self,
+        delegator_cert: &Certificate,
+        signature: &[u8],
+    ) -> Result<Vec<u8>, GrantError> {
+        verify_signature_value(delegator_cert, self.algorithm, &self.tbs, signature)
+            .map_err(|_| GrantError::BadSignature)?;
+        let ac = AttributeCertificate {
+            signature_algorithm: self.info.signature.clone(),
+            acinfo: self.info,
+            signature_value: BitString::from_bytes(signature).map_err(malformed)?,
+        };
+        ac.to_der().map_err(malformed)
+    }
 }
 
 fn parse(der: &[u8]) -> Result<AttributeCertificate, GrantError> {
@@ -339,16 +366,9 @@ pub fn verify<'a>(
     if ac.acinfo.signature != ac.signature_algorithm {
         return Err(malformed("inner and outer signature algorithms differ"));
     }
-    let alg = match ac.signature_algorithm.oid {
-        cms::SHA256_WITH_RSA => SignatureAlgorithm::RsaPkcs1Sha256,
-        cms::RSASSA_PSS => SignatureAlgorithm::RsaPssSha256,
-        cms::ECDSA_WITH_SHA256 => SignatureAlgorithm::EcdsaP256Sha256,
-        other => {
-            return Err(malformed(format!(
-                "unsupported grant signature algorithm {other}"
-            )));
-        }
-    };
+    let oid = ac.signature_algorithm.oid;
+    let alg = SignatureAlgorithm::from_oid(oid)
+        .ok_or_else(|| malformed(format!("unsupported grant signature algorithm {oid}")))?;
     let tbs = ac.acinfo.to_der().map_err(malformed)?;
     let sig = ac
         .signature_value
@@ -368,7 +388,7 @@ pub fn verify<'a>(
         ));
     }
     let delegator = named
-        .find(|c| crate::signing::verify_signature_value(c, alg, &tbs, sig).is_ok())
+        .find(|c| verify_signature_value(c, alg, &tbs, sig).is_ok())
         .ok_or(GrantError::BadSignature)?;
     Ok((info, delegator))
 }

@@ -5,6 +5,7 @@
 //! which is forgiving about the encodings real CAs produce; CMS structures are built with the
 //! RustCrypto `der` stack elsewhere.
 
+pub mod algorithm;
 pub mod dev;
 
 use std::path::{Path, PathBuf};

@@ -29,22 +29,7 @@ pub const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
 /// id-sha256.
 pub const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-/// sha256WithRSAEncryption.
-pub const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-/// id-RSASSA-PSS.
-pub const RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
-/// ecdsa-with-SHA256.
-pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-
-/// RSASSA-PSS-params for SHA-256, MGF1-SHA-256, salt length 32 (what ring's `RSA_PSS_SHA256`
-/// produces): a fixed DER value, spelled out because no crate in the der 0.7 stack names it
-/// without pulling a second digest implementation.
-const PSS_SHA256_PARAMS: &[u8] = &[
-    0x30, 0x34, 0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-    0x01, 0x05, 0x00, 0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
-    0x01, 0x08, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0xa2, 0x03, 0x02, 0x01, 0x20,
-];
+pub use crate::pki::algorithm::{ECDSA_WITH_SHA256, RSASSA_PSS, SHA256_WITH_RSA};
 
 /// ESSCertIDv2 (RFC 5035); `hashAlgorithm` is omitted because SHA-256 is its DEFAULT.
 #[derive(Clone, Debug, Sequence)]
@@ -137,20 +122,7 @@ pub fn to_be_signed(attrs: &SignedAttributes) -> Result<Vec<u8>, SigningError> {
 pub fn signature_algorithm_identifier(
     alg: SignatureAlgorithm,
 ) -> Result<AlgorithmIdentifierOwned, SigningError> {
-    Ok(match alg {
-        SignatureAlgorithm::RsaPkcs1Sha256 => AlgorithmIdentifierOwned {
-            oid: SHA256_WITH_RSA,
-            parameters: Some(Any::null()),
-        },
-        SignatureAlgorithm::RsaPssSha256 => AlgorithmIdentifierOwned {
-            oid: RSASSA_PSS,
-            parameters: Some(Any::from_der(PSS_SHA256_PARAMS).map_err(der_err("PSS parameters"))?),
-        },
-        SignatureAlgorithm::EcdsaP256Sha256 => AlgorithmIdentifierOwned {
-            oid: ECDSA_WITH_SHA256,
-            parameters: None,
-        },
-    })
+    alg.identifier().map_err(der_err("PSS parameters"))
 }
 
 /// Assembles the DER ContentInfo(SignedData) from the signed attributes, the raw signature

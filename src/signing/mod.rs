@@ -103,37 +103,7 @@ pub enum SigningError {
     },
 }
 
-/// Signature algorithms kyso produces (Circular 15/2025/TT-BKHCN: RSA ≥ 2048 with PKCS#1 v1.5 or
-/// PSS, ECDSA ≥ 256; SHA-256).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SignatureAlgorithm {
-    /// RSA PKCS#1 v1.5 with SHA-256.
-    RsaPkcs1Sha256,
-    /// RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt.
-    RsaPssSha256,
-    /// ECDSA P-256 with SHA-256 (DER signature).
-    EcdsaP256Sha256,
-}
-
-impl SignatureAlgorithm {
-    /// The scheme's name in the API: `rsa-pkcs1-sha256`, `rsa-pss-sha256`, `ecdsa-p256-sha256`.
-    pub fn name(self) -> &'static str {
-        match self {
-            SignatureAlgorithm::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
-            SignatureAlgorithm::RsaPssSha256 => "rsa-pss-sha256",
-            SignatureAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
-        }
-    }
-
-    fn verification(self) -> &'static dyn ring::signature::VerificationAlgorithm {
-        match self {
-            SignatureAlgorithm::RsaPkcs1Sha256 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            SignatureAlgorithm::RsaPssSha256 => &ring::signature::RSA_PSS_2048_8192_SHA256,
-            SignatureAlgorithm::EcdsaP256Sha256 => &ring::signature::ECDSA_P256_SHA256_ASN1,
-        }
-    }
-}
+pub use crate::pki::algorithm::SignatureAlgorithm;
 
 /// Whatever holds a signing key: a key file ([`KeySigner`]), later a PKCS#11 token or a remote
 /// signing service. It signs once per document and never reveals the key.
@@ -244,8 +214,7 @@ pub fn verify_signature_value(
     to_be_signed: &[u8],
     signature: &[u8],
 ) -> Result<(), SigningError> {
-    ring::signature::UnparsedPublicKey::new(algorithm.verification(), cert.public_key_bits())
-        .verify(to_be_signed, signature)
+    crate::pki::algorithm::verify_signature_value(cert, algorithm, to_be_signed, signature)
         .map_err(|_| SigningError::SignatureMismatch)
 }
 

@@ -1652,6 +1652,21 @@ fn sign_with_claim(out: &Path, grant: &[u8], extra_certs: Vec<kyso::pki::Certifi
     std::fs::write(out, pdf).unwrap();
 }
 
+/// The grant of `d` to `delegate`, signed by `signer` (the delegator's key, or a forger's).
+fn issue_grant(
+    d: &kyso::authority::Delegation,
+    delegate: &kyso::pki::Certificate,
+    signer: &kyso::signing::KeySigner,
+) -> Result<Vec<u8>, kyso::authority::grant::GrantError> {
+    use kyso::signing::Signer as _;
+    let unsigned =
+        kyso::authority::grant::prepare(d, delegate, signer.certificate(), signer.algorithm())?;
+    let signature = signer
+        .sign(unsigned.to_be_signed())
+        .expect("the test key signs");
+    unsigned.finish(signer.certificate(), &signature)
+}
+
 fn kt_delegation() -> kyso::authority::Delegation {
     let official = |id: &str, name: &str, title: &str| kyso::authority::Official {
         id: id.into(),
@@ -1710,7 +1725,7 @@ fn a_forged_delegation_is_reported_unverified_and_never_passes() {
         false,
     )
     .unwrap();
-    let grant = kyso::authority::grant::issue(&kt_delegation(), &vice, &forger).unwrap();
+    let grant = issue_grant(&kt_delegation(), &vice, &forger).unwrap();
     let untrusted = dir.path().join("untrusted-grant.pdf");
     sign_with_claim(&untrusted, &grant, vec![forged]);
     assert_externally_valid(&untrusted, &[]); // the PDF signature itself is fine…
@@ -1729,7 +1744,7 @@ fn a_forged_delegation_is_reported_unverified_and_never_passes() {
     let chair_key = kyso::pki::load_private_key(&k.join("chairman-rsa.key.pem")).unwrap();
     let real =
         kyso::signing::KeySigner::new(&chair_key, chairman.clone(), Vec::new(), false).unwrap();
-    let mut tampered = kyso::authority::grant::issue(&kt_delegation(), &vice, &real).unwrap();
+    let mut tampered = issue_grant(&kt_delegation(), &vice, &real).unwrap();
     let n = tampered.len();
     tampered[n - 10] ^= 0x55; // inside the signature value
     let not_signed = dir.path().join("bad-grant.pdf");
@@ -1745,7 +1760,7 @@ fn a_forged_delegation_is_reported_unverified_and_never_passes() {
     assert_eq!(sig["capacity"]["delegation"]["verified"], false);
 
     // 3. A genuine grant used for a kind outside its scope.
-    let genuine = kyso::authority::grant::issue(&kt_delegation(), &vice, &real).unwrap();
+    let genuine = issue_grant(&kt_delegation(), &vice, &real).unwrap();
     let k2 = keys_dev();
     let key = kyso::pki::load_private_key(&k2.join("vice-chairman-ec.key.pem")).unwrap();
     let signer = kyso::signing::KeySigner::new(
