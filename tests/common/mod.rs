@@ -1,9 +1,12 @@
-//! Shared helpers for the black-box tests: where things are, running the `kyso` binary, and the
-//! external verifiers (pyHanko, pdfsig, qpdf) that judge what kyso produces.
+//! Shared helpers for the black-box tests: where things are, running the `kyso` binary (and, in
+//! [`served`], `kyso serve` with a client for it), and the external verifiers (pyHanko, pdfsig,
+//! qpdf) that judge what kyso produces.
 #![allow(dead_code)]
 
+pub mod served;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -45,6 +48,40 @@ pub fn kyso() -> Command {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("kyso-data"),
     );
     c
+}
+
+/// What a finished process wrote: its stdout, then its stderr.
+pub fn output_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every file below `dir`, in any depth.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `pdf` with one more revision that turns its first page by 90 degrees.
+pub fn tampered(pdf: &[u8]) -> Vec<u8> {
+    let doc = lopdf::Document::load_mem(pdf).unwrap();
+    let page = *doc.get_pages().values().next().unwrap();
+    let mut dict = doc.get_dictionary(page).unwrap().clone();
+    dict.set("Rotate", 90);
+    let mut up = kyso::pdf::incremental::IncrementalUpdate::new(pdf, &doc).unwrap();
+    up.put(page, lopdf::Object::Dictionary(dict));
+    up.write().unwrap().bytes
 }
 
 /// Arguments `--key --cert --chain` for a keys-dev identity such as `chairman-rsa`.

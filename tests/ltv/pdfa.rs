@@ -10,16 +10,8 @@ use std::path::Path;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
-use crate::common::{keys_dev, kyso, repo};
+use crate::common::{keys_dev, kyso, output_text, repo};
 use crate::pki::{pki, pyhanko_ades};
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn k(data: &Path) -> std::process::Command {
     let mut c = kyso();
@@ -32,8 +24,8 @@ fn k(data: &Path) -> std::process::Command {
 
 fn ok(c: &mut std::process::Command) -> String {
     let o = c.output().unwrap();
-    assert!(o.status.success(), "{c:?}: {}", text(&o));
-    text(&o)
+    assert!(o.status.success(), "{c:?}: {}", output_text(&o));
+    output_text(&o)
 }
 
 fn deref<'a>(doc: &'a Document, o: &'a Object) -> &'a Object {

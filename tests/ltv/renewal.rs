@@ -3,22 +3,13 @@
 //! (`KYSO_LTV_RENEW_MARGIN_DAYS`) that makes the test TSA's timestamps due: its RSA-2048 key
 //! reaches its end date in the algorithm policy on 2031-01-01.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{kyso, repo};
+use crate::common::served::{Serve, Served};
+use crate::common::{kyso, output_text, repo, walk};
 use crate::pki::{pki, pyhanko_ades};
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// kyso with the data directory, the live TSA and the test root.
 fn k(data: &Path) -> Command {
@@ -31,8 +22,8 @@ fn k(data: &Path) -> Command {
 
 fn ok(c: &mut Command) -> String {
     let o = c.output().unwrap();
-    assert!(o.status.success(), "{:?}: {}", c, text(&o));
-    text(&o)
+    assert!(o.status.success(), "{:?}: {}", c, output_text(&o));
+    output_text(&o)
 }
 
 /// Issues a `kind` from its sample and signs it B-LTA as the registered chairman (the test
@@ -72,66 +63,22 @@ fn issue_and_sign(data: &Path, dir: &Path, kind: &str) -> (String, PathBuf) {
     (id, signed)
 }
 
-/// `kyso serve` on a free loopback port; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
+/// `kyso serve` on `data` as [`k`] runs kyso, its archive worker looking for renewals every
+/// second with a margin of `margin_days`; killed when dropped.
+fn serve(data: &Path, margin_days: &str) -> Served {
+    Serve::default()
+        .without_dev()
+        .data(data)
+        .env("KYSO_TSA_URLS", pki().tsa())
+        .env("KYSO_TRUST", pki().cert("root"))
+        .env("KYSO_LTV_RENEW_EVERY_SECS", "1")
+        .env("KYSO_LTV_RENEW_MARGIN_DAYS", margin_days)
+        .start()
 }
 
-impl Server {
-    fn start(data: &Path, margin_days: &str) -> Server {
-        let mut child = k(data)
-            .env("KYSO_LTV_RENEW_EVERY_SECS", "1")
-            .env("KYSO_LTV_RENEW_MARGIN_DAYS", margin_days)
-            .env("KYSO_BASE_URL", "http://kyso.test")
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server { child, addr }
-    }
-
-    /// The public page's answer to an upload of `pdf` to `/v/{id}`, in English.
-    fn upload(&self, id: &str, pdf: &[u8]) -> String {
-        let boundary = "kysoRenewalBoundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(pdf);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "POST /v/{id}?lang=en HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        s.write_all(&body).unwrap();
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        String::from_utf8_lossy(&raw).into_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The public page's answer to an upload of `pdf` to `/v/{id}`, in English.
+fn upload(server: &Served, id: &str, pdf: &[u8]) -> String {
+    server.upload(&format!("/v/{id}?lang=en"), pdf).text()
 }
 
 fn renewals(data: &Path) -> u64 {
@@ -140,21 +87,8 @@ fn renewals(data: &Path) -> u64 {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("archive status: {e}: {}", text(&o)));
+        .unwrap_or_else(|e| panic!("archive status: {e}: {}", output_text(&o)));
     v["ltv_renewals"].as_u64().unwrap()
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -199,13 +133,13 @@ fn the_server_renews_archived_permanent_records_before_their_timestamps_stop_pro
     let delivered = std::fs::read(&copy).unwrap();
 
     // A margin of a year: nothing is due (2031 is further away), however often it looks.
-    let server = Server::start(&data, "365");
+    let server = serve(&data, "365");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(renewals(&data), 0, "nothing is due within a year");
     drop(server);
 
     // A margin of 2000 days reaches 2031: the certified copy is renewed once, by the server.
-    let server = Server::start(&data, "2000");
+    let server = serve(&data, "2000");
     let deadline = Instant::now() + Duration::from_secs(90);
     while renewals(&data) == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(300));
@@ -247,12 +181,12 @@ fn the_server_renews_archived_permanent_records_before_their_timestamps_stop_pro
 
     // The public page: the registered original is still the file as delivered, and the
     // renewal is that original with long-term material added.
-    let page = server.upload(&copy_id, &delivered);
+    let page = upload(&server, &copy_id, &delivered);
     assert!(
         page.contains("identical to the original as delivered"),
         "{page}"
     );
-    let page = server.upload(&copy_id, &renewed);
+    let page = upload(&server, &copy_id, &renewed);
     assert!(
         page.contains("The original, with long-term validation material added"),
         "{page}"
@@ -261,7 +195,7 @@ fn the_server_renews_archived_permanent_records_before_their_timestamps_stop_pro
 
     // Audited as ltv.renew, with why it was due.
     let o = k(&data).args(["audit", "list"]).output().unwrap();
-    let audit = text(&o);
+    let audit = output_text(&o);
     assert!(
         audit.contains("ltv.renew") && audit.contains("RSA-2048 reaches its end date"),
         "{audit}"

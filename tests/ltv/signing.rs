@@ -4,21 +4,13 @@
 
 use std::path::Path;
 
-use crate::common::kyso;
+use crate::common::{kyso, output_text, walk};
 use crate::pki::{pki, pyhanko_ades, pyhanko_hard_fail, sign};
 
 fn dss_counts(pdf: &[u8]) -> (usize, usize, usize) {
     let doc = kyso::pdf::load(pdf, &Default::default()).unwrap();
     let m = kyso::ltv::read_dss(&doc, &Default::default());
     (m.certs.len(), m.ocsps.len(), m.crls.len())
-}
-
-fn stdout(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
@@ -34,7 +26,7 @@ fn pyhanko_validates_kysos_b_t_with_revocation_required() {
         &dir.path().join("data"),
         &out,
     );
-    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
     let (ok, report) = pyhanko_hard_fail(&out);
     assert!(ok, "pyHanko --force-revinfo rejected kyso's B-T:\n{report}");
 }
@@ -50,8 +42,8 @@ fn b_lt_signing_embeds_what_validates_the_signature_and_its_timestamp() {
         &dir.path().join("data"),
         &out,
     );
-    assert!(o.status.success(), "{}", stdout(&o));
-    assert!(stdout(&o).contains("B-LT: DSS"), "{}", stdout(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
+    assert!(output_text(&o).contains("B-LT: DSS"), "{}", output_text(&o));
     let bytes = std::fs::read(&out).unwrap();
     // signer, intermediate, root, OCSP responder, TSA; one OCSP response (the signer's); the
     // root's CRL (the intermediate and the TSA).
@@ -76,11 +68,11 @@ fn b_lta_signing_adds_a_document_timestamp_pyhanko_accepts() {
         &dir.path().join("data"),
         &out,
     );
-    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
     assert!(
-        stdout(&o).contains("B-LTA: DSS + dấu thời gian tài liệu"),
+        output_text(&o).contains("B-LTA: DSS + dấu thời gian tài liệu"),
         "{}",
-        stdout(&o)
+        output_text(&o)
     );
     let (ok, report) = pyhanko_ades(&out);
     assert!(ok, "pyHanko adesverify rejected kyso's B-LTA:\n{report}");
@@ -96,7 +88,7 @@ fn ltv_extend_turns_a_b_t_file_into_b_lta_and_again_later() {
     let dir = tempfile::tempdir().unwrap();
     let bt = dir.path().join("b-t.pdf");
     let o = sign("signer", &pki().tsa(), "off", &dir.path().join("data"), &bt);
-    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
     let ext = |input: &Path, outdir: &Path| {
         kyso()
             .env("KYSO_DATA_DIR", dir.path().join("data"))
@@ -110,13 +102,13 @@ fn ltv_extend_turns_a_b_t_file_into_b_lta_and_again_later() {
             .unwrap()
     };
     let o = ext(&bt, &dir.path().join("once"));
-    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
     let once = dir.path().join("once/b-t.pdf");
     let (ok, report) = pyhanko_ades(&once);
     assert!(ok, "{report}");
     // A second round: another DSS update and document timestamp over the first.
     let o = ext(&once, &dir.path().join("twice"));
-    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
     let twice = std::fs::read(dir.path().join("twice/b-t.pdf")).unwrap();
     let once_bytes = std::fs::read(&once).unwrap();
     assert!(twice.starts_with(&once_bytes), "an incremental update");
@@ -141,15 +133,15 @@ fn ltv_extend_turns_a_b_t_file_into_b_lta_and_again_later() {
             .unwrap()
     };
     let o = due("365", "soon");
-    assert!(o.status.success(), "{}", stdout(&o));
-    assert!(stdout(&o).contains("not due"), "{}", stdout(&o));
+    assert!(o.status.success(), "{}", output_text(&o));
+    assert!(output_text(&o).contains("not due"), "{}", output_text(&o));
     assert!(!dir.path().join("soon/b-t.pdf").exists());
     let o = due("20000", "late");
     assert!(
-        stdout(&o)
+        output_text(&o)
             .contains("due: the newest timestamp (KYSO Test TSA) stops proving 2031-01-01T00:00:00Z: RSA-2048 reaches its end date in the algorithm policy"),
         "{}",
-        stdout(&o)
+        output_text(&o)
     );
     assert!(dir.path().join("late/b-t.pdf").exists());
 }
@@ -167,8 +159,8 @@ fn with_the_revocation_sources_down_the_signature_is_delivered_and_the_material_
         &dir.path().join("data"),
         &out,
     );
-    assert!(o.status.success(), "{}", stdout(&o));
-    let text = stdout(&o);
+    assert!(o.status.success(), "{}", output_text(&o));
+    let text = output_text(&o);
     assert!(text.contains("long-term material owed"), "{text}");
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(dss_counts(&bytes), (0, 0, 0));
@@ -194,16 +186,16 @@ fn with_the_revocation_sources_down_the_signature_is_delivered_and_the_material_
     assert_eq!(status("")["ltv_owed"], 1);
     let o = archive(&["drain"], "http://127.0.0.1:9/tsa");
     assert!(
-        stdout(&o).contains("0 document(s), 1 still owe it"),
+        output_text(&o).contains("0 document(s), 1 still owe it"),
         "{}",
-        stdout(&o)
+        output_text(&o)
     );
     assert_eq!(status("")["ltv_owed"], 1);
     let o = archive(&["drain"], &pki().tsa());
     assert!(
-        stdout(&o).contains("long-term material added to 1 document(s), 0 still owe it"),
+        output_text(&o).contains("long-term material added to 1 document(s), 0 still owe it"),
         "{}",
-        stdout(&o)
+        output_text(&o)
     );
     let s = status("");
     assert_eq!(s["ltv_owed"], 0, "{s:#}");
@@ -225,19 +217,6 @@ fn with_the_revocation_sources_down_the_signature_is_delivered_and_the_material_
     assert_eq!(dss_counts(&lta).1, 1);
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn a_running_archive_worker_adds_the_owed_material_when_the_link_returns() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,9 +224,9 @@ fn a_running_archive_worker_adds_the_owed_material_when_the_link_returns() {
     let out = dir.path().join("owed.pdf");
     let o = sign("signer", "http://127.0.0.1:9/tsa", "b-lta", &data, &out);
     assert!(
-        stdout(&o).contains("long-term material owed"),
+        output_text(&o).contains("long-term material owed"),
         "{}",
-        stdout(&o)
+        output_text(&o)
     );
     let with_env = |c: &mut std::process::Command| {
         c.env("KYSO_DATA_DIR", &data)

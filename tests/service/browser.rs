@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::client::*;
 use crate::common::repo;
+use crate::common::served::*;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 

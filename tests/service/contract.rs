@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::client::*;
+use crate::common::served::*;
 use crate::common::*;
 
 /// Checks `v` against `schema` (the subset of JSON Schema the generator emits); returns what

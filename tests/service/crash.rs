@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::client::*;
+use crate::common::served::*;
 
 #[test]
 fn after_kill_9_during_a_burst_every_answered_request_is_recorded_audited_and_in_the_outbox() {

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::client::*;
+use crate::common::served::*;
 
 /// The value of hidden input `name` on a page.
 fn hidden(page: &str, name: &str) -> String {

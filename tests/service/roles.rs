@@ -9,7 +9,7 @@
 use kyso::app::users::Role;
 use kyso::http::{Access, routes};
 
-use crate::client::*;
+use crate::common::served::*;
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "0123456789abcdef0123456789abcdef")

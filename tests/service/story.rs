@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use crate::client::*;
+use crate::common::served::*;
 use crate::common::*;
 
 fn issue(s: &Served, clerk: &Caller) -> String {
@@ -36,17 +37,6 @@ fn pdf(s: &Served, caller: &Caller, id: &str) -> Vec<u8> {
         kyso::app::sha256_hex(&r.body)
     );
     r.body
-}
-
-/// `pdf` with one more revision that turns its first page by 90 degrees.
-fn tampered(pdf: &[u8]) -> Vec<u8> {
-    let doc = lopdf::Document::load_mem(pdf).unwrap();
-    let page = *doc.get_pages().values().next().unwrap();
-    let mut dict = doc.get_dictionary(page).unwrap().clone();
-    dict.set("Rotate", 90);
-    let mut up = kyso::pdf::incremental::IncrementalUpdate::new(pdf, &doc).unwrap();
-    up.put(page, lopdf::Object::Dictionary(dict));
-    up.write().unwrap().bytes
 }
 
 fn verify_api(s: &Served, pdf: &[u8]) -> serde_json::Value {
