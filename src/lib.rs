@@ -46,6 +46,7 @@ pub mod retention;
 pub mod signing;
 pub mod store;
 pub mod templates;
+pub mod text;
 pub mod validation;
 
 #[cfg(test)]

@@ -537,7 +537,7 @@ impl Authority {
             // `name` breaks its line with `\n` (see the field); nothing else may move text.
             let bad = value.chars().find(|&c| {
                 (c.is_control() && !(key == "authority.name" && c == '\n'))
-                    || crate::templates::charset::is_invisible_or_reordering(c)
+                    || crate::text::is_invisible_or_reordering(c)
             });
             if let Some(c) = bad {
                 return Err(invalid(

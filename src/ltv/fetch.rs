@@ -349,7 +349,7 @@ impl Fetcher {
             for der in ders {
                 if let Ok((_, i)) = X509Certificate::from_der(&der)
                     && i.subject().as_raw() == c.issuer().as_raw()
-                    && crate::validation::chain::signed_by(&c, &i)
+                    && crate::validation::crypto::signed_by(&c, &i)
                 {
                     return Ok(der);
                 }

@@ -207,7 +207,8 @@ fn cover(
             .chain(g.material.certs.iter())
             .find(|d| {
                 X509Certificate::from_der(d).is_ok_and(|(_, i)| {
-                    i.subject().as_raw() == cert.issuer().as_raw() && chain::signed_by(&cert, &i)
+                    i.subject().as_raw() == cert.issuer().as_raw()
+                        && crate::validation::crypto::signed_by(&cert, &i)
                 })
             })
             .cloned()

@@ -13,7 +13,7 @@ use serde::Serialize;
 use x509_parser::prelude::FromDer;
 
 use super::chain::{self, TrustAnchors};
-use super::report::{Finding, SubIndication};
+use super::findings::{Finding, SubIndication};
 use crate::authority::grant;
 use crate::pki::Certificate;
 

@@ -10,7 +10,8 @@ use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::crypto;
-use super::report::{Finding, Signer, SubIndication};
+use super::crypto::{hex, raw_params, signed_by};
+use super::findings::{Finding, Signer, SubIndication};
 
 /// Longest chain followed; real chains have two or three links.
 const MAX_CHAIN: usize = 8;
@@ -132,10 +133,6 @@ pub fn describe_signer(der: &[u8]) -> Option<Signer> {
         serial: hex(cert.raw_serial()),
         issuer: cert.issuer().to_string(),
     })
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What the end-entity certificate is used for.
@@ -417,29 +414,6 @@ pub fn check_path_at<'a>(
         }
     }
     out
-}
-
-/// Whether `child`'s signature verifies with `issuer`'s key.
-pub(crate) fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    let Ok(alg) = Oid::from_bytes(child.signature_algorithm.algorithm.as_bytes()) else {
-        return false;
-    };
-    let params_der = raw_params(child.signature_algorithm.parameters.as_ref());
-    crypto::verify(
-        &alg,
-        params_der.as_deref(),
-        None,
-        issuer.public_key().raw,
-        child.tbs_certificate.as_ref(),
-        &child.signature_value.data,
-    )
-    .is_ok()
-}
-
-/// Re-encodes AlgorithmIdentifier parameters as DER (only RSASSA-PSS needs them).
-fn raw_params(any: Option<&x509_parser::der_parser::asn1_rs::Any<'_>>) -> Option<Vec<u8>> {
-    use x509_parser::der_parser::asn1_rs::ToDer;
-    any.and_then(|a| a.to_der_vec().ok())
 }
 
 enum Revocation {

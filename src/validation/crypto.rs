@@ -6,6 +6,7 @@
 
 use const_oid::ObjectIdentifier as Oid;
 use ring::signature as sig;
+use x509_parser::certificate::X509Certificate;
 
 use super::structure::Cursor;
 
@@ -211,4 +212,34 @@ pub(crate) fn alg_oid(der: &[u8]) -> Option<Oid> {
     let mut inner = Cursor::new(seq);
     let (_, oid) = inner.expect(0x06).ok()?;
     Oid::from_bytes(oid).ok()
+}
+
+/// Lower-case hex of `bytes` (serial numbers, digests in reports).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `child`'s signature verifies with `issuer`'s key.
+pub(crate) fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    let Ok(alg) = Oid::from_bytes(child.signature_algorithm.algorithm.as_bytes()) else {
+        return false;
+    };
+    let params_der = raw_params(child.signature_algorithm.parameters.as_ref());
+    verify(
+        &alg,
+        params_der.as_deref(),
+        None,
+        issuer.public_key().raw,
+        child.tbs_certificate.as_ref(),
+        &child.signature_value.data,
+    )
+    .is_ok()
+}
+
+/// Re-encodes AlgorithmIdentifier parameters as DER (only RSASSA-PSS needs them).
+pub(crate) fn raw_params(
+    any: Option<&x509_parser::der_parser::asn1_rs::Any<'_>>,
+) -> Option<Vec<u8>> {
+    use x509_parser::der_parser::asn1_rs::ToDer;
+    any.and_then(|a| a.to_der_vec().ok())
 }

@@ -17,6 +17,7 @@ pub mod capacity;
 pub mod chain;
 pub mod cms;
 pub mod crypto;
+pub mod findings;
 pub mod modifications;
 pub mod ocsp;
 pub mod report;
@@ -75,7 +76,7 @@ pub fn validate(
     at: time::OffsetDateTime,
 ) -> Result<ValidationReport, ValidationError> {
     let limits = &policy.limits;
-    let sha256 = chain::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    let sha256 = crypto::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     let revs = revisions::find_revisions(bytes, limits)?;
     let budget = Budget::for_file(bytes.len());
     let now = at.unix_timestamp();

@@ -382,7 +382,7 @@ pub fn check_response(
         let valid_then = v.not_before.timestamp() <= produced_at + SKEW
             && produced_at <= v.not_after.timestamp();
         if rc.issuer().as_raw() != i.subject().as_raw()
-            || !super::chain::signed_by(&rc, &i)
+            || !crypto::signed_by(&rc, &i)
             || !ocsp_signing
             || !valid_then
         {
@@ -412,7 +412,7 @@ pub fn check_response(
         .iter()
         .find(|s| names(&s.cert_id, &c, &i))
         .ok_or_else(|| OcspError::OtherCertificate {
-            serial: super::chain::hex(c.raw_serial()),
+            serial: crypto::hex(c.raw_serial()),
         })?;
     let this_update = time_of(&single.this_update)?;
     let next_update = single.next_update.as_ref().map(time_of).transpose()?;

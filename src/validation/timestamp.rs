@@ -16,7 +16,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::chain::{self, Purpose, TrustAnchors};
 use super::cms::{Content, SignedCms};
-use super::report::{Finding, SubIndication};
+use super::findings::{Finding, SubIndication};
 
 /// id-aa-signatureTimeStampToken (RFC 3161 appendix A, ETSI EN 319 122-1).
 pub const ID_AA_SIGNATURE_TIME_STAMP_TOKEN: ObjectIdentifier =
