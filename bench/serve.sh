@@ -9,7 +9,7 @@
 #                            pairs started at RATE per second (default 150; target p99 < 50 ms;
 #                            a 2xx only once recorded)
 # then the server's peak resident memory (VmHWM) after all of it, and the load average.
-#   [RATE=150] bench/serve.sh [SECONDS]   (default 15 per measurement)
+#   [RATE=150] [NO_ARCHIVE_WORKER=1] bench/serve.sh [SECONDS]   (default 15 per measurement)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/env
@@ -19,7 +19,9 @@ cargo build -q --release --bin kyso --example bench_serve_load
 BIN=$CARGO_TARGET_DIR/release/kyso
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-"$BIN" --dev --data-dir "$work/data" serve --listen 127.0.0.1:0 --no-archive-worker >"$work/out" 2>"$work/err" &
+# The archive worker runs, as in service: each signed version is copied to the local-disk archive
+# while the load runs. NO_ARCHIVE_WORKER=1 measures without it.
+"$BIN" --dev --data-dir "$work/data" serve --listen 127.0.0.1:0 ${NO_ARCHIVE_WORKER:+--no-archive-worker} >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 1 100); do grep -q 'serving on' "$work/out" 2>/dev/null && break; sleep 0.2; done
 addr=$(sed -n 's/.*serving on http:\/\/\([^ ]*\).*/\1/p' "$work/out")
