@@ -73,5 +73,7 @@ echo "POST /api/v1/verify:  $rps req/s, p99 $p99 (target >= 800 req/s)"
 # The pairs' load generator is compiled (examples/bench_serve_load.rs says why and how it counts).
 "$CARGO_TARGET_DIR/release/examples/bench_serve_load" "$base" "$clerk" "$vice" \
   templates/signature/sample.json "$SECS" "${RATE:-150}"
+# /metrics answers loopback: how far the archive worker is behind when the load stops.
+echo "archive: $(curl -s "$base/metrics" | awk '/^kyso_outbox_backlog\{state="pending"\}/ {p=$2} /^kyso_outbox_oldest_waiting_seconds/ {o=$2} END {print p+0 " signed files waiting, oldest " o+0 " s"}')"
 echo "peak resident memory: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status) (target < 200 MB)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -58,14 +58,26 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let app = Arc::clone(&app);
         Arc::new(move || app.now())
     };
+    // The worker's registry connection comes from the application's pool, so that its commits
+    // share the pool's grouped fsync and never hold SQLite's write lock while waiting for the
+    // disk (requests queue behind a lock held across an fsync).
+    let worker_registry = if args.no_archive_worker {
+        None
+    } else {
+        Some(app.registry()?)
+    };
     runtime.block_on(async move {
         let server = Server::bind(app, &settings.server.listen).await?;
         let addr = server.local_addr()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = if args.no_archive_worker {
-            None
-        } else {
-            Some(spawn_worker(&settings, stop_rx.clone(), worker_clock)?)
+        let worker = match worker_registry {
+            None => None,
+            Some(registry) => Some(spawn_worker(
+                &settings,
+                registry,
+                stop_rx.clone(),
+                worker_clock,
+            )?),
         };
         outln!(
             "kyso serving on http://{addr} (public verification: {}/v/ID)",
@@ -90,11 +102,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 /// connection and runs passes one after another), stopped by `stop`.
 fn spawn_worker(
     settings: &kyso::config::Settings,
+    registry: kyso::registry::Registry,
     mut stop: tokio::sync::watch::Receiver<bool>,
     now: kyso::archive::worker::Now,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let store = kyso::archive::AnyStore::open(settings)?;
-    let registry = kyso::registry::Registry::open(&settings.registry_path())?;
     let mut worker = kyso::archive::worker::Worker::new(settings, store, registry, now)?;
     let settings = settings.clone();
     Ok(std::thread::spawn(move || {

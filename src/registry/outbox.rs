@@ -16,11 +16,14 @@ impl Queues for super::Registry {
         super::Registry::db(self)
     }
 
+    /// Grouped: on a pooled connection (the service's worker) the fsync happens after the
+    /// write lock is released and is shared with the requests' commits; elsewhere it is a
+    /// plain durable commit. Durable either way when it returns.
     fn unit_of_work<T, E: From<StoreError>>(
         &mut self,
         f: impl FnOnce(Db<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        super::Registry::unit_of_work(self, f)
+        super::Registry::unit_of_work_grouped(self, f)
     }
 }
 
