@@ -206,11 +206,8 @@ mod tests {
         crate::signing::KeySigner::new(&key, cert, Vec::new(), false).unwrap()
     }
 
-    #[test]
-    fn a_checkpoint_round_trips_and_any_change_breaks_its_signature() {
-        use crate::signing::Signer as _;
-        let reg = Registry::open_in_memory().unwrap();
-        let (db, c) = (&reg.db(), reg.connection());
+    /// Three entries in `db`'s log.
+    fn three_entries(db: &crate::registry::Db<'_>) {
         for _ in 0..3 {
             append(
                 db,
@@ -222,6 +219,14 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    #[test]
+    fn a_checkpoint_round_trips_and_any_change_breaks_its_signature() {
+        use crate::signing::Signer as _;
+        let reg = Registry::open_in_memory().unwrap();
+        let (db, c) = (&reg.db(), reg.connection());
+        three_entries(db);
         let signer = audit_signer();
         let cp = Checkpoint::sign(
             head(db).unwrap().unwrap(),
@@ -255,17 +260,7 @@ mod tests {
     fn cutting_the_tail_is_detected() {
         let reg = Registry::open_in_memory().unwrap();
         let (db, c) = (&reg.db(), reg.connection());
-        for _ in 0..3 {
-            append(
-                db,
-                "kyso",
-                "sign",
-                "doc",
-                &serde_json::json!({}),
-                OffsetDateTime::now_utc(),
-            )
-            .unwrap();
-        }
+        three_entries(db);
         c.execute("DELETE FROM audit_log WHERE seq = 3", [])
             .unwrap();
         assert!(!verify(db).unwrap().problems.is_empty());

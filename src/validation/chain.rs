@@ -3,14 +3,13 @@
 //! length, critical extensions, validity at the claimed signing time and at validation time, and
 //! revocation from the CRLs available (given on the command line or carried in the signature).
 
-use const_oid::ObjectIdentifier as Oid;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::crypto;
-use super::crypto::{hex, raw_params, signed_by};
+use super::crypto::{hex, signed_by};
 use super::findings::{Finding, Signer, SubIndication};
 
 /// Longest chain followed; real chains have two or three links.
@@ -527,19 +526,12 @@ fn revocation(
 }
 
 fn crl_signed_by(crl: &CertificateRevocationList<'_>, issuer: &X509Certificate<'_>) -> bool {
-    let Ok(alg) = Oid::from_bytes(crl.signature_algorithm.algorithm.as_bytes()) else {
-        return false;
-    };
-    let params = raw_params(crl.signature_algorithm.parameters.as_ref());
-    crypto::verify(
-        &alg,
-        params.as_deref(),
-        None,
-        issuer.public_key().raw,
+    crypto::signed_with(
+        &crl.signature_algorithm,
         crl.tbs_cert_list.as_ref(),
         &crl.signature_value.data,
+        issuer,
     )
-    .is_ok()
 }
 
 /// The revocation status of a certificate as the CRLs at hand tell it at one moment; what

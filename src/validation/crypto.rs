@@ -221,23 +221,39 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// Whether `child`'s signature verifies with `issuer`'s key.
 pub(crate) fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    let Ok(alg) = Oid::from_bytes(child.signature_algorithm.algorithm.as_bytes()) else {
+    signed_with(
+        &child.signature_algorithm,
+        child.tbs_certificate.as_ref(),
+        &child.signature_value.data,
+        issuer,
+    )
+}
+
+/// Whether `signature` over `signed` (a certificate's or a CRL's to-be-signed part), made with
+/// `algorithm`, verifies with `issuer`'s key.
+pub(crate) fn signed_with(
+    algorithm: &x509_parser::x509::AlgorithmIdentifier<'_>,
+    signed: &[u8],
+    signature: &[u8],
+    issuer: &X509Certificate<'_>,
+) -> bool {
+    let Ok(alg) = Oid::from_bytes(algorithm.algorithm.as_bytes()) else {
         return false;
     };
-    let params_der = raw_params(child.signature_algorithm.parameters.as_ref());
+    let params_der = raw_params(algorithm.parameters.as_ref());
     verify(
         &alg,
         params_der.as_deref(),
         None,
         issuer.public_key().raw,
-        child.tbs_certificate.as_ref(),
-        &child.signature_value.data,
+        signed,
+        signature,
     )
     .is_ok()
 }
 
 /// Re-encodes AlgorithmIdentifier parameters as DER (only RSASSA-PSS needs them).
-pub(crate) fn raw_params(
+fn raw_params(
     any: Option<&x509_parser::der_parser::asn1_rs::Any<'_>>,
 ) -> Option<Vec<u8>> {
     use x509_parser::der_parser::asn1_rs::ToDer;
