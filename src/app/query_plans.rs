@@ -78,6 +78,9 @@ fn the_busy_paths_read_no_growing_table_whole() {
         .build()
         .unwrap();
     rt.block_on(worker.pass(true)).unwrap();
+    // What the worker asks between passes.
+    let outbox = crate::archive::Outbox::new(&settings);
+    outbox.next_due_ms(&app.registry().unwrap().db()).unwrap();
     let seen = statements::take();
 
     // The recording itself works: the paths above run dozens of distinct statements.

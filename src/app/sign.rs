@@ -842,7 +842,7 @@ fn record(
             bytes: &bytes,
             kind: archive_kind,
             commune: None,
-            date: crate::archive::outbox::date_in_vietnam(app.now()),
+            date: crate::archive::outbox::date_in_vietnam(now),
             source: req.label.as_deref(),
         },
     )?;
@@ -888,7 +888,9 @@ fn record(
         .as_ref()
         .map(|d| d.id.clone())
         .unwrap_or_else(|| sha256.clone());
-    audit::append(&db, &decision.actor, "sign", &subject, &details, now)?;
+    // The entry's time is when it is recorded (the act's `now` was taken before the timestamp
+    // and revocation fetches), so that the log's times follow its order.
+    audit::append(&db, &decision.actor, "sign", &subject, &details, app.now())?;
     Ok(Signed {
         bytes,
         sha256,

@@ -85,7 +85,7 @@ impl crate::issuing::Register for Db<'_> {
 
     fn set_awaited(&self, id: &str, field: Option<&str>) -> Result<(), StoreError> {
         self.conn().exec(
-            "UPDATE documents SET awaiting_field = ?2 WHERE id = ?1",
+            "UPDATE documents SET awaiting_field = ?2 WHERE id = ?1 AND status = 'issued'",
             params![id, field],
         )?;
         Ok(())

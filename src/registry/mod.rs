@@ -34,6 +34,12 @@ pub enum RegistryError {
         /// The cause.
         source: rusqlite::Error,
     },
+    /// The registry was brought to a schema this kyso does not know (a newer kyso migrated it):
+    /// writing to it with older rules could leave records the newer version reads wrongly.
+    #[error(
+        "registry was upgraded by a newer kyso (migration {0} is unknown to this one); run the newer kyso"
+    )]
+    Newer(String),
 }
 
 /// One schema migration: a name (sorted order is apply order) and its SQL.
@@ -448,6 +454,17 @@ impl Registry {
         {
             return Ok(());
         }
+        let applied_names: Vec<String> = self
+            .connection()
+            .prepare("SELECT name FROM schema_migrations ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if let Some(unknown) = applied_names
+            .into_iter()
+            .find(|n| !MIGRATIONS.iter().any(|m| m.name == n))
+        {
+            return Err(RegistryError::Newer(unknown));
+        }
         for m in MIGRATIONS {
             let tx = self
                 .connection_mut()
@@ -598,6 +615,26 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A registry that a newer kyso migrated is refused, not written with older rules.
+    #[test]
+    fn a_registry_migrated_by_a_newer_kyso_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.sqlite3");
+        let reg = Registry::open(&path).unwrap();
+        reg.connection()
+            .execute(
+                "INSERT INTO schema_migrations(name) VALUES ('9999_from_the_future')",
+                [],
+            )
+            .unwrap();
+        drop(reg);
+        match Registry::open(&path) {
+            Err(RegistryError::Newer(name)) => assert_eq!(name, "9999_from_the_future"),
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(_) => panic!("a registry from a newer kyso was opened"),
+        }
+    }
 
     #[test]
     fn migrations_apply_once() {

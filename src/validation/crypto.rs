@@ -253,9 +253,7 @@ pub(crate) fn signed_with(
 }
 
 /// Re-encodes AlgorithmIdentifier parameters as DER (only RSASSA-PSS needs them).
-fn raw_params(
-    any: Option<&x509_parser::der_parser::asn1_rs::Any<'_>>,
-) -> Option<Vec<u8>> {
+fn raw_params(any: Option<&x509_parser::der_parser::asn1_rs::Any<'_>>) -> Option<Vec<u8>> {
     use x509_parser::der_parser::asn1_rs::ToDer;
     any.and_then(|a| a.to_der_vec().ok())
 }
